@@ -1,0 +1,138 @@
+"""Delivery of committed outbound messages, after the transaction that made them.
+
+Each chat's messages go out in order, one at a time; a failure is retried with exponential back-off
+(or the platform's own `retry_after`), and a message the platform refuses for good is marked failed
+instead of blocking the chat for ever. A message is marked sent only after the platform accepted it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from bot.render import from_dict
+from flows.types import Outbound
+from storage.db import Database
+from storage.store import Pending, Store
+
+log = logging.getLogger("reportbot.outbox")
+
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF = 15 * 60.0
+MAX_ATTEMPTS = 50  # about 12 hours at the longest back-off
+
+
+class RetryLater(Exception):
+    """The platform could not take the message now (network, 5xx, 429)."""
+
+    def __init__(self, code: str, after: float | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.after = after
+
+
+class GiveUp(Exception):
+    """The platform will never accept this message (blocked by the user, chat gone, bad request)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Sender(Protocol):
+    """A channel's way of sending one message. Raises RetryLater or GiveUp; returns platform ids."""
+
+    channel: str
+
+    async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]: ...
+
+
+def backoff(attempts: int) -> float:
+    """Seconds to wait before the next try: 2, 4, 8 ... up to 15 minutes, with jitter."""
+    base = min(MAX_BACKOFF, 2.0 ** max(1, attempts))
+    return base * (0.8 + 0.4 * random.random())
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class Outbox:
+    """Delivers what the service committed, through one sender per channel."""
+
+    def __init__(self, db: Database, store: Store, *, lock: asyncio.Lock | None = None) -> None:
+        self.db = db
+        self.store = store
+        self._lock = lock  # the service's SQLite writer lock, when there is one
+
+    async def deliver_once(self, sender: Sender, *, limit: int = 50) -> DeliveryReport:
+        """Send every message that is due now (one per chat per round), then record the results."""
+        report = DeliveryReport()
+        now = datetime.now(UTC)
+        claimed = await self._write(
+            lambda s: self.store.claim_due(s, sender.channel, now=now, lease=LEASE, limit=limit)
+        )
+        for pending in claimed:
+            try:
+                ids = await sender.send(pending.address, from_dict(pending.message), pending)
+            except RetryLater as exc:
+                wait = exc.after if exc.after is not None else backoff(pending.attempts)
+                at = datetime.now(UTC) + timedelta(seconds=wait)
+                if pending.attempts >= MAX_ATTEMPTS:
+                    await self._write(
+                        lambda s, p=pending, e=exc, t=at: self.store.mark_failed(s, p.id, at=t, error=e.code)
+                    )
+                    report.failed += 1
+                else:
+                    await self._write(
+                        lambda s, p=pending, e=exc, t=at: self.store.mark_retry(s, p.id, at=t, error=e.code)
+                    )
+                    report.retried += 1
+                log.warning(
+                    "delivery retry channel=%s attempt=%d error=%s",
+                    sender.channel,
+                    pending.attempts,
+                    exc.code,
+                )
+                continue
+            except GiveUp as exc:
+                at = datetime.now(UTC)
+                await self._write(
+                    lambda s, p=pending, e=exc, t=at: self.store.mark_failed(s, p.id, at=t, error=e.code)
+                )
+                report.failed += 1
+                log.warning("delivery failed for good channel=%s error=%s", sender.channel, exc.code)
+                continue
+            at = datetime.now(UTC)
+            await self._write(
+                lambda s, p=pending, i=ids, t=at: self.store.mark_sent(s, [p.id], at=t, platform_ids=list(i))
+            )
+            report.sent += 1
+        return report
+
+    async def drain(self, sender: Sender, *, rounds: int = 1000) -> DeliveryReport:
+        """Deliver until nothing is due now (each round sends the next message of each chat)."""
+        total = DeliveryReport()
+        for _ in range(rounds):
+            got = await self.deliver_once(sender)
+            total.sent += got.sent
+            total.retried += got.retried
+            total.failed += got.failed
+            if got.sent == 0:
+                break
+        return total
+
+    async def _write(self, fn):  # type: ignore[no-untyped-def]
+        if self._lock is None:
+            async with self.db.transaction() as s:
+                return await fn(s)
+        async with self._lock, self.db.transaction() as s:
+            return await fn(s)

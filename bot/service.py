@@ -1,0 +1,234 @@
+"""The one step: the only path by which an inbound message changes anything.
+
+    authenticate (the adapter did) -> record the delivery id -> lock the conversation -> run the flow
+    -> save draft, transcript, outbox and report -> commit -> deliver the outbox
+
+Recording the delivery id and its effects happen in one transaction: a repeat delivery is a no-op, and
+a crash at any point loses nothing that was acknowledged. Logs carry step names and references, never
+what people typed, never a chat id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.config import Config
+from bot.render import as_text, describe_inbound, to_dict
+from flows.engine import Flow
+from flows.report import REPORT_FLOW
+from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StatusInfo, StepResult
+from storage.crypto import Cipher
+from storage.db import Database
+from storage.references import new_reference
+from storage.store import Line, Store
+
+log = logging.getLogger("reportbot.service")
+
+CAN_CLEAR_CHAT = {"telegram": True}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One authenticated inbound message from a channel adapter."""
+
+    channel: str
+    chat_id: str  # the platform address; used for the pseudonym and the (encrypted) reply address only
+    inbound: Inbound
+    delivery_id: str | None = None  # Telegram update_id, Twilio MessageSid; None where there is none
+    received_at: datetime | None = None
+
+
+@dataclass
+class Outcome:
+    """What the step did, for the adapter: replies to show and outbox rows to deliver."""
+
+    duplicate: bool = False
+    replies: list[Outbound] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)
+    reference: str | None = None  # set when this step submitted a report
+    step: str | None = None  # the step the conversation is now at (None when it ended)
+
+
+class ReportService:
+    """Joins flows and storage. One instance per process; safe to call concurrently."""
+
+    def __init__(self, config: Config, db: Database, flow: Flow = REPORT_FLOW) -> None:
+        self.config = config
+        self.db = db
+        self.flow = flow
+        self.cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
+        self.store = Store(self.cipher)
+        self.settings = config.flow_settings()
+        self.zone = ZoneInfo(config.service.timezone)
+        # SQLite takes one writer at a time anyway (BEGIN IMMEDIATE); queueing here avoids busy-wait sleeps.
+        self.sqlite_writer = asyncio.Lock() if db.is_sqlite else None
+
+    def chat_key(self, channel: str, chat_id: str) -> str:
+        """The pseudonym under which a chat is stored."""
+        return self.cipher.pseudonym(channel, chat_id)
+
+    def context(self, channel: str, now: datetime, reference: str) -> FlowContext:
+        """What the flow needs to know about this moment and this deployment."""
+        return FlowContext(
+            now=now,
+            today=now.astimezone(self.zone).date(),
+            reference=reference,
+            channel=channel,
+            can_clear_chat=CAN_CLEAR_CHAT.get(channel, False),
+            settings=self.settings,
+        )
+
+    async def handle(self, env: Envelope) -> Outcome:
+        """Run one step for one inbound message, durably. Returns what to show the person."""
+        if self.sqlite_writer is None:
+            return await self._handle(env)
+        async with self.sqlite_writer:
+            return await self._handle(env)
+
+    async def _handle(self, env: Envelope) -> Outcome:
+        now = env.received_at or datetime.now(UTC)
+        stamp = now.astimezone(UTC)
+        chat_key = self.chat_key(env.channel, env.chat_id)
+        async with self.db.transaction() as s:
+            if env.delivery_id is not None and not await self.store.record_receipt(
+                s, env.channel, env.delivery_id
+            ):
+                log.info("repeat delivery ignored channel=%s", env.channel)
+                return Outcome(duplicate=True)
+            conv = await self.store.lock_conversation(s, env.channel, chat_key)
+            saved = self.store.read_draft(conv)
+            draft = Draft.from_json(saved) if saved is not None else None
+            result, fresh_reference = await self._run_flow(s, draft, env, now)
+            if result.status_query is not None:
+                info = await self._status(s, result.status_query)
+                result.replies.extend(
+                    self.flow.status_reply(result.draft, info, self.context(env.channel, now, ""))
+                )
+            assert conv.id is not None
+            conversation_id: int | None = conv.id
+            await self.store.append_transcript(
+                s, [Line("in", "person", describe_inbound(env.inbound), stamp)], conversation_id=conv.id
+            )
+            await self.store.touch_reports(s, chat_key, stamp)
+            reference = None
+            report_id = None
+            if result.submit is not None:
+                reference = fresh_reference
+                report = await self.store.create_report(
+                    s,
+                    reference=reference,
+                    channel=env.channel,
+                    clear=_clear_fields(result.submit),
+                    sealed=_sealed_fields(result.submit),
+                    chat_key=chat_key if _in_chat(result.submit) else None,
+                    reply_address=env.chat_id if _in_chat(result.submit) else None,
+                    conversation_id=conv.id,
+                    at=stamp,
+                )
+                report_id = report.id
+                await self.store.delete_conversation(s, conv.id)
+                conversation_id = None
+                log.info("report submitted reference=%s channel=%s", reference, env.channel)
+            elif result.erase:
+                await self.store.delete_conversation(s, conv.id)
+                conversation_id = None
+                log.info("draft erased channel=%s", env.channel)
+            else:
+                await self.store.save_draft(s, conv, result.draft.to_json())
+            out_lines = [Line("out", "bot", as_text(m), stamp) for m in result.replies]
+            if report_id is not None:
+                await self.store.append_transcript(s, out_lines, report_id=report_id)
+            elif conversation_id is not None:
+                await self.store.append_transcript(s, out_lines, conversation_id=conversation_id)
+            ids = await self.store.enqueue(
+                s,
+                channel=env.channel,
+                chat_key=chat_key,
+                address=env.chat_id,
+                messages=[to_dict(m) for m in result.replies],
+                conversation_id=conversation_id,
+                report_id=report_id if _in_chat(result.submit) else None,
+                at=stamp,
+            )
+        ended = result.submit is not None or result.erase
+        log.info(
+            "step channel=%s now=%s replies=%d", env.channel, None if ended else result.draft.step, len(ids)
+        )
+        return Outcome(
+            replies=result.replies,
+            outbox_ids=ids,
+            reference=reference,
+            step=None if ended else result.draft.step,
+        )
+
+    async def _run_flow(
+        self, s: Any, draft: Draft | None, env: Envelope, now: datetime
+    ) -> tuple[StepResult, str]:
+        """Run the pure flow; a fresh reference is offered each time and checked only if used."""
+        for _ in range(10):
+            reference = new_reference()
+            result = self.flow.step(draft, env.inbound, self.context(env.channel, now, reference))
+            if result.submit is None or not await self.store.reference_exists(s, reference):
+                return result, reference
+        raise RuntimeError("could not find an unused reference after 10 tries")
+
+    async def _status(self, s: Any, reference: str) -> StatusInfo | None:
+        report = await self.store.report_by_reference(s, reference)
+        if report is None or report.id is None:
+            return None
+        replies = await self.store.staff_replies(s, report.id)
+        submitted = report.submitted_at.astimezone(self.zone).date()
+        return StatusInfo(
+            reference=report.reference, status=report.status, submitted_on=submitted, replies=tuple(replies)
+        )
+
+
+def _in_chat(fields: ReportFields | None) -> bool:
+    return bool(
+        fields is not None and not fields.anonymous and fields.contact is not None and fields.contact.in_chat
+    )
+
+
+def _clear_fields(f: ReportFields) -> dict[str, Any]:
+    """Codes kept in clear for counting: nothing here identifies anyone or repeats what they typed."""
+    return {
+        "role": f.role,
+        "incident_types": list(f.incident_types),
+        "motivations": list(f.motivations),
+        "occurred_on": f.occurred_on,
+        "repeat": f.repeat,
+        "support_requested": f.support_requested,
+        "anonymous": f.anonymous,
+        "share_with": list(f.share_with),
+    }
+
+
+def _sealed_fields(f: ReportFields) -> dict[str, Any]:
+    """Everything a person typed or that could identify them: stored encrypted."""
+    contact = None
+    if f.contact is not None and not f.anonymous:
+        c = f.contact
+        contact = {
+            "name": c.name,
+            "phone": c.phone,
+            "email": c.email,
+            "in_chat": c.in_chat,
+            "safe_times": c.safe_times,
+            "notes": c.notes,
+        }
+    return {
+        "someone_else_knows": f.someone_else_knows,
+        "description": f.description,
+        "occurred_at_text": f.occurred_at_text,
+        "location": {"text": f.location_text, "latitude": f.latitude, "longitude": f.longitude},
+        "offender": f.offender,
+        "injuries": f.injuries,
+        "witnesses": f.witnesses,
+        "evidence": [{"ref": m.ref, "content_type": m.content_type} for m in f.evidence],
+        "contact": contact,
+    }

@@ -1,0 +1,150 @@
+"""The tables. Anything a person typed, and every chat id or phone number, is stored encrypted.
+
+Columns named `*_enc` hold MultiFernet tokens (see storage.crypto); `ENCRYPTED_COLUMNS` lists them all
+so that key rotation cannot miss one. Codes used for counting (role, kinds, motivations, dates, status)
+are kept in clear: they say nothing about who reported. Times are aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC (SQLModel stores aware datetimes and returns them in UTC)."""
+    return datetime.now(UTC)
+
+
+class Conversation(SQLModel, table=True):
+    """A chat in progress: the flow's saved draft, keyed by a pseudonym of the chat id."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (UniqueConstraint("channel", "chat_key", name="uq_conversation_chat"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_key: str = Field(max_length=64)  # HMAC-SHA256 of the chat id; never the id itself
+    step: str = Field(default="start", max_length=64)
+    draft_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    locale: str = Field(default="en", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class InboundReceipt(SQLModel, table=True):
+    """One delivery we have acted on; the unique constraint turns a repeat into a no-op."""
+
+    __tablename__ = "inbound_receipt"
+    __table_args__ = (UniqueConstraint("channel", "delivery_id", name="uq_receipt_delivery"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    delivery_id: str = Field(max_length=128)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Report(SQLModel, table=True):
+    """A submitted report. `sealed_enc` holds every free-text field and the contact details."""
+
+    __tablename__ = "report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=16, unique=True)
+    submitted_at: datetime = Field(default_factory=utcnow, index=True)
+    channel: str = Field(max_length=16)
+    role: str | None = Field(default=None, max_length=32)
+    incident_types: list[str] = Field(default_factory=list, sa_type=JSON)
+    motivations: list[str] = Field(default_factory=list, sa_type=JSON)
+    occurred_on: date | None = None
+    repeat: str | None = Field(default=None, max_length=16)
+    support_requested: bool | None = None
+    anonymous: bool = True
+    share_with: list[str] = Field(default_factory=list, sa_type=JSON)
+    status: str = Field(default="new", max_length=16)
+    status_changed_at: datetime | None = None
+    sealed_enc: str = Field(sa_column=Column(Text, nullable=False))
+    staff_note_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Only when the person asked to be contacted in the chat; an anonymous report keeps neither.
+    chat_key: str | None = Field(default=None, max_length=64, index=True)
+    reply_address_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_inbound_at: datetime | None = None  # the person's last message (WhatsApp's 24-hour window)
+
+
+class TranscriptEntry(SQLModel, table=True):
+    """One message either way, belonging to a conversation until its report is submitted."""
+
+    __tablename__ = "transcript_entry"
+    __table_args__ = (
+        Index("ix_transcript_conversation", "conversation_id", "seq"),
+        Index("ix_transcript_report", "report_id", "seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="CASCADE")
+    report_id: int | None = Field(default=None, foreign_key="report.id", ondelete="CASCADE")
+    seq: int
+    at: datetime = Field(default_factory=utcnow)
+    direction: str = Field(max_length=3)  # "in" | "out"
+    author: str = Field(default="bot", max_length=8)  # "person" | "bot" | "staff"
+    text_enc: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message committed with its cause and delivered after commit; retried until sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_key: str = Field(max_length=64, index=True)  # orders delivery per chat; a pseudonym
+    address_enc: str = Field(sa_column=Column(Text, nullable=False))
+    message_enc: str = Field(sa_column=Column(Text, nullable=False))
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", ondelete="SET NULL")
+    report_id: int | None = Field(default=None, foreign_key="report.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    failed_at: datetime | None = None  # given up: the platform refused for good
+    last_error: str | None = Field(default=None, max_length=200)  # an error class or code, never content
+    platform_ids_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which report, when. Never any report content."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)  # export, reply, erase, purge, rotate-keys, review
+    reference: str | None = Field(default=None, max_length=16)
+    count: int = 0
+    detail: str | None = Field(default=None, max_length=500)  # options such as format or partner id
+
+
+ENCRYPTED_COLUMNS: dict[type[SQLModel], tuple[str, ...]] = {
+    Conversation: ("draft_enc",),
+    Report: ("sealed_enc", "staff_note_enc", "reply_address_enc"),
+    TranscriptEntry: ("text_enc",),
+    OutboxMessage: ("address_enc", "message_enc", "platform_ids_enc"),
+}
+
+ALL_TABLES: tuple[type[SQLModel], ...] = (
+    Conversation,
+    InboundReceipt,
+    Report,
+    TranscriptEntry,
+    OutboxMessage,
+    AuditEvent,
+)
+
+
+def table_names() -> list[str]:
+    """Names of every table this code knows."""
+    return [str(t.__tablename__) for t in ALL_TABLES]

@@ -1,0 +1,375 @@
+"""Reads and writes used by the service's one step and by the outbox. Every function runs inside a
+transaction the caller opened (storage.db.Database.transaction) and never commits by itself.
+
+Values arrive here in clear and leave encrypted: this module is the only place that calls the cipher
+on the way in, so nothing a person typed can reach a table unencrypted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.crypto import Cipher
+from storage.models import (
+    AuditEvent,
+    Conversation,
+    InboundReceipt,
+    OutboxMessage,
+    Report,
+    TranscriptEntry,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One transcript line to append."""
+
+    direction: str  # "in" | "out"
+    author: str  # "person" | "bot" | "staff"
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An outbox message claimed for delivery, decrypted."""
+
+    id: int
+    channel: str
+    chat_key: str
+    address: str
+    message: dict[str, Any]
+    attempts: int
+    conversation_id: int | None
+    report_id: int | None
+
+
+class Store:
+    """The storage operations of one deployment (one cipher)."""
+
+    def __init__(self, cipher: Cipher) -> None:
+        self.cipher = cipher
+
+    # -- inbound ---------------------------------------------------------------------------------
+
+    async def record_receipt(self, s: AsyncSession, channel: str, delivery_id: str) -> bool:
+        """Record a delivery id; False when it was recorded before (a repeat to ignore)."""
+        values = {"channel": channel, "delivery_id": delivery_id[:128], "received_at": utcnow()}
+        stmt = _insert(s, InboundReceipt).values(**values).on_conflict_do_nothing()
+        result = await s.execute(stmt.returning(InboundReceipt.id))  # type: ignore[attr-defined]
+        return result.first() is not None
+
+    async def lock_conversation(self, s: AsyncSession, channel: str, chat_key: str) -> Conversation:
+        """The chat's conversation row, created if missing, locked until the transaction ends."""
+        stmt = _insert(s, Conversation).values(
+            channel=channel,
+            chat_key=chat_key,
+            step="start",
+            locale="en",
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        await s.execute(stmt.on_conflict_do_nothing())  # type: ignore[attr-defined]
+        query = select(Conversation).where(Conversation.channel == channel, Conversation.chat_key == chat_key)
+        if s.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = (await s.execute(query.execution_options(populate_existing=True))).scalar_one()
+        return row
+
+    def read_draft(self, conv: Conversation) -> dict[str, Any] | None:
+        """The decrypted draft, or None for a conversation that has not started."""
+        if conv.draft_enc is None:
+            return None
+        value = self.cipher.decrypt_json(conv.draft_enc)
+        return value if isinstance(value, dict) else None
+
+    async def save_draft(self, s: AsyncSession, conv: Conversation, draft: dict[str, Any]) -> None:
+        """Store the draft encrypted; the step name stays in clear (it is not content)."""
+        conv.draft_enc = self.cipher.encrypt_json(draft)
+        conv.step = str(draft.get("step", "start"))[:64]
+        conv.locale = str(draft.get("locale", "en"))[:16]
+        conv.updated_at = utcnow()
+        s.add(conv)
+        await s.flush()
+
+    async def delete_conversation(self, s: AsyncSession, conversation_id: int) -> None:
+        """Remove a conversation and its transcript (its report, if any, keeps its own copy)."""
+        await s.execute(delete(TranscriptEntry).where(TranscriptEntry.conversation_id == conversation_id))
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.conversation_id == conversation_id)
+            .values(conversation_id=None)
+        )
+        await s.execute(delete(Conversation).where(Conversation.id == conversation_id))  # type: ignore[arg-type]
+
+    # -- transcript ------------------------------------------------------------------------------
+
+    async def append_transcript(
+        self,
+        s: AsyncSession,
+        lines: Sequence[Line],
+        *,
+        conversation_id: int | None = None,
+        report_id: int | None = None,
+    ) -> None:
+        """Append lines, encrypted, after the last one of this conversation or report."""
+        if not lines:
+            return
+        owner = (
+            TranscriptEntry.conversation_id == conversation_id
+            if conversation_id is not None
+            else TranscriptEntry.report_id == report_id
+        )
+        last = (await s.execute(select(func.max(TranscriptEntry.seq)).where(owner))).scalar()
+        seq = int(last or 0)
+        for line in lines:
+            seq += 1
+            s.add(
+                TranscriptEntry(
+                    conversation_id=conversation_id,
+                    report_id=report_id,
+                    seq=seq,
+                    at=line.at,
+                    direction=line.direction,
+                    author=line.author,
+                    text_enc=self.cipher.encrypt(line.text),
+                )
+            )
+        await s.flush()
+
+    async def transcript(self, s: AsyncSession, *, report_id: int) -> list[Line]:
+        """A report's transcript, decrypted, in order."""
+        rows = (
+            await s.execute(
+                select(TranscriptEntry)
+                .where(TranscriptEntry.report_id == report_id)
+                .order_by(TranscriptEntry.seq)
+            )
+        ).scalars()
+        return [Line(r.direction, r.author, self.cipher.decrypt(r.text_enc), r.at) for r in rows]
+
+    # -- reports ---------------------------------------------------------------------------------
+
+    async def create_report(
+        self,
+        s: AsyncSession,
+        *,
+        reference: str,
+        channel: str,
+        clear: dict[str, Any],
+        sealed: dict[str, Any],
+        chat_key: str | None,
+        reply_address: str | None,
+        conversation_id: int | None,
+        at: datetime,
+    ) -> Report:
+        """Store a report; move the conversation's transcript to it. `clear` holds codes only."""
+        report = Report(
+            reference=reference,
+            submitted_at=at,
+            channel=channel,
+            sealed_enc=self.cipher.encrypt_json(sealed),
+            chat_key=chat_key,
+            reply_address_enc=self.cipher.encrypt(reply_address) if reply_address else None,
+            last_inbound_at=at if chat_key else None,
+            **clear,
+        )
+        s.add(report)
+        await s.flush()
+        if conversation_id is not None:
+            await s.execute(
+                update(TranscriptEntry)
+                .where(TranscriptEntry.conversation_id == conversation_id)  # type: ignore[arg-type]
+                .values(report_id=report.id, conversation_id=None)
+            )
+        return report
+
+    async def reference_exists(self, s: AsyncSession, reference: str) -> bool:
+        """True when a report already has this reference."""
+        found = await s.execute(select(Report.id).where(Report.reference == reference))
+        return found.first() is not None
+
+    async def report_by_reference(self, s: AsyncSession, reference: str) -> Report | None:
+        """The report with this reference, if any."""
+        return (await s.execute(select(Report).where(Report.reference == reference))).scalar_one_or_none()
+
+    def sealed(self, report: Report) -> dict[str, Any]:
+        """A report's encrypted fields, decrypted."""
+        value = self.cipher.decrypt_json(report.sealed_enc)
+        return value if isinstance(value, dict) else {}
+
+    async def staff_replies(self, s: AsyncSession, report_id: int) -> list[str]:
+        """Texts staff sent to the reporter, oldest first."""
+        rows = (
+            await s.execute(
+                select(TranscriptEntry)
+                .where(TranscriptEntry.report_id == report_id, TranscriptEntry.author == "staff")
+                .order_by(TranscriptEntry.seq)
+            )
+        ).scalars()
+        return [self.cipher.decrypt(r.text_enc) for r in rows]
+
+    async def touch_reports(self, s: AsyncSession, chat_key: str, at: datetime) -> None:
+        """Note the person's latest message on their contactable reports (WhatsApp's 24-hour window)."""
+        await s.execute(update(Report).where(Report.chat_key == chat_key).values(last_inbound_at=at))  # type: ignore[arg-type]
+
+    async def recent_reports(self, s: AsyncSession, chat_key: str, since: datetime) -> int:
+        """How many contactable reports this chat submitted since a time (abuse limits)."""
+        count = await s.execute(
+            select(func.count())
+            .select_from(Report)
+            .where(Report.chat_key == chat_key, Report.submitted_at >= since)
+        )
+        return int(count.scalar() or 0)
+
+    # -- outbox ----------------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        s: AsyncSession,
+        *,
+        channel: str,
+        chat_key: str,
+        address: str,
+        messages: Iterable[dict[str, Any]],
+        conversation_id: int | None = None,
+        report_id: int | None = None,
+        at: datetime | None = None,
+    ) -> list[int]:
+        """Put messages in the outbox, in order; returns their ids."""
+        now = at or utcnow()
+        rows = [
+            OutboxMessage(
+                channel=channel,
+                chat_key=chat_key,
+                address_enc=self.cipher.encrypt(address),
+                message_enc=self.cipher.encrypt_json(message),
+                conversation_id=conversation_id,
+                report_id=report_id,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for message in messages
+        ]
+        s.add_all(rows)
+        await s.flush()
+        return [int(r.id) for r in rows if r.id is not None]
+
+    async def claim_due(
+        self, s: AsyncSession, channel: str, *, now: datetime, lease: timedelta, limit: int = 100
+    ) -> list[Pending]:
+        """Claim due messages: the oldest unsent one of each chat, so that each chat keeps its order.
+
+        A claim pushes next_attempt_at forward by `lease`, so another worker will not take the same
+        message while this one delivers it; a worker that dies leaves it to be retried after the lease.
+        """
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.sent_at.is_(None),  # type: ignore[union-attr]
+                OutboxMessage.failed_at.is_(None),  # type: ignore[union-attr]
+            )
+            .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+            .limit(limit * 5)
+        )
+        if s.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = (await s.execute(query)).scalars().all()
+        seen: set[str] = set()
+        claimed: list[Pending] = []
+        for row in rows:
+            if row.chat_key in seen:
+                continue
+            seen.add(row.chat_key)
+            if row.next_attempt_at > now or len(claimed) >= limit:
+                continue
+            row.attempts += 1
+            row.next_attempt_at = now + lease
+            s.add(row)
+            claimed.append(
+                Pending(
+                    id=int(row.id or 0),
+                    channel=row.channel,
+                    chat_key=row.chat_key,
+                    address=self.cipher.decrypt(row.address_enc),
+                    message=self.cipher.decrypt_json(row.message_enc),
+                    attempts=row.attempts,
+                    conversation_id=row.conversation_id,
+                    report_id=row.report_id,
+                )
+            )
+        await s.flush()
+        return claimed
+
+    async def mark_sent(
+        self, s: AsyncSession, ids: Sequence[int], *, at: datetime, platform_ids: Sequence[str] = ()
+    ) -> None:
+        """Record delivery (and the platform's message ids, encrypted, for quick exit)."""
+        values: dict[str, Any] = {"sent_at": at, "last_error": None}
+        if platform_ids:
+            values["platform_ids_enc"] = self.cipher.encrypt_json(list(platform_ids))
+        await s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(list(ids))).values(**values))  # type: ignore[union-attr]
+
+    async def mark_retry(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
+        """Try again at a later time."""
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == msg_id)  # type: ignore[arg-type]
+            .values(next_attempt_at=at, last_error=error[:200])
+        )
+
+    async def mark_failed(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
+        """Give up on a message the platform will never accept."""
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == msg_id)  # type: ignore[arg-type]
+            .values(failed_at=at, last_error=error[:200])
+        )
+
+    async def pending_count(self, s: AsyncSession, channel: str | None = None) -> int:
+        """How many messages wait to be delivered."""
+        query = (
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))  # type: ignore[union-attr]
+        )
+        if channel:
+            query = query.where(OutboxMessage.channel == channel)
+        return int((await s.execute(query)).scalar() or 0)
+
+    # -- audit -----------------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        s: AsyncSession,
+        *,
+        actor: str,
+        action: str,
+        reference: str | None = None,
+        count: int = 0,
+        detail: str | None = None,
+    ) -> None:
+        """Record who did what; never content."""
+        s.add(AuditEvent(actor=actor[:64], action=action, reference=reference, count=count, detail=detail))
+        await s.flush()
+
+
+def _insert(s: AsyncSession, table: Any) -> Any:
+    """An INSERT that supports ON CONFLICT DO NOTHING on both SQLite and PostgreSQL."""
+    if s.bind.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def day_start(d: date) -> datetime:
+    """Midnight UTC at the start of a day."""
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)

@@ -1,0 +1,84 @@
+"""Configuration: file, environment overrides, local defaults, and one clear line for every mistake."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import ConfigError, load_config
+
+
+def test_defaults_run_with_nothing_set_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(env={})
+    assert cfg.source == "built-in defaults"
+    assert cfg.database_url == "sqlite+aiosqlite:///data/reportbot.db"
+    key_file = tmp_path / "data" / "keys.toml"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert "Production must set security.encryption_keys" in capsys.readouterr().err
+    again = load_config(env={})
+    assert again.security == cfg.security  # the generated key is reused, not replaced
+
+
+def test_environment_overrides_file(config_path: Path) -> None:
+    cfg = load_config(
+        config_path, env={"REPORTBOT_SERVER__PORT": "9000", "REPORTBOT_TELEGRAM__TOKEN": "123:" + "a" * 30}
+    )
+    assert cfg.server.port == 9000
+    assert cfg.telegram_enabled
+    assert [p.id for p in cfg.partners] == ["police", "council"]
+
+
+def test_config_env_var_names_the_file(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_config(env={"REPORTBOT_CONFIG": str(config_path)})
+    assert cfg.source == str(config_path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "key"),
+    [
+        ("[server]\nport = 70000\n", {}, "server.port"),
+        ("[server]\nprot = 8080\n", {}, "server.prot"),
+        ("[nonsense]\na = 1\n", {}, "nonsense"),
+        ("", {"REPORTBOT_SERVER__PORT": "eighty"}, "server.port"),
+        ("[database]\nurl = 'mysql://x'\n", {}, "database.url"),
+        ("[telegram]\nwebhook_secret = 'short'\n", {}, "telegram.webhook_secret"),
+        ("[[partners]]\nid = 'Bad Id'\nname = 'x'\ndoes = 'y'\n", {}, "partners[2].id"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, extra: str, env: dict[str, str], key: str) -> None:
+    from tests.conftest import write_config
+
+    text = write_config(tmp_path).read_text()
+    if extra.startswith("[database]"):
+        text = text.replace("[database]\n", "")
+    if extra.startswith("[server]"):
+        pass
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n" + extra)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=env)
+    assert str(info.value).startswith(key + ":")
+
+
+def test_bad_encryption_key_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[security]\nencryption_keys = ["not-a-key"]\npseudonym_key = "' + "x" * 40 + '"\n')
+    with pytest.raises(ConfigError, match=r"^security.encryption_keys\[0\]:"):
+        load_config(path, env={})
+
+
+def test_cli_fails_with_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[server]\nport = -1\n")
+    assert main(["--config", str(path), "flow"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["reportbot: config error: server.port: must be between 1 and 65535, not -1"]
+
+
+def test_missing_config_file_is_named(tmp_path: Path, capsys) -> None:
+    assert main(["--config", str(tmp_path / "nope.toml"), "flow"]) == 2
+    assert "config error: --config: file not found" in capsys.readouterr().err

@@ -1,0 +1,135 @@
+"""Storage contract: deduplication, conversation rows, transcripts, outbox order, encryption at rest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.config import Config
+from storage.crypto import Cipher, DecryptError
+from storage.db import Database
+from storage.models import utcnow
+from storage.references import ALPHABET, is_reference, new_reference
+from storage.store import Line, Store
+from tests.conftest import raw_database_bytes
+
+
+def store_for(config: Config) -> Store:
+    return Store(Cipher(config.security.encryption_keys, config.security.pseudonym_key))
+
+
+def test_references_have_no_look_alikes() -> None:
+    refs = {new_reference() for _ in range(2000)}
+    assert len(refs) == 2000
+    for ref in refs:
+        assert is_reference(ref), ref
+        assert not set(ref[3:].replace("-", "")) & set("01OIL")
+    assert set(ALPHABET).isdisjoint("01OIL")
+
+
+def test_pseudonyms_are_stable_and_do_not_contain_the_id(config: Config) -> None:
+    cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
+    key = cipher.pseudonym("telegram", "123456789")
+    assert key == cipher.pseudonym("telegram", "123456789")
+    assert key != cipher.pseudonym("whatsapp", "123456789")
+    assert "123456789" not in key and len(key) == 64
+
+
+def test_cipher_rejects_foreign_tokens(config: Config) -> None:
+    from cryptography.fernet import Fernet
+
+    mine = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
+    other = Cipher([Fernet.generate_key().decode()], "y" * 40)
+    with pytest.raises(DecryptError):
+        mine.decrypt(other.encrypt("hello"))
+
+
+async def test_a_delivery_id_counts_once(db: Database, config: Config) -> None:
+    store = store_for(config)
+    async with db.transaction() as s:
+        assert await store.record_receipt(s, "telegram", "1001")
+    async with db.transaction() as s:
+        assert not await store.record_receipt(s, "telegram", "1001")
+        assert await store.record_receipt(s, "whatsapp", "1001")
+
+
+async def test_rolled_back_receipt_is_not_kept(db: Database, config: Config) -> None:
+    store = store_for(config)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as s:
+            assert await store.record_receipt(s, "telegram", "77")
+            raise RuntimeError("crash before commit")
+    async with db.transaction() as s:
+        assert await store.record_receipt(s, "telegram", "77")
+
+
+async def test_conversation_draft_is_encrypted_and_round_trips(db: Database, config: Config) -> None:
+    store = store_for(config)
+    async with db.transaction() as s:
+        conv = await store.lock_conversation(s, "console", "k1")
+        assert store.read_draft(conv) is None
+        await store.save_draft(s, conv, {"step": "story", "answers": {"story": "CANARY-DRAFT-TEXT"}})
+    async with db.transaction() as s:
+        conv = await store.lock_conversation(s, "console", "k1")
+        assert conv.step == "story"
+        assert store.read_draft(conv) == {"step": "story", "answers": {"story": "CANARY-DRAFT-TEXT"}}
+    assert b"CANARY-DRAFT-TEXT" not in raw_database_bytes(config)
+
+
+async def test_transcript_keeps_order_and_moves_to_report(db: Database, config: Config) -> None:
+    store = store_for(config)
+    now = utcnow()
+    async with db.transaction() as s:
+        conv = await store.lock_conversation(s, "console", "k2")
+        await store.append_transcript(s, [Line("in", "person", "one", now)], conversation_id=conv.id)
+        await store.append_transcript(
+            s, [Line("out", "bot", "two", now), Line("out", "bot", "three", now)], conversation_id=conv.id
+        )
+        report = await store.create_report(
+            s,
+            reference="HC-2345-6789",
+            channel="console",
+            clear={"role": "victim"},
+            sealed={"description": "x"},
+            chat_key=None,
+            reply_address=None,
+            conversation_id=conv.id,
+            at=now,
+        )
+        await store.delete_conversation(s, conv.id)
+    async with db.transaction() as s:
+        lines = await store.transcript(s, report_id=report.id)
+    assert [(line.direction, line.text) for line in lines] == [
+        ("in", "one"),
+        ("out", "two"),
+        ("out", "three"),
+    ]
+
+
+async def test_outbox_delivers_each_chat_in_order(db: Database, config: Config) -> None:
+    store = store_for(config)
+    now = utcnow()
+    async with db.transaction() as s:
+        await store.enqueue(
+            s, channel="telegram", chat_key="a", address="1", messages=[{"text": "a1"}, {"text": "a2"}]
+        )
+        await store.enqueue(s, channel="telegram", chat_key="b", address="2", messages=[{"text": "b1"}])
+    async with db.transaction() as s:
+        first = await store.claim_due(
+            s, "telegram", now=now + timedelta(seconds=1), lease=timedelta(seconds=60)
+        )
+    assert sorted(p.message["text"] for p in first) == ["a1", "b1"]
+    # a1 is leased but not sent: a2 must wait behind it, and nothing is claimed twice
+    async with db.transaction() as s:
+        again = await store.claim_due(
+            s, "telegram", now=now + timedelta(seconds=2), lease=timedelta(seconds=60)
+        )
+    assert again == []
+    async with db.transaction() as s:
+        await store.mark_sent(s, [p.id for p in first], at=now)
+        nxt = await store.claim_due(
+            s, "telegram", now=now + timedelta(seconds=3), lease=timedelta(seconds=60)
+        )
+    assert [p.message["text"] for p in nxt] == ["a2"]
+    assert [p.address for p in nxt] == ["1"]
