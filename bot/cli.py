@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", parents=[common], help="create or upgrade the schema")
+
+    from bot import staff
+
+    staff.register(sub, common)
     return parser
 
 
@@ -99,6 +103,11 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "db" and args.db_command == "upgrade":
         _logging(args.verbose, logging.INFO)
         return asyncio.run(_db_upgrade(config))
+    from bot import staff
+
+    if args.command in staff.COMMANDS:
+        _logging(args.verbose)
+        return staff.run(args, config)
     raise AssertionError(f"unhandled command {args.command}")
 
 
