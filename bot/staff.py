@@ -245,7 +245,7 @@ class Staff:
                 sender = sender_for(self.config, report.channel)
             except ChannelUnavailable as exc:
                 raise StaffError(f"{ref}: {exc}. Nothing was sent.") from None
-            message = Outbound(text=catalog.text("en", "staff.reply", reference=ref, message=words), step="staff")
+            message = Outbound(text=catalog.text("en", "staff.reply", reference=ref, reply=words), step="staff")
             [msg_id] = await self.store.enqueue(
                 s,
                 channel=report.channel,
