@@ -13,7 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import matplotlib.pyplot as plt
 
 BAR = "#2f6db5"
 
@@ -48,18 +48,34 @@ def _bars(ax: Any, title: str, rows: Sequence[tuple[str, int]], *, horizontal: b
         ax.set_xlim(0, top * 1.15)
         ax.xaxis.get_major_locator().set_params(integer=True)
         for bar, value in zip(bars, values, strict=True):
-            ax.text(bar.get_width() + top * 0.01, bar.get_y() + bar.get_height() / 2, str(value),
-                    va="center", fontsize=9)
+            ax.text(
+                bar.get_width() + top * 0.01,
+                bar.get_y() + bar.get_height() / 2,
+                str(value),
+                va="center",
+                fontsize=9,
+            )
     else:
         positions = list(range(len(rows)))
         bars = ax.bar(positions, values, color=BAR)
-        ax.set_xticks(positions, labels, fontsize=9, rotation=45 if len(rows) > 6 else 0,
-                      ha="right" if len(rows) > 6 else "center")
+        ax.set_xticks(
+            positions,
+            labels,
+            fontsize=9,
+            rotation=45 if len(rows) > 6 else 0,
+            ha="right" if len(rows) > 6 else "center",
+        )
         ax.set_ylim(0, top * 1.15)
         ax.yaxis.get_major_locator().set_params(integer=True)
         for bar, value in zip(bars, values, strict=True):
-            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + top * 0.01, str(value),
-                    ha="center", va="bottom", fontsize=9)
+            ax.text(
+                bar.get_x() + bar.get_width() / 2,
+                bar.get_height() + top * 0.01,
+                str(value),
+                ha="center",
+                va="bottom",
+                fontsize=9,
+            )
 
 
 def draw(

@@ -260,20 +260,20 @@ class HtmlWriter:
         title = f"{info.service}: reports"
         generated = info.generated_at.astimezone(info.zone).strftime("%d %B %Y, %H:%M %Z")
         self.out.write(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             # No external assets, no scripts: the page must open offline and load nothing from anywhere.
-            "<meta http-equiv=\"Content-Security-Policy\" "
+            '<meta http-equiv="Content-Security-Policy" '
             "content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{_e(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-            "<header class=\"export\">\n"
+            '<header class="export">\n'
             f"<h1>{_e(title)}</h1>\n"
-            f"<p class=\"muted\">Exported {_e(generated)} from the service run by {_e(info.operator)}. "
+            f'<p class="muted">Exported {_e(generated)} from the service run by {_e(info.operator)}. '
             f"Selection: {_e(info.filters)}.</p>\n"
-            "<p class=\"warning\">Confidential. This page holds what people reported, in their own words, "
+            '<p class="warning">Confidential. This page holds what people reported, in their own words, '
             "and may identify them. Keep it as your organisation keeps case records, and do not pass it on "
             "beyond what the reporter agreed to.</p>\n"
-            "<p class=\"muted\">Each report starts with a summary, then the whole conversation: the "
+            '<p class="muted">Each report starts with a summary, then the whole conversation: the '
             "reporter's messages on the left, the bot's questions and any staff replies on the right.</p>\n"
             "</header>\n"
         )
@@ -391,9 +391,7 @@ class HtmlWriter:
         return "".join(out)
 
 
-def describe_filters(
-    since: str | None, until: str | None, partner: str | None, reference: str | None
-) -> str:
+def describe_filters(since: str | None, until: str | None, partner: str | None, reference: str | None) -> str:
     """The selection in words, for the HTML header and the audit detail."""
     parts = []
     if reference:

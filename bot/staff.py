@@ -164,10 +164,7 @@ class Staff:
         """Write the selected reports to `out` (owner-only), then audit. Returns how many."""
         if fmt not in FORMATS:
             raise StaffError(f"--format: use one of {', '.join(FORMATS)}")
-        if out.is_dir():
-            raise StaffError(f"--out: {out} is a folder; give a file name")
-        if not out.parent.is_dir():
-            raise StaffError(f"--out: the folder {out.parent} does not exist")
+        _check_target(out)
         query = sel.query(self.zone)
         if sel.reference is not None:
             async with self.db.transaction() as s:
@@ -197,7 +194,7 @@ class Staff:
                 writer.end(count)
             os.replace(tmp, out)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            _discard(tmp)
             raise
         os.chmod(out, 0o600)
         async with self.db.transaction() as s:
@@ -245,7 +242,9 @@ class Staff:
                 sender = sender_for(self.config, report.channel)
             except ChannelUnavailable as exc:
                 raise StaffError(f"{ref}: {exc}. Nothing was sent.") from None
-            message = Outbound(text=catalog.text("en", "staff.reply", reference=ref, reply=words), step="staff")
+            message = Outbound(
+                text=catalog.text("en", "staff.reply", reference=ref, reply=words), step="staff"
+            )
             [msg_id] = await self.store.enqueue(
                 s,
                 channel=report.channel,
@@ -295,6 +294,17 @@ class Staff:
     async def stats(self, sel: Selection) -> Counts:
         """Counts of the selected reports (codes only, never free text)."""
         return await count_by(self.db, sel.query(self.zone), self.zone)
+
+
+def _check_target(out: Path) -> None:
+    if out.is_dir():
+        raise StaffError(f"--out: {out} is a folder; give a file name")
+    if not out.parent.is_dir():
+        raise StaffError(f"--out: the folder {out.parent} does not exist")
+
+
+def _discard(name: str) -> None:
+    Path(name).unlink(missing_ok=True)
 
 
 def _private_temp(out: Path, encoding: str) -> tuple[TextIO, str]:

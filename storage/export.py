@@ -118,7 +118,9 @@ async def _transcripts(
             .order_by(col(TranscriptEntry.report_id), col(TranscriptEntry.seq))
         )
         for report_id, at, direction, author, text_enc in await s.execute(query):
-            lines[int(report_id)].append(
+            if report_id is None:  # excluded by the query; here for the type checker
+                continue
+            lines[report_id].append(
                 {
                     "at": iso_utc(at),
                     "direction": direction,

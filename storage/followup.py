@@ -42,7 +42,9 @@ async def review(
         notes: list[Any] = []
         if report.staff_note_enc:
             stored = cipher.decrypt_json(report.staff_note_enc)
-            notes = stored if isinstance(stored, list) else [{"at": None, "status": None, "text": str(stored)}]
+            notes = (
+                stored if isinstance(stored, list) else [{"at": None, "status": None, "text": str(stored)}]
+            )
         notes.append({"at": iso_utc(at), "status": status, "text": note})
         report.staff_note_enc = cipher.encrypt_json(notes)
     s.add(report)

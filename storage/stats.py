@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from storage.db import Database
-from storage.export import ReportQuery, conditions, aware
+from storage.export import ReportQuery, aware, conditions
 from storage.models import Report
 
 PAGE = 2000
@@ -54,7 +54,7 @@ async def count_by(db: Database, q: ReportQuery, zone: tzinfo) -> Counts:
             )
             rows = (await s.execute(query)).all()
         for rid, submitted_at, channel, status, motivations, kinds, share_with in rows:
-            last_id = int(rid)
+            last_id = int(rid or 0)
             if q.partner is not None and q.partner not in (share_with or []):
                 continue
             counts.total += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,7 @@ CONTACT_IN_CHAT = [
     "It happened to me",
     "1 3",  # verbal abuse, damage to property
     "1",  # race or nationality
-    "=HYPERLINK(\"http://evil.example\",\"click\") He shouted at me outside the shop.",
+    '=HYPERLINK("http://evil.example","click") He shouted at me outside the shop.',
     "Then he kicked my bike over.",
     "done",
     "1",  # today
@@ -85,7 +86,7 @@ ANONYMOUS = [
     "2",  # I saw it happen
     "4",  # online abuse
     "2",  # religion or belief
-    "+44 crowd shouting at a woman in a headscarf, @everyone laughed",
+    "+44 crowd shouting at a woman in a headscarf <script>alert(1)</script>, @everyone laughed",
     "done",
     "2",  # yesterday
     "skip",
@@ -122,10 +123,10 @@ async def converse(
     screen = io.StringIO()
     sender = ConsoleSender(screen, terminal=False)
     reference = None
-    for n, line in enumerate(lines):
+    for line in lines:
         screen.write(f"> {line}\n\n")
         outcome = await service.handle(
-            Envelope(CHANNEL, chat_id, Inbound(text=line), delivery_id=f"{chat_id}-{at.isoformat()}-{n}", received_at=at)
+            Envelope(CHANNEL, chat_id, Inbound(text=line), delivery_id=uuid.uuid4().hex, received_at=at)
         )
         await outbox.drain(sender)
         reference = outcome.reference or reference
