@@ -6,6 +6,7 @@ matplotlib with the Agg backend (no display needed). Counts only: the chart carr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,14 @@ def _wrap(label: str, width: int = 28) -> str:
             line = f"{line} {word}".strip()
     lines.append(line)
     return "\n".join(lines)
+
+
+def _month(key: str) -> str:
+    """ "2026-03" -> "Mar 2026"."""
+    try:
+        return datetime.strptime(key, "%Y-%m").strftime("%b %Y")
+    except ValueError:
+        return key
 
 
 def _bars(ax: Any, title: str, rows: Sequence[tuple[str, int]], *, horizontal: bool) -> None:
@@ -89,10 +98,19 @@ def draw(
         fig.suptitle(title, fontsize=15, fontweight="bold")
         (month_ax, motive_ax), (kind_ax, channel_ax) = axes
         named = dict(sections)
-        _bars(month_ax, "Reports by month", named.get("By month", []), horizontal=False)
+        months = [(_month(k), v) for k, v in named.get("By month", [])]
+        _bars(month_ax, "Reports by month", months, horizontal=False)
         _bars(motive_ax, "Why people think it happened", named.get("By motivation", []), horizontal=True)
         _bars(kind_ax, "What happened", named.get("By kind of incident", []), horizontal=True)
         _bars(channel_ax, "How people reported", named.get("By channel", []), horizontal=False)
+        fig.text(
+            0.01,
+            0.002,
+            "One report can give several reasons and several kinds of incident, so those charts can add up "
+            "to more than the number of reports.",
+            fontsize=9,
+            color="#5f6368",
+        )
         fig.savefig(path, dpi=110)
     finally:
         plt.close(fig)

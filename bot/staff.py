@@ -455,7 +455,8 @@ async def _stats(staff: Staff, args: argparse.Namespace) -> int:
     counts = await staff.stats(sel)
     sections = counts_table(counts)
     out = Console(highlight=False, soft_wrap=True)
-    out.print(f"{staff.config.service.name}: {counts.total} reports ({sel.describe()})")
+    heading = f"{staff.config.service.name}: {counts.total} {'report' if counts.total == 1 else 'reports'}"
+    out.print(f"{heading} ({sel.describe()})")
     for title, rows in sections:
         table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
         table.add_column("what")
@@ -472,6 +473,6 @@ async def _stats(staff: Staff, args: argparse.Namespace) -> int:
         path = Path(args.chart)
         if not path.parent.is_dir():
             raise StaffError(f"--chart: the folder {path.parent} does not exist")
-        draw(path, f"{staff.config.service.name}: {counts.total} reports ({sel.describe()})", sections)
+        draw(path, f"{heading} ({sel.describe()})", sections)
         print(f"reportbot stats: chart written to {path}", file=sys.stderr)
     return 0
