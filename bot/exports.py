@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -232,6 +233,15 @@ ROLE = {
 REPEAT = {"first": "First time", "before": "Has happened before", "ongoing": "Keeps happening"}
 CHANNEL = {"telegram": "Telegram", "whatsapp": "WhatsApp", "console": "Console (local)"}
 AUTHOR = {"person": "Reporter", "bot": "Bot", "staff": "Staff"}
+# The flow stores a few follow-up answers as `key=code` after the person's words (flows/report.py).
+FACTS = {
+    "known": "Knows who they are",
+    "recognise": "Would recognise them",
+    "hurt": "Anyone hurt",
+    "needs_help_now": "Needed a doctor or ambulance then",
+    "property_damaged": "Property damaged",
+}
+FACT = re.compile(r"^(?P<key>[a-z_]+)=(?P<code>[a-z_]+)$")
 
 
 def _e(value: Any) -> str:
@@ -242,6 +252,20 @@ def _local(iso: str | None, zone: tzinfo, fmt: str = "%d %b %Y, %H:%M") -> str:
     if not iso:
         return ""
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(zone).strftime(fmt)
+
+
+def facts(text: str | None, label: Callable[[str], str]) -> str:
+    """ "Tall man; known=no" -> "Tall man" and "Knows who they are: No" on separate lines."""
+    if not text:
+        return ""
+    lines = []
+    for part in text.split("; "):
+        found = FACT.match(part)
+        if found and found["key"] in FACTS:
+            lines.append(f"{FACTS[found['key']]}: {label(found['code'])}")
+        else:
+            lines.append(part)
+    return "\n".join(lines)
 
 
 def _yes_no(value: bool | None) -> str:
@@ -286,7 +310,7 @@ class HtmlWriter:
             f'<h2>{_e(ref)} <span class="badge status-{_e(status)}">{_e(status.replace("-", " "))}</span></h2>\n',
             f'<table class="summary">\n{self._summary(record)}</table>\n',
             f"<h3>Conversation ({len(record.get('transcript') or [])} messages)</h3>\n",
-            self._chat(record.get("transcript") or []),
+            self._chat(ref, record.get("transcript") or []),
             "</article>\n",
         ]
         self.out.write("".join(parts))
@@ -333,9 +357,9 @@ class HtmlWriter:
             ("Where", where or "Not said"),
             ("In their own words", r.get("description") or "Not said"),
             ("Happened before?", REPEAT.get(str(r.get("repeat")), str(r.get("repeat") or "Not said"))),
-            ("Who did it", r.get("offender") or "Not said"),
-            ("Anyone hurt or anything damaged", r.get("injuries") or "Not said"),
-            ("Witnesses", r.get("witnesses") or "Not said"),
+            ("Who did it", facts(r.get("offender"), info.label) or "Not said"),
+            ("Harm", facts(r.get("injuries"), info.label) or "Not said"),
+            ("Did anyone else see it", info.label(str(r["witnesses"])) if r.get("witnesses") else "Not said"),
             ("Evidence sent", "\n".join(evidence) or "None"),
             ("Wants support", _yes_no(r.get("support_requested")) or "Not said"),
             ("Contact", self._contact(r)),
@@ -369,11 +393,11 @@ class HtmlWriter:
                 lines.append(f"{label}: {c[key]}")
         return "\n".join(lines) or "Asked to be contacted"
 
-    def _chat(self, transcript: Sequence[Mapping[str, Any]]) -> str:
+    def _chat(self, ref: str, transcript: Sequence[Mapping[str, Any]]) -> str:
         zone = self.info.zone
         out = ['<ol class="chat">\n']
         day = None
-        for line in transcript:
+        for number, line in enumerate(transcript, start=1):
             at = line.get("at")
             this_day = _local(at, zone, "%A %d %B %Y")
             if this_day and this_day != day:
@@ -382,7 +406,7 @@ class HtmlWriter:
             author = str(line.get("author") or ("person" if line.get("direction") == "in" else "bot"))
             who = AUTHOR.get(author, author)
             out.append(
-                f'<li class="{_e(author)}"><span class="meta">{_e(who)}, {_e(_local(at, zone, "%H:%M"))}'
+                f'<li class="{_e(author)}" id="{_e(ref)}-{number}"><span class="meta">{_e(who)}, {_e(_local(at, zone, "%H:%M"))}'
                 f'</span><div class="bubble">{_e(line.get("text") or "")}</div></li>\n'
             )
         if not transcript:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.cli import main
 from storage.db import Database
 from storage.models import AuditEvent
+from tests.staff import screenshot
 from tests.staff.conftest import AT_A, AT_B, AT_C, Made
 
 CONTRACT = {
@@ -328,3 +329,27 @@ async def test_export_records_an_audit_event_without_content(
     assert [(e.action, e.count) for e in events] == [("export", 2)]
     assert events[0].detail == "format=csv; submitted from 2026-04-01"
     assert events[0].actor
+
+
+BOT_BUBBLE = (0xE3, 0xF0, 0xFF)  # --bot in bot/exports.py
+PERSON_BUBBLE = (0xEE, 0xF1, 0xF5)  # --person
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.mark.skipif(screenshot.browser() is None, reason="no Chromium on PATH (apt-get install chromium)")
+def test_html_renders_as_a_chat_in_headless_chromium(
+    staff_config_path: Path, made: Made, tmp_path: Path
+) -> None:
+    """The page as a browser draws it; the PNG is kept in artifacts/ for people to look at."""
+    from PIL import Image
+
+    html = tmp_path / "reports.html"
+    assert export(staff_config_path, "html", html, "--reference", made.refs[0]) == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    png = ARTIFACTS / "export-html.png"
+    screenshot.shoot(html, png, height=1800)
+    with Image.open(png) as image:
+        rgb = image.convert("RGB")
+        assert rgb.size == (1100, 1800)
+        colours = {colour for _, colour in rgb.getcolors(maxcolors=1_000_000) or []}
+    assert BOT_BUBBLE in colours and PERSON_BUBBLE in colours, "the transcript is drawn as chat bubbles"
