@@ -17,6 +17,7 @@ from bot.config import Config, ConfigError, load_config
 log = logging.getLogger("reportbot")
 
 EXIT_CONFIG = 2
+NO_KEYS = {"flow"}
 
 
 def _common(top: bool) -> argparse.ArgumentParser:
@@ -72,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `reportbot` command."""
     args = _parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        # Only commands that touch stored data need keys; the others must not create any.
+        config = load_config(args.config, create_keys=args.command not in NO_KEYS)
     except ConfigError as exc:
         print(f"reportbot: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
