@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from functools import partial
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.render import from_dict
 from flows.types import Outbound
@@ -21,6 +24,8 @@ from storage.db import Database
 from storage.store import Pending, Store
 
 log = logging.getLogger("reportbot.outbox")
+
+T = TypeVar("T")
 
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = 15 * 60.0
@@ -88,12 +93,12 @@ class Outbox:
                 at = datetime.now(UTC) + timedelta(seconds=wait)
                 if pending.attempts >= MAX_ATTEMPTS:
                     await self._write(
-                        lambda s, p=pending, e=exc, t=at: self.store.mark_failed(s, p.id, at=t, error=e.code)
+                        partial(self.store.mark_failed, msg_id=pending.id, at=at, error=exc.code)
                     )
                     report.failed += 1
                 else:
                     await self._write(
-                        lambda s, p=pending, e=exc, t=at: self.store.mark_retry(s, p.id, at=t, error=e.code)
+                        partial(self.store.mark_retry, msg_id=pending.id, at=at, error=exc.code)
                     )
                     report.retried += 1
                 log.warning(
@@ -105,16 +110,12 @@ class Outbox:
                 continue
             except GiveUp as exc:
                 at = datetime.now(UTC)
-                await self._write(
-                    lambda s, p=pending, e=exc, t=at: self.store.mark_failed(s, p.id, at=t, error=e.code)
-                )
+                await self._write(partial(self.store.mark_failed, msg_id=pending.id, at=at, error=exc.code))
                 report.failed += 1
                 log.warning("delivery failed for good channel=%s error=%s", sender.channel, exc.code)
                 continue
             at = datetime.now(UTC)
-            await self._write(
-                lambda s, p=pending, i=ids, t=at: self.store.mark_sent(s, [p.id], at=t, platform_ids=list(i))
-            )
+            await self._write(partial(self.store.mark_sent, ids=[pending.id], at=at, platform_ids=list(ids)))
             report.sent += 1
         return report
 
@@ -130,7 +131,8 @@ class Outbox:
                 break
         return total
 
-    async def _write(self, fn):  # type: ignore[no-untyped-def]
+    async def _write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run one short write transaction (queued behind the service's SQLite writer lock, if any)."""
         if self._lock is None:
             async with self.db.transaction() as s:
                 return await fn(s)

@@ -66,7 +66,7 @@ class Store:
         """Record a delivery id; False when it was recorded before (a repeat to ignore)."""
         values = {"channel": channel, "delivery_id": delivery_id[:128], "received_at": utcnow()}
         stmt = _insert(s, InboundReceipt).values(**values).on_conflict_do_nothing()
-        result = await s.execute(stmt.returning(InboundReceipt.id))  # type: ignore[attr-defined]
+        result = await s.execute(stmt.returning(col(InboundReceipt.id)))
         return result.first() is not None
 
     async def lock_conversation(self, s: AsyncSession, channel: str, chat_key: str) -> Conversation:
@@ -79,9 +79,11 @@ class Store:
             created_at=utcnow(),
             updated_at=utcnow(),
         )
-        await s.execute(stmt.on_conflict_do_nothing())  # type: ignore[attr-defined]
-        query = select(Conversation).where(Conversation.channel == channel, Conversation.chat_key == chat_key)
-        if s.bind.dialect.name == "postgresql":
+        await s.execute(stmt.on_conflict_do_nothing())
+        query = select(Conversation).where(
+            col(Conversation.channel) == channel, col(Conversation.chat_key) == chat_key
+        )
+        if _dialect(s) == "postgresql":
             query = query.with_for_update()
         row = (await s.execute(query.execution_options(populate_existing=True))).scalar_one()
         return row
@@ -104,13 +106,15 @@ class Store:
 
     async def delete_conversation(self, s: AsyncSession, conversation_id: int) -> None:
         """Remove a conversation and its transcript (its report, if any, keeps its own copy)."""
-        await s.execute(delete(TranscriptEntry).where(TranscriptEntry.conversation_id == conversation_id))
+        await s.execute(
+            delete(TranscriptEntry).where(col(TranscriptEntry.conversation_id) == conversation_id)
+        )
         await s.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.conversation_id == conversation_id)
+            .where(col(OutboxMessage.conversation_id) == conversation_id)
             .values(conversation_id=None)
         )
-        await s.execute(delete(Conversation).where(Conversation.id == conversation_id))  # type: ignore[arg-type]
+        await s.execute(delete(Conversation).where(col(Conversation.id) == conversation_id))
 
     # -- transcript ------------------------------------------------------------------------------
 
@@ -126,11 +130,11 @@ class Store:
         if not lines:
             return
         owner = (
-            TranscriptEntry.conversation_id == conversation_id
+            col(TranscriptEntry.conversation_id) == conversation_id
             if conversation_id is not None
-            else TranscriptEntry.report_id == report_id
+            else col(TranscriptEntry.report_id) == report_id
         )
-        last = (await s.execute(select(func.max(TranscriptEntry.seq)).where(owner))).scalar()
+        last = (await s.execute(select(func.max(col(TranscriptEntry.seq))).where(owner))).scalar()
         seq = int(last or 0)
         for line in lines:
             seq += 1
@@ -152,8 +156,8 @@ class Store:
         rows = (
             await s.execute(
                 select(TranscriptEntry)
-                .where(TranscriptEntry.report_id == report_id)
-                .order_by(TranscriptEntry.seq)
+                .where(col(TranscriptEntry.report_id) == report_id)
+                .order_by(col(TranscriptEntry.seq))
             )
         ).scalars()
         return [Line(r.direction, r.author, self.cipher.decrypt(r.text_enc), r.at) for r in rows]
@@ -189,19 +193,21 @@ class Store:
         if conversation_id is not None:
             await s.execute(
                 update(TranscriptEntry)
-                .where(TranscriptEntry.conversation_id == conversation_id)  # type: ignore[arg-type]
+                .where(col(TranscriptEntry.conversation_id) == conversation_id)
                 .values(report_id=report.id, conversation_id=None)
             )
         return report
 
     async def reference_exists(self, s: AsyncSession, reference: str) -> bool:
         """True when a report already has this reference."""
-        found = await s.execute(select(Report.id).where(Report.reference == reference))
+        found = await s.execute(select(col(Report.id)).where(col(Report.reference) == reference))
         return found.first() is not None
 
     async def report_by_reference(self, s: AsyncSession, reference: str) -> Report | None:
         """The report with this reference, if any."""
-        return (await s.execute(select(Report).where(Report.reference == reference))).scalar_one_or_none()
+        return (
+            await s.execute(select(Report).where(col(Report.reference) == reference))
+        ).scalar_one_or_none()
 
     def sealed(self, report: Report) -> dict[str, Any]:
         """A report's encrypted fields, decrypted."""
@@ -213,22 +219,22 @@ class Store:
         rows = (
             await s.execute(
                 select(TranscriptEntry)
-                .where(TranscriptEntry.report_id == report_id, TranscriptEntry.author == "staff")
-                .order_by(TranscriptEntry.seq)
+                .where(col(TranscriptEntry.report_id) == report_id, col(TranscriptEntry.author) == "staff")
+                .order_by(col(TranscriptEntry.seq))
             )
         ).scalars()
         return [self.cipher.decrypt(r.text_enc) for r in rows]
 
     async def touch_reports(self, s: AsyncSession, chat_key: str, at: datetime) -> None:
         """Note the person's latest message on their contactable reports (WhatsApp's 24-hour window)."""
-        await s.execute(update(Report).where(Report.chat_key == chat_key).values(last_inbound_at=at))  # type: ignore[arg-type]
+        await s.execute(update(Report).where(col(Report.chat_key) == chat_key).values(last_inbound_at=at))
 
     async def recent_reports(self, s: AsyncSession, chat_key: str, since: datetime) -> int:
         """How many contactable reports this chat submitted since a time (abuse limits)."""
         count = await s.execute(
             select(func.count())
             .select_from(Report)
-            .where(Report.chat_key == chat_key, Report.submitted_at >= since)
+            .where(col(Report.chat_key) == chat_key, col(Report.submitted_at) >= since)
         )
         return int(count.scalar() or 0)
 
@@ -276,14 +282,14 @@ class Store:
         query = (
             select(OutboxMessage)
             .where(
-                OutboxMessage.channel == channel,
-                OutboxMessage.sent_at.is_(None),  # type: ignore[union-attr]
-                OutboxMessage.failed_at.is_(None),  # type: ignore[union-attr]
+                col(OutboxMessage.channel) == channel,
+                col(OutboxMessage.sent_at).is_(None),
+                col(OutboxMessage.failed_at).is_(None),
             )
-            .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+            .order_by(col(OutboxMessage.id))
             .limit(limit * 5)
         )
-        if s.bind.dialect.name == "postgresql":
+        if _dialect(s) == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = (await s.execute(query)).scalars().all()
         seen: set[str] = set()
@@ -319,13 +325,13 @@ class Store:
         values: dict[str, Any] = {"sent_at": at, "last_error": None}
         if platform_ids:
             values["platform_ids_enc"] = self.cipher.encrypt_json(list(platform_ids))
-        await s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(list(ids))).values(**values))  # type: ignore[union-attr]
+        await s.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(list(ids))).values(**values))
 
     async def mark_retry(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
         """Try again at a later time."""
         await s.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == msg_id)  # type: ignore[arg-type]
+            .where(col(OutboxMessage.id) == msg_id)
             .values(next_attempt_at=at, last_error=error[:200])
         )
 
@@ -333,7 +339,7 @@ class Store:
         """Give up on a message the platform will never accept."""
         await s.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == msg_id)  # type: ignore[arg-type]
+            .where(col(OutboxMessage.id) == msg_id)
             .values(failed_at=at, last_error=error[:200])
         )
 
@@ -342,10 +348,10 @@ class Store:
         query = (
             select(func.count())
             .select_from(OutboxMessage)
-            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))  # type: ignore[union-attr]
+            .where(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed_at).is_(None))
         )
         if channel:
-            query = query.where(OutboxMessage.channel == channel)
+            query = query.where(col(OutboxMessage.channel) == channel)
         return int((await s.execute(query)).scalar() or 0)
 
     # -- message ids for quick exit --------------------------------------------------------------
@@ -417,9 +423,13 @@ class Store:
         await s.flush()
 
 
+def _dialect(s: AsyncSession) -> str:
+    return s.get_bind().dialect.name
+
+
 def _insert(s: AsyncSession, table: Any) -> Any:
     """An INSERT that supports ON CONFLICT DO NOTHING on both SQLite and PostgreSQL."""
-    if s.bind.dialect.name == "postgresql":
+    if _dialect(s) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 

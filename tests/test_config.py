@@ -82,3 +82,19 @@ def test_cli_fails_with_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
 def test_missing_config_file_is_named(tmp_path: Path, capsys) -> None:
     assert main(["--config", str(tmp_path / "nope.toml"), "flow"]) == 2
     assert "config error: --config: file not found" in capsys.readouterr().err
+
+
+def test_example_config_loads_and_documents_every_key() -> None:
+    import tomllib
+    from dataclasses import fields
+
+    from bot import config as cfgmod
+
+    example = Path(__file__).parent.parent / "config.example.toml"
+    cfg = load_config(example, env={}, create_keys=False)
+    assert [p.id for p in cfg.partners] == ["police", "council"]
+    raw = tomllib.loads(example.read_text())
+    for section, cls in cfgmod._SECTIONS.items():
+        documented = set(raw[section])
+        for f in fields(cls):
+            assert f.name.rstrip("_") in documented, f"{section}.{f.name} is not in config.example.toml"
