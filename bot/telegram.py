@@ -94,8 +94,14 @@ UNSUPPORTED = (
 )
 
 
+# The catalog keys this channel reads itself (a [telegram] table); the flow's own words come in Outbound.
+CATALOG_KEYS = frozenset({"telegram.private_only", "telegram.share_location"})
+
+
 def _words(key: str) -> str:
-    return catalog.text(catalog.DEFAULT_LOCALE, f"telegram.{key}")
+    name = f"telegram.{key}"
+    assert name in CATALOG_KEYS, name
+    return str(catalog.text(catalog.DEFAULT_LOCALE, name))
 
 
 # -- the bot ------------------------------------------------------------------------------------
