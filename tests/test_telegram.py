@@ -10,6 +10,8 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,9 +19,11 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
+from bot.channels import sender_for
+from bot.cli import build_app, main, serve
 from bot.config import Config
 from bot.service import ReportService
-from bot.telegram import Pacer, TelegramChannel, callback_data, delete_webhook, set_webhook
+from bot.telegram import Pacer, TelegramChannel, TelegramSender, callback_data, delete_webhook, set_webhook
 from bot.web import create_app
 from storage.db import Database
 from storage.models import ChatMessage, Conversation, InboundReceipt, OutboxMessage, Report
@@ -325,3 +329,47 @@ async def test_the_pacer_keeps_a_chat_to_one_message_per_interval() -> None:
     await pacer.wait("chat-b")  # another chat is not held up by chat-a
     assert loop.time() - times[-1] < 0.1
     assert all(b - a >= 0.19 for a, b in itertools.pairwise(times))
+
+
+async def test_exit_deletes_in_batches_of_100_and_leaves_what_telegram_no_longer_allows(phone: Phone) -> None:
+    await phone.say("hi")
+    service = phone.channel.service
+    chat_key = service.chat_key("telegram", str(CHAT))
+    now = datetime.now(UTC)
+    async with phone.db.transaction() as s:
+        for ref in range(1, 151):  # earlier messages of this chat, still deletable
+            await service.store.remember_message(
+                s, "telegram", chat_key, str(ref), at=now - timedelta(hours=1)
+            )
+        await service.store.remember_message(s, "telegram", chat_key, "7", at=now - timedelta(hours=49))
+        await service.store.remember_message(s, "telegram", chat_key, "999999", at=now - timedelta(hours=49))
+    await phone.say("exit")
+    batches = [call["message_ids"] for call in phone.api.called("deleteMessages")]
+    assert len(batches) == 2 and all(1 <= len(b) <= 100 for b in batches)
+    deleted = {i for b in batches for i in b}
+    assert set(range(1, 151)) <= deleted
+    assert 999999 not in deleted  # over 48 hours old: Telegram would refuse, so it is not tried
+    assert await count(phone.db, ChatMessage) == 0
+
+
+async def test_serve_mounts_the_telegram_webhook_when_a_token_is_set(make_config: Any) -> None:
+    config = make_config(TELEGRAM_TOML)
+    app = build_app(config)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as client:
+        refused = await client.post("/telegram/webhook", json={"update_id": 1})
+    assert refused.status_code == 403
+    assert isinstance(sender_for(config, "telegram"), TelegramSender)
+    await app.state.service.db.dispose()
+
+
+def test_the_commands_fail_clearly_without_the_telegram_keys_they_need(
+    make_config: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_secret = make_config(TELEGRAM_TOML.replace(f'webhook_secret = "{SECRET}"', ""))
+    assert serve(no_secret) == 2
+    assert "telegram.webhook_secret" in capsys.readouterr().err
+
+    path = tmp_path / "config.toml"
+    path.write_text(path.read_text().replace('public_url = "https://reports.example.org"', ""))
+    assert main(["--config", str(path), "telegram", "set-webhook"]) == 2
+    assert "telegram.public_url" in capsys.readouterr().err
