@@ -132,6 +132,10 @@ def build_app(config: Config):  # type: ignore[no-untyped-def]
     db = Database(config.database_url)
     service = ReportService(config, db)
     channels: list[ChannelRoutes] = []
+    if config.whatsapp_enabled:
+        from bot.whatsapp import whatsapp_routes
+
+        channels.append(whatsapp_routes(config, service))
     return create_app(config, service, channels, create_schema=db.is_sqlite)
 
 
