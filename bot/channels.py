@@ -41,4 +41,3 @@ def followup_refusal(
 
         return whatsapp.followup_refusal(config, last_inbound_at, now)
     return None
-

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from functools import partial
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,9 +89,7 @@ class Outbox:
         report = DeliveryReport()
         due = datetime.now(UTC) - older_than
         claimed = await self._write(  # the lease still runs LEASE from now
-            lambda s: self.store.claim_due(
-                s, sender.channel, now=due, lease=LEASE + older_than, limit=limit
-            )
+            lambda s: self.store.claim_due(s, sender.channel, now=due, lease=LEASE + older_than, limit=limit)
         )
         for pending in claimed:
             try:

@@ -224,7 +224,7 @@ class WhatsAppWebhook:
         self.outbox = outbox or Outbox(service.db, service.store, lock=service.sqlite_writer)
         self._running: set[asyncio.Task[Outcome]] = set()
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         try:
             body = await read_body(request, self.config.server.max_body_bytes)
         except BodyTooLarge:
@@ -233,7 +233,11 @@ class WhatsAppWebhook:
         form = await _parse_form(request, body)
         signature = request.headers.get(SIGNATURE_HEADER, "")
         url = public_webhook_url(self.config.whatsapp.public_url, request)
-        if not signature or not self.config.whatsapp.public_url or not self.validator.validate(url, form, signature):
+        if (
+            not signature
+            or not self.config.whatsapp.public_url
+            or not self.validator.validate(url, form, signature)
+        ):
             log.warning("webhook refused: bad or missing signature")
             return Response(status_code=403)
         account = self.config.whatsapp.account_sid
@@ -275,9 +279,8 @@ class WhatsAppWebhook:
 
     async def _mark_sent(self, ids: Sequence[int]) -> None:
         lock = self.service.sqlite_writer
-        async with lock if lock is not None else contextlib.nullcontext():
-            async with self.service.db.transaction() as s:
-                await self.service.store.mark_sent(s, list(ids), at=datetime.now(UTC))
+        async with lock or contextlib.nullcontext(), self.service.db.transaction() as s:
+            await self.service.store.mark_sent(s, list(ids), at=datetime.now(UTC))
 
     async def drain_running(self) -> None:
         """Let steps still running in the background finish (at shutdown)."""
@@ -478,8 +481,6 @@ def whatsapp_routes(
             await asyncio.sleep(redeliver_every)
 
     async def start() -> None:
-        if not config.whatsapp.public_url:
-            log.warning("whatsapp.public_url is not set: every webhook call will be refused")
         if not can_send(config):
             log.warning("whatsapp.account_sid or whatsapp.from is not set: no follow-ups or redelivery")
             return
@@ -494,4 +495,6 @@ def whatsapp_routes(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    return ChannelRoutes(routes=[Route(PATH, webhook, methods=["POST"])], startup=[start], shutdown=[stop])
+    return ChannelRoutes(
+        routes=[Route(PATH, webhook.handle, methods=["POST"])], startup=[start], shutdown=[stop]
+    )
