@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import AsyncHttpClient
-from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
@@ -62,6 +63,7 @@ STEP_BUDGET = 10.0
 # made it has either answered with it (and marked it sent) or has given up on it.
 REDELIVER_AFTER = timedelta(seconds=60)
 REDELIVER_EVERY = 15.0
+SEND_TIMEOUT = 15.0  # seconds for one REST call to Twilio
 
 TWIML_TYPE = "application/xml"
 _OPTION_KEY = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -217,8 +219,10 @@ class WhatsAppWebhook:
         service: ReportService,
         *,
         outbox: Outbox | None = None,
+        step_budget: float = STEP_BUDGET,
     ) -> None:
         self.config = config
+        self.step_budget = step_budget
         self.service = service
         self.validator = RequestValidator(config.whatsapp.auth_token)
         self.outbox = outbox or Outbox(service.db, service.store, lock=service.sqlite_writer)
@@ -255,9 +259,9 @@ class WhatsAppWebhook:
         self._running.add(task)
         task.add_done_callback(self._finished)
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(task), STEP_BUDGET)
+            outcome = await asyncio.wait_for(asyncio.shield(task), self.step_budget)
         except TimeoutError:
-            log.warning("step slower than %.0fs; replies left to redelivery", STEP_BUDGET)
+            log.warning("step slower than %.1fs; replies left to redelivery", self.step_budget)
             return _twiml_response(())
         except Exception as exc:
             log.error("step failed error=%s", type(exc).__name__)
@@ -423,18 +427,60 @@ class WhatsAppSender:
             if exc.status == 429 or exc.status >= 500:
                 raise RetryLater(code) from None
             raise GiveUp(code) from None
-        except (OSError, TimeoutError) as exc:
+        except (httpx.TransportError, OSError, TimeoutError) as exc:
             raise RetryLater(type(exc).__name__) from None
-        except Exception as exc:
-            if type(exc).__module__.startswith("aiohttp"):
-                raise RetryLater(type(exc).__name__) from None
-            raise
         return str(created.sid)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (when the sender is done for good)."""
+        close = getattr(self.client.http_client, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]
+    """twilio's async HTTP client interface on httpx: one pooled client, a real timeout on every call.
+
+    (twilio's own aiohttp client ignores its `timeout` argument and leaks its session when a request
+    fails, which matters for a loop that runs for months.)
+    """
+
+    def __init__(
+        self, timeout: float = SEND_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(_twilio_log, is_async=True, timeout=timeout)
+        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (twilio's interface)
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        response = await self._client.request(
+            method.upper(),
+            uri,
+            params=params,  # type: ignore[arg-type]
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout or self.timeout or SEND_TIMEOUT,
+            follow_redirects=allow_redirects,
+        )
+        return TwilioResponse(response.status_code, response.text, response.headers)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
 
 def rest_client(config: Config, http_client: AsyncHttpClient | None = None) -> Client:
     """A Twilio REST client for this account; `http_client` replaces the network (tests)."""
-    http = http_client or AsyncTwilioHttpClient(pool_connections=False, timeout=10, logger=_twilio_log)
+    http = http_client or HttpxTwilioClient()
     return Client(config.whatsapp.account_sid, config.whatsapp.auth_token, http_client=http)
 
 
@@ -465,15 +511,18 @@ def whatsapp_routes(
     *,
     http_client: AsyncHttpClient | None = None,
     redeliver_every: float = REDELIVER_EVERY,
+    redeliver_after: timedelta = REDELIVER_AFTER,
+    step_budget: float = STEP_BUDGET,
 ) -> ChannelRoutes:
     """The webhook route, and the redelivery task that runs while the app is up."""
-    webhook = WhatsAppWebhook(config, service)
+    webhook = WhatsAppWebhook(config, service, step_budget=step_budget)
     state: dict[str, asyncio.Task[None]] = {}
+    senders: list[WhatsAppSender] = []
 
     async def redeliver_forever(sender: WhatsAppSender) -> None:
         while True:
             try:
-                got = await webhook.outbox.drain(sender, older_than=REDELIVER_AFTER)
+                got = await webhook.outbox.drain(sender, older_than=redeliver_after)
                 if got.sent or got.failed:
                     log.info("redelivered sent=%d failed=%d", got.sent, got.failed)
             except Exception as exc:
@@ -485,6 +534,7 @@ def whatsapp_routes(
             log.warning("whatsapp.account_sid or whatsapp.from is not set: no follow-ups or redelivery")
             return
         sender = make_sender(config, database_lookup(service.db), http_client)
+        senders.append(sender)
         state["task"] = asyncio.create_task(redeliver_forever(sender))
 
     async def stop() -> None:
@@ -494,6 +544,8 @@ def whatsapp_routes(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        while senders:
+            await senders.pop().aclose()
 
     return ChannelRoutes(
         routes=[Route(PATH, webhook.handle, methods=["POST"])], startup=[start], shutdown=[stop]

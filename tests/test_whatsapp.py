@@ -43,12 +43,14 @@ def wa_config(make_config: Callable[..., Config]) -> Config:
 class App:
     """The real app for one test, with its service and the fake Twilio REST edge."""
 
-    def __init__(self, config: Config, base_url: str = PUBLIC) -> None:
+    def __init__(self, config: Config, base_url: str = PUBLIC, **routes: Any) -> None:
         self.config = config
         self.db = Database(config.database_url)
         self.service = ReportService(config, self.db)
         self.twilio = FakeTwilio()
-        self.routes = whatsapp_routes(config, self.service, http_client=self.twilio, redeliver_every=0.05)
+        self.routes = whatsapp_routes(
+            config, self.service, http_client=self.twilio, redeliver_every=0.05, **routes
+        )
         self.app = create_app(config, self.service, [self.routes])
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=base_url)
         self.person = WhatsAppPerson(self.client, self.service)
@@ -344,6 +346,30 @@ async def test_fresh_replies_are_left_to_the_webhook_response(wa: App) -> None:
     async with wa.app.router.lifespan_context(wa.app):
         await asyncio.sleep(0.2)
     assert wa.twilio.requests == []
+
+
+async def test_a_step_slower_than_twilio_waits_is_answered_empty_and_its_replies_follow_by_rest(
+    wa_config: Config,
+) -> None:
+    app = App(wa_config, step_budget=0.2, redeliver_after=timedelta(0))
+    await app.db.create_schema()
+    lock = app.service.sqlite_writer
+    assert lock is not None
+    try:
+        async with app.app.router.lifespan_context(app.app):
+            async with lock:  # another writer holds the database for longer than the budget
+                response = await app.person.post(form("Hi", "SM-slow"))
+                assert response.status_code == 200 and messages(response) == []
+            for _ in range(100):
+                if app.twilio.requests:
+                    break
+                await asyncio.sleep(0.02)
+        assert [r["To"] for r in app.twilio.sent] == [PERSON]
+        assert "This is Report Hate" in app.twilio.sent[0]["Body"]
+        assert await app.count(Conversation) == 1  # the step itself was not lost
+    finally:
+        await app.client.aclose()
+        await app.db.dispose()
 
 
 async def test_a_step_that_fails_gets_an_apology_and_stores_nothing(wa: App) -> None:
