@@ -24,8 +24,6 @@ COMMANDS: Mapping[str, str] = {
     "emergency": "999",
     "delete": "delete",
     "start": "start",
-    "restart": "start",
-    "start again": "start",
 }
 
 # Option keys that run a command when pressed as a button or chosen by number.

@@ -123,3 +123,48 @@ def said(texts: list[str], *needles: str) -> bool:
     """Whether every needle appears (case-insensitively) somewhere in the bot's texts."""
     joined = "\n".join(texts).lower()
     return all(needle.lower() in joined for needle in needles)
+
+
+# A plain answer for each question, for tests that only need to get somewhere.
+PLAIN_ANSWERS = {
+    "welcome": "Continue",
+    "safety": "No",
+    "role": "It happened to me",
+    "someone_else_knows": "Yes",
+    "what": "1",
+    "why": "1",
+    "story": "done",
+    "when": "Today",
+    "when_date": "yesterday",
+    "when_time": "Evening",
+    "where": "High Street",
+    "again": "First time",
+    "offender": "skip",
+    "offender_known": "No",
+    "offender_recognise": "No",
+    "harm_hurt": "No",
+    "harm_now": "No",
+    "harm_property": "No",
+    "witnesses": "No",
+    "evidence": "done",
+    "support": "No",
+    "contact": "Don't contact me",
+    "contact_name": "skip",
+    "contact_reach": "skip",
+    "contact_times": "skip",
+    "contact_notes": "skip",
+    "consent": "done",
+    "record_only": "Continue",
+    "review_change": "Back to my report",
+}
+
+
+def go_to(chat: Chat, step: str, limit: int = 60) -> Chat:
+    """Answer plainly until the conversation reaches `step`."""
+    if chat.draft is None:
+        chat.send("hi")
+    for _ in range(limit):
+        if chat.step == step:
+            return chat
+        chat.send(PLAIN_ANSWERS[chat.step])
+    raise AssertionError(f"never reached {step}; stuck at {chat.step}")
