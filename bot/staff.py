@@ -30,7 +30,7 @@ from sqlmodel import col
 from bot.channels import ChannelUnavailable, followup_refusal, sender_for
 from bot.config import Config
 from bot.exports import FORMATS, ExportInfo, describe_filters, encoding_for, writer_for
-from bot.outbox import Outbox
+from bot.outbox import Outbox, Sender
 from bot.render import to_dict
 from flows import catalog
 from flows.types import Outbound
@@ -142,9 +142,18 @@ class ReplyResult:
 class Staff:
     """The staff commands of one deployment."""
 
-    def __init__(self, config: Config, db: Database, *, who: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        *,
+        who: str | None = None,
+        senders: Callable[[str], Sender] | None = None,
+    ) -> None:
         self.config = config
         self.db = db
+        # How to reach each channel; tests give the same senders over a fake network edge.
+        self.senders = senders or (lambda channel: sender_for(config, channel))
         self.cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
         self.store = Store(self.cipher)
         self.zone = ZoneInfo(config.service.timezone)
@@ -239,7 +248,7 @@ class Staff:
             if refusal is not None:
                 raise StaffError(f"{ref}: {refusal}. Nothing was sent.")
             try:
-                sender = sender_for(self.config, report.channel)
+                sender = self.senders(report.channel)
             except ChannelUnavailable as exc:
                 raise StaffError(f"{ref}: {exc}. Nothing was sent.") from None
             message = Outbound(
