@@ -49,8 +49,8 @@ class StaffError(Exception):
 
 
 def actor() -> str:
-    """Who is running the command, for the audit trail: $REPORTBOT_STAFF, else the login name."""
-    name = os.environ.get("REPORTBOT_STAFF", "").strip()
+    """Who is running the command, for the audit trail: $REPORTBOT_ACTOR, $SUDO_USER, else the login."""
+    name = (os.environ.get("REPORTBOT_ACTOR") or os.environ.get("SUDO_USER") or "").strip()
     if name:
         return name[:64]
     try:

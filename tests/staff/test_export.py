@@ -353,3 +353,43 @@ def test_html_renders_as_a_chat_in_headless_chromium(
         assert rgb.size == (1100, 1800)
         colours = {colour for _, colour in rgb.getcolors(maxcolors=1_000_000) or []}
     assert BOT_BUBBLE in colours and PERSON_BUBBLE in colours, "the transcript is drawn as chat bubbles"
+
+
+def test_a_terminal_sees_a_progress_bar(staff_config_path: Path, tmp_path: Path) -> None:
+    """Run as a person would in a terminal: stderr is a pseudo-terminal, so rich draws its progress bar."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    out = tmp_path / "reports.jsonl"
+    command = [sys.executable, "-m", "bot.cli", "--config", str(staff_config_path)]
+    command += ["export", "--format", "jsonl", "--out", str(out)]
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"},
+            timeout=60,
+            check=True,
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: everything has been read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    text = shown.decode("utf-8", "replace")
+    assert "exporting" in text and "3/3" in text, text
+    assert done.stdout.decode().startswith("reportbot export: wrote 3 reports")
