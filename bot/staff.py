@@ -201,20 +201,21 @@ class Staff:
                     if progress is not None:
                         progress(count, max(total, count))
                 writer.end(count)
+            # The audit comes before the file appears: an export nobody could account for never exists.
+            async with self.db.transaction() as s:
+                await self.store.audit(
+                    s,
+                    actor=self.who,
+                    action="export",
+                    reference=sel.reference,
+                    count=count,
+                    detail=f"format={fmt}; {sel.describe()}"[:500],
+                )
             os.replace(tmp, out)
         except BaseException:
             _discard(tmp)
             raise
         os.chmod(out, 0o600)
-        async with self.db.transaction() as s:
-            await self.store.audit(
-                s,
-                actor=self.who,
-                action="export",
-                reference=sel.reference,
-                count=count,
-                detail=f"format={fmt}; {sel.describe()}"[:500],
-            )
         return count
 
     # -- reply -------------------------------------------------------------------------------------

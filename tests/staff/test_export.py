@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -393,3 +394,24 @@ def test_a_terminal_sees_a_progress_bar(staff_config_path: Path, tmp_path: Path)
     text = shown.decode("utf-8", "replace")
     assert "exporting" in text and "3/3" in text, text
     assert done.stdout.decode().startswith("reportbot export: wrote 3 reports")
+
+
+def test_an_export_to_a_missing_folder_is_refused_and_not_audited(
+    staff_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert export(staff_config_path, "csv", tmp_path / "nowhere" / "r.csv") == 1
+    assert f"--out: the folder {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
+    assert export(staff_config_path, "csv", tmp_path) == 1
+    assert "is a folder; give a file name" in capsys.readouterr().err
+    assert asyncio.run(audit_actions(staff_config_path)) == []
+
+
+async def audit_actions(config_path: Path) -> list[str]:
+    from bot.config import load_config
+
+    db = Database(load_config(config_path, env={}).database_url)
+    try:
+        async with db.transaction() as s:
+            return [e.action for e in (await s.execute(select(AuditEvent))).scalars()]
+    finally:
+        await db.dispose()
