@@ -133,3 +133,17 @@ async def test_outbox_delivers_each_chat_in_order(db: Database, config: Config) 
         )
     assert [p.message["text"] for p in nxt] == ["a2"]
     assert [p.address for p in nxt] == ["1"]
+
+
+async def test_sqlite_files_are_private_to_the_owner(db: Database, config: Config) -> None:
+    import stat
+    from pathlib import Path
+
+    if not db.is_sqlite:
+        pytest.skip("file modes are a SQLite matter")
+    store = store_for(config)
+    async with db.transaction() as s:
+        await store.record_receipt(s, "console", "x")
+    base = Path(db.url.split("///", 1)[1])
+    for path in (base, Path(f"{base}-wal")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
