@@ -1,0 +1,507 @@
+"""The hate crime reporting conversation, declared as data for `flows.engine`. No I/O.
+
+The order follows DESIGN.md's table: welcome, safety (-> emergency), role, what, why, story (free recall
+first), when, where, again, who did it, harm, witnesses, evidence, support, contact, consent, review, done.
+Every question can be skipped; the words people see live in `flows/messages/<locale>.toml`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from flows.contact import parse_reach
+from flows.danger import suggests_danger
+from flows.dates import parse_date
+from flows.engine import Flow, Go, Parsed, Say, Step, When, answer_is, choice_of
+from flows.types import ContactDetails, Draft, FlowContext, Media, ReportFields
+
+ROLES = ("victim", "witness", "someone_else", "organisation")
+KINDS = ("verbal", "physical", "property", "online", "harassment", "written", "other")
+MOTIVATIONS = ("race", "religion", "sexual_orientation", "disability", "transgender", "other", "not_sure")
+REPEATS = ("first", "before", "ongoing")
+YES_NO_UNSURE = ("yes", "no", "not_sure")
+TIMES = ("morning", "afternoon", "evening", "night")
+
+# What "change an answer" offers at the review: group key -> the first step of that group.
+GROUPS: Mapping[str, str] = {
+    "role": "role",
+    "what": "what",
+    "why": "why",
+    "story": "story",
+    "when": "when",
+    "where": "where",
+    "again": "again",
+    "offender": "offender",
+    "harm": "harm_hurt",
+    "witnesses": "witnesses",
+    "evidence": "evidence",
+    "support": "support",
+    "contact": "contact",
+    "consent": "consent",
+}
+_SUMMARY_CUT = 80
+
+
+# ----- answers ---------------------------------------------------------------------------------------------
+
+
+def _partner_keys(ctx: FlowContext) -> list[tuple[str, str]]:
+    """(option key, partner id): ids that are short plain ASCII travel as they are, others by position."""
+    keys = []
+    for index, partner in enumerate(ctx.settings.partners, start=1):
+        pid = partner.id
+        ok = pid.isascii() and 0 < len(pid) <= 24 and pid.replace("-", "").replace("_", "").isalnum()
+        keys.append((pid if ok and pid not in ("none", "done", "skip") else f"p{index}", pid))
+    return keys
+
+
+def _consent_options(ctx: FlowContext) -> Sequence[tuple[str, str | None]]:
+    options: list[tuple[str, str | None]] = [
+        (key, partner.name)
+        for (key, _), partner in zip(_partner_keys(ctx), ctx.settings.partners, strict=True)
+    ]
+    options.append(("none", None))
+    return options
+
+
+def _has_partners(_value: Any, ctx: FlowContext) -> bool:
+    return bool(ctx.settings.partners)
+
+
+_HAS_PARTNERS = When("has_partners", _has_partners)
+_CHANGE_CONSENT = When(
+    "is_consent_with_partners", lambda value, ctx: value == "consent" and bool(ctx.settings.partners)
+)
+
+
+def _store_when(key: str, _draft: Draft, ctx: FlowContext) -> dict[str, Any]:
+    day = {"today": ctx.today, "yesterday": ctx.today - timedelta(days=1)}.get(key)
+    return {"choice": key, "date": day.isoformat() if day else None}
+
+
+def _typed_date(unclear: str) -> Any:
+    def parse(text: str, _draft: Draft, ctx: FlowContext) -> Parsed:
+        found = parse_date(text, ctx.today)
+        if found.value is None:
+            return Parsed(error="when_date.future" if found.error == "future" else unclear)
+        return Parsed(value={"choice": "typed", "date": found.value.isoformat(), "text": text.strip()[:200]})
+
+    return parse
+
+
+def _typed_time(text: str, _draft: Draft, _ctx: FlowContext) -> Parsed:
+    return Parsed(value={"choice": "typed", "text": text.strip()[:200]})
+
+
+def _typed_place(text: str, _draft: Draft, _ctx: FlowContext) -> Parsed:
+    return Parsed(value={"text": text.strip()[:1000]})
+
+
+def _store_place(key: str, _draft: Draft, _ctx: FlowContext) -> dict[str, Any]:
+    return {"online": True} if key == "web" else {"choice": key}
+
+
+def _reach(text: str, _draft: Draft, _ctx: FlowContext) -> Parsed:
+    found = parse_reach(text)
+    if not found.ok:
+        return Parsed(error="contact_reach.bad")
+    return Parsed(value={"phone": found.phone, "email": found.email})
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _code(value: Any, allowed: Sequence[str]) -> str | None:
+    return value if isinstance(value, str) and value in allowed else None
+
+
+def _codes(value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
+    return tuple(k for k in allowed if isinstance(value, list) and k in value)
+
+
+def _date(raw: Any) -> date | None:
+    try:
+        return date.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+
+
+def _when(answers: Mapping[str, Any], say: Say | None) -> tuple[date | None, str | None]:
+    """(date, what was said about when), from the when / when_date / when_time answers."""
+    when = answers.get("when")
+    choice = choice_of(when)
+    day: date | None = None
+    said: list[str] = []
+    if choice == "date":
+        typed = answers.get("when_date")
+        if isinstance(typed, dict):
+            day = _date(typed.get("date"))
+            said.append(str(typed.get("text") or ""))
+    elif isinstance(when, dict):
+        day = _date(when.get("date"))
+        if choice == "typed":
+            said.append(str(when.get("text") or ""))
+        elif choice in ("today", "yesterday", "not_sure"):
+            said.append(say(f"option.{choice}") if say else str(choice))
+    time = answers.get("when_time") if choice != "not_sure" else None
+    if isinstance(time, dict) and time.get("text"):
+        said.append(str(time["text"]))
+    elif time in TIMES:
+        said.append(say(f"option.{time}") if say else str(time))
+    text = ", ".join(part for part in said if part)
+    return day, text or None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _parts(value: Any) -> list[str]:
+    return [str(part) for part in value] if isinstance(value, list) else []
+
+
+def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
+    """The submitted report, from the answers: codes for choices, the person's own words for text."""
+    a = draft.answers
+    role = _code(a.get("role"), ROLES)
+    occurred_on, occurred_text = _when(a, None)
+    place = _dict(a.get("where"))
+    location_text = "online" if place.get("online") else _text(place.get("text"))
+    latitude = place.get("latitude") if isinstance(place.get("latitude"), float | int) else None
+    longitude = place.get("longitude") if isinstance(place.get("longitude"), float | int) else None
+
+    offender = [p for p in [_text(a.get("offender"))] if p]
+    for step, label in (("offender_known", "known"), ("offender_recognise", "recognise")):
+        code = _code(a.get(step), YES_NO_UNSURE)
+        if code and not (step == "offender_recognise" and a.get("offender_known") == "yes"):
+            offender.append(f"{label}={code}")
+    harm = []
+    hurt = _code(a.get("harm_hurt"), YES_NO_UNSURE)
+    if hurt:
+        harm.append(f"hurt={hurt}")
+    if hurt == "yes" and _code(a.get("harm_now"), ("yes", "no")):
+        harm.append(f"needs_help_now={a['harm_now']}")
+    if damaged := _code(a.get("harm_property"), YES_NO_UNSURE):
+        harm.append(f"property_damaged={damaged}")
+
+    evidence = tuple(
+        Media(ref=str(m["ref"]), content_type=m.get("content_type"))
+        for m in a.get("evidence") or []
+        if isinstance(m, dict) and m.get("ref")
+    )
+    support = {"yes": True, "no": False}.get(str(a.get("support")))
+    how = a.get("contact")
+    contact: ContactDetails | None = None
+    if how == "chat":
+        contact = ContactDetails(in_chat=True)
+    elif how == "phone_email":
+        reach = _dict(a.get("contact_reach"))
+        contact = ContactDetails(
+            name=_text(a.get("contact_name")),
+            phone=reach.get("phone"),
+            email=reach.get("email"),
+            safe_times=_text(a.get("contact_times")),
+            notes=_text(a.get("contact_notes")),
+        )
+    ids = dict(_partner_keys(ctx))
+    chosen = a.get("consent") if ctx.settings.partners else None
+    share = tuple(ids[k] for k in ids if isinstance(chosen, list) and k in chosen)
+    story = "\n\n".join(_parts(a.get("story"))) or None
+    return ReportFields(
+        role=role,
+        someone_else_knows=_code(a.get("someone_else_knows"), YES_NO_UNSURE)
+        if role == "someone_else"
+        else None,
+        incident_types=_codes(a.get("what"), KINDS),
+        motivations=_codes(a.get("why"), MOTIVATIONS),
+        description=story,
+        occurred_on=occurred_on,
+        occurred_at_text=occurred_text,
+        location_text=location_text,
+        latitude=float(latitude) if latitude is not None else None,
+        longitude=float(longitude) if longitude is not None else None,
+        repeat=_code(a.get("again"), REPEATS),
+        offender="; ".join(offender) or None,
+        injuries="; ".join(harm) or None,
+        witnesses=_code(a.get("witnesses"), YES_NO_UNSURE),
+        evidence=evidence,
+        support_requested=support,
+        anonymous=contact is None,
+        contact=contact,
+        share_with=share,
+    )
+
+
+# ----- what the person sees --------------------------------------------------------------------------------
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SUMMARY_CUT else text[: _SUMMARY_CUT - 1].rstrip() + "…"
+
+
+def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
+    a = draft.answers
+    skipped = say("review.skipped")
+
+    known = REPORT_FLOW.message_keys()
+
+    def labels(value: Any) -> str:
+        if isinstance(value, list) and value:
+            return ", ".join(
+                say(f"option.{k}") for k in value if isinstance(k, str) and f"option.{k}" in known
+            )
+        if isinstance(value, str) and f"option.{value}" in known:
+            return say(f"option.{value}")
+        return skipped
+
+    place = a.get("where")
+    if isinstance(place, dict) and place.get("online"):
+        where = say("option.web")
+    elif isinstance(place, dict) and place.get("text"):
+        where = _cut(str(place["text"]))
+    elif isinstance(place, dict) and "latitude" in place:
+        where = say("review.shared_location")
+    else:
+        where = skipped
+    day, said = _when(a, say)
+    when = ", ".join(p for p in [day.strftime("%d/%m/%Y") if day else None, said] if p) or skipped
+    story = " ".join(_parts(a.get("story")))
+    files = len(a.get("evidence") or [])
+    consent: str
+    if ctx.settings.partners:
+        names = dict(_consent_options(ctx))
+        chosen = _list(a.get("consent"))
+        consent = ", ".join(str(names[k]) for k in names if k in chosen and k != "none") or say("option.none")
+    else:
+        consent = say("option.none")
+    lines = [
+        say("review.line.role", value=labels(a.get("role"))),
+        say("review.line.what", value=labels(a.get("what"))),
+        say("review.line.why", value=labels(a.get("why"))),
+        say("review.line.story", value=_cut(story) if story else skipped),
+        say("review.line.when", value=when),
+        say("review.line.where", value=where),
+        say("review.line.again", value=labels(a.get("again"))),
+        say("review.line.offender", value=_cut(str(a["offender"])) if _text(a.get("offender")) else skipped),
+        say("review.line.harm", value=labels(a.get("harm_hurt"))),
+        say("review.line.witnesses", value=labels(a.get("witnesses"))),
+        say("review.line.evidence", value=say("review.files", count=files) if files else skipped),
+        say("review.line.support", value=labels(a.get("support"))),
+        say("review.line.contact", value=labels(a.get("contact"))),
+        say("review.line.consent", value=consent),
+    ]
+    return {"summary": "\n".join(lines)}
+
+
+def _welcome_fields(_draft: Draft, ctx: FlowContext, _say: Say) -> Mapping[str, object]:
+    return {"service_name": ctx.settings.service_name, "operator": ctx.settings.operator}
+
+
+def _consent_fields(_draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
+    lines = [say("consent.partner", name=p.name, does=p.does) for p in ctx.settings.partners]
+    return {"partners": "\n".join(lines)}
+
+
+def _record_fields(_draft: Draft, ctx: FlowContext, _say: Say) -> Mapping[str, object]:
+    return {"operator": ctx.settings.operator}
+
+
+def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
+    """The messages after sending: the reference, what happens next, 101, support, keep the reference."""
+    texts = [
+        say("done.sent", reference=ctx.reference),
+        say("done.next", next_steps=ctx.settings.next_steps, reference=ctx.reference),
+    ]
+    if ctx.settings.support:
+        lines = [
+            say("done.support_line", name=s.name, for_whom=s.for_whom, contact=s.contact)
+            for s in ctx.settings.support
+        ]
+        texts.append(say("done.support", services="\n".join(lines)))
+    texts.append(say("done.keep", reference=ctx.reference))
+    return texts
+
+
+# ----- the flow --------------------------------------------------------------------------------------------
+
+_REVIEW_LINES = tuple(f"review.line.{group}" for group in GROUPS)
+
+STEPS: tuple[Step, ...] = (
+    Step("welcome", options=("continue",), go=(Go("safety"),), offer_skip=False, fields=_welcome_fields),
+    Step(
+        "safety",
+        options=YES_NO_UNSURE,
+        go=(Go("emergency", answer_is("yes", "not_sure")), Go("role")),
+    ),
+    Step(
+        "emergency",
+        options=("safe", "stop"),
+        go=(Go("role"),),
+        in_history=False,
+        returns=True,
+        offer_skip=False,
+    ),
+    Step(
+        "role",
+        options=ROLES,
+        go=(Go("someone_else_knows", answer_is("someone_else")), Go("what")),
+        group="role",
+    ),
+    Step("someone_else_knows", options=YES_NO_UNSURE, go=(Go("what"),), group="role"),
+    Step("what", kind="multi", options=KINDS, go=(Go("why"),), group="what"),
+    Step("why", kind="multi", options=MOTIVATIONS, go=(Go("story"),), group="why"),
+    Step("story", kind="story", go=(Go("when"),), group="story"),
+    Step(
+        "when",
+        options=("today", "yesterday", "date", "not_sure"),
+        go=(
+            Go("when_date", answer_is("date")),
+            Go("when_time", answer_is("today", "yesterday", "typed")),
+            Go("where"),
+        ),
+        store=_store_when,
+        parse=_typed_date("when.hint"),
+        errors=("when.hint", "when_date.future"),
+        group="when",
+    ),
+    Step(
+        "when_date",
+        kind="text",
+        go=(Go("when_time"),),
+        parse=_typed_date("when_date.unclear"),
+        errors=("when_date.unclear", "when_date.future"),
+        group="when",
+    ),
+    Step("when_time", kind="text", options=TIMES, go=(Go("where"),), parse=_typed_time, group="when"),
+    Step(
+        "where",
+        kind="text",
+        options=("web",),
+        go=(Go("again"),),
+        location=True,
+        parse=_typed_place,
+        store=_store_place,
+        group="where",
+    ),
+    Step("again", options=REPEATS, go=(Go("offender"),), group="again"),
+    Step("offender", kind="text", go=(Go("offender_known"),), group="offender"),
+    Step(
+        "offender_known",
+        options=YES_NO_UNSURE,
+        go=(Go("harm_hurt", answer_is("yes")), Go("offender_recognise")),
+        group="offender",
+    ),
+    Step("offender_recognise", options=YES_NO_UNSURE, go=(Go("harm_hurt"),), group="offender"),
+    Step(
+        "harm_hurt",
+        options=YES_NO_UNSURE,
+        go=(Go("harm_now", answer_is("yes")), Go("harm_property")),
+        group="harm",
+    ),
+    Step(
+        "harm_now",
+        options=("yes", "no"),
+        go=(Go("harm_property"),),
+        notes={"yes": "harm_now.call_999"},
+        group="harm",
+    ),
+    Step("harm_property", options=YES_NO_UNSURE, go=(Go("witnesses"),), group="harm"),
+    Step("witnesses", options=YES_NO_UNSURE, go=(Go("evidence"),), group="witnesses"),
+    Step("evidence", kind="media", go=(Go("support"),), group="evidence"),
+    Step("support", options=("yes", "no"), go=(Go("contact"),), group="support"),
+    Step(
+        "contact",
+        options=("chat", "phone_email", "anonymous"),
+        go=(
+            Go("contact_name", answer_is("phone_email")),
+            Go("consent", _HAS_PARTNERS),
+            Go("record_only"),
+        ),
+        notes={"anonymous": "contact.anonymous_note", "chat": "contact.chat_note"},
+        group="contact",
+    ),
+    Step("contact_name", kind="text", go=(Go("contact_reach"),), group="contact"),
+    Step(
+        "contact_reach",
+        kind="text",
+        go=(Go("contact_times"),),
+        parse=_reach,
+        errors=("contact_reach.bad",),
+        group="contact",
+    ),
+    Step("contact_times", kind="text", go=(Go("contact_notes"),), group="contact"),
+    Step(
+        "contact_notes",
+        kind="text",
+        go=(Go("consent", _HAS_PARTNERS), Go("record_only")),
+        group="contact",
+    ),
+    Step(
+        "consent",
+        kind="multi",
+        options=("none",),
+        dynamic_options=_consent_options,
+        exclusive=("none",),
+        fields=_consent_fields,
+        go=(Go("review"),),
+        keys=("consent.partner",),
+        group="consent",
+    ),
+    Step(
+        "record_only",
+        options=("continue",),
+        go=(Go("review"),),
+        fields=_record_fields,
+        offer_skip=False,
+        group="consent",
+    ),
+    Step(
+        "review",
+        options=("send", "change", "delete"),
+        go=(Go("done", answer_is("send")), Go("review_change", answer_is("change")), Go("review")),
+        skippable=False,
+        fields=_summary,
+        keys=(*_REVIEW_LINES, "review.skipped", "review.files", "review.shared_location"),
+    ),
+    Step(
+        "review_change",
+        options=(*GROUPS, "summary"),
+        go=(
+            *(Go(first, answer_is(group)) for group, first in GROUPS.items() if group != "consent"),
+            Go("consent", _CHANGE_CONSENT),
+            Go("record_only", answer_is("consent")),
+            Go("review"),
+        ),
+        offer_skip=False,
+    ),
+    Step(
+        "resume",
+        options=("continue", "restart"),
+        go=(Go("welcome"),),
+        in_history=False,
+        offer_skip=False,
+    ),
+)
+
+REPORT_FLOW = Flow(
+    name="Report a hate crime",
+    steps=STEPS,
+    first="welcome",
+    emergency="emergency",
+    resume="resume",
+    review="review",
+    change="review_change",
+    final="done",
+    submit=build_report,
+    finish=finish,
+    alarm=suggests_danger,
+    keys=("done.sent", "done.next", "done.support", "done.support_line", "done.keep"),
+)
