@@ -147,7 +147,7 @@ class ReportService:
                 conversation_id = None
                 log.info("draft erased channel=%s", env.channel)
             else:
-                await self.store.save_draft(s, conv, result.draft.to_json())
+                await self.store.save_draft(s, conv, result.draft.to_json(), at=stamp)
             out_lines = [Line("out", "bot", as_text(m), stamp) for m in result.replies]
             if report_id is not None:
                 await self.store.append_transcript(s, out_lines, report_id=report_id)

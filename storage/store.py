@@ -123,12 +123,14 @@ class Store:
         value = self.cipher.decrypt_json(conv.draft_enc)
         return value if isinstance(value, dict) else None
 
-    async def save_draft(self, s: AsyncSession, conv: Conversation, draft: dict[str, Any]) -> None:
+    async def save_draft(
+        self, s: AsyncSession, conv: Conversation, draft: dict[str, Any], *, at: datetime | None = None
+    ) -> None:
         """Store the draft encrypted; the step name stays in clear (it is not content)."""
         conv.draft_enc = self.cipher.encrypt_json(draft)
         conv.step = str(draft.get("step", "start"))[:64]
         conv.locale = str(draft.get("locale", "en"))[:16]
-        conv.updated_at = utcnow()
+        conv.updated_at = at or utcnow()  # the last message's time: retention counts from it
         s.add(conv)
         await s.flush()
 

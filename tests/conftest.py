@@ -52,7 +52,9 @@ def _pg_available() -> str | None:
         try:
             asyncio.run(probe())
         except Exception as exc:
-            _pg_problem = f"PostgreSQL at REPORTBOT_TEST_POSTGRES_URL not reachable ({type(exc).__name__}: {exc})"
+            _pg_problem = (
+                f"PostgreSQL at REPORTBOT_TEST_POSTGRES_URL not reachable ({type(exc).__name__}: {exc})"
+            )
         _pg_checked = True
     return _pg_problem
 
@@ -105,7 +107,7 @@ def drop_pg_database(url: str) -> None:
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """"sqlite" unless a test is parametrised over BACKENDS (indirect)."""
+    """ "sqlite" unless a test is parametrised over BACKENDS (indirect)."""
     return str(getattr(request, "param", "sqlite"))
 
 
@@ -121,6 +123,7 @@ def database_url(backend: str) -> Iterator[str | None]:
         yield url
     finally:
         drop_pg_database(url)
+
 
 PARTNERS_TOML = """
 [[partners]]
@@ -215,6 +218,6 @@ async def stored_text(db: Database) -> str:
     out: list[str] = []
     async with db.engine.connect() as conn:
         for name in table_names():
-            for row in (await conn.execute(text(f"SELECT * FROM {name}"))).all():  # noqa: S608
+            for row in (await conn.execute(text(f"SELECT * FROM {name}"))).all():
                 out.append(" ".join(str(v) for v in row))
     return "\n".join(out)
