@@ -18,7 +18,7 @@ from bot.config import Config, load_config
 from bot.console import ConsoleSender
 from bot.outbox import Outbox
 from bot.service import ReportService
-from storage.crypto import Cipher
+from storage.crypto import Cipher, DecryptError
 from storage.db import Database
 from storage.maintenance import rotate_keys, stale_values
 from storage.models import (
@@ -247,7 +247,7 @@ async def test_rotate_keys_survives_an_interruption_and_frees_the_old_key(
     only_new = with_keys(config_path, [new_key])
     new_cipher = Cipher(only_new.security.encryption_keys, only_new.security.pseudonym_key)
     assert sorted(await decrypted_values(db, new_cipher)) == before  # everything still reads
-    with pytest.raises(Exception):  # and the old key alone no longer reads anything
+    with pytest.raises(DecryptError):  # and the old key alone no longer reads anything
         Cipher([old_key], config.security.pseudonym_key).decrypt((await all_rows(db, Report))[0].sealed_enc)
     # The person carries on with the draft under the new key only.
     fresh = ReportService(only_new, db)
