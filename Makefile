@@ -19,8 +19,8 @@ test: $(STAMP) lint types
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot flows storage tests bench
-	$(BIN)/ruff format --check bot flows storage tests bench
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 
 types: $(STAMP)
 	$(BIN)/mypy

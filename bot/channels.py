@@ -23,6 +23,10 @@ def sender_for(config: Config, channel: str) -> Sender:
         from bot.console import ConsoleSender
 
         return ConsoleSender(sys.stdout, terminal=False)
+    if channel == "telegram" and config.telegram_enabled:
+        from bot import telegram
+
+        return telegram.sender_for(config)
     raise ChannelUnavailable(f"the {channel} channel is not available in this deployment")
 
 

@@ -17,6 +17,7 @@ from bot.config import Config, ConfigError, load_config
 log = logging.getLogger("reportbot")
 
 EXIT_CONFIG = 2
+NO_KEYS = {"flow"}
 
 
 def _common(top: bool) -> argparse.ArgumentParser:
@@ -54,6 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: server.host)")
     serve.add_argument("--port", type=int, help="port to listen on (default: server.port)")
 
+    sub.add_parser("poll", parents=[common], help="run the Telegram bot by polling (no public URL needed)")
+    tg = sub.add_parser("telegram", parents=[common], help="Telegram set-up")
+    tg_sub = tg.add_subparsers(dest="telegram_command", required=True, metavar="ACTION")
+    tg_sub.add_parser(
+        "set-webhook",
+        parents=[common],
+        help="register telegram.public_url + /telegram/webhook (once per deployment)",
+    )
+    tg_sub.add_parser("delete-webhook", parents=[common], help="remove the webhook (before `reportbot poll`)")
+
     db = sub.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", parents=[common], help="create or upgrade the schema to this version's")
@@ -80,10 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that log request URLs (with the bot token) or payloads (with chat ids and text) below WARNING.
+QUIET_LOGGERS = ("httpx", "httpcore", "telegram", "hpack")
+
+
 def _logging(verbose: bool, default: int = logging.WARNING) -> None:
     from bot.logs import install
 
     install(logging.DEBUG if verbose else default)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def staff_actor() -> str:
@@ -104,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `reportbot` command."""
     args = _parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        # Only commands that touch stored data need keys; the others must not create any.
+        config = load_config(args.config, create_keys=args.command not in NO_KEYS)
     except ConfigError as exc:
         print(f"reportbot: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -115,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
-    _logging(args.verbose, logging.INFO if args.command == "serve" else logging.WARNING)
+    _logging(args.verbose, logging.INFO if args.command in ("serve", "poll") else logging.WARNING)
     if args.command == "db":
         return asyncio.run(_db(config, args))
     if args.command in ("purge", "erase", "rotate-keys", "audit"):
@@ -131,6 +149,10 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         return 0
     if args.command == "serve":
         return serve(config, host=args.host, port=args.port)
+    if args.command == "poll":
+        return asyncio.run(_poll(config))
+    if args.command == "telegram":
+        return asyncio.run(_telegram_setup(config, args.telegram_command))
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -271,6 +293,64 @@ async def _maintenance(config: Config, args: argparse.Namespace) -> int:
         await db.dispose()
 
 
+def _need_telegram(config: Config) -> None:
+    if not config.telegram_enabled:
+        raise ConfigError("telegram.token", "is required (from BotFather; or set REPORTBOT_TELEGRAM__TOKEN)")
+
+
+async def _poll(config: Config) -> int:
+    import signal
+
+    from bot.service import ReportService
+    from bot.telegram import run_polling
+    from storage.db import Database
+    from storage.schema import SchemaError, ensure_schema
+
+    try:
+        _need_telegram(config)
+    except ConfigError as exc:
+        print(f"reportbot: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    db = Database(config.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            await ensure_schema(db, auto_upgrade=db.is_sqlite)
+        except SchemaError as exc:
+            print(f"reportbot: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        print("reportbot: polling Telegram; Ctrl-C stops", file=sys.stderr)
+        return await run_polling(config, ReportService(config, db), stop=stop)
+    finally:
+        await db.dispose()
+
+
+async def _telegram_setup(config: Config, action: str) -> int:
+    from bot.telegram import delete_webhook, set_webhook, webhook_url
+
+    try:
+        _need_telegram(config)
+        if action == "set-webhook":
+            webhook_url(config)
+    except ConfigError as exc:
+        print(f"reportbot: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if action == "set-webhook":
+            url = await set_webhook(config)
+            print(f"reportbot: Telegram will post updates to {url}")
+        else:
+            await delete_webhook(config)
+            print("reportbot: webhook removed; `reportbot poll` can run now")
+    except Exception as exc:  # the message may carry the token: name the class only
+        print(f"reportbot: Telegram refused ({type(exc).__name__}); check telegram.token", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_app(config: Config):  # type: ignore[no-untyped-def]
     """The Starlette app with every configured channel mounted."""
     from bot.service import ReportService
@@ -280,6 +360,10 @@ def build_app(config: Config):  # type: ignore[no-untyped-def]
     db = Database(config.database_url)
     service = ReportService(config, db)
     channels: list[ChannelRoutes] = []
+    if config.telegram_enabled:
+        from bot.telegram import telegram_routes
+
+        channels.append(telegram_routes(config, service))
     return create_app(config, service, channels)
 
 
@@ -303,7 +387,11 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None) -
     if problem is not None:
         print(f"reportbot: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    app = build_app(config)
+    try:
+        app = build_app(config)
+    except ConfigError as exc:
+        print(f"reportbot: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     uvicorn.run(
         app,
         host=host or config.server.host,

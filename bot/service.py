@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +41,12 @@ class Envelope:
     inbound: Inbound
     delivery_id: str | None = None  # Telegram update_id, Twilio MessageSid; None where there is none
     received_at: datetime | None = None
+    # The platform id of the person's message, kept encrypted so that quick exit can delete it.
+    message_ref: str | None = None
+    # A button press: the step whose keyboard it was on (a press from another step is stale) and the
+    # bot message it was on (a multi-select toggle edits that message instead of sending a new one).
+    button_step: str | None = None
+    button_ref: str | None = None
 
 
 @dataclass
@@ -103,6 +109,13 @@ class ReportService:
             conv = await self.store.lock_conversation(s, env.channel, chat_key)
             saved = self.store.read_draft(conv)
             draft = Draft.from_json(saved) if saved is not None else None
+            if env.message_ref is not None:
+                await self.store.remember_message(s, env.channel, chat_key, env.message_ref, at=stamp)
+            if _stale_press(env, draft):
+                # An old keyboard: give the flow a key no question has, so it re-asks the current one.
+                env = replace(
+                    env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}")
+                )
             result, fresh_reference = await self._run_flow(s, draft, env, now)
             if result.status_query is not None:
                 info = await self._status(s, result.status_query)
@@ -158,7 +171,7 @@ class ReportService:
                 channel=env.channel,
                 chat_key=chat_key,
                 address=env.chat_id,
-                messages=[to_dict(m) for m in result.replies],
+                messages=[_outbox_form(m, env) for m in result.replies],
                 conversation_id=conversation_id,
                 report_id=report_id if _in_chat(result.submit) else None,
                 at=stamp,
@@ -194,6 +207,21 @@ class ReportService:
         return StatusInfo(
             reference=report.reference, status=report.status, submitted_on=submitted, replies=tuple(replies)
         )
+
+
+def _stale_press(env: Envelope, draft: Draft | None) -> bool:
+    """A button from a keyboard of another step than the one the conversation is at."""
+    if env.button_step is None or env.inbound.option is None:
+        return False
+    return draft is None or draft.step != env.button_step
+
+
+def _outbox_form(message: Outbound, env: Envelope) -> dict[str, Any]:
+    """The stored message; a toggle carries the id of the message to edit (channels that can, do)."""
+    data = to_dict(message)
+    if message.update and env.button_ref is not None:
+        data["edit_ref"] = env.button_ref
+    return data
 
 
 def _in_chat(fields: ReportFields | None) -> bool:

@@ -564,9 +564,13 @@ class Flow:
                 parts.extend({"ref": m.ref, "content_type": m.content_type} for m in inbound.media)
                 draft.answers[step.name] = parts
                 return _Stay()
+            typed = words.normalise(text)
+            # "no" or "none" here means "I have nothing to send", not a wrong answer.
             if (
                 self._match_one(text, options, loose=False) == "done"
-                or words.normalise(text) in words.ALIASES["done"]
+                or typed in words.ALIASES["done"]
+                or typed in words.ALIASES["no"]
+                or typed in words.ALIASES["none"]
             ):
                 return _Answer(draft.answers.get(step.name) or None)
             return _Reask(hint)

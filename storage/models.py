@@ -114,6 +114,20 @@ class OutboxMessage(SQLModel, table=True):
     platform_ids_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+class ChatMessage(SQLModel, table=True):
+    """The platform id of a message the person sent, kept (encrypted) only so that quick exit can delete
+    it; useless after 48 hours (the platform allows no deletion later) and purged then. The bot's own
+    message ids live on their outbox rows (`platform_ids_enc`)."""
+
+    __tablename__ = "chat_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_key: str = Field(max_length=64, index=True)  # a pseudonym, as on conversation
+    at: datetime = Field(default_factory=utcnow, index=True)
+    ref_enc: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what to which report, when. Never any report content."""
 
@@ -136,6 +150,7 @@ ENCRYPTED_COLUMNS: dict[type[SQLModel], tuple[str, ...]] = {
     Report: ("sealed_enc", "staff_note_enc", "reply_address_enc"),
     TranscriptEntry: ("text_enc",),
     OutboxMessage: ("address_enc", "message_enc", "platform_ids_enc"),
+    ChatMessage: ("ref_enc",),
 }
 
 ALL_TABLES: tuple[type[SQLModel], ...] = (
@@ -144,6 +159,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     Report,
     TranscriptEntry,
     OutboxMessage,
+    ChatMessage,
     AuditEvent,
 )
 

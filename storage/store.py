@@ -20,6 +20,7 @@ from sqlmodel import col
 from storage.crypto import Cipher
 from storage.models import (
     AuditEvent,
+    ChatMessage,
     Conversation,
     InboundReceipt,
     OutboxMessage,
@@ -418,6 +419,58 @@ class Store:
         if channel:
             query = query.where(col(OutboxMessage.channel) == channel)
         return int((await s.execute(query)).scalar() or 0)
+
+    # -- message ids for quick exit --------------------------------------------------------------
+
+    async def remember_message(
+        self, s: AsyncSession, channel: str, chat_key: str, ref: str, *, at: datetime
+    ) -> None:
+        """Keep the platform id of a message the person sent (encrypted), for quick exit."""
+        s.add(ChatMessage(channel=channel, chat_key=chat_key, at=at, ref_enc=self.cipher.encrypt(ref)))
+        await s.flush()
+
+    async def message_refs(
+        self, s: AsyncSession, channel: str, chat_key: str, *, since: datetime
+    ) -> list[str]:
+        """Platform ids of this chat's messages since a time, both ways, oldest first."""
+        refs: list[tuple[datetime, str]] = []
+        incoming = await s.execute(
+            select(col(ChatMessage.at), col(ChatMessage.ref_enc)).where(
+                col(ChatMessage.channel) == channel,
+                col(ChatMessage.chat_key) == chat_key,
+                col(ChatMessage.at) >= since,
+            )
+        )
+        refs.extend((at, self.cipher.decrypt(token)) for at, token in incoming.all())
+        outgoing = await s.execute(
+            select(col(OutboxMessage.sent_at), col(OutboxMessage.platform_ids_enc)).where(
+                col(OutboxMessage.channel) == channel,
+                col(OutboxMessage.chat_key) == chat_key,
+                col(OutboxMessage.sent_at) >= since,
+                col(OutboxMessage.platform_ids_enc).is_not(None),
+            )
+        )
+        for at, token in outgoing.all():
+            if at is not None and token is not None:
+                refs.extend((at, str(ref)) for ref in self.cipher.decrypt_json(token))
+        return [ref for _, ref in sorted(refs, key=lambda pair: pair[0])]
+
+    async def forget_messages(
+        self, s: AsyncSession, channel: str, chat_key: str | None, *, before: datetime | None = None
+    ) -> None:
+        """Drop kept message ids: a chat's (after quick exit), every chat's (None), or only those before a time."""
+        incoming = delete(ChatMessage).where(col(ChatMessage.channel) == channel)
+        outgoing = update(OutboxMessage).where(
+            col(OutboxMessage.channel) == channel, col(OutboxMessage.platform_ids_enc).is_not(None)
+        )
+        if chat_key is not None:
+            incoming = incoming.where(col(ChatMessage.chat_key) == chat_key)
+            outgoing = outgoing.where(col(OutboxMessage.chat_key) == chat_key)
+        if before is not None:
+            incoming = incoming.where(col(ChatMessage.at) < before)
+            outgoing = outgoing.where(col(OutboxMessage.sent_at) < before)
+        await s.execute(incoming)
+        await s.execute(outgoing.values(platform_ids_enc=None))
 
     # -- audit -----------------------------------------------------------------------------------
 

@@ -476,3 +476,12 @@ def _inbound(**fields: object):  # type: ignore[no-untyped-def]
     from flows.types import Inbound
 
     return Inbound(**fields)  # type: ignore[arg-type]
+
+
+def test_no_at_the_evidence_question_means_nothing_to_send() -> None:
+    chat = go_to(Chat(), "evidence")
+    assert said(chat.send("no"), "support service")
+    assert chat.answers["evidence"] is None
+    chat = go_to(Chat(), "evidence")
+    assert said(chat.send("banana"), "Please send a photo or video here")
+    assert chat.step == "evidence"

@@ -1,0 +1,125 @@
+"""What people type: dates, phone numbers, emails, references, commands and words that suggest danger."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from flows.contact import email_address, parse_reach, uk_phone
+from flows.danger import suggests_danger
+from flows.dates import parse_date
+from flows.words import command, normalise_reference, status_request
+
+TODAY = date(2026, 3, 18)  # a Wednesday
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("12/03/2026", date(2026, 3, 12)),
+        ("12/03/26", date(2026, 3, 12)),
+        ("1/2", date(2026, 2, 1)),
+        ("25/12", date(2025, 12, 25)),  # no year and not yet this year: last year
+        ("12.3.2025", date(2025, 3, 12)),
+        ("2025-11-05", date(2025, 11, 5)),
+        ("12 March", date(2026, 3, 12)),
+        ("12th of March 2024", date(2024, 3, 12)),
+        ("March 2nd", date(2026, 3, 2)),
+        ("today", TODAY),
+        ("Yesterday", date(2026, 3, 17)),
+        ("last Tuesday", date(2026, 3, 17)),
+        ("last wednesday", date(2026, 3, 11)),
+        ("on Friday", date(2026, 3, 13)),
+        ("3 days ago", date(2026, 3, 15)),
+        ("a week ago", date(2026, 3, 11)),
+        ("two weeks ago", date(2026, 3, 4)),
+    ],
+)
+def test_dates_people_type(typed: str, expected: date) -> None:
+    assert parse_date(typed, TODAY).value == expected
+
+
+@pytest.mark.parametrize(("typed", "error"), [("19/03/2026", "future"), ("tomorrow", "unclear"), ("31/02/2026", "unclear"), ("soon", "unclear"), ("", "unclear")])  # fmt: skip
+def test_dates_refused(typed: str, error: str) -> None:
+    assert parse_date(typed, TODAY) == parse_date(typed, TODAY)
+    assert parse_date(typed, TODAY).error == error
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("07700 900123", "+447700900123"),
+        ("07700-900-123", "+447700900123"),
+        ("+44 7700 900123", "+447700900123"),
+        ("+44 (0)7700 900123", "+447700900123"),
+        ("0044 7700 900123", "+447700900123"),
+        ("(020) 7946 0000", "+442079460000"),
+        ("01632 960001", "+441632960001"),
+        ("0770 090", None),
+        ("077009001234", None),
+        ("+1 202 555 0100", None),
+        ("phone me", None),
+        ("", None),
+    ],
+)
+def test_uk_phone_numbers(typed: str, expected: str | None) -> None:
+    assert uk_phone(typed) == expected
+
+
+def test_emails_and_mixed_contact() -> None:
+    assert email_address("Sam@Example.COM") == "Sam@example.com"
+    assert email_address("not an email") is None
+    assert email_address("a@b") is None
+    both = parse_reach("07700 900123 or sam@example.com")
+    assert (both.ok, both.phone, both.email) == (True, "+447700900123", "sam@example.com")
+    assert not parse_reach("sam@example.com and 12345").ok
+    assert not parse_reach("a@b.com c@d.com").ok
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "He's outside my door",
+        "it's happening now",
+        "please help me",
+        "they're following me home",
+        "he has a knife",
+        "he pulled a gun",
+        "they said they are going to kill me",
+        "I can't get away",
+        "someone is outside my house",
+        "they are coming back",
+    ],
+)
+def test_danger_is_noticed(text: str) -> None:
+    assert suggests_danger(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "He shouted at me last week.",
+        "I used a butter knife to open the letter.",
+        "They wrote on my wall.",
+        "",
+    ],
+)
+def test_ordinary_words_do_not_raise_the_alarm(text: str) -> None:
+    assert not suggests_danger(text)
+
+
+def test_commands_and_references() -> None:
+    assert [command(t) for t in ["/HELP", "help!", "Back.", "/start@ReportBot", "emergency", "stop it"]] == [
+        "help",
+        "help",
+        "back",
+        "start",
+        "999",
+        None,
+    ]
+    assert status_request("status hc-7k3q-9xpd") == (True, "HC-7K3Q-9XPD")
+    assert status_request("/status HC 7K3Q 9XPD") == (True, "HC-7K3Q-9XPD")
+    assert status_request("status: what?") == (True, None)
+    assert status_request("statuses") == (False, None)
+    assert normalise_reference("HC7K3Q9XPD") == "HC-7K3Q-9XPD"
