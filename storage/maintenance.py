@@ -19,8 +19,10 @@ from sqlmodel import SQLModel, col
 
 from storage.db import Database
 from storage.models import (
+    ALL_TABLES,
     ENCRYPTED_COLUMNS,
     AuditEvent,
+    ChatMessage,
     Conversation,
     InboundReceipt,
     OutboxMessage,
@@ -44,6 +46,7 @@ class PurgeCounts:
     transcript_entries: int = 0
     outbox_messages: int = 0
     receipts: int = 0
+    message_ids: int = 0  # platform ids of people's messages, kept for quick exit
     references: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -53,6 +56,7 @@ class PurgeCounts:
             "transcript_entries": self.transcript_entries,
             "outbox_messages": self.outbox_messages,
             "receipts": self.receipts,
+            "message_ids": self.message_ids,
         }
 
 
@@ -139,6 +143,8 @@ async def purge(
             delete(InboundReceipt).where(col(InboundReceipt.received_at) < now - RECEIPT_KEEP)
         )
         counts.receipts = _rows(r)
+        kept = await s.execute(delete(ChatMessage).where(col(ChatMessage.at) < now - SENT_KEEP))
+        counts.message_ids = _rows(kept)
         cutoff = now - SENT_KEEP
         old = await s.execute(
             delete(OutboxMessage).where(
@@ -281,7 +287,7 @@ async def count_rows(db: Database) -> dict[str, int]:
     """Rows per table (tests and `reportbot db current`)."""
     out: dict[str, int] = {}
     async with db.transaction() as s:
-        for table in (Conversation, InboundReceipt, Report, TranscriptEntry, OutboxMessage, AuditEvent):
+        for table in ALL_TABLES:
             n = (await s.execute(select(func.count()).select_from(table))).scalar()
             out[str(table.__tablename__)] = int(n or 0)
     return out

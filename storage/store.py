@@ -158,7 +158,8 @@ class Store:
         await s.execute(delete(Conversation).where(col(Conversation.id) == conversation_id))
 
     async def forget_chat(self, s: AsyncSession, channel: str, chat_key: str) -> int:
-        """Delete every delivered message to this chat that no report keeps (for anonymous reports).
+        """Delete every delivered message to this chat that no report keeps, and the kept ids of messages
+        from it (for anonymous reports).
 
         Called when an anonymous report is submitted: what remains of the chat's messages could
         otherwise be matched to the report by time. Returns how many rows went.
@@ -171,7 +172,12 @@ class Store:
                 or_(col(OutboxMessage.sent_at).is_not(None), col(OutboxMessage.failed_at).is_not(None)),
             )
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        kept = await s.execute(
+            delete(ChatMessage).where(
+                col(ChatMessage.channel) == channel, col(ChatMessage.chat_key) == chat_key
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0) + int(getattr(kept, "rowcount", 0) or 0)
 
     # -- transcript ------------------------------------------------------------------------------
 
