@@ -364,6 +364,10 @@ def build_app(config: Config):  # type: ignore[no-untyped-def]
         from bot.telegram import telegram_routes
 
         channels.append(telegram_routes(config, service))
+    if config.whatsapp_enabled:
+        from bot.whatsapp import whatsapp_routes
+
+        channels.append(whatsapp_routes(config, service))
     return create_app(config, service, channels)
 
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
+from flows import catalog
 from flows.engine import Flow
 from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StatusInfo, StepResult
@@ -116,7 +117,13 @@ class ReportService:
                 env = replace(
                     env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}")
                 )
-            result, fresh_reference = await self._run_flow(s, draft, env, now)
+            try:
+                result, fresh_reference = await self._run_flow(s, draft, env, now)
+            except Exception as exc:
+                # A bug must not block this chat for ever (webhooks retry a failing update): keep the
+                # draft as it was, record the message, and say sorry. Only the error class is logged.
+                log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
+                result, fresh_reference = self._apology(draft), ""
             if result.status_query is not None:
                 info = await self._status(s, result.status_query)
                 result.replies.extend(
@@ -185,6 +192,13 @@ class ReportService:
             outbox_ids=ids,
             reference=reference,
             step=None if ended else result.draft.step,
+        )
+
+    def _apology(self, draft: Draft | None) -> StepResult:
+        kept = draft if draft is not None else Draft()
+        step = kept.step
+        return StepResult(
+            draft=kept, replies=[Outbound(text=catalog.text(kept.locale, "service.sorry"), step=step)]
         )
 
     async def _run_flow(
