@@ -134,7 +134,11 @@ class ReportService:
             await self.store.append_transcript(
                 s, [Line("in", "person", describe_inbound(env.inbound), stamp)], conversation_id=conv.id
             )
-            await self.store.touch_reports(s, chat_key, stamp)
+            unlinked = result.submit is not None and not _in_chat(result.submit)
+            if not unlinked:
+                # Not when this step submits a report kept apart from the chat: the chat's other reports
+                # would carry its exact submission time.
+                await self.store.touch_reports(s, chat_key, stamp)
             reference = None
             report_id = None
             if result.submit is not None:
@@ -153,13 +157,17 @@ class ReportService:
                 report_id = report.id
                 await self.store.delete_conversation(s, conv.id)
                 conversation_id = None
+                if unlinked:
+                    # An anonymous report keeps no link to the chat: what the chat was sent goes too, and
+                    # this step's replies (no conversation, no report) are deleted once delivered.
+                    await self.store.forget_chat(s, env.channel, chat_key)
                 log.info("report submitted reference=%s channel=%s", reference, env.channel)
             elif result.erase:
                 await self.store.delete_conversation(s, conv.id)
                 conversation_id = None
                 log.info("draft erased channel=%s", env.channel)
             else:
-                await self.store.save_draft(s, conv, result.draft.to_json())
+                await self.store.save_draft(s, conv, result.draft.to_json(), at=stamp)
             out_lines = [Line("out", "bot", as_text(m), stamp) for m in result.replies]
             if report_id is not None:
                 await self.store.append_transcript(s, out_lines, report_id=report_id)

@@ -395,18 +395,25 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     """Run one staff command; a refusal prints one line and exits 1."""
+    from storage.schema import SchemaError
+
     try:
         return asyncio.run(_run(args, config))
     except StaffError as exc:
         print(f"reportbot {args.command}: {exc}", file=sys.stderr)
         return 1
+    except SchemaError as exc:
+        print(f"reportbot: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:
+    from storage.schema import ensure_schema
+
     db = Database(config.database_url)
     try:
-        if db.is_sqlite:
-            await db.create_schema()
+        # Local SQLite is brought up to date; PostgreSQL must have had `reportbot db upgrade`.
+        await ensure_schema(db, auto_upgrade=db.is_sqlite)
         staff = Staff(config, db)
         if args.command == "export":
             return await _export(staff, args)
