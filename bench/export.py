@@ -35,6 +35,7 @@ from storage.crypto import Cipher  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Report  # noqa: E402
 from storage.references import ALPHABET  # noqa: E402
+from storage.schema import upgrade  # noqa: E402
 from tests.conftest import write_config  # noqa: E402
 
 KINDS = ("verbal", "physical", "property", "online", "harassment", "written", "other")
@@ -92,7 +93,7 @@ async def fill(config_path: Path, start: int, stop: int, lines_per_report: int) 
     rnd = random.Random(start)
     sealed, lines = pools(cipher, rnd)
     db = Database(config.database_url)
-    await db.create_schema()
+    await upgrade(db)
     try:
         for first in range(start, stop, BATCH):
             last = min(stop, first + BATCH)

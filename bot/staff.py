@@ -191,12 +191,14 @@ class Staff:
         )
         fh, tmp = _private_temp(out, encoding_for(fmt))
         count = 0
+        exported: list[str] = []  # for the audit trail: `reportbot audit --reference` finds this export
         try:
             with fh:
                 writer = writer_for(fmt, fh, info)
                 writer.begin()
                 async for record in iter_reports(self.db, self.cipher, query, transcripts=fmt != "csv"):
                     writer.write(record)
+                    exported.append(record["reference"])
                     count += 1
                     if progress is not None:
                         progress(count, max(total, count))
@@ -210,6 +212,7 @@ class Staff:
                     reference=sel.reference,
                     count=count,
                     detail=f"format={fmt}; {sel.describe()}"[:500],
+                    references=exported,
                 )
             os.replace(tmp, out)
         except BaseException:

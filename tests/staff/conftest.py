@@ -20,6 +20,7 @@ import pytest_asyncio
 
 from bot.config import Config, load_config
 from storage.db import Database
+from storage.schema import upgrade
 from tests.conftest import write_config
 from tests.staff.conversation import ANONYMOUS, BY_PHONE, CONTACT_IN_CHAT, Conversation, converse
 
@@ -49,7 +50,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Made]:
 
     async def make() -> Made:
         db = Database(config.database_url)
-        await db.create_schema()
+        await upgrade(db)
         try:
             a = await converse(config, db, CONTACT_IN_CHAT, chat_id="chat-a", at=AT_A)
             b = await converse(config, db, ANONYMOUS, chat_id="chat-b", at=AT_B)

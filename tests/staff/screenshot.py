@@ -20,6 +20,7 @@ from pathlib import Path
 from bot.config import load_config
 from bot.staff import Selection, Staff
 from storage.db import Database
+from storage.schema import upgrade
 from tests.conftest import write_config
 from tests.staff.conversation import ANONYMOUS, CONTACT_IN_CHAT, converse
 
@@ -86,7 +87,7 @@ async def sample_export(folder: Path) -> Path:
     """Two reports made through the conversation, one replied to and reviewed, exported as HTML."""
     config = load_config(write_config(folder), env={})
     db = Database(config.database_url)
-    await db.create_schema()
+    await upgrade(db)
     try:
         a = await converse(
             config, db, CONTACT_IN_CHAT, chat_id="chat-a", at=datetime(2026, 3, 18, 18, 40, tzinfo=UTC)

@@ -415,3 +415,14 @@ async def audit_actions(config_path: Path) -> list[str]:
             return [e.action for e in (await s.execute(select(AuditEvent))).scalars()]
     finally:
         await db.dispose()
+
+
+def test_the_audit_trail_finds_an_export_by_any_report_in_it(
+    staff_config_path: Path, made: Made, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert export(staff_config_path, "jsonl", tmp_path / "p.jsonl", "--partner", "council") == 0
+    capsys.readouterr()
+    for ref, listed in ((made.refs[1], True), (made.refs[2], True), (made.refs[0], False)):
+        assert main(["--config", str(staff_config_path), "audit", "--reference", ref]) == 0
+        out = capsys.readouterr().out
+        assert ("export" in out) is listed, (ref, out)

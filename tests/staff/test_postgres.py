@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from bot.config import Config
 from bot.staff import Staff, selection
 from storage.db import Database
+from storage.schema import upgrade
 from tests.staff.conftest import AT_A, AT_B, AT_C
 from tests.staff.conversation import ANONYMOUS, BY_PHONE, CONTACT_IN_CHAT, converse
 
@@ -59,7 +60,7 @@ async def pg_config(make_config: Callable[..., Config]) -> AsyncIterator[Config]
 
 async def test_export_filters_and_transcripts_on_postgresql(pg_config: Config, tmp_path: Path) -> None:
     db = Database(pg_config.database_url)
-    await db.create_schema()
+    await upgrade(db)
     try:
         a = await converse(pg_config, db, CONTACT_IN_CHAT, chat_id="chat-a", at=AT_A)
         b = await converse(pg_config, db, ANONYMOUS, chat_id="chat-b", at=AT_B)

@@ -21,6 +21,7 @@ from bot.web import create_app
 from bot.whatsapp import database_lookup, make_sender, whatsapp_routes
 from storage.db import Database
 from storage.models import OutboxMessage, Report
+from storage.schema import upgrade
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
 from tests.staff.conversation import CONTACT_IN_CHAT
 from tests.whatsapp_edge import BOT_NUMBER, PERSON, WHATSAPP_TOML, FakeTwilio, WhatsAppPerson
@@ -54,7 +55,7 @@ async def test_reply_reaches_a_telegram_reporter_and_status_shows_it(
     )
     api = FakeBotAPI()
     db = Database(config.database_url)
-    await db.create_schema()
+    await upgrade(db)
     service = ReportService(config, db)
     channel = TelegramChannel(config, service, api.bot(), pacer=Pacer(per_chat=0, overall=0), interval=0.05)
     app = create_app(config, service, [channel.routes()])
@@ -106,7 +107,7 @@ async def test_reply_reaches_a_whatsapp_reporter_inside_24_hours_and_is_refused_
 ) -> None:
     config = make_config(WHATSAPP_TOML)
     db = Database(config.database_url)
-    await db.create_schema()
+    await upgrade(db)
     service = ReportService(config, db)
     twilio = FakeTwilio()
     app = create_app(config, service, [whatsapp_routes(config, service, http_client=twilio)])
