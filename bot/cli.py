@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from starlette.applications import Starlette
 
 from bot.config import Config, ConfigError, load_config
 
@@ -359,7 +363,7 @@ async def _telegram_setup(config: Config, action: str) -> int:
     return 0
 
 
-def build_app(config: Config):  # type: ignore[no-untyped-def]
+def build_app(config: Config) -> Starlette:
     """The Starlette app with every configured channel mounted."""
     from bot.service import ReportService
     from bot.web import ChannelRoutes, create_app
@@ -404,14 +408,20 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None) -
     except ConfigError as exc:
         print(f"reportbot: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    uvicorn.run(
-        app,
-        host=host or config.server.host,
-        port=port or config.server.port,
-        log_level="info",
-        log_config=None,  # our handlers and redacting filter (bot.logs), not uvicorn's own
-        access_log=False,  # access logs would carry nothing useful and could carry query strings
-    )
+    options: dict[str, Any] = {
+        "host": host or config.server.host,
+        "port": port or config.server.port,
+        "log_level": "info",
+        "log_config": None,  # our handlers and redacting filter (bot.logs), not uvicorn's own
+        "access_log": False,  # access logs would carry nothing useful and could carry query strings
+    }
+    if config.server.workers > 1:
+        # Worker processes build their own app from the same config file and environment.
+        if config.source != "built-in defaults":
+            os.environ["REPORTBOT_CONFIG"] = config.source
+        uvicorn.run("bot.asgi:app_factory", factory=True, workers=config.server.workers, **options)
+    else:
+        uvicorn.run(app, **options)
     return 0
 
 

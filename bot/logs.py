@@ -17,6 +17,9 @@ import re
 import sys
 
 OURS = ("reportbot", "bot", "flows", "storage")
+# Third-party loggers whose arguments are never payloads (server start-up, migration names): their
+# values are kept, still redacted, so that operators can read them.
+PLAIN = ("uvicorn.error", "alembic.runtime.migration")
 REDACTED = "[redacted]"
 
 _PATTERNS = (
@@ -48,7 +51,8 @@ class RedactingFilter(logging.Filter):
         if getattr(record, "_reportbot_redacted", False):
             return True
         # Third-party records keep their template only: their arguments may be payloads.
-        message = record.getMessage() if _ours(record.name) else str(record.msg)
+        keep_args = _ours(record.name) or record.name in PLAIN
+        message = record.getMessage() if keep_args else str(record.msg)
         record.msg = redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
@@ -78,6 +82,7 @@ def install(level: int = logging.WARNING) -> RedactingFilter:
         lg = logging.getLogger(name)
         lg.handlers.clear()
         lg.propagate = True
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # start-up noise
     if level > logging.DEBUG:
         # Even at INFO, httpx logs every request URL (with the bot token): keep it to warnings.
         for name in ("httpx", "httpcore"):
