@@ -43,6 +43,10 @@ from storage.references import is_reference
 from storage.stats import Counts, count_by
 from storage.store import Line, Store
 
+# An export's audit event lists the references it holds, up to this many; a bigger export is recorded by
+# its selection (dates, partner) instead, so that memory stays flat however many reports go out.
+AUDIT_REFERENCES_MAX = 10_000
+
 
 class StaffError(Exception):
     """A staff command refused or failed; str() is one line saying why. Nothing was changed."""
@@ -198,8 +202,11 @@ class Staff:
                 writer.begin()
                 async for record in iter_reports(self.db, self.cipher, query, transcripts=fmt != "csv"):
                     writer.write(record)
-                    exported.append(record["reference"])
                     count += 1
+                    if count <= AUDIT_REFERENCES_MAX:
+                        exported.append(record["reference"])
+                    else:
+                        exported.clear()
                     if progress is not None:
                         progress(count, max(total, count))
                 writer.end(count)
@@ -211,7 +218,10 @@ class Staff:
                     action="export",
                     reference=sel.reference,
                     count=count,
-                    detail=f"format={fmt}; {sel.describe()}"[:500],
+                    detail=(
+                        f"format={fmt}; {sel.describe()}"
+                        + ("" if count <= AUDIT_REFERENCES_MAX else "; too many to list, see the selection")
+                    )[:500],
                     references=exported,
                 )
             os.replace(tmp, out)

@@ -426,3 +426,17 @@ def test_the_audit_trail_finds_an_export_by_any_report_in_it(
         assert main(["--config", str(staff_config_path), "audit", "--reference", ref]) == 0
         out = capsys.readouterr().out
         assert ("export" in out) is listed, (ref, out)
+
+
+async def test_a_very_large_export_is_audited_by_its_selection_not_its_references(
+    staff_config_path: Path, staff_db: Database, made: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import staff
+
+    monkeypatch.setattr(staff, "AUDIT_REFERENCES_MAX", 2)  # as if the export held more than 10,000
+    code = await asyncio.to_thread(export, staff_config_path, "csv", tmp_path / "all.csv")
+    assert code == 0
+    async with staff_db.transaction() as s:
+        [event] = list((await s.execute(select(AuditEvent))).scalars())
+    assert (event.count, event.refs) == (3, None)
+    assert event.detail == "format=csv; all reports; too many to list, see the selection"
