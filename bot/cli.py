@@ -111,20 +111,6 @@ def _logging(verbose: bool, default: int = logging.WARNING) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def staff_actor() -> str:
-    """Who is running a staff command, for the audit trail: $REPORTBOT_ACTOR, else the login name."""
-    import getpass
-    import os
-
-    actor = os.environ.get("REPORTBOT_ACTOR") or os.environ.get("SUDO_USER")
-    if not actor:
-        try:
-            actor = getpass.getuser()
-        except Exception:
-            actor = "unknown"
-    return actor[:64]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `reportbot` command."""
     args = _parser().parse_args(argv)
@@ -242,6 +228,8 @@ async def _maintenance(config: Config, args: argparse.Namespace) -> int:
         print(f"reportbot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     store = Store(Cipher(config.security.encryption_keys, config.security.pseudonym_key))
+    from bot.staff import actor as staff_actor
+
     actor = staff_actor()
     try:
         if args.command == "purge":
