@@ -134,11 +134,9 @@ class ReportService:
             await self.store.append_transcript(
                 s, [Line("in", "person", describe_inbound(env.inbound), stamp)], conversation_id=conv.id
             )
+            # No report is touched here: a contactable report stamped with each later message would
+            # carry the times of an anonymous report's conversation (see storage.followup.last_inbound).
             unlinked = result.submit is not None and not _in_chat(result.submit)
-            if not unlinked:
-                # Not when this step submits a report kept apart from the chat: the chat's other reports
-                # would carry its exact submission time.
-                await self.store.touch_reports(s, chat_key, stamp)
             reference = None
             report_id = None
             if result.submit is not None:

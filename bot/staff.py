@@ -255,9 +255,7 @@ class Staff:
                     f"{ref}: the reporter did not ask to be contacted in the chat. Use the contact "
                     "details in the export (phone or email) instead. Nothing was sent."
                 )
-            last = report.last_inbound_at
-            if last is not None and last.tzinfo is None:
-                last = last.replace(tzinfo=UTC)
+            last = await followup.last_inbound(s, report)
             refusal = followup_refusal(self.config, report.channel, last, now)
             if refusal is not None:
                 raise StaffError(f"{ref}: {refusal}. Nothing was sent.")

@@ -41,6 +41,7 @@ from bot.service import Envelope, Outcome, ReportService
 from bot.web import BodyTooLarge, ChannelRoutes, read_body
 from flows import catalog
 from flows.types import Inbound, Location, Media, Outbound
+from storage import followup
 from storage.db import Database
 from storage.models import Report
 from storage.store import Pending
@@ -363,7 +364,7 @@ def database_lookup(db: Database) -> WindowLookup:
             report = await s.get(Report, report_id)
             if report is None:
                 return None
-            return FollowupWindow(report.reference, report.last_inbound_at)
+            return FollowupWindow(report.reference, await followup.last_inbound(s, report))
 
     return lookup
 

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.crypto import Cipher
-from storage.export import iso_utc
-from storage.models import Report
+from storage.export import aware, iso_utc
+from storage.models import Conversation, Report
 
 STATUSES = ("new", "in-progress", "closed")
 
@@ -49,6 +49,24 @@ async def review(
         report.staff_note_enc = cipher.encrypt_json(notes)
     s.add(report)
     await s.flush()
+
+
+async def last_inbound(s: AsyncSession, report: Report) -> datetime | None:
+    """When the reporter last wrote, as far as anything kept can tell (WhatsApp's 24-hour window).
+
+    The report's own time, or the time of the chat's draft in progress if it is later. Reports are
+    never stamped with later messages: a report so stamped would carry the times of any anonymous
+    report the same chat sends afterwards, and link the two. A draft's time goes with the draft.
+    """
+    times = [aware(report.last_inbound_at)] if report.last_inbound_at is not None else []
+    if report.chat_key is not None:
+        draft = await s.execute(
+            select(col(Conversation.updated_at)).where(
+                col(Conversation.channel) == report.channel, col(Conversation.chat_key) == report.chat_key
+            )
+        )
+        times += [aware(at) for at in draft.scalars() if at is not None]
+    return max(times, default=None)
 
 
 def reply_address(cipher: Cipher, report: Report) -> str | None:

@@ -23,6 +23,7 @@ from bot.web import create_app
 from bot.whatsapp import HttpxTwilioClient, WhatsAppSender, database_lookup, make_sender, whatsapp_routes
 from flows.types import Outbound
 from storage.db import Database
+from storage.followup import last_inbound
 from storage.models import OutboxMessage, Report
 from tests.whatsapp_edge import (
     ACCOUNT,
@@ -163,7 +164,8 @@ async def test_a_new_message_from_the_person_reopens_the_window(desk: Desk) -> N
     async with desk.db.transaction() as s:
         report = await s.get(Report, desk.report_id)
         assert report is not None
-    assert followup_refusal(desk.config, "whatsapp", report.last_inbound_at, datetime.now(UTC)) is None
+        last = await last_inbound(s, report)
+    assert followup_refusal(desk.config, "whatsapp", last, datetime.now(UTC)) is None
     assert (await desk.reply()).sent == 1
     assert desk.twilio.sent[0]["Body"] == REPLY
 
