@@ -6,15 +6,40 @@ careless operator or an attacker would look: every row, the raw SQLite bytes, ca
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
+import logging
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
+import httpx
+from sqlalchemy import select
+
+from bot.cli import _logging
 from bot.config import Config
+from bot.logs import RedactingFilter
 from bot.service import ReportService
+from bot.telegram import Pacer, TelegramChannel
+from bot.web import create_app
 from storage.db import Database
 from storage.models import ChatMessage, Conversation, OutboxMessage, Report, TranscriptEntry
-from tests.conftest import every_backend
-from tests.reporting import ANONYMOUS, IN_CHAT, START, converse, script
+from tests.conftest import every_backend, raw_database_bytes, stored_text
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.reporting import (
+    ANONYMOUS,
+    BY_PHONE,
+    CANARY_NAME,
+    CANARY_PHONE,
+    CANARY_STORY,
+    IN_CHAT,
+    START,
+    converse,
+    script,
+)
 from tests.test_maintenance import all_rows, deliver_all
+from tests.test_telegram import TELEGRAM_TOML
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -72,3 +97,172 @@ async def test_an_anonymous_report_shares_no_timestamp_with_the_chat_s_contactab
         if at is not None and span[0] <= _utc(at) <= span[1]  # type: ignore[operator]
     ]
     assert inside == [], f"times tied to the chat fall within the anonymous report's conversation: {inside}"
+
+
+# -- canaries through each channel, looked for everywhere ---------------------------------------------
+
+
+SECRET = "webhook-secret-0123456789abcdef"
+TG_CHAT = 5550193377
+PLACE = "Canary Place, 12 Wickerbasket Lane"
+WHO = "Canary offender in a mustard anorak"
+
+
+@contextlib.contextmanager
+def verbose_logs() -> Iterator[io.StringIO]:
+    """Logging as `reportbot -v` sets it up (DEBUG, the redacting filter), written to a string."""
+    out = io.StringIO()
+    root = logging.getLogger()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    saved = (root.level, {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict})
+    root.addHandler(handler)
+    try:
+        _logging(True)
+        yield out
+    finally:
+        root.removeHandler(handler)
+        for each in root.handlers:
+            for f in [f for f in each.filters if isinstance(f, RedactingFilter)]:
+                each.removeFilter(f)
+        root.setLevel(saved[0])
+        for name, level in saved[1].items():
+            logging.getLogger(name).setLevel(level)
+
+
+def assert_nowhere(canaries: list[str], *places: tuple[str, str | bytes]) -> None:
+    for canary in canaries:
+        for name, content in places:
+            found = canary.encode() in content if isinstance(content, bytes) else canary in content
+            assert not found, f"{canary!r} found in {name}"
+
+
+def answers_with_canaries() -> dict[str, list[str]]:
+    return {**BY_PHONE, "where": [PLACE], "offender": [WHO]}
+
+
+@every_backend
+async def test_telegram_canaries_reach_neither_the_database_nor_verbose_logs(
+    make_config: Callable[..., Config],
+) -> None:
+    config = make_config(TELEGRAM_TOML)
+    api = FakeBotAPI()
+    db = Database(config.database_url)
+    await db.create_schema()
+    service = ReportService(config, db)
+    channel = TelegramChannel(config, service, api.bot(), pacer=Pacer(per_chat=0, overall=0), interval=0.05)
+    app = create_app(config, service, [channel.routes()])
+    profile = {"first_name": "Canaryfirst", "last_name": "Canarylast", "username": "canary_handle"}
+
+    def update(u: dict[str, Any]) -> dict[str, Any]:
+        msg = u.get("message") or {}
+        msg.get("from", {}).update(profile)
+        msg.get("chat", {}).update(profile)
+        return u
+
+    with verbose_logs() as logs:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://reportbot.test") as client:
+
+                async def post(u: dict[str, Any], secret: str = SECRET) -> int:
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+                    return (
+                        await client.post("/telegram/webhook", json=update(u), headers=headers)
+                    ).status_code
+
+                group = api.group_text(-100987654321, "Canary group words")
+                group["message"]["chat"]["title"] = "Canary group title"
+                assert await post(group) == 200
+                assert await post(api.text(TG_CHAT, "forged Canary words"), secret="wrong" * 4) == 403
+                for line in script(config, answers_with_canaries()):
+                    assert await post(api.text(TG_CHAT, line)) == 200
+                async with asyncio.timeout(10):
+                    while True:
+                        await channel.idle()
+                        async with db.transaction() as s:
+                            if await channel.outbox.store.pending_count(s, "telegram") == 0:
+                                break
+    bot_said = "\n".join(api.bot_texts(TG_CHAT))
+    assert CANARY_STORY in bot_said and "HC-" in bot_said  # the person saw their report go in
+    canaries = [
+        CANARY_STORY,
+        CANARY_NAME,
+        CANARY_PHONE,
+        PLACE,
+        WHO,
+        str(TG_CHAT),
+        "987654321",
+        "Canaryfirst",
+        "Canarylast",
+        "canary_handle",
+        "Canary group",
+        "forged Canary",
+    ]
+    places: list[tuple[str, str | bytes]] = [
+        ("every column", await stored_text(db)),
+        ("logs", logs.getvalue()),
+    ]
+    if db.is_sqlite:
+        places.append(("the SQLite file and WAL", raw_database_bytes(config)))
+    await db.dispose()
+    assert "reportbot.service" in logs.getvalue()  # the logs did say things
+    assert_nowhere(canaries, *places)
+
+
+@every_backend
+async def test_whatsapp_canaries_reach_neither_the_database_nor_verbose_logs(
+    make_config: Callable[..., Config],
+) -> None:
+    from tests.test_whatsapp import App
+    from tests.whatsapp_edge import WHATSAPP_TOML, WhatsAppPerson, form, sign
+
+    config = make_config(WHATSAPP_TOML)
+    app = App(config)
+    await app.db.create_schema()
+    phone = "whatsapp:+447700900461"
+    account, sid = "AC" + "1f" * 16, "MM" + "2e" * 16
+    media = f"https://api.twilio.com/2010-04-01/Accounts/{account}/Messages/{sid}/Media/ME{'3d' * 16}"
+    person = WhatsAppPerson(app.client, app.service, sender=phone)
+    profile = {"ProfileName": "Canaryprofile Person", "WaId": "447700900461"}
+    with verbose_logs() as logs:
+        async with app.app.router.lifespan_context(app.app):
+            forged = form("forged Canary words", "SM" + "9" * 32, sender=phone, **profile)
+            assert (await person.post(forged, signature=sign(forged, token="f" * 32))).status_code == 403
+            for line in script(config, {**answers_with_canaries(), "evidence": ["done"]}):
+                if line == "done" and "photos, screenshots or videos" in person.last:
+                    await person.send(
+                        "Canary caption",
+                        NumMedia="1",
+                        MediaUrl0=media,
+                        MediaContentType0="image/jpeg",
+                        **profile,
+                    )
+                await person.send(line, **profile)
+    assert "Your reference is HC-" in person.last
+    async with app.db.transaction() as s:
+        [report] = (await s.execute(select(Report))).scalars()
+    assert app.service.store.sealed(report)["evidence"] == [{"ref": media, "content_type": "image/jpeg"}]
+    canaries = [
+        CANARY_STORY,
+        CANARY_NAME,
+        CANARY_PHONE,
+        PLACE,
+        WHO,
+        "447700900461",
+        "Canaryprofile",
+        "forged Canary",
+        "Canary caption",
+        sid,
+        account,
+    ]
+    places: list[tuple[str, str | bytes]] = [
+        ("every column", await stored_text(app.db)),
+        ("logs", logs.getvalue()),
+    ]
+    if app.db.is_sqlite:
+        places.append(("the SQLite file and WAL", raw_database_bytes(config)))
+    await app.client.aclose()
+    await app.db.dispose()
+    assert "reportbot.service" in logs.getvalue()
+    assert_nowhere(canaries, *places)
