@@ -19,8 +19,10 @@ from typing import Any, Protocol, TextIO
 
 FORMATS = ("jsonl", "csv", "html")
 
-# Cells that a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, tab, return.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Cells that a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, tab, return,
+# and their full-width forms (Excel reads a full-width equals sign as one in some locales). Checked
+# after any leading white space too: some importers trim it before deciding what a cell is.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,9 @@ CSV_COLUMNS = (
 
 def neutralise(value: str) -> str:
     """Make a text cell inert in a spreadsheet: a leading quote stops =, +, - and @ from running."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+    return (
+        "'" + value if value.startswith(FORMULA_START) or value.lstrip().startswith(FORMULA_START) else value
+    )
 
 
 def _cell(value: Any) -> str | float | int:

@@ -35,7 +35,7 @@ from bot.render import to_dict
 from flows import catalog
 from flows.types import Outbound
 from storage import followup
-from storage.crypto import Cipher
+from storage.crypto import Cipher, DecryptError
 from storage.db import Database
 from storage.export import ReportQuery, count_reports, iter_reports
 from storage.models import OutboxMessage
@@ -416,6 +416,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except SchemaError as exc:
         print(f"reportbot: {exc}", file=sys.stderr)
         return 2
+    except DecryptError:
+        # Wrong or missing key, or a damaged row: say which key to check, never echo the value.
+        print(
+            f"reportbot {args.command}: a stored value could not be decrypted with any key in "
+            "security.encryption_keys; nothing was written or sent",
+            file=sys.stderr,
+        )
+        return 1
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:
