@@ -354,13 +354,33 @@ def load_config(
     return cfg
 
 
+def _read_key_file(key_file: Path) -> dict[str, str]:
+    """The locally generated keys, checked: private to the owner, both keys present and valid."""
+    mode = key_file.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(
+            str(key_file), f"is readable by others (mode {mode:04o}); chmod 600 it, the keys open every report"
+        )
+    try:
+        stored = tomllib.loads(key_file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        raise ConfigError(str(key_file), "is not valid TOML (it holds the local keys)") from None
+    key = stored.get("encryption_key")
+    if not isinstance(key, str) or not _valid_fernet(key):
+        raise ConfigError(f"{key_file}: encryption_key", "is missing or not a Fernet key")
+    pseudonym = stored.get("pseudonym_key")
+    if not isinstance(pseudonym, str) or len(pseudonym) < 32:
+        raise ConfigError(f"{key_file}: pseudonym_key", "is missing or shorter than 32 characters")
+    return {"encryption_key": key, "pseudonym_key": pseudonym}
+
+
 def _with_local_keys(cfg: Config) -> Config:
     """Use (creating on first run) a key file under data_dir; fine on a laptop, wrong in production."""
     from dataclasses import replace
 
     key_file = cfg.data_path / KEY_FILE
     if key_file.exists():
-        stored = tomllib.loads(key_file.read_text(encoding="utf-8"))
+        stored = _read_key_file(key_file)
     else:
         cfg.data_path.mkdir(parents=True, exist_ok=True)
         stored = {

@@ -98,3 +98,38 @@ def test_example_config_loads_and_documents_every_key() -> None:
         documented = set(raw[section])
         for f in fields(cls):
             assert f.name.rstrip("_") in documented, f"{section}.{f.name} is not in config.example.toml"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("this is not toml", "is not valid TOML"),
+        ('pseudonym_key = "' + "k" * 40 + '"\n', "encryption_key"),
+        ('encryption_key = "not-a-key"\npseudonym_key = "' + "k" * 40 + '"\n', "encryption_key"),
+        ('encryption_key = "' + "A" * 43 + '="\npseudonym_key = "short"\n', "pseudonym_key"),
+    ],
+)
+def test_a_damaged_local_key_file_is_named_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, problem: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    key_file = tmp_path / "data" / "keys.toml"
+    key_file.parent.mkdir()
+    key_file.write_text(content)
+    key_file.chmod(0o600)
+    with pytest.raises(ConfigError) as err:
+        load_config(env={})
+    assert str(err.value).startswith("data/keys.toml") and problem in str(err.value)
+    assert "not-a-key" not in str(err.value) and "k" * 40 not in str(err.value), "never the key itself"
+
+
+def test_a_local_key_file_readable_by_others_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    load_config(env={})  # makes the file
+    key_file = tmp_path / "data" / "keys.toml"
+    key_file.chmod(0o644)
+    with pytest.raises(ConfigError) as err:
+        load_config(env={})
+    assert str(err.value).startswith("data/keys.toml") and "chmod 600" in str(err.value)
