@@ -322,6 +322,10 @@ async def _poll(config: Config) -> int:
         except SchemaError as exc:
             print(f"reportbot: {exc}", file=sys.stderr)
             return EXIT_CONFIG
+        problem = await key_problem(config, db)
+        if problem is not None:
+            print(f"reportbot: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
         print("reportbot: polling Telegram; Ctrl-C stops", file=sys.stderr)
         return await run_polling(config, ReportService(config, db), stop=stop)
     finally:
@@ -379,8 +383,25 @@ async def check_schema(config: Config) -> str | None:
         db = await open_database(config)
     except SchemaError as exc:
         return str(exc)
-    await db.dispose()
-    return None
+    try:
+        return await key_problem(config, db)
+    finally:
+        await db.dispose()
+
+
+async def key_problem(config: Config, db: Any) -> str | None:
+    """None when the configured keys open the stored data, else one line naming the key to check."""
+    from storage.crypto import Cipher
+    from storage.maintenance import keys_open_stored_data
+    from storage.store import Store
+
+    store = Store(Cipher(config.security.encryption_keys, config.security.pseudonym_key))
+    if await keys_open_stored_data(db, store):
+        return None
+    return (
+        "config error: security.encryption_keys: no key decrypts the data already stored; "
+        "was a key removed or replaced? (the newest key goes first, older ones stay until rotate-keys)"
+    )
 
 
 def serve(config: Config, *, host: str | None = None, port: int | None = None) -> int:

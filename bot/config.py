@@ -359,7 +359,8 @@ def _read_key_file(key_file: Path) -> dict[str, str]:
     mode = key_file.stat().st_mode & 0o777
     if mode & 0o077:
         raise ConfigError(
-            str(key_file), f"is readable by others (mode {mode:04o}); chmod 600 it, the keys open every report"
+            str(key_file),
+            f"is readable by others (mode {mode:04o}); chmod 600 it, the keys open every report",
         )
     try:
         stored = tomllib.loads(key_file.read_text(encoding="utf-8"))

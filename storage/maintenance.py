@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from storage.crypto import DecryptError
 from storage.db import Database
 from storage.models import (
     ALL_TABLES,
@@ -260,6 +261,31 @@ async def stale_values(db: Database, store: Store) -> int:
                     if not store.cipher.is_current(token):
                         stale += 1
     return stale
+
+
+async def keys_open_stored_data(db: Database, store: Store) -> bool:
+    """True when the configured keys decrypt what is already stored (or nothing is stored yet).
+
+    One value per encrypted column, the newest: a key removed or replaced by mistake shows here, at
+    start, instead of as every message failing later.
+    """
+    async with db.transaction() as s:
+        for table, columns in _encrypted():
+            id_col = col(table.id)  # type: ignore[attr-defined]
+            for name in columns:
+                column = getattr(table, name)
+                token = (
+                    await s.execute(
+                        select(column).where(column.is_not(None)).order_by(id_col.desc()).limit(1)
+                    )
+                ).scalar()
+                if token is None:
+                    continue
+                try:
+                    store.cipher.decrypt(token)
+                except DecryptError:
+                    return False
+    return True
 
 
 async def audit_events(

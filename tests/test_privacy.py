@@ -12,9 +12,11 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from bot.cli import _logging
@@ -322,3 +324,38 @@ async def test_every_stored_ciphertext_is_in_a_column_key_rotation_knows(
                         found.add((name, column))
     assert {("report", "staff_note_enc"), ("transcript_entry", "text_enc")} <= found  # the test saw them
     assert found <= listed, f"ciphertext in columns key rotation does not know: {found - listed}"
+
+
+# -- keys ---------------------------------------------------------------------------------------------
+
+
+async def test_serve_refuses_to_start_with_keys_that_do_not_open_the_stored_data(
+    db: Database, config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator who replaced the key instead of adding a new one first: every message would fail."""
+    from dataclasses import replace
+
+    from cryptography.fernet import Fernet
+
+    from bot.cli import serve
+    from bot.config import SecurityConfig
+
+    await converse(ReportService(config, db), ["hi"])
+    await db.dispose()
+    wrong = replace(
+        config,
+        security=SecurityConfig((Fernet.generate_key().decode(),), config.security.pseudonym_key),
+    )
+    assert await asyncio.to_thread(serve, wrong) == 2
+    err = capsys.readouterr().err
+    assert "security.encryption_keys" in err and wrong.security.encryption_keys[0] not in err
+    rotated = replace(
+        wrong,
+        security=SecurityConfig(
+            (wrong.security.encryption_keys[0], config.security.encryption_keys[0]),
+            config.security.pseudonym_key,
+        ),
+    )
+    from bot.cli import check_schema
+
+    assert await check_schema(rotated) is None  # the old key kept behind the new one: fine
