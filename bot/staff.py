@@ -385,7 +385,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "reply", parents=[common], help="send a message to a reporter who asked to be contacted in the chat"
     )
     reply.add_argument("reference", metavar="REF")
-    reply.add_argument("text", metavar="TEXT", help="your message, in quotes")
+    reply.add_argument(
+        "text",
+        metavar="TEXT",
+        help="your message, in quotes; - reads it from stdin (keeps it out of ps and history)",
+    )
 
     review = sub.add_parser("review", parents=[common], help="set a report's status")
     review.add_argument("reference", metavar="REF")
@@ -437,7 +441,8 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         if args.command == "export":
             return await _export(staff, args)
         if args.command == "reply":
-            result = await staff.reply(args.reference, args.text)
+            text = sys.stdin.read() if args.text == "-" else args.text
+            result = await staff.reply(args.reference, text.strip())
             if result.delivered:
                 print(f"reportbot reply: sent to the reporter of {result.reference}")
             else:

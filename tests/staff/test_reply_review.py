@@ -196,3 +196,14 @@ def test_review_refuses_an_unknown_status(
         cli(staff_config_path, "review", made.refs[0], "--status", "done")
     assert exit_info.value.code == 2
     assert "invalid choice: 'done'" in capsys.readouterr().err
+
+
+async def test_reply_text_can_come_from_stdin_to_keep_it_out_of_ps_and_history(
+    staff_config_path: Path, staff_config: Config, made: Made, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import io
+
+    ref = made.refs[0]
+    monkeypatch.setattr("sys.stdin", io.StringIO(WORDS + "\n"))
+    assert await asyncio.to_thread(cli, staff_config_path, "reply", ref, "-") == 0
+    assert f"about your report {ref}:\n\n{WORDS}\n\n" in capsys.readouterr().out
