@@ -55,6 +55,27 @@ ALIASES: Mapping[str, Sequence[str]] = {
     "night": ("night", "nite", "at night", "night time", "late at night"),
     "first": ("no", "first", "never", "1st time", "first time", "never before", "no never", "only once"),
     "before": ("yes", "before", "happened before", "once before", "yes before", "it has", "it did"),
+    "victim": (
+        "me",
+        "myself",
+        "to me",
+        "it was me",
+        "happened to me",
+        "it happened to me",
+        "i was",
+        "victim",
+    ),
+    "witness": ("i saw", "i saw it", "saw it", "witness", "i seen it", "i was there", "i watched"),
+    "someone_else": (
+        "someone",
+        "someone else",
+        "my child",
+        "my son",
+        "my daughter",
+        "my friend",
+        "my family",
+    ),
+    "organisation": ("organisation", "organization", "company", "charity", "my work", "our organisation"),
     "ongoing": ("many times", "all the time", "always", "lots", "a lot", "often", "keeps happening"),
 }
 

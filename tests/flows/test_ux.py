@@ -44,6 +44,10 @@ def test_a_command_at_the_welcome_still_works() -> None:
         ("again", "many times", "ongoing"),
         ("again", "never", "first"),
         ("when_time", "nite", "night"),
+        ("role", "me", "victim"),
+        ("role", "i saw it", "witness"),
+        ("role", "my son", "someone_else"),
+        ("role", "organization", "organisation"),
     ],
 )
 def test_short_and_misspelt_answers_are_understood(step: str, typed: str, stored: str) -> None:
