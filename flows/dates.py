@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flows.words import YESTERDAY
+
 _MONTHS = {
     name: number
     for number, names in enumerate(
@@ -91,7 +93,7 @@ def _year(raw: str | None, day: int, month: int, today: date) -> int:
 def _read(text: str, today: date) -> date | None:
     if text == "today":
         return today
-    if text == "yesterday":
+    if text in YESTERDAY:
         return today - timedelta(days=1)
     if match := _NUMERIC.match(text):
         day, month = int(match.group(1)), int(match.group(2))

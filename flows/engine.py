@@ -52,6 +52,7 @@ ENGINE_KEYS = (
     "status.reply",
     "status.not_found",
     "status.bad",
+    "status.how",
     "status.how_to_start",
     "status.state.new",
     "status.state.in-progress",
@@ -75,6 +76,19 @@ class When:
         turn = event.model
         assert isinstance(turn, _Turn)
         return self.test(turn.value, turn.ctx)
+
+
+class Earlier(When):
+    """A condition on an answer given at an earlier step (for example the role), not the one just given."""
+
+    def __init__(self, step: str, *keys: str) -> None:
+        super().__init__(f"{step}_is_" + "_or_".join(keys), lambda _value, _ctx: False)
+        self.step, self.keys = step, keys
+
+    def __call__(self, event: EventData) -> bool:
+        turn = event.model
+        assert isinstance(turn, _Turn)
+        return choice_of(turn.draft.answers.get(self.step)) in self.keys
 
 
 def choice_of(value: Any) -> Any:
@@ -131,6 +145,8 @@ class Step:
     fields: Fields | None = None  # placeholders for the question
     keys: tuple[str, ...] = ()  # further catalog keys this step uses (ask variants, summary lines)
     offer_skip: bool = True
+    any_text: bool = False  # any typed text that is not a command picks the first option ("hi" at welcome)
+    brief: bool = False  # a long question: re-ask with the short `<name>.again` instead of all of it again
 
 
 class _Turn:
@@ -243,6 +259,8 @@ class Flow:
                 keys.add(f"{step.name}.more")
             if step.kind == "media":
                 keys.add(f"{step.name}.hint")
+            if step.brief:
+                keys.add(f"{step.name}.again")
             keys.update(f"option.{key}" for key in step.options)
             keys.update(step.errors)
             keys.update(step.notes.values())
@@ -339,9 +357,13 @@ class Flow:
             cmd = inbound.option
         elif plain and inbound.option is None and text and not inbound.edited:
             asked, reference = words.status_request(text)
+            if not asked:
+                reference = words.bare_reference(text)
+                asked = reference is not None
             if asked:
                 if reference is None:
-                    replies.append(Outbound(text=say("status.bad"), step="status"))
+                    key = "status.how" if words.normalise(text) == "status" else "status.bad"
+                    replies.append(Outbound(text=say(key), step="status"))
                     return self._reask(turn, replies, hint=None)
                 return StepResult(draft=draft, replies=[], status_query=reference)
             cmd = words.command(text)
@@ -541,6 +563,8 @@ class Flow:
                 or self._match_one(text, options, False) == "done"
             ):
                 return _Answer(selected or None)
+            if self._unsure_without_option(step, text, option_keys):
+                return _Command("skip")
             picked = self._match_many(text, options)
             if picked == ["skip"]:
                 return _Command("skip")
@@ -595,6 +619,10 @@ class Flow:
         key = self._match_one(text, options, loose=step.kind == "choice")
         if key is not None:
             return self._chosen(step, key, draft, ctx)
+        if step.kind == "choice" and self._unsure_without_option(step, text, option_keys):
+            return _Command("skip")  # "idk" where "not sure" is not offered: move on, nothing recorded
+        if step.any_text and step.options and text.strip():
+            return self._chosen(step, step.options[0], draft, ctx)
         if step.parse is not None and text.strip():
             parsed = step.parse(text, draft, ctx)
             if parsed.error is not None:
@@ -603,6 +631,14 @@ class Flow:
         if step.kind == "text" and text.strip():
             return _Answer(text.strip())
         return _Reask(hint)
+
+    @staticmethod
+    def _unsure_without_option(step: Step, text: str, option_keys: Sequence[str]) -> bool:
+        return (
+            step.skippable
+            and "not_sure" not in option_keys
+            and words.normalise(text) in words.ALIASES["not_sure"]
+        )
 
     def _chosen(self, step: Step, key: str, draft: Draft, ctx: FlowContext) -> _Outcome:
         if key in words.COMMAND_OPTIONS:
@@ -697,12 +733,14 @@ class Flow:
 
     # ----- ask -------------------------------------------------------------------------------------------
 
-    def _ask(self, draft: Draft, ctx: FlowContext, update: bool = False) -> Outbound:
+    def _ask(self, draft: Draft, ctx: FlowContext, update: bool = False, brief: bool = False) -> Outbound:
         step = self.steps[draft.step]
         say = self._say(draft.locale)
         key = step.ask_key(draft, ctx) if step.ask_key is not None else f"{step.name}.ask"
         if step.kind in ("story", "media") and draft.answers.get(step.name):
             key = f"{step.name}.more"
+        if brief and step.brief:
+            key = f"{step.name}.again"
         fields = step.fields(draft, ctx, say) if step.fields is not None else {}
         options = self._options(step, draft, ctx)
         selected: tuple[str, ...] = ()
@@ -736,4 +774,6 @@ class Flow:
             if draft.reasked >= 3:
                 text = f"{text}\n\n{say('hint.help')}"
             replies.append(Outbound(text=text, step=draft.step))
+            replies.append(self._ask(draft, turn.ctx, brief=True))
+            return StepResult(draft=draft, replies=replies)
         return self._asked(turn, replies)

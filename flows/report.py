@@ -14,7 +14,7 @@ from typing import Any
 from flows.contact import parse_reach
 from flows.danger import suggests_danger
 from flows.dates import parse_date
-from flows.engine import Flow, Go, Parsed, Say, Step, When, answer_is, choice_of
+from flows.engine import Earlier, Flow, Go, Parsed, Say, Step, When, answer_is, choice_of
 from flows.types import ContactDetails, Draft, FlowContext, Media, ReportFields
 
 ROLES = ("victim", "witness", "someone_else", "organisation")
@@ -74,6 +74,27 @@ _HAS_PARTNERS = When("has_partners", _has_partners)
 _CHANGE_CONSENT = When(
     "is_consent_with_partners", lambda value, ctx: value == "consent" and bool(ctx.settings.partners)
 )
+
+
+def _about_another(draft: Draft) -> bool:
+    """Whether the person is telling us about what happened to someone else (not to themselves)."""
+    return draft.answers.get("role") in ("witness", "someone_else", "organisation")
+
+
+def _why_key(draft: Draft, _ctx: FlowContext) -> str:
+    return "why.other" if _about_another(draft) else "why.ask"
+
+
+def _recognise_key(draft: Draft, _ctx: FlowContext) -> str:
+    return (
+        "offender_recognise.other"
+        if draft.answers.get("role") == "someone_else"
+        else "offender_recognise.ask"
+    )
+
+
+def _contact_key(draft: Draft, _ctx: FlowContext) -> str:
+    return "contact.after_support" if draft.answers.get("support") == "yes" else "contact.ask"
 
 
 def _store_when(key: str, _draft: Draft, ctx: FlowContext) -> dict[str, Any]:
@@ -248,33 +269,26 @@ def _cut(text: str) -> str:
 
 
 def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
+    """One line per answered group, then one line naming the groups that were skipped."""
     a = draft.answers
-    skipped = say("review.skipped")
-
     known = REPORT_FLOW.message_keys()
 
-    def labels(value: Any) -> str:
+    def labels(value: Any) -> str | None:
         if isinstance(value, list) and value:
-            return ", ".join(
-                say(f"option.{k}") for k in value if isinstance(k, str) and f"option.{k}" in known
-            )
+            found = [say(f"option.{k}") for k in value if isinstance(k, str) and f"option.{k}" in known]
+            return ", ".join(found) or None
         if isinstance(value, str) and f"option.{value}" in known:
             return say(f"option.{value}")
-        return skipped
+        return None
 
     place = a.get("where")
+    where: str | None = None
     if isinstance(place, dict) and place.get("online"):
         where = say("option.web")
     elif isinstance(place, dict) and place.get("text"):
         where = _cut(str(place["text"]))
     elif isinstance(place, dict) and "latitude" in place:
         where = say("review.shared_location")
-    else:
-        where = skipped
-    day, said = _when(a, say)
-    shown = day.strftime("%d/%m/%Y") if day else None
-    extra = [p for p in (said or "").split(", ") if p and p != shown]  # a typed 02/03/2026 is said once
-    when = ", ".join(([shown] if shown else []) + extra) or skipped
     story = " ".join(_parts(a.get("story")))
     files = len(a.get("evidence") or [])
     consent: str
@@ -284,23 +298,46 @@ def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
         consent = ", ".join(str(names[k]) for k in names if k in chosen and k != "none") or say("option.none")
     else:
         consent = say("option.none")
-    lines = [
-        say("review.line.role", value=labels(a.get("role"))),
-        say("review.line.what", value=labels(a.get("what"))),
-        say("review.line.why", value=labels(a.get("why"))),
-        say("review.line.story", value=_cut(story) if story else skipped),
-        say("review.line.when", value=when),
-        say("review.line.where", value=where),
-        say("review.line.again", value=labels(a.get("again"))),
-        say("review.line.offender", value=_cut(str(a["offender"])) if _text(a.get("offender")) else skipped),
-        say("review.line.harm", value=labels(a.get("harm_hurt"))),
-        say("review.line.witnesses", value=labels(a.get("witnesses"))),
-        say("review.line.evidence", value=say("review.files", count=files) if files else skipped),
-        say("review.line.support", value=labels(a.get("support"))),
-        say("review.line.contact", value=labels(a.get("contact"))),
-        say("review.line.consent", value=consent),
+    contact = labels(a.get("contact"))
+    if contact and a.get("contact") == "phone_email":
+        reach = _dict(a.get("contact_reach"))
+        extra = [_text(a.get("contact_name")), reach.get("phone"), reach.get("email")]
+        contact = ", ".join([contact, *(_cut(str(e)) for e in extra if e)])
+    rows: list[tuple[str, str, str | None]] = [
+        ("role", "role", labels(a.get("role"))),
+        ("what", "what", labels(a.get("what"))),
+        ("why", "why", labels(a.get("why"))),
+        ("story", "story", _cut(story) if story else None),
+        ("when", "when", _when_shown(a, say)),
+        ("where", "where", where),
+        ("again", "again", labels(a.get("again"))),
+        ("offender", "offender", _cut(str(a["offender"])) if _text(a.get("offender")) else None),
+        ("harm", "harm", labels(a.get("harm_hurt"))),
+        ("harm", "damage", labels(a.get("harm_property"))),
+        ("witnesses", "witnesses", labels(a.get("witnesses"))),
+        ("evidence", "evidence", say("review.files", count=files) if files else None),
+        ("support", "support", labels(a.get("support"))),
+        ("contact", "contact", contact),
+        ("consent", "consent", consent),
     ]
+    lines = [say(f"review.line.{line}", value=value) for _, line, value in rows if value]
+    answered = {group for group, _, value in rows if value}
+    skipped = [say(f"option.{group}") for group in GROUPS if group not in answered]
+    if skipped:
+        lines.append(say("review.line.skipped", value=", ".join(skipped)))
     return {"summary": "\n".join(lines)}
+
+
+def _when_shown(answers: Mapping[str, Any], say: Say) -> str | None:
+    """`17/03/2026 (Yesterday), Evening`: the date we understood, then the words used if they differ."""
+    day, said = _when(answers, say)
+    parts = [p for p in (said or "").split(", ") if p]
+    if day is None:
+        return ", ".join(parts) or None
+    shown = day.strftime("%d/%m/%Y")
+    if parts and parts[0] != shown and choice_of(answers.get("when")) != "not_sure":
+        shown = f"{shown} ({parts[0]})"
+    return ", ".join([shown, *parts[1:]])
 
 
 def _welcome_fields(_draft: Draft, ctx: FlowContext, _say: Say) -> Mapping[str, object]:
@@ -337,7 +374,14 @@ def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
 _REVIEW_LINES = tuple(f"review.line.{group}" for group in GROUPS)
 
 STEPS: tuple[Step, ...] = (
-    Step("welcome", options=("continue",), go=(Go("safety"),), offer_skip=False, fields=_welcome_fields),
+    Step(
+        "welcome",
+        options=("continue",),
+        go=(Go("safety"),),
+        offer_skip=False,
+        fields=_welcome_fields,
+        any_text=True,
+    ),
     Step(
         "safety",
         options=YES_NO_UNSURE,
@@ -350,6 +394,7 @@ STEPS: tuple[Step, ...] = (
         in_history=False,
         returns=True,
         offer_skip=False,
+        brief=True,
     ),
     Step(
         "role",
@@ -359,7 +404,15 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("someone_else_knows", options=YES_NO_UNSURE, go=(Go("what"),), group="role"),
     Step("what", kind="multi", options=KINDS, go=(Go("why"),), group="what"),
-    Step("why", kind="multi", options=MOTIVATIONS, go=(Go("story"),), group="why"),
+    Step(
+        "why",
+        kind="multi",
+        options=MOTIVATIONS,
+        go=(Go("story"),),
+        group="why",
+        ask_key=_why_key,
+        keys=("why.ask", "why.other"),
+    ),
     Step("story", kind="story", go=(Go("when"),), group="story"),
     Step(
         "when",
@@ -398,10 +451,22 @@ STEPS: tuple[Step, ...] = (
     Step(
         "offender_known",
         options=YES_NO_UNSURE,
-        go=(Go("harm_hurt", answer_is("yes")), Go("offender_recognise")),
+        # Someone writing for an organisation did not see them: "would you know them again" does not apply.
+        go=(
+            Go("harm_hurt", answer_is("yes")),
+            Go("harm_hurt", Earlier("role", "organisation")),
+            Go("offender_recognise"),
+        ),
         group="offender",
     ),
-    Step("offender_recognise", options=YES_NO_UNSURE, go=(Go("harm_hurt"),), group="offender"),
+    Step(
+        "offender_recognise",
+        options=YES_NO_UNSURE,
+        go=(Go("harm_hurt"),),
+        group="offender",
+        ask_key=_recognise_key,
+        keys=("offender_recognise.ask", "offender_recognise.other"),
+    ),
     Step(
         "harm_hurt",
         options=YES_NO_UNSURE,
@@ -429,6 +494,8 @@ STEPS: tuple[Step, ...] = (
         ),
         notes={"anonymous": "contact.anonymous_note", "chat": "contact.chat_note"},
         group="contact",
+        ask_key=_contact_key,
+        keys=("contact.ask", "contact.after_support"),
     ),
     Step("contact_name", kind="text", go=(Go("contact_reach"),), group="contact"),
     Step(
@@ -464,6 +531,7 @@ STEPS: tuple[Step, ...] = (
         fields=_record_fields,
         offer_skip=False,
         group="consent",
+        any_text=True,
     ),
     Step(
         "review",
@@ -471,7 +539,14 @@ STEPS: tuple[Step, ...] = (
         go=(Go("done", answer_is("send")), Go("review_change", answer_is("change")), Go("review")),
         skippable=False,
         fields=_summary,
-        keys=(*_REVIEW_LINES, "review.skipped", "review.files", "review.shared_location"),
+        keys=(
+            *_REVIEW_LINES,
+            "review.line.damage",
+            "review.line.skipped",
+            "review.files",
+            "review.shared_location",
+        ),
+        brief=True,
     ),
     Step(
         "review_change",

@@ -29,15 +29,54 @@ COMMANDS: Mapping[str, str] = {
 # Option keys that run a command when pressed as a button or chosen by number.
 COMMAND_OPTIONS = frozenset({"help", "back", "skip", "stop", "exit", "delete"})
 
+# "Yesterday" as people type it in a hurry or in a second language; dates.py reads these too.
+YESTERDAY = ("yesterday", "yesturday", "yesterdy", "yestrday", "yesteday", "yestarday", "yday", "ystday")
+
 # Extra typed words for common option keys (labels, numbers and keys always work too).
 ALIASES: Mapping[str, Sequence[str]] = {
-    "yes": ("y", "yes", "yeah", "yep", "yes please", "ok", "okay"),
-    "no": ("n", "no", "nope", "no thanks", "no thank you"),
-    "not_sure": ("not sure", "unsure", "dont know", "don't know", "do not know", "idk", "maybe"),
+    "yes": (
+        *("y", "yes", "yeah", "yep", "yes please", "ok", "okay", "ya", "yah", "yea", "yh", "yup", "sure"),
+        *("yes pls", "yes plz", "yes thanks", "yeah pls", "yes i do", "yes it was", "yes they did"),
+    ),
+    "no": (
+        *("n", "no", "nope", "no thanks", "no thank you", "nah", "na", "no thx", "no ty", "no pls"),
+        *("not really", "no one", "nobody", "no i don't", "no it wasn't", "no they didn't", "none"),
+    ),
+    "not_sure": (
+        *("not sure", "unsure", "dont know", "don't know", "do not know", "idk", "maybe", "dunno"),
+        *("i dont know", "i don't know", "i do not know", "dont no", "no idea", "not sure really"),
+    ),
     "continue": ("ok", "okay", "yes", "go", "next", "ready", "carry on", "continue", "safe", "i'm safe"),
     "safe": ("continue", "ok", "okay", "safe", "i'm safe", "im safe", "i am safe", "safe now", "carry on"),
     "done": ("done", "finished", "finish", "that's all", "thats all", "that is all", "no more", "end"),
     "none": ("nobody", "no one", "noone", "none"),
+    "today": ("today", "2day", "tday", "this morning", "earlier today"),
+    "yesterday": YESTERDAY,
+    "night": ("night", "nite", "at night", "night time", "late at night"),
+    "first": ("no", "first", "never", "1st time", "first time", "never before", "no never", "only once"),
+    "before": ("yes", "before", "happened before", "once before", "yes before", "it has", "it did"),
+    "victim": (
+        "me",
+        "myself",
+        "to me",
+        "it was me",
+        "happened to me",
+        "it happened to me",
+        "i was",
+        "victim",
+    ),
+    "witness": ("i saw", "i saw it", "saw it", "witness", "i seen it", "i was there", "i watched"),
+    "someone_else": (
+        "someone",
+        "someone else",
+        "my child",
+        "my son",
+        "my daughter",
+        "my friend",
+        "my family",
+    ),
+    "organisation": ("organisation", "organization", "company", "charity", "my work", "our organisation"),
+    "ongoing": ("many times", "all the time", "always", "lots", "a lot", "often", "keeps happening"),
 }
 
 _TRAILING = " \t\r\n.!?,;:)"
@@ -66,6 +105,14 @@ def status_request(text: str) -> tuple[bool, str | None]:
     if match is None:
         return False, None
     return True, normalise_reference(match.group(1))
+
+
+def bare_reference(text: str) -> str | None:
+    """A message that is only a reference (`HC-7K3Q-9XPD`), which can only mean "news on this report"."""
+    raw = text.strip()
+    if not raw.upper().startswith("HC") or len(raw) > 16:
+        return None
+    return normalise_reference(raw)
 
 
 def normalise_reference(raw: str) -> str | None:

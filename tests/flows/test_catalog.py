@@ -33,7 +33,6 @@ SAMPLES = {
     "reply": "We have passed your report to the police.",
 }
 FRAGMENTS = {
-    "review.skipped",
     "review.files",
     "review.shared_location",
     "consent.partner",
@@ -146,16 +145,17 @@ def test_the_review_summary_as_shown_is_easy_to_read() -> None:
         "what": f"{en['option.verbal']}, {en['option.online']}",
         "why": en["option.race"],
         "story": "He shouted at me in the street.",
-        "when": "17/03/2026, " + en["option.evening"],
+        "when": "17/03/2026 (last Tuesday), " + en["option.evening"],
         "where": "High Street",
         "again": en["option.first"],
         "offender": "A tall man in a red coat.",
         "harm": en["option.no"],
         "witnesses": en["option.yes"],
         "evidence": en["review.files"].format(count=2),
-        "support": en["review.skipped"],
+        "damage": en["option.not_sure"],
         "contact": en["option.anonymous"],
         "consent": en["option.none"],
+        "skipped": f"{en['option.support']}, {en['option.evidence']}",
     }
     summary = "\n".join(en[f"review.line.{group}"].format(value=value) for group, value in values.items())
     text = en["review.ask"].format(summary=summary)
