@@ -355,9 +355,12 @@ def _record_fields(_draft: Draft, ctx: FlowContext, _say: Say) -> Mapping[str, o
 
 def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
     """The messages after sending: the reference, what happens next, 101, support, keep the reference."""
+    # A report kept only as a record reached nobody: say "saved", and that the police don't have it.
+    shared = bool(build_report(draft, ctx).share_with)
     texts = [
-        say("done.sent", reference=ctx.reference),
+        say("done.sent" if shared else "done.saved", reference=ctx.reference),
         say("done.next", next_steps=ctx.settings.next_steps, reference=ctx.reference),
+        say("done.police" if shared else "done.police_not_told"),
     ]
     if ctx.settings.support:
         lines = [
@@ -580,5 +583,14 @@ REPORT_FLOW = Flow(
     submit=build_report,
     finish=finish,
     alarm=suggests_danger,
-    keys=("done.sent", "done.next", "done.support", "done.support_line", "done.keep"),
+    keys=(
+        "done.sent",
+        "done.saved",
+        "done.next",
+        "done.police",
+        "done.police_not_told",
+        "done.support",
+        "done.support_line",
+        "done.keep",
+    ),
 )

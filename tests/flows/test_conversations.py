@@ -99,7 +99,10 @@ def test_an_anonymous_witness_is_told_the_honest_limits() -> None:
     assert said(reply, "might show who you are", "may not be able to look into it fully", "life is at risk")
     assert chat.step == "consent"
     assert said(chat.send("Nobody"), "Shared with: Nobody")
-    chat.send("send")
+    done = chat.send("send")
+    # Kept as a record only: it is "saved", not "sent", and the police have not been told.
+    assert said(done, "Your report is saved", "We have not sent it to the police", "call 101")
+    assert not said(done, "has been sent")
     report = chat.result.submit
     assert report is not None
     assert report.role == "witness"
