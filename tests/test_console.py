@@ -161,7 +161,7 @@ async def test_contact_in_this_chat_keeps_an_encrypted_reply_address(config: Con
 async def test_a_restart_mid_conversation_resumes_at_the_same_question(config: Config) -> None:
     first = await chat(config, ["1", "no", "1", "1", "race", "CANARY-RESTART story part one"])
     assert first.rstrip().endswith(
-        "Is there more you want to add? Send it, or press Done.\n\n1. Done\n2. Skip"
+        "Is there more you want to add? Send it, or choose Done.\n\n1. Done\n2. Skip"
     )
     # A new process: new engine, new service. The draft must come back from the database.
     second = await chat(config, [])
