@@ -129,7 +129,7 @@ async def test_a_whole_report_by_button_presses_and_typed_text(phone: Phone, tg_
     assert said(await phone.say("/start"), "private", "999")
     assert phone.labels() == ["Continue"]
     assert said(await phone.press("Continue"), "Is it happening now?")
-    assert said(await phone.press("No"), "Who are you telling us about?")
+    assert said(await phone.press("No"), "Which of these fits you best?")
     assert said(await phone.press("It happened to me"), "What happened? Pick all that fit")
     question = phone.keyboard()
     await phone.press("Verbal abuse or threats")
@@ -241,13 +241,13 @@ async def test_a_press_on_a_stale_keyboard_is_answered_and_asks_the_current_ques
     await phone.press("Continue")
     await phone.press("No")  # now at "who are you telling us about?"
     reply = await phone.press("Continue", message=welcome)
-    assert said(reply, "Who are you telling us about?")
+    assert said(reply, "Which of these fits you best?")
     assert len(phone.api.called("answerCallbackQuery")) == 3
     async with phone.db.transaction() as s:
         assert (await s.execute(select(Conversation.step))).scalar_one() == "role"
     # An old "Skip" must not skip the current question either.
     safety = next(m for m in phone.api.screen(CHAT) if "happening now" in m.text)
-    assert said(await phone.press("Skip", message=safety), "Who are you telling us about?")
+    assert said(await phone.press("Skip", message=safety), "Which of these fits you best?")
     async with phone.db.transaction() as s:
         assert (await s.execute(select(Conversation.step))).scalar_one() == "role"
 

@@ -86,7 +86,7 @@ async def test_a_whole_report_by_numbers_and_typed_text_with_location_and_photo(
     said = await p.send("Hi")
     assert "This is Report Hate" in said and "1. Continue" in said
     assert "Is it happening now?" in await p.choose("Continue")
-    assert "Who are you telling us about?" in await p.choose("No")
+    assert "Which of these fits you best?" in await p.choose("No")
     said = await p.choose("It happened to me")
     assert "What happened?" in said
     said = await p.send(f"{number(said, 'Verbal abuse or threats')} {number(said, 'Ongoing harassment')}")

@@ -15,7 +15,7 @@ def test_a_victim_who_wants_a_call_back_sends_a_full_report() -> None:
     assert said(chat.send("hi"), "Report Hate Townsville", "Townsville Council", "private", "999", "exit")
     assert chat.labels() == ["Continue"]
     assert said(chat.send("1"), "Is it happening now?")
-    assert said(chat.send("No"), "Who are you telling us about?")
+    assert said(chat.send("No"), "Which of these fits you best?")
     assert said(chat.send("1"), "What happened? Pick all that fit")
     assert chat.last.multi
     assert said(chat.send("1, 4"), "Why do you think it happened?")
@@ -135,7 +135,7 @@ def test_happening_now_leads_to_999_and_the_ways_to_reach_it_then_goes_on() -> N
         reply, "call 999", "112", "safe place first", "18000", "emergencySMS", "register", "999 BSL", "55"
     )
     assert chat.keys() == ["safe", "stop"]
-    assert said(chat.send("I'm safe now, continue"), "Who are you telling us about?")
+    assert said(chat.send("I'm safe now, continue"), "Which of these fits you best?")
 
 
 def test_999_typed_mid_report_shows_help_then_returns_to_the_same_question() -> None:
@@ -395,7 +395,7 @@ def test_photos_locations_stickers_and_edits_where_they_do_not_fit() -> None:
     chat = go_to(Chat(), "role")
     reply = chat.photo("file-9")
     assert said(reply[:1], "can't use photos at this step", "when I ask for evidence")
-    assert said(reply[-1:], "Who are you telling us about?")
+    assert said(reply[-1:], "Which of these fits you best?")
     assert said(chat.share(51.5, -0.1), "can't use a location at this step")
     assert said(chat.deliver(_inbound(unsupported="sticker")), "only read text")
     assert said(chat.deliver(_inbound(text="It happened to me", edited=True)), "only read new messages")

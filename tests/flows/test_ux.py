@@ -87,7 +87,7 @@ def test_the_emergency_step_re_asks_briefly_not_the_whole_list_again() -> None:
     assert "18000" not in "\n".join(reply)
     assert said(reply[-1:], "I'm safe now")
     assert chat.keys() == ["safe", "stop"]
-    assert said(chat.send("im safe"), "Who are you telling us about?")
+    assert said(chat.send("im safe"), "Which of these fits you best?")
 
 
 def test_the_review_re_asks_briefly_not_the_whole_summary_again() -> None:
