@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     HEADERS,
     WEBHOOK,
     Conn,
@@ -45,7 +45,7 @@ from bench.harness import (  # noqa: E402
     wait_ready,
     write_config,
 )
-from bench.people import script  # noqa: E402
+from bench.people import script
 
 CONTROL = "--serve-acknowledging-before-commit"
 
@@ -104,7 +104,9 @@ class Person:
         return cls(chat, story, script(story))
 
 
-async def load(port: int, pid: int, people: list[Person], *, kill_after: float, chats: itertools.count[int]) -> Acked:
+async def load(
+    port: int, pid: int, people: list[Person], *, kill_after: float, chats: itertools.count[int]
+) -> Acked:
     """People make reports as fast as the server answers; SIGKILL lands after `kill_after` seconds."""
     acked = Acked()
     killed = asyncio.Event()
@@ -154,7 +156,8 @@ def check(config_path: Path, acked: Acked, only: set[int] | None = None) -> Chec
     try:
         result.integrity = str(db.execute("PRAGMA integrity_check").fetchone()[0])
         receipts = {
-            int(r[0]) for r in db.execute("SELECT delivery_id FROM inbound_receipt WHERE channel = 'telegram'")
+            int(r[0])
+            for r in db.execute("SELECT delivery_id FROM inbound_receipt WHERE channel = 'telegram'")
         }
         result.lost_receipts = sum(1 for uid in acked.updates if uid not in receipts)
         for chat, lines in acked.lines.items():
@@ -219,7 +222,9 @@ def control_server(config_path: str, port: int) -> None:
         task.add_done_callback(pending.discard)
         return Response(status_code=200)
 
-    routes = ChannelRoutes([Route(WEBHOOK, acknowledge_first, methods=["POST"])], [channel.start], [channel.stop])
+    routes = ChannelRoutes(
+        [Route(WEBHOOK, acknowledge_first, methods=["POST"])], [channel.start], [channel.stop]
+    )
     app = create_app(config, service, [routes], create_schema=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 

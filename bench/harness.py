@@ -75,7 +75,9 @@ does = "The police can look into what happened."
     return path
 
 
-def start(args: Sequence[str], *, log: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start(
+    args: Sequence[str], *, log: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a Python process from the repository root, its output in `log`."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the child owns it)
     return subprocess.Popen(

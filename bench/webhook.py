@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     HEADERS,
     WEBHOOK,
     Conn,
@@ -42,7 +42,7 @@ from bench.harness import (  # noqa: E402
     wait_ready,
     write_config,
 )
-from bench.people import script  # noqa: E402
+from bench.people import script
 
 _ids = itertools.count(1)
 _chats = itertools.count(random.randrange(10**9, 2 * 10**9, 10**6))
@@ -161,7 +161,7 @@ def durability_ceiling(folder: Path, seconds: float = 3.0, limit: int = 20_000) 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else 0.0
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def stored_counts(config_db: Path) -> tuple[int, int]:
@@ -199,7 +199,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=128, help="simulated people at once (saturation)")
-    parser.add_argument("--messages", type=int, default=20_000, help="at most this many messages (saturation)")
+    parser.add_argument(
+        "--messages", type=int, default=20_000, help="at most this many messages (saturation)"
+    )
     parser.add_argument("--seconds", type=float, default=40.0, help="at most this long (saturation)")
     parser.add_argument("--rate", type=float, default=200.0, help="offered rate for the latency run")
     parser.add_argument("--latency-seconds", type=float, default=15.0)
@@ -220,9 +222,7 @@ def main() -> int:
     try:
         wait_ready(port, server)
         asyncio.run(closed_loop(port, people=8, messages=400, seconds=10))  # warm-up
-        sat = asyncio.run(
-            closed_loop(port, people=args.people, messages=args.messages, seconds=args.seconds)
-        )
+        sat = asyncio.run(closed_loop(port, people=args.people, messages=args.messages, seconds=args.seconds))
         lat = asyncio.run(open_loop(port, rate=args.rate, seconds=args.latency_seconds))
         peak = peak_rss_mib(server.pid)
     finally:
@@ -262,7 +262,9 @@ def main() -> int:
         print(f"stored after the run: {reports:,} reports, {lines:,} person's lines in transcripts")
     print(f"HTTP ceiling (bare Starlette 200, same uvicorn): {http.rate:,.0f} requests/s")
     print(f"durability ceiling (single-row SQLite commits, synchronous=FULL): {durable:,.0f} commits/s")
-    print(f"ours / HTTP ceiling: {sat.rate / http.rate:.2f}; ours / durability ceiling: {sat.rate / durable:.2f}")
+    print(
+        f"ours / HTTP ceiling: {sat.rate / http.rate:.2f}; ours / durability ceiling: {sat.rate / durable:.2f}"
+    )
     return 0
 
 

@@ -38,11 +38,12 @@ class _Bucket:
 
 
 class ChatRateLimit:
-    """A token bucket per chat: `rate` messages a second, bursts of up to `rate` (at least 1)."""
+    """A token bucket per chat: `rate` messages a second on average, bursts of up to twice that (a person
+    ticking several boxes quickly is not a flood)."""
 
     def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
-        self.burst = max(1.0, rate)
+        self.burst = max(1.0, 2 * rate)
         self.clock = clock
         self._buckets: dict[str, _Bucket] = {}
 

@@ -31,6 +31,7 @@ from storage.store import Line, Store
 log = logging.getLogger("reportbot.service")
 
 CAN_CLEAR_CHAT = {"telegram": True}
+UNLIMITED = {"console"}  # the operator's own terminal (and scripts piped into it): no rate limit
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class ReportService:
             ):
                 log.info("repeat delivery ignored channel=%s", env.channel)
                 return Outcome(duplicate=True)
-            verdict = self.rate.take(chat_key)
+            verdict = self.rate.take(chat_key) if env.channel not in UNLIMITED else "ok"
             if verdict == "drop":
                 raise _Dropped  # rolls back the receipt too: nothing of a flood is stored
             if verdict == "tell":
@@ -164,9 +165,7 @@ class ReportService:
                 )
             assert conv.id is not None
             conversation_id: int | None = conv.id
-            await self.store.append_transcript(
-                s, [Line("in", "person", describe_inbound(env.inbound), stamp)], conversation_id=conv.id
-            )
+            in_line = Line("in", "person", describe_inbound(env.inbound), stamp)
             await self.store.touch_reports(s, chat_key, stamp)
             reference = None
             report_id = None
@@ -193,11 +192,13 @@ class ReportService:
                 log.info("draft erased channel=%s", env.channel)
             else:
                 await self.store.save_draft(s, conv, result.draft.to_json())
-            out_lines = [Line("out", "bot", as_text(m), stamp) for m in result.replies]
+            # Both sides in one append (one round trip): after the lines the report took over, or on the
+            # conversation. An erased conversation keeps no transcript, so nothing is written for it.
+            lines = [in_line, *(Line("out", "bot", as_text(m), stamp) for m in result.replies)]
             if report_id is not None:
-                await self.store.append_transcript(s, out_lines, report_id=report_id)
+                await self.store.append_transcript(s, lines, report_id=report_id)
             elif conversation_id is not None:
-                await self.store.append_transcript(s, out_lines, conversation_id=conversation_id)
+                await self.store.append_transcript(s, lines, conversation_id=conversation_id)
             ids = await self.store.enqueue(
                 s,
                 channel=env.channel,

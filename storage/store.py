@@ -262,9 +262,7 @@ class Store:
 
     async def purge_submission_counts(self, s: AsyncSession, *, before: datetime) -> int:
         """Delete report counters whose window started before a time (retention: one hour)."""
-        result = await s.execute(
-            delete(SubmissionCount).where(col(SubmissionCount.window_start) < before)
-        )
+        result = await s.execute(delete(SubmissionCount).where(col(SubmissionCount.window_start) < before))
         return int(getattr(result, "rowcount", 0) or 0)
 
     # -- outbox ----------------------------------------------------------------------------------

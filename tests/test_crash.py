@@ -20,6 +20,8 @@ def test_sigkill_under_load_loses_nothing_that_was_acknowledged(tmp_path: Path) 
 
 
 def test_the_check_catches_a_server_that_acknowledges_before_commit(tmp_path: Path) -> None:
-    final, cycles = crash.run(tmp_path, kills=4, control=True, people=12, seed=2, say=False, stop_when_caught=True)
+    final, cycles = crash.run(
+        tmp_path, kills=4, control=True, people=12, seed=2, say=False, stop_when_caught=True
+    )
     assert not cycles[-1].ok
     assert final.lost_messages > 0

@@ -27,7 +27,7 @@ async def count(db: Database, table: Any) -> int:
 def test_the_bucket_allows_the_rate_tells_once_then_drops_until_it_refills() -> None:
     now = [0.0]
     rate = ChatRateLimit(5.0, clock=lambda: now[0])
-    assert [rate.take("a") for _ in range(7)] == ["ok"] * 5 + ["tell", "drop"]
+    assert [rate.take("a") for _ in range(12)] == ["ok"] * 10 + ["tell", "drop"]
     assert rate.take("b") == "ok"  # another chat is not affected
     now[0] += 0.2  # one token back
     assert rate.take("a") == "ok"
@@ -52,8 +52,8 @@ async def test_a_flood_from_one_chat_is_told_once_to_slow_down_and_stored_no_fur
         calm = [o for o in outcomes if o.limited and o.replies]
         assert len(calm) == 1
         assert "sending messages very fast" in calm[0].replies[0].text
-        assert [o.limited for o in outcomes] == [False] * 3 + [True] * 7
-        assert await count(db, InboundReceipt) == 4  # three steps and the one that was answered calmly
+        assert [o.limited for o in outcomes] == [False] * 6 + [True] * 4  # a burst of twice the rate
+        assert await count(db, InboundReceipt) == 7  # six steps and the one that was answered calmly
         assert await count(db, TranscriptEntry) > 0
         in_lines = 0
         async with db.transaction() as s:
@@ -67,7 +67,7 @@ async def test_a_flood_from_one_chat_is_told_once_to_slow_down_and_stored_no_fur
                 ).scalar()
                 or 0
             )
-        assert in_lines == 3  # what a flood sent beyond the limit is not kept
+        assert in_lines == 6  # what a flood sent beyond the limit is not kept
         # Another person is served normally meanwhile.
         other = await service.handle(Envelope("telegram", "888", Inbound(text="hi"), delivery_id="x"))
         assert not other.limited and "999" in other.replies[0].text
@@ -91,8 +91,10 @@ async def test_a_report_over_the_hourly_cap_waits_and_the_draft_is_kept(make_con
         ]
 
     try:
-        first, second, third = await report(T0), await report(T0 + timedelta(minutes=5)), await report(
-            T0 + timedelta(minutes=10)
+        first, second, third = (
+            await report(T0),
+            await report(T0 + timedelta(minutes=5)),
+            await report(T0 + timedelta(minutes=10)),
         )
         assert first[-1].reference and second[-1].reference
         assert third[-1].reference is None and third[-1].limited

@@ -43,7 +43,9 @@ class WebApp:
             self.config, self.service, self.api.bot(), pacer=Pacer(per_chat=0, overall=0), interval=0.05
         )
         self.app = create_app(self.config, self.service, [self.channel.routes()], create_schema=True)
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://rb.test")
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://rb.test"
+        )
         self._lifespan: Any = None
 
     async def __aenter__(self) -> WebApp:
