@@ -148,6 +148,7 @@ def check(config_path: Path, acked: Acked, only: set[int] | None = None) -> Chec
     """Open the database as a restart would, and look for everything that was acknowledged."""
     from bot.config import load_config
     from storage.crypto import Cipher
+    from storage.store import Store
 
     config = load_config(config_path, env={})
     cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
@@ -156,10 +157,13 @@ def check(config_path: Path, acked: Acked, only: set[int] | None = None) -> Chec
     try:
         result.integrity = str(db.execute("PRAGMA integrity_check").fetchone()[0])
         receipts = {
-            int(r[0])
+            str(r[0])
             for r in db.execute("SELECT delivery_id FROM inbound_receipt WHERE channel = 'telegram'")
         }
-        result.lost_receipts = sum(1 for uid in acked.updates if uid not in receipts)
+        store = Store(cipher)  # delivery ids are stored under a pseudonym, as the server keeps them
+        result.lost_receipts = sum(
+            1 for uid in acked.updates if store._delivery_key("telegram", str(uid)) not in receipts
+        )
         for chat, lines in acked.lines.items():
             if only is not None and chat not in only:
                 continue

@@ -27,6 +27,12 @@ def sender_for(config: Config, channel: str) -> Sender:
         from bot import telegram
 
         return telegram.sender_for(config)
+    if channel == "whatsapp" and config.whatsapp_enabled:
+        from bot import whatsapp
+
+        if not whatsapp.can_send(config):
+            raise ChannelUnavailable("WhatsApp follow-ups need whatsapp.account_sid and whatsapp.from")
+        return whatsapp.make_sender(config, whatsapp.config_lookup(config))
     raise ChannelUnavailable(f"the {channel} channel is not available in this deployment")
 
 
@@ -34,4 +40,8 @@ def followup_refusal(
     config: Config, channel: str, last_inbound_at: datetime | None, now: datetime
 ) -> str | None:
     """Why a staff follow-up cannot be sent on this channel now, or None when it can."""
+    if channel == "whatsapp":
+        from bot import whatsapp
+
+        return whatsapp.followup_refusal(config, last_inbound_at, now)
     return None

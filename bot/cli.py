@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from starlette.applications import Starlette
 
 from bot.config import Config, ConfigError, load_config
 
@@ -67,7 +71,27 @@ def _parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", parents=[common], help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_sub.add_parser("upgrade", parents=[common], help="create or upgrade the schema")
+    db_sub.add_parser("upgrade", parents=[common], help="create or upgrade the schema to this version's")
+    down = db_sub.add_parser("downgrade", parents=[common], help="take the schema back to a revision")
+    down.add_argument("revision", help='a revision id, or "base" to drop every table')
+    db_sub.add_parser("current", parents=[common], help="show the schema revision and row counts")
+
+    sub.add_parser(
+        "purge",
+        parents=[common],
+        help="delete drafts and reports past their retention (service.*_retention_days); for cron",
+    )
+    erase = sub.add_parser("erase", parents=[common], help="delete one report and everything linked to it")
+    erase.add_argument("reference", metavar="REF", help="the report's reference, e.g. HC-7K3Q-9XPD")
+    rotate = sub.add_parser(
+        "rotate-keys", parents=[common], help="re-encrypt everything under the newest encryption key"
+    )
+    rotate.add_argument("--batch-size", type=int, default=500, help="rows per transaction (default 500)")
+    audit = sub.add_parser("audit", parents=[common], help="list audit events (never report content)")
+    audit.add_argument("--since", metavar="DATE", help="only events on or after this date (YYYY-MM-DD)")
+    audit.add_argument("--action", help="only this action (export, reply, erase, purge, rotate-keys, ...)")
+    audit.add_argument("--reference", metavar="REF", help="only events that touched this report")
+    audit.add_argument("--limit", type=int, default=1000, help="at most this many events (default 1000)")
     return parser
 
 
@@ -77,13 +101,25 @@ QUIET_LOGGERS = ("httpx", "httpcore", "telegram", "hpack", "transitions")
 
 
 def _logging(verbose: bool, default: int = logging.WARNING) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else default,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from bot.logs import install
+
+    install(logging.DEBUG if verbose else default)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def staff_actor() -> str:
+    """Who is running a staff command, for the audit trail: $REPORTBOT_ACTOR, else the login name."""
+    import getpass
+    import os
+
+    actor = os.environ.get("REPORTBOT_ACTOR") or os.environ.get("SUDO_USER")
+    if not actor:
+        try:
+            actor = getpass.getuser()
+        except Exception:
+            actor = "unknown"
+    return actor[:64]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,10 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, config: Config) -> int:
+    _logging(args.verbose, logging.INFO if args.command in ("serve", "poll") else logging.WARNING)
+    if args.command == "db":
+        return asyncio.run(_db(config, args))
+    if args.command in ("purge", "erase", "rotate-keys", "audit"):
+        return asyncio.run(_maintenance(config, args))
     if args.command == "chat":
         from bot.console import run_console
 
-        _logging(args.verbose)
         return asyncio.run(run_console(config))
     if args.command == "flow":
         from flows.report import REPORT_FLOW
@@ -113,17 +153,11 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         sys.stdout.write(flow_markdown(REPORT_FLOW.mermaid()))
         return 0
     if args.command == "serve":
-        _logging(args.verbose, logging.INFO)
         return serve(config, host=args.host, port=args.port)
     if args.command == "poll":
-        _logging(args.verbose, logging.INFO)
         return asyncio.run(_poll(config))
     if args.command == "telegram":
-        _logging(args.verbose)
         return asyncio.run(_telegram_setup(config, args.telegram_command))
-    if args.command == "db" and args.db_command == "upgrade":
-        _logging(args.verbose, logging.INFO)
-        return asyncio.run(_db_upgrade(config))
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -136,16 +170,132 @@ def flow_markdown(mermaid: str) -> str:
     )
 
 
-async def _db_upgrade(config: Config) -> int:
+async def _db(config: Config, args: argparse.Namespace) -> int:
+    from storage import schema
     from storage.db import Database
+    from storage.maintenance import count_rows
 
     db = Database(config.database_url)
     try:
-        await db.create_schema()
+        if args.db_command == "upgrade":
+            before = await schema.schema_state(db)
+            state = await schema.upgrade(db)
+            if before.current == state.current:
+                print(f"reportbot: database schema is up to date (revision {state.current})")
+            else:
+                print(
+                    f"reportbot: database schema upgraded from {before.current or 'empty'} to {state.current}"
+                )
+        elif args.db_command == "downgrade":
+            state = await schema.downgrade(db, args.revision)
+            print(f"reportbot: database schema is now at {state.current or 'base (no tables)'}")
+        else:
+            state = await schema.schema_state(db)
+            print(f"revision {state.current or 'none'} (this reportbot: {state.head})")
+            if state.has_tables and state.known:
+                for table, n in (await count_rows(db)).items():
+                    print(f"{table} {n}")
+    except schema.SchemaError as exc:
+        print(f"reportbot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     finally:
         await db.dispose()
-    print("reportbot: database schema is up to date")
     return 0
+
+
+async def open_database(config: Config):  # type: ignore[no-untyped-def]
+    """The database for a command, checked: SQLite is brought to head; anything else must be at head.
+
+    Raises SchemaError with one line for the operator.
+    """
+    from storage.db import Database
+    from storage.schema import ensure_schema
+
+    db = Database(config.database_url)
+    try:
+        await ensure_schema(db, auto_upgrade=db.is_sqlite)
+    except BaseException:
+        await db.dispose()
+        raise
+    return db
+
+
+async def _maintenance(config: Config, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from storage import maintenance
+    from storage.crypto import Cipher
+    from storage.references import is_reference
+    from storage.schema import SchemaError
+    from storage.store import Store
+
+    try:
+        db = await open_database(config)
+    except SchemaError as exc:
+        print(f"reportbot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    store = Store(Cipher(config.security.encryption_keys, config.security.pseudonym_key))
+    actor = staff_actor()
+    try:
+        if args.command == "purge":
+            counts = await maintenance.purge(
+                db,
+                store,
+                draft_retention_days=config.service.draft_retention_days,
+                report_retention_days=config.service.report_retention_days,
+                actor=actor,
+            )
+            print("reportbot: purged " + ", ".join(f"{k}={v}" for k, v in counts.as_dict().items()))
+            log.info("purge drafts=%d reports=%d", counts.drafts, counts.reports)
+            return 0
+        if args.command == "erase":
+            reference = args.reference.strip().upper()
+            if not is_reference(reference):
+                print(f"reportbot: {args.reference!r} is not a reference like HC-7K3Q-9XPD", file=sys.stderr)
+                return 1
+            erased = await maintenance.erase_report(db, store, reference, actor=actor)
+            if erased is None:
+                print(f"reportbot: no report {reference}", file=sys.stderr)
+                return 1
+            print(
+                f"reportbot: erased {reference}: report=1 transcript_entries={erased.transcript_entries} "
+                f"outbox_messages={erased.outbox_messages}"
+            )
+            return 0
+        if args.command == "rotate-keys":
+            if args.batch_size < 1:
+                print("reportbot: --batch-size must be at least 1", file=sys.stderr)
+                return 1
+            rotated = await maintenance.rotate_keys(db, store, actor=actor, batch_size=args.batch_size)
+            stale = await maintenance.stale_values(db, store)
+            print(
+                f"reportbot: re-encrypted {rotated.rotated} values ({rotated.current} already under the "
+                f"newest key); {stale} left under older keys"
+            )
+            if stale == 0 and len(config.security.encryption_keys) > 1:
+                print("reportbot: older keys can now be removed from security.encryption_keys")
+            return 0 if stale == 0 else 1
+        since = None
+        if args.since:
+            try:
+                since = datetime.fromisoformat(args.since).replace(tzinfo=UTC)
+            except ValueError:
+                print(f"reportbot: --since {args.since!r} is not a date like 2026-01-31", file=sys.stderr)
+                return 1
+        events = await maintenance.audit_events(
+            db, since=since, action=args.action, reference=args.reference, limit=args.limit
+        )
+        for e in events:
+            refs = ",".join(e.refs or ([e.reference] if e.reference else [])) or "-"
+            print(
+                f"{e.at.astimezone(UTC).isoformat(timespec='seconds')}\t{e.actor}\t{e.action}\t"
+                f"count={e.count}\trefs={refs}\t{e.detail or ''}".rstrip()
+            )
+        if not events:
+            print("reportbot: no audit events", file=sys.stderr)
+        return 0
+    finally:
+        await db.dispose()
 
 
 def _need_telegram(config: Config) -> None:
@@ -159,6 +309,7 @@ async def _poll(config: Config) -> int:
     from bot.service import ReportService
     from bot.telegram import run_polling
     from storage.db import Database
+    from storage.schema import SchemaError, ensure_schema
 
     try:
         _need_telegram(config)
@@ -171,8 +322,11 @@ async def _poll(config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        if db.is_sqlite:
-            await db.create_schema()
+        try:
+            await ensure_schema(db, auto_upgrade=db.is_sqlite)
+        except SchemaError as exc:
+            print(f"reportbot: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         print("reportbot: polling Telegram; Ctrl-C stops", file=sys.stderr)
         return await run_polling(config, ReportService(config, db), stop=stop)
     finally:
@@ -202,7 +356,7 @@ async def _telegram_setup(config: Config, action: str) -> int:
     return 0
 
 
-def build_app(config: Config):  # type: ignore[no-untyped-def]
+def build_app(config: Config) -> Starlette:
     """The Starlette app with every configured channel mounted."""
     from bot.service import ReportService
     from bot.web import ChannelRoutes, create_app
@@ -215,25 +369,52 @@ def build_app(config: Config):  # type: ignore[no-untyped-def]
         from bot.telegram import telegram_routes
 
         channels.append(telegram_routes(config, service))
-    return create_app(config, service, channels, create_schema=db.is_sqlite)
+    if config.whatsapp_enabled:
+        from bot.whatsapp import whatsapp_routes
+
+        channels.append(whatsapp_routes(config, service))
+    return create_app(config, service, channels)
+
+
+async def check_schema(config: Config) -> str | None:
+    """None when the app may start on this database (SQLite is upgraded first), else one line why not."""
+    from storage.schema import SchemaError
+
+    try:
+        db = await open_database(config)
+    except SchemaError as exc:
+        return str(exc)
+    await db.dispose()
+    return None
 
 
 def serve(config: Config, *, host: str | None = None, port: int | None = None) -> int:
-    """Run the app under uvicorn."""
+    """Run the app under uvicorn, after checking the database schema."""
     import uvicorn
 
+    problem = asyncio.run(check_schema(config))
+    if problem is not None:
+        print(f"reportbot: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         app = build_app(config)
     except ConfigError as exc:
         print(f"reportbot: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    uvicorn.run(
-        app,
-        host=host or config.server.host,
-        port=port or config.server.port,
-        log_level="info",
-        access_log=False,  # access logs would carry nothing useful and could carry query strings
-    )
+    options: dict[str, Any] = {
+        "host": host or config.server.host,
+        "port": port or config.server.port,
+        "log_level": "info",
+        "log_config": None,  # our handlers and redacting filter (bot.logs), not uvicorn's own
+        "access_log": False,  # access logs would carry nothing useful and could carry query strings
+    }
+    if config.server.workers > 1:
+        # Worker processes build their own app from the same config file and environment.
+        if config.source != "built-in defaults":
+            os.environ["REPORTBOT_CONFIG"] = config.source
+        uvicorn.run("bot.asgi:app_factory", factory=True, workers=config.server.workers, **options)
+    else:
+        uvicorn.run(app, **options)
     return 0
 
 

@@ -302,6 +302,10 @@ def _check(cfg: Config) -> None:
     for section, value in (("telegram", cfg.telegram.public_url), ("whatsapp", cfg.whatsapp.public_url)):
         if value and not value.startswith(("https://", "http://")):
             raise ConfigError(f"{section}.public_url", "must start with https://")
+    if cfg.whatsapp.auth_token and not cfg.whatsapp.public_url:
+        raise ConfigError(
+            "whatsapp.public_url", "is required with whatsapp.auth_token (Twilio signs that address)"
+        )
     if cfg.limits.messages_per_second <= 0:
         raise ConfigError("limits.messages_per_second", "must be more than 0")
     if cfg.limits.reports_per_hour < 1:

@@ -18,6 +18,7 @@ from bot.render import as_text
 from bot.service import Envelope, ReportService
 from flows.types import Inbound, Outbound
 from storage.db import Database
+from storage.schema import SchemaError, ensure_schema
 from storage.store import Pending
 
 CHANNEL = "console"
@@ -47,7 +48,11 @@ async def run_console(
     """Hold one conversation until end of input. Returns an exit code."""
     db = Database(config.database_url)
     try:
-        await db.create_schema()
+        try:
+            await ensure_schema(db, auto_upgrade=db.is_sqlite)
+        except SchemaError as exc:
+            sys.stderr.write(f"reportbot: {exc}\n")
+            return 2
         service = ReportService(config, db)
         outbox = Outbox(db, service.store, lock=service.sqlite_writer)
         terminal = stdin.isatty() and stdout.isatty()

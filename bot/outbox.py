@@ -78,12 +78,18 @@ class Outbox:
         self.store = store
         self._lock = lock  # the service's SQLite writer lock, when there is one
 
-    async def deliver_once(self, sender: Sender, *, limit: int = 50) -> DeliveryReport:
-        """Send every message that is due now (one per chat per round), then record the results."""
+    async def deliver_once(
+        self, sender: Sender, *, limit: int = 50, older_than: timedelta = timedelta(0)
+    ) -> DeliveryReport:
+        """Send every message that is due now (one per chat per round), then record the results.
+
+        `older_than` leaves alone messages due less than that long ago (a webhook may still be
+        delivering them in its response).
+        """
         report = DeliveryReport()
-        now = datetime.now(UTC)
-        claimed = await self._write(
-            lambda s: self.store.claim_due(s, sender.channel, now=now, lease=LEASE, limit=limit)
+        due = datetime.now(UTC) - older_than
+        claimed = await self._write(  # the lease still runs LEASE from now
+            lambda s: self.store.claim_due(s, sender.channel, now=due, lease=LEASE + older_than, limit=limit)
         )
         for pending in claimed:
             try:
@@ -119,11 +125,13 @@ class Outbox:
             report.sent += 1
         return report
 
-    async def drain(self, sender: Sender, *, rounds: int = 1000) -> DeliveryReport:
+    async def drain(
+        self, sender: Sender, *, rounds: int = 1000, older_than: timedelta = timedelta(0)
+    ) -> DeliveryReport:
         """Deliver until nothing is due now (each round sends the next message of each chat)."""
         total = DeliveryReport()
         for _ in range(rounds):
-            got = await self.deliver_once(sender)
+            got = await self.deliver_once(sender, older_than=older_than)
             total.sent += got.sent
             total.retried += got.retried
             total.failed += got.failed

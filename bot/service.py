@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from bot import limits
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
+from flows import catalog
 from flows.engine import Flow
 from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StatusInfo, StepResult
@@ -149,7 +150,13 @@ class ReportService:
                 env = replace(
                     env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}")
                 )
-            result, fresh_reference = await self._run_flow(s, draft, env, now)
+            try:
+                result, fresh_reference = await self._run_flow(s, draft, env, now)
+            except Exception as exc:
+                # A bug must not block this chat for ever (webhooks retry a failing update): keep the
+                # draft as it was, record the message, and say sorry. Only the error class is logged.
+                log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
+                result, fresh_reference = self._apology(draft), ""
             limited = False
             if result.submit is not None and not await self._may_submit(s, env, stamp):
                 # Over the hourly cap: keep the draft as it was, say so calmly, submit nothing.
@@ -166,7 +173,11 @@ class ReportService:
             assert conv.id is not None
             conversation_id: int | None = conv.id
             in_line = Line("in", "person", describe_inbound(env.inbound), stamp)
-            await self.store.touch_reports(s, chat_key, stamp)
+            unlinked = result.submit is not None and not _in_chat(result.submit)
+            if not unlinked:
+                # Not when this step submits a report kept apart from the chat: the chat's other reports
+                # would carry its exact submission time.
+                await self.store.touch_reports(s, chat_key, stamp)
             reference = None
             report_id = None
             if result.submit is not None:
@@ -185,13 +196,17 @@ class ReportService:
                 report_id = report.id
                 await self.store.delete_conversation(s, conv.id)
                 conversation_id = None
+                if unlinked:
+                    # An anonymous report keeps no link to the chat: what the chat was sent goes too, and
+                    # this step's replies (no conversation, no report) are deleted once delivered.
+                    await self.store.forget_chat(s, env.channel, chat_key)
                 log.info("report submitted reference=%s channel=%s", reference, env.channel)
             elif result.erase:
                 await self.store.delete_conversation(s, conv.id)
                 conversation_id = None
                 log.info("draft erased channel=%s", env.channel)
             else:
-                await self.store.save_draft(s, conv, result.draft.to_json())
+                await self.store.save_draft(s, conv, result.draft.to_json(), at=stamp)
             # Both sides in one append (one round trip): after the lines the report took over, or on the
             # conversation. An erased conversation keeps no transcript, so nothing is written for it.
             lines = [in_line, *(Line("out", "bot", as_text(m), stamp) for m in result.replies)]
@@ -228,6 +243,13 @@ class ReportService:
             return True
         key = self.sender_key(env.channel, env.chat_id)
         return await self.store.count_submission(s, key, at=stamp, limit=cap, window=REPORT_WINDOW)
+
+    def _apology(self, draft: Draft | None) -> StepResult:
+        kept = draft if draft is not None else Draft()
+        step = kept.step
+        return StepResult(
+            draft=kept, replies=[Outbound(text=catalog.text(kept.locale, "service.sorry"), step=step)]
+        )
 
     async def _run_flow(
         self, s: Any, draft: Draft | None, env: Envelope, now: datetime

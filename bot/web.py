@@ -68,8 +68,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if create_schema:
-            await db.create_schema()
+        if create_schema:  # tests and local runs: bring the schema to head with the shipped migrations
+            from storage.schema import upgrade
+
+            await upgrade(db)
         for start in (fn for ch in channels for fn in ch.startup):
             await start()
         try:

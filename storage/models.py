@@ -139,7 +139,7 @@ class SubmissionCount(SQLModel, table=True):
     __tablename__ = "submission_count"
 
     id: int | None = Field(default=None, primary_key=True)
-    sender_key: str = Field(max_length=64, unique=True)
+    sender_key: str = Field(max_length=64, unique=True, index=True)
     window_start: datetime = Field(index=True)
     count: int = 0
 
@@ -152,10 +152,13 @@ class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, index=True)
     actor: str = Field(max_length=64)
-    action: str = Field(max_length=32)  # export, reply, erase, purge, rotate-keys, review
+    action: str = Field(max_length=32)  # export, reply, erase, purge, rotate-keys, review, ...
     reference: str | None = Field(default=None, max_length=16)
     count: int = 0
     detail: str | None = Field(default=None, max_length=500)  # options such as format or partner id
+    # Every reference the action touched (an export or a purge touches many); references say nothing
+    # about who reported or what happened. Added in revision 0002.
+    refs: list[str] | None = Field(default=None, sa_type=JSON)
 
 
 ENCRYPTED_COLUMNS: dict[type[SQLModel], tuple[str, ...]] = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -63,31 +63,60 @@ class Store:
 
     # -- inbound ---------------------------------------------------------------------------------
 
+    def _delivery_key(self, channel: str, delivery_id: str) -> str:
+        # A Twilio MessageSid leads back to the sender through Twilio's API: keep only a pseudonym of it.
+        return self.cipher.pseudonym(f"delivery:{channel}", delivery_id)
+
     async def record_receipt(self, s: AsyncSession, channel: str, delivery_id: str) -> bool:
-        """Record a delivery id; False when it was recorded before (a repeat to ignore)."""
-        values = {"channel": channel, "delivery_id": delivery_id[:128], "received_at": utcnow()}
+        """Record a delivery id; False when it was recorded before (a repeat to ignore).
+
+        On PostgreSQL a second worker inserting the same id waits on the unique index until the first
+        commits (then it is a repeat) or rolls back (then it is recorded here).
+        """
+        values = {
+            "channel": channel,
+            "delivery_id": self._delivery_key(channel, delivery_id),
+            "received_at": utcnow(),
+        }
         stmt = _insert(s, InboundReceipt).values(**values).on_conflict_do_nothing()
         result = await s.execute(stmt.returning(col(InboundReceipt.id)))
         return result.first() is not None
 
-    async def lock_conversation(self, s: AsyncSession, channel: str, chat_key: str) -> Conversation:
-        """The chat's conversation row, created if missing, locked until the transaction ends."""
-        stmt = _insert(s, Conversation).values(
-            channel=channel,
-            chat_key=chat_key,
-            step="start",
-            locale="en",
-            created_at=utcnow(),
-            updated_at=utcnow(),
+    async def has_receipt(self, s: AsyncSession, channel: str, delivery_id: str) -> bool:
+        """True when this delivery has been acted on (committed)."""
+        found = await s.execute(
+            select(col(InboundReceipt.id)).where(
+                col(InboundReceipt.channel) == channel,
+                col(InboundReceipt.delivery_id) == self._delivery_key(channel, delivery_id),
+            )
         )
-        await s.execute(stmt.on_conflict_do_nothing())
-        query = select(Conversation).where(
-            col(Conversation.channel) == channel, col(Conversation.chat_key) == chat_key
+        return found.first() is not None
+
+    async def lock_conversation(self, s: AsyncSession, channel: str, chat_key: str) -> Conversation:
+        """The chat's conversation row, created if missing, locked until the transaction ends.
+
+        SQLite: the transaction began with BEGIN IMMEDIATE, so it is the only writer anyway. PostgreSQL:
+        `SELECT ... FOR UPDATE` makes a second worker wait for this one's commit. If that commit deleted
+        the row (a report was submitted, a draft erased), the waiting worker finds nothing and inserts
+        afresh, hence the loop.
+        """
+        query = (
+            select(Conversation)
+            .where(col(Conversation.channel) == channel, col(Conversation.chat_key) == chat_key)
+            .execution_options(populate_existing=True)
         )
         if _dialect(s) == "postgresql":
             query = query.with_for_update()
-        row = (await s.execute(query.execution_options(populate_existing=True))).scalar_one()
-        return row
+        for _ in range(5):
+            now = utcnow()
+            stmt = _insert(s, Conversation).values(
+                channel=channel, chat_key=chat_key, step="start", locale="en", created_at=now, updated_at=now
+            )
+            await s.execute(stmt.on_conflict_do_nothing())
+            row = (await s.execute(query)).scalar_one_or_none()
+            if row is not None:
+                return row
+        raise RuntimeError("could not lock the conversation row after 5 tries")
 
     def read_draft(self, conv: Conversation) -> dict[str, Any] | None:
         """The decrypted draft, or None for a conversation that has not started."""
@@ -96,26 +125,60 @@ class Store:
         value = self.cipher.decrypt_json(conv.draft_enc)
         return value if isinstance(value, dict) else None
 
-    async def save_draft(self, s: AsyncSession, conv: Conversation, draft: dict[str, Any]) -> None:
+    async def save_draft(
+        self, s: AsyncSession, conv: Conversation, draft: dict[str, Any], *, at: datetime | None = None
+    ) -> None:
         """Store the draft encrypted; the step name stays in clear (it is not content)."""
         conv.draft_enc = self.cipher.encrypt_json(draft)
         conv.step = str(draft.get("step", "start"))[:64]
         conv.locale = str(draft.get("locale", "en"))[:16]
-        conv.updated_at = utcnow()
+        conv.updated_at = at or utcnow()  # the last message's time: retention counts from it
         s.add(conv)
         await s.flush()
 
     async def delete_conversation(self, s: AsyncSession, conversation_id: int) -> None:
-        """Remove a conversation and its transcript (its report, if any, keeps its own copy)."""
+        """Remove a conversation, its transcript and what it sent (its report keeps its own copy).
+
+        Messages not yet delivered stay, detached, and are deleted once delivered (an outbox row that
+        belongs to no conversation and no report does not outlive its delivery). Delivered messages go
+        now, except that the platform ids of delivered ones are kept, with the text scrubbed, for the
+        quick exit ("clear the chat") until purge removes them.
+        """
         await s.execute(
             delete(TranscriptEntry).where(col(TranscriptEntry.conversation_id) == conversation_id)
         )
+        mine = col(OutboxMessage.conversation_id) == conversation_id
+        done = or_(col(OutboxMessage.sent_at).is_not(None), col(OutboxMessage.failed_at).is_not(None))
         await s.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.conversation_id) == conversation_id)
-            .values(conversation_id=None)
+            delete(OutboxMessage).where(mine, done, col(OutboxMessage.platform_ids_enc).is_(None))
         )
+        await s.execute(
+            update(OutboxMessage).where(mine, done).values(message_enc=self.cipher.encrypt_json({"text": ""}))
+        )
+        await s.execute(update(OutboxMessage).where(mine).values(conversation_id=None))
         await s.execute(delete(Conversation).where(col(Conversation.id) == conversation_id))
+
+    async def forget_chat(self, s: AsyncSession, channel: str, chat_key: str) -> int:
+        """Delete every delivered message to this chat that no report keeps, and the kept ids of messages
+        from it (for anonymous reports).
+
+        Called when an anonymous report is submitted: what remains of the chat's messages could
+        otherwise be matched to the report by time. Returns how many rows went.
+        """
+        result = await s.execute(
+            delete(OutboxMessage).where(
+                col(OutboxMessage.channel) == channel,
+                col(OutboxMessage.chat_key) == chat_key,
+                col(OutboxMessage.report_id).is_(None),
+                or_(col(OutboxMessage.sent_at).is_not(None), col(OutboxMessage.failed_at).is_not(None)),
+            )
+        )
+        kept = await s.execute(
+            delete(ChatMessage).where(
+                col(ChatMessage.channel) == channel, col(ChatMessage.chat_key) == chat_key
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0) + int(getattr(kept, "rowcount", 0) or 0)
 
     # -- transcript ------------------------------------------------------------------------------
 
@@ -303,30 +366,32 @@ class Store:
     ) -> list[Pending]:
         """Claim due messages: the oldest unsent one of each chat, so that each chat keeps its order.
 
-        A claim pushes next_attempt_at forward by `lease`, so another worker will not take the same
-        message while this one delivers it; a worker that dies leaves it to be retried after the lease.
+        Only a chat's oldest unsent message can be claimed, and only when it is due; a claim pushes
+        next_attempt_at forward by `lease`, so no worker takes the chat's next message, nor this one
+        again, while it is being delivered. A worker that dies leaves it to be retried after the lease.
+        On PostgreSQL `FOR UPDATE SKIP LOCKED` lets two workers claim at once without waiting on or
+        taking each other's rows, and the conditions are checked again on the row it locks, so a
+        message another worker has just claimed or sent is passed over.
         """
+        unsent = (
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.sent_at).is_(None),
+            col(OutboxMessage.failed_at).is_(None),
+        )
+        oldest = select(func.min(col(OutboxMessage.id))).where(*unsent).group_by(col(OutboxMessage.chat_key))
         query = (
             select(OutboxMessage)
-            .where(
-                col(OutboxMessage.channel) == channel,
-                col(OutboxMessage.sent_at).is_(None),
-                col(OutboxMessage.failed_at).is_(None),
-            )
+            .where(col(OutboxMessage.id).in_(oldest.scalar_subquery()), *unsent)
+            .where(col(OutboxMessage.next_attempt_at) <= now)
             .order_by(col(OutboxMessage.id))
-            .limit(limit * 5)
+            .limit(limit)
+            .execution_options(populate_existing=True)
         )
         if _dialect(s) == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = (await s.execute(query)).scalars().all()
-        seen: set[str] = set()
         claimed: list[Pending] = []
         for row in rows:
-            if row.chat_key in seen:
-                continue
-            seen.add(row.chat_key)
-            if row.next_attempt_at > now or len(claimed) >= limit:
-                continue
             row.attempts += 1
             row.next_attempt_at = now + lease
             s.add(row)
@@ -348,11 +413,17 @@ class Store:
     async def mark_sent(
         self, s: AsyncSession, ids: Sequence[int], *, at: datetime, platform_ids: Sequence[str] = ()
     ) -> None:
-        """Record delivery (and the platform's message ids, encrypted, for quick exit)."""
+        """Record delivery (and the platform's message ids, encrypted, for quick exit).
+
+        A message that belongs to no conversation and no report (the last words of an erased draft or
+        of an anonymous report) is deleted instead: once delivered, nothing of it stays.
+        """
+        ids = list(ids)
+        await s.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(ids), *_orphan()))
         values: dict[str, Any] = {"sent_at": at, "last_error": None}
         if platform_ids:
             values["platform_ids_enc"] = self.cipher.encrypt_json(list(platform_ids))
-        await s.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(list(ids))).values(**values))
+        await s.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).values(**values))
 
     async def mark_retry(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
         """Try again at a later time."""
@@ -363,7 +434,8 @@ class Store:
         )
 
     async def mark_failed(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
-        """Give up on a message the platform will never accept."""
+        """Give up on a message the platform will never accept (an orphan is deleted, see mark_sent)."""
+        await s.execute(delete(OutboxMessage).where(col(OutboxMessage.id) == msg_id, *_orphan()))
         await s.execute(
             update(OutboxMessage)
             .where(col(OutboxMessage.id) == msg_id)
@@ -444,10 +516,28 @@ class Store:
         reference: str | None = None,
         count: int = 0,
         detail: str | None = None,
+        references: Sequence[str] = (),
     ) -> None:
-        """Record who did what; never content."""
-        s.add(AuditEvent(actor=actor[:64], action=action, reference=reference, count=count, detail=detail))
+        """Record who did what, to which references, how many; never content."""
+        refs = sorted(set(references)) if references else None
+        if reference is None and refs is not None and len(refs) == 1:
+            reference = refs[0]
+        s.add(
+            AuditEvent(
+                actor=actor[:64],
+                action=action[:32],
+                reference=reference,
+                count=count,
+                detail=detail[:500] if detail else None,
+                refs=refs,
+            )
+        )
         await s.flush()
+
+
+def _orphan() -> tuple[Any, ...]:
+    """Conditions of an outbox row that belongs to no conversation and no report."""
+    return (col(OutboxMessage.conversation_id).is_(None), col(OutboxMessage.report_id).is_(None))
 
 
 def _dialect(s: AsyncSession) -> str:

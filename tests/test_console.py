@@ -233,3 +233,41 @@ def test_docs_flow_is_the_diagram_the_machine_draws() -> None:
     committed = (Path(__file__).parent.parent / "docs" / "flow.md").read_text(encoding="utf-8")
     assert committed == flow_markdown(REPORT_FLOW.mermaid()), "docs/flow.md is stale: run `make flow`"
     assert "emergency" in committed and "review" in committed
+
+
+async def test_a_fault_in_the_flow_gets_an_apology_and_keeps_the_answers(config: Config) -> None:
+    from bot.service import Envelope, ReportService
+    from flows.engine import Flow
+    from flows.report import REPORT_FLOW
+    from flows.types import Inbound
+
+    class FaultyFlow(Flow):
+        """The real flow, except that one particular answer hits a bug."""
+
+        def step(self, draft, inbound, ctx):  # type: ignore[no-untyped-def]
+            if inbound.text == "trigger the bug":
+                raise KeyError("a bug")
+            return REPORT_FLOW.step(draft, inbound, ctx)
+
+    faulty = FaultyFlow.__new__(FaultyFlow)
+    faulty.__dict__.update(REPORT_FLOW.__dict__)
+    db = Database(config.database_url)
+    await db.create_schema()
+    service = ReportService(config, db, flow=faulty)
+    try:
+        for text in ["start", "1", "no"]:
+            await service.handle(Envelope("console", "c1", Inbound(text=text)))
+        broken = await service.handle(
+            Envelope("console", "c1", Inbound(text="trigger the bug"), delivery_id="d1")
+        )
+        assert [r.text for r in broken.replies] == [
+            "Sorry, something went wrong on our side. Your answers so far are safe. Please send that again, or type help."
+        ]
+        repeat = await service.handle(
+            Envelope("console", "c1", Inbound(text="trigger the bug"), delivery_id="d1")
+        )
+        assert repeat.duplicate  # recorded: a webhook retry of the same update does not loop on the bug
+        after = await service.handle(Envelope("console", "c1", Inbound(text="1")))
+        assert after.step == "what"  # the answers so far were kept and the flow goes on
+    finally:
+        await db.dispose()

@@ -1,0 +1,306 @@
+"""Keeping the promises made to reporters: retention, erasure, key rotation, and the audit trail.
+
+Every function here opens its own transactions, counts what it did, and records an audit event: who,
+when, what, which references, how many; never content. On SQLite, deleted content is overwritten
+(`secure_delete=ON`, see storage.db) and the write-ahead log is checkpointed and truncated afterwards,
+so old pages do not linger in the -wal file either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col
+
+from storage.db import Database
+from storage.models import (
+    ALL_TABLES,
+    ENCRYPTED_COLUMNS,
+    AuditEvent,
+    ChatMessage,
+    Conversation,
+    InboundReceipt,
+    OutboxMessage,
+    Report,
+    TranscriptEntry,
+    utcnow,
+)
+from storage.store import Store
+
+RECEIPT_KEEP = timedelta(hours=48)  # a platform may redeliver for about a day; keep ids at least that long
+SENT_KEEP = timedelta(hours=48)  # Telegram deletes messages under 48 hours old (quick exit needs their ids)
+BATCH = 500
+
+
+@dataclass
+class PurgeCounts:
+    """What `purge` removed, by kind. Counts only."""
+
+    drafts: int = 0
+    reports: int = 0
+    transcript_entries: int = 0
+    outbox_messages: int = 0
+    receipts: int = 0
+    message_ids: int = 0  # platform ids of people's messages, kept for quick exit
+    references: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "drafts": self.drafts,
+            "reports": self.reports,
+            "transcript_entries": self.transcript_entries,
+            "outbox_messages": self.outbox_messages,
+            "receipts": self.receipts,
+            "message_ids": self.message_ids,
+        }
+
+
+@dataclass
+class EraseCounts:
+    """What `erase` removed for one report."""
+
+    reference: str
+    transcript_entries: int = 0
+    outbox_messages: int = 0
+
+
+def _rows(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _delete_reports(s: AsyncSession, ids: Sequence[int]) -> tuple[int, int]:
+    """Delete reports with their transcripts and outbox rows; (transcript entries, outbox rows)."""
+    t = await s.execute(delete(TranscriptEntry).where(col(TranscriptEntry.report_id).in_(ids)))
+    o = await s.execute(delete(OutboxMessage).where(col(OutboxMessage.report_id).in_(ids)))
+    await s.execute(delete(Report).where(col(Report.id).in_(ids)))
+    return _rows(t), _rows(o)
+
+
+async def _delete_drafts(s: AsyncSession, ids: Sequence[int]) -> tuple[int, int]:
+    """Delete conversations with their transcripts and every message they queued or sent."""
+    t = await s.execute(delete(TranscriptEntry).where(col(TranscriptEntry.conversation_id).in_(ids)))
+    o = await s.execute(delete(OutboxMessage).where(col(OutboxMessage.conversation_id).in_(ids)))
+    await s.execute(delete(Conversation).where(col(Conversation.id).in_(ids)))
+    return _rows(t), _rows(o)
+
+
+async def purge(
+    db: Database,
+    store: Store,
+    *,
+    draft_retention_days: int,
+    report_retention_days: int,
+    actor: str,
+    now: datetime | None = None,
+) -> PurgeCounts:
+    """Delete what retention says must go: idle drafts, old reports, old delivery ids and sent messages."""
+    now = now or utcnow()
+    counts = PurgeCounts()
+    draft_cutoff = now - timedelta(days=draft_retention_days)
+    report_cutoff = now - timedelta(days=report_retention_days)
+    while True:  # in batches, so that a large purge never holds the database for long
+        async with db.transaction() as s:
+            ids = [
+                int(i or 0)
+                for i in (
+                    await s.execute(
+                        select(col(Conversation.id))
+                        .where(col(Conversation.updated_at) < draft_cutoff)
+                        .limit(BATCH)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            ]
+            if not ids:
+                break
+            t, o = await _delete_drafts(s, ids)
+            counts.drafts += len(ids)
+            counts.transcript_entries += t
+            counts.outbox_messages += o
+    while True:
+        async with db.transaction() as s:
+            found = (
+                await s.execute(
+                    select(col(Report.id), col(Report.reference))
+                    .where(col(Report.submitted_at) < report_cutoff)
+                    .limit(BATCH)
+                )
+            ).all()
+            if not found:
+                break
+            t, o = await _delete_reports(s, [int(r[0] or 0) for r in found])
+            counts.reports += len(found)
+            counts.transcript_entries += t
+            counts.outbox_messages += o
+            counts.references.extend(str(r[1]) for r in found)
+    async with db.transaction() as s:
+        r = await s.execute(
+            delete(InboundReceipt).where(col(InboundReceipt.received_at) < now - RECEIPT_KEEP)
+        )
+        counts.receipts = _rows(r)
+        kept = await s.execute(delete(ChatMessage).where(col(ChatMessage.at) < now - SENT_KEEP))
+        counts.message_ids = _rows(kept)
+        # Report counters of the abuse limit live an hour (bot/limits.py); a purge clears any left over.
+        await store.purge_submission_counts(s, before=now - timedelta(hours=1))
+        cutoff = now - SENT_KEEP
+        old = await s.execute(
+            delete(OutboxMessage).where(
+                or_(col(OutboxMessage.sent_at) < cutoff, col(OutboxMessage.failed_at) < cutoff)
+            )
+        )
+        counts.outbox_messages += _rows(old)
+        await store.audit(
+            s,
+            actor=actor,
+            action="purge",
+            count=counts.drafts + counts.reports,
+            detail=" ".join(f"{k}={v}" for k, v in counts.as_dict().items()),
+            references=counts.references,
+        )
+    await checkpoint(db)
+    return counts
+
+
+async def erase_report(db: Database, store: Store, reference: str, *, actor: str) -> EraseCounts | None:
+    """Remove one report and everything linked to it; None when there is no such report."""
+    async with db.transaction() as s:
+        report = await store.report_by_reference(s, reference)
+        if report is None or report.id is None:
+            return None
+        t, o = await _delete_reports(s, [report.id])
+        counts = EraseCounts(reference=reference, transcript_entries=t, outbox_messages=o)
+        await store.audit(s, actor=actor, action="erase", reference=reference, count=1)
+    await checkpoint(db)
+    return counts
+
+
+@dataclass
+class RotateCounts:
+    """What `rotate-keys` did: values re-encrypted now, and values found already under the newest key."""
+
+    rotated: int = 0
+    current: int = 0
+    batches: int = 0
+    complete: bool = True
+
+
+def _encrypted() -> list[tuple[type[SQLModel], tuple[str, ...]]]:
+    return list(ENCRYPTED_COLUMNS.items())
+
+
+async def rotate_keys(
+    db: Database, store: Store, *, actor: str, batch_size: int = BATCH, max_batches: int | None = None
+) -> RotateCounts:
+    """Re-encrypt every encrypted value under the newest key, one committed batch at a time.
+
+    Safe to stop and run again: values already under the newest key are skipped. Each value is
+    replaced only if it is still the one read (compare and set), so a value the service rewrote
+    meanwhile (already under the newest key) is never overwritten with an older one. `max_batches`
+    stops early (the result says `complete=False`).
+    """
+    cipher = store.cipher
+    counts = RotateCounts()
+    for table, columns in _encrypted():
+        id_col = col(table.id)  # type: ignore[attr-defined]
+        last = 0
+        while True:
+            if max_batches is not None and counts.batches >= max_batches:
+                counts.complete = False
+                break
+            async with db.transaction() as s:
+                cols = [getattr(table, c) for c in columns]
+                rows = (
+                    await s.execute(
+                        select(id_col, *cols).where(id_col > last).order_by(id_col).limit(batch_size)
+                    )
+                ).all()
+                if not rows:
+                    break
+                counts.batches += 1
+                for row in rows:
+                    last = int(row[0])
+                    for name, token in zip(columns, row[1:], strict=True):
+                        if token is None:
+                            continue
+                        if cipher.is_current(token):
+                            counts.current += 1
+                            continue
+                        fresh = cipher.rotate(token)
+                        result = await s.execute(
+                            update(table)
+                            .where(id_col == last, getattr(table, name) == token)
+                            .values({name: fresh})
+                        )
+                        counts.rotated += _rows(result)
+        if not counts.complete:
+            break
+    async with db.transaction() as s:
+        await store.audit(
+            s,
+            actor=actor,
+            action="rotate-keys",
+            count=counts.rotated,
+            detail="complete" if counts.complete else "stopped early; run again",
+        )
+    await checkpoint(db)
+    return counts
+
+
+async def stale_values(db: Database, store: Store) -> int:
+    """How many stored values the newest key cannot decrypt (0 after a complete rotation)."""
+    stale = 0
+    async with db.transaction() as s:
+        for table, columns in _encrypted():
+            for name in columns:
+                column = getattr(table, name)
+                for token in (await s.execute(select(column).where(column.is_not(None)))).scalars():
+                    if not store.cipher.is_current(token):
+                        stale += 1
+    return stale
+
+
+async def audit_events(
+    db: Database,
+    *,
+    since: datetime | None = None,
+    action: str | None = None,
+    reference: str | None = None,
+    limit: int = 1000,
+) -> list[AuditEvent]:
+    """Audit events, newest first."""
+    query = select(AuditEvent).order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc()).limit(limit)
+    if since is not None:
+        query = query.where(col(AuditEvent.at) >= since)
+    if action:
+        query = query.where(col(AuditEvent.action) == action)
+    async with db.transaction() as s:
+        events = list((await s.execute(query)).scalars())
+    if reference:
+        events = [e for e in events if e.reference == reference or reference in (e.refs or [])]
+    return events
+
+
+async def count_rows(db: Database) -> dict[str, int]:
+    """Rows per table (tests and `reportbot db current`)."""
+    out: dict[str, int] = {}
+    async with db.transaction() as s:
+        for table in ALL_TABLES:
+            n = (await s.execute(select(func.count()).select_from(table))).scalar()
+            out[str(table.__tablename__)] = int(n or 0)
+    return out
+
+
+async def checkpoint(db: Database) -> None:
+    """SQLite: copy the write-ahead log into the file and truncate it, so deleted pages leave the -wal."""
+    if not db.is_sqlite:
+        return
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await cursor.close()
