@@ -218,10 +218,18 @@ def main() -> int:
     fake = start(["bench/fake_telegram.py", str(api_port)], log=folder / "fake.log")
     config = write_config(folder / "run", api_port=api_port, database_url=args.postgres)
     env = {"REPORTBOT_SERVER__WORKERS": str(args.workers)}
+    if args.postgres:  # `serve` refuses a database whose schema is behind; SQLite is created on start
+        subprocess.run(
+            [sys.executable, "-m", "bot.cli", "db", "upgrade", "--config", str(config)],
+            cwd=Path(__file__).resolve().parents[1],
+            check=True,
+            capture_output=True,
+        )
     server = start(serve_args(config, port), log=folder / "server.log", env=env)
     try:
         wait_ready(port, server)
-        asyncio.run(closed_loop(port, people=8, messages=400, seconds=10))  # warm-up
+        # Warm-up with enough people that none of them goes over the per-chat rate limit.
+        asyncio.run(closed_loop(port, people=64, messages=400, seconds=10))
         sat = asyncio.run(closed_loop(port, people=args.people, messages=args.messages, seconds=args.seconds))
         lat = asyncio.run(open_loop(port, rate=args.rate, seconds=args.latency_seconds))
         peak = peak_rss_mib(server.pid)

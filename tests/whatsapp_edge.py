@@ -32,14 +32,14 @@ PROFILE_NAME = "Amina Testperson"
 TEMPLATE = "HX" + "7c" * 16
 
 WHATSAPP_TOML = f"""
+[limits]
+messages_per_second = 1000  # the tests type far faster than a person can
+
 [whatsapp]
 account_sid = "{ACCOUNT}"
 auth_token = "{TOKEN}"
 from = "{BOT_NUMBER}"
 public_url = "{PUBLIC}"
-
-[limits]
-messages_per_second = 1000  # the tests type far faster than a person can
 """
 
 
