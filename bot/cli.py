@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--action", help="only this action (export, reply, erase, purge, rotate-keys, ...)")
     audit.add_argument("--reference", metavar="REF", help="only events that touched this report")
     audit.add_argument("--limit", type=int, default=1000, help="at most this many events (default 1000)")
+
+    from bot import staff
+
+    staff.register(sub, common)
     return parser
 
 
@@ -106,20 +110,6 @@ def _logging(verbose: bool, default: int = logging.WARNING) -> None:
     install(logging.DEBUG if verbose else default)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def staff_actor() -> str:
-    """Who is running a staff command, for the audit trail: $REPORTBOT_ACTOR, else the login name."""
-    import getpass
-    import os
-
-    actor = os.environ.get("REPORTBOT_ACTOR") or os.environ.get("SUDO_USER")
-    if not actor:
-        try:
-            actor = getpass.getuser()
-        except Exception:
-            actor = "unknown"
-    return actor[:64]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,6 +148,10 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         return asyncio.run(_poll(config))
     if args.command == "telegram":
         return asyncio.run(_telegram_setup(config, args.telegram_command))
+    from bot import staff
+
+    if args.command in staff.COMMANDS:
+        return staff.run(args, config)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -235,6 +229,8 @@ async def _maintenance(config: Config, args: argparse.Namespace) -> int:
         print(f"reportbot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     store = Store(Cipher(config.security.encryption_keys, config.security.pseudonym_key))
+    from bot.staff import actor as staff_actor
+
     actor = staff_actor()
     try:
         if args.command == "purge":

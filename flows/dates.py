@@ -106,7 +106,7 @@ def _read(text: str, today: date) -> date | None:
         return date(_year(match.group(3), day, month, today), month, day)
     if match := _AGO.match(text):
         raw = match.group(1)
-        count = int(raw) if raw.isdigit() else _NUMBER_WORDS.get(raw)
+        count = int(raw) if raw.isdecimal() else _NUMBER_WORDS.get(raw)
         if count is None:
             return None
         return today - timedelta(days=count * (7 if match.group(2).startswith("week") else 1))

@@ -473,7 +473,7 @@ class Flow:
         said = words.normalise(text)
         if not said:
             return None
-        if said.isdigit():
+        if said.isdecimal():  # not isdigit: "²" is a digit that int() refuses
             number = int(said)
             return options[number - 1].key if 1 <= number <= len(options) else None
         for option in options:

@@ -272,7 +272,9 @@ def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
     else:
         where = skipped
     day, said = _when(a, say)
-    when = ", ".join(p for p in [day.strftime("%d/%m/%Y") if day else None, said] if p) or skipped
+    shown = day.strftime("%d/%m/%Y") if day else None
+    extra = [p for p in (said or "").split(", ") if p and p != shown]  # a typed 02/03/2026 is said once
+    when = ", ".join(([shown] if shown else []) + extra) or skipped
     story = " ".join(_parts(a.get("story")))
     files = len(a.get("evidence") or [])
     consent: str

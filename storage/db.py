@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
@@ -59,9 +58,10 @@ class Database:
             yield session
 
     async def create_schema(self) -> None:
-        """Create any missing tables (used by tests and the local console run)."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+        """Bring the schema to head with the shipped migrations (the only way tables are made)."""
+        from storage.schema import upgrade  # schema builds on this module
+
+        await upgrade(self)
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from cryptography.fernet import Fernet
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 
 from bot.config import Config, load_config
@@ -31,6 +32,11 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 every_backend = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 _pg_problem: str | None = None
 _pg_checked = False
+
+# CI runs the same examples every time (a failure there is reproducible); local runs keep exploring.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 
 def _asyncpg_dsn(url: str) -> str:

@@ -485,3 +485,11 @@ def test_no_at_the_evidence_question_means_nothing_to_send() -> None:
     chat = go_to(Chat(), "evidence")
     assert said(chat.send("banana"), "Please send a photo or video here")
     assert chat.step == "evidence"
+
+
+def test_a_typed_date_is_shown_once_in_the_review() -> None:
+    chat = go_to(Chat(), "when")
+    chat.send("02/03/2026")
+    chat.send("afternoon")
+    review = go_to(chat, "review").last.text
+    assert "When: 02/03/2026, Afternoon" in review

@@ -123,3 +123,13 @@ def test_commands_and_references() -> None:
     assert status_request("status: what?") == (True, None)
     assert status_request("statuses") == (False, None)
     assert normalise_reference("HC7K3Q9XPD") == "HC-7K3Q-9XPD"
+
+
+def test_superscript_and_other_script_digits_do_not_crash_a_choice() -> None:
+    from tests.flows.chat import Chat, go_to
+
+    chat = go_to(Chat(), "role")
+    chat.send("²")
+    assert chat.step == "role"  # not a number anyone can pick: asked again
+    chat.send("١")  # Arabic-Indic one: a real decimal digit, so it picks the first option
+    assert chat.answers["role"] == "victim"
