@@ -99,8 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Libraries that log request URLs (with the bot token) or payloads (with chat ids and text) below WARNING.
-QUIET_LOGGERS = ("httpx", "httpcore", "telegram", "hpack")
+# Libraries that log request URLs (with the bot token) or payloads (with chat ids and text) below WARNING;
+# transitions logs every callback of every step at INFO, which costs time and says nothing useful.
+QUIET_LOGGERS = ("httpx", "httpcore", "telegram", "hpack", "transitions")
 
 
 def _logging(verbose: bool, default: int = logging.WARNING) -> None:

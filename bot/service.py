@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot import limits
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
 from flows import catalog
@@ -31,6 +32,7 @@ from storage.store import Line, Store
 log = logging.getLogger("reportbot.service")
 
 CAN_CLEAR_CHAT = {"telegram": True}
+UNLIMITED = {"console"}  # the operator's own terminal (and scripts piped into it): no rate limit
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,14 @@ class Outcome:
     outbox_ids: list[int] = field(default_factory=list)
     reference: str | None = None  # set when this step submitted a report
     step: str | None = None  # the step the conversation is now at (None when it ended)
+    limited: bool = False  # an abuse limit answered instead of the flow
+
+
+class _Dropped(Exception):
+    """A message over the chat's rate after it was told to slow down: roll back, store nothing."""
+
+
+REPORT_WINDOW = timedelta(hours=1)
 
 
 class ReportService:
@@ -74,6 +84,7 @@ class ReportService:
         self.zone = ZoneInfo(config.service.timezone)
         # SQLite takes one writer at a time anyway (BEGIN IMMEDIATE); queueing here avoids busy-wait sleeps.
         self.sqlite_writer = asyncio.Lock() if db.is_sqlite else None
+        self.rate = limits.ChatRateLimit(config.limits.messages_per_second)
 
     def chat_key(self, channel: str, chat_id: str) -> str:
         """The pseudonym under which a chat is stored."""
@@ -92,10 +103,17 @@ class ReportService:
 
     async def handle(self, env: Envelope) -> Outcome:
         """Run one step for one inbound message, durably. Returns what to show the person."""
-        if self.sqlite_writer is None:
-            return await self._handle(env)
-        async with self.sqlite_writer:
-            return await self._handle(env)
+        try:
+            if self.sqlite_writer is None:
+                return await self._handle(env)
+            async with self.sqlite_writer:
+                return await self._handle(env)
+        except _Dropped:
+            return Outcome(limited=True)
+
+    def sender_key(self, channel: str, chat_id: str) -> str:
+        """The pseudonym under which reports are counted: not the chat key, so nothing joins on it."""
+        return self.cipher.pseudonym(f"report-count:{channel}", chat_id)
 
     async def _handle(self, env: Envelope) -> Outcome:
         now = env.received_at or datetime.now(UTC)
@@ -107,6 +125,21 @@ class ReportService:
             ):
                 log.info("repeat delivery ignored channel=%s", env.channel)
                 return Outcome(duplicate=True)
+            verdict = self.rate.take(chat_key) if env.channel not in UNLIMITED else "ok"
+            if verdict == "drop":
+                raise _Dropped  # rolls back the receipt too: nothing of a flood is stored
+            if verdict == "tell":
+                log.info("chat over its message rate channel=%s", env.channel)
+                calm = Outbound(limits.words("slow_down"), step="limits")
+                ids = await self.store.enqueue(
+                    s,
+                    channel=env.channel,
+                    chat_key=chat_key,
+                    address=env.chat_id,
+                    messages=[to_dict(calm)],
+                    at=stamp,
+                )
+                return Outcome(replies=[calm], outbox_ids=ids, limited=True)
             conv = await self.store.lock_conversation(s, env.channel, chat_key)
             saved = self.store.read_draft(conv)
             draft = Draft.from_json(saved) if saved is not None else None
@@ -124,6 +157,14 @@ class ReportService:
                 # draft as it was, record the message, and say sorry. Only the error class is logged.
                 log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
                 result, fresh_reference = self._apology(draft), ""
+            limited = False
+            if result.submit is not None and not await self._may_submit(s, env, stamp):
+                # Over the hourly cap: keep the draft as it was, say so calmly, submit nothing.
+                assert saved is not None
+                calm = Outbound(limits.words("too_many_reports"), step="limits")
+                result = StepResult(draft=Draft.from_json(saved), replies=[calm])
+                limited = True
+                log.info("report cap reached channel=%s", env.channel)
             if result.status_query is not None:
                 info = await self._status(s, result.status_query)
                 result.replies.extend(
@@ -131,11 +172,9 @@ class ReportService:
                 )
             assert conv.id is not None
             conversation_id: int | None = conv.id
-            await self.store.append_transcript(
-                s, [Line("in", "person", describe_inbound(env.inbound), stamp)], conversation_id=conv.id
-            )
             # No report is touched here: a contactable report stamped with each later message would
             # carry the times of an anonymous report's conversation (see storage.followup.last_inbound).
+            in_line = Line("in", "person", describe_inbound(env.inbound), stamp)
             unlinked = result.submit is not None and not _in_chat(result.submit)
             reference = None
             report_id = None
@@ -166,11 +205,13 @@ class ReportService:
                 log.info("draft erased channel=%s", env.channel)
             else:
                 await self.store.save_draft(s, conv, result.draft.to_json(), at=stamp)
-            out_lines = [Line("out", "bot", as_text(m), stamp) for m in result.replies]
+            # Both sides in one append (one round trip): after the lines the report took over, or on the
+            # conversation. An erased conversation keeps no transcript, so nothing is written for it.
+            lines = [in_line, *(Line("out", "bot", as_text(m), stamp) for m in result.replies)]
             if report_id is not None:
-                await self.store.append_transcript(s, out_lines, report_id=report_id)
+                await self.store.append_transcript(s, lines, report_id=report_id)
             elif conversation_id is not None:
-                await self.store.append_transcript(s, out_lines, conversation_id=conversation_id)
+                await self.store.append_transcript(s, lines, conversation_id=conversation_id)
             ids = await self.store.enqueue(
                 s,
                 channel=env.channel,
@@ -190,7 +231,16 @@ class ReportService:
             outbox_ids=ids,
             reference=reference,
             step=None if ended else result.draft.step,
+            limited=limited,
         )
+
+    async def _may_submit(self, s: Any, env: Envelope, stamp: datetime) -> bool:
+        """Count a new report against the sender's hourly cap; False when the cap is reached."""
+        cap = self.config.limits.reports_per_hour
+        if cap <= 0:
+            return True
+        key = self.sender_key(env.channel, env.chat_id)
+        return await self.store.count_submission(s, key, at=stamp, limit=cap, window=REPORT_WINDOW)
 
     def _apology(self, draft: Draft | None) -> StepResult:
         kept = draft if draft is not None else Draft()

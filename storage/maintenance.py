@@ -146,6 +146,8 @@ async def purge(
         counts.receipts = _rows(r)
         kept = await s.execute(delete(ChatMessage).where(col(ChatMessage.at) < now - SENT_KEEP))
         counts.message_ids = _rows(kept)
+        # Report counters of the abuse limit live an hour (bot/limits.py); a purge clears any left over.
+        await store.purge_submission_counts(s, before=now - timedelta(hours=1))
         cutoff = now - SENT_KEEP
         old = await s.execute(
             delete(OutboxMessage).where(

@@ -128,6 +128,22 @@ class ChatMessage(SQLModel, table=True):
     ref_enc: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class SubmissionCount(SQLModel, table=True):
+    """How many reports one sender submitted in the current hour, for the abuse limit; nothing else.
+
+    `sender_key` is a pseudonym of its own (not the conversation's chat key, so no table joins on it),
+    `window_start` is rounded down to 10 minutes, and rows older than an hour are deleted, so an
+    anonymous report is linked to nobody for longer than that.
+    """
+
+    __tablename__ = "submission_count"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sender_key: str = Field(max_length=64, unique=True, index=True)
+    window_start: datetime = Field(index=True)
+    count: int = 0
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what to which report, when. Never any report content."""
 
@@ -160,6 +176,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     TranscriptEntry,
     OutboxMessage,
     ChatMessage,
+    SubmissionCount,
     AuditEvent,
 )
 

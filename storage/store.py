@@ -25,6 +25,7 @@ from storage.models import (
     InboundReceipt,
     OutboxMessage,
     Report,
+    SubmissionCount,
     TranscriptEntry,
     utcnow,
 )
@@ -300,6 +301,32 @@ class Store:
             .where(col(Report.chat_key) == chat_key, col(Report.submitted_at) >= since)
         )
         return int(count.scalar() or 0)
+
+    async def count_submission(
+        self, s: AsyncSession, sender_key: str, *, at: datetime, limit: int, window: timedelta
+    ) -> bool:
+        """Count one more report for this sender in the current window; False (nothing counted) when
+        the sender already reached `limit`. Windows older than `window` are deleted on the way."""
+        start = at - timedelta(minutes=at.minute % 10, seconds=at.second, microseconds=at.microsecond)
+        await s.execute(delete(SubmissionCount).where(col(SubmissionCount.window_start) <= at - window))
+        row = (
+            await s.execute(select(SubmissionCount).where(col(SubmissionCount.sender_key) == sender_key))
+        ).scalar_one_or_none()
+        if row is None:
+            s.add(SubmissionCount(sender_key=sender_key, window_start=start, count=1))
+            await s.flush()
+            return True
+        if row.count >= limit:
+            return False
+        row.count += 1
+        s.add(row)
+        await s.flush()
+        return True
+
+    async def purge_submission_counts(self, s: AsyncSession, *, before: datetime) -> int:
+        """Delete report counters whose window started before a time (retention: one hour)."""
+        result = await s.execute(delete(SubmissionCount).where(col(SubmissionCount.window_start) < before))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     # -- outbox ----------------------------------------------------------------------------------
 

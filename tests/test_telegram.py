@@ -38,6 +38,9 @@ token = "{TOKEN}"
 webhook_secret = "{SECRET}"
 api_base_url = "https://telegram.test/bot"
 public_url = "https://reports.example.org"
+
+[limits]
+messages_per_second = 1000  # these tests press buttons far faster than a person can
 """
 
 

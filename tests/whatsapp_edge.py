@@ -32,6 +32,9 @@ PROFILE_NAME = "Amina Testperson"
 TEMPLATE = "HX" + "7c" * 16
 
 WHATSAPP_TOML = f"""
+[limits]
+messages_per_second = 1000  # the tests type far faster than a person can
+
 [whatsapp]
 account_sid = "{ACCOUNT}"
 auth_token = "{TOKEN}"

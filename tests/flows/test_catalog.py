@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import textstat
 
-from bot import telegram
+from bot import limits, telegram
 from flows import catalog
 from flows.catalog import CATALOGS, placeholders
 from flows.report import REPORT_FLOW
@@ -38,8 +38,8 @@ FRAGMENTS = {
     "consent.partner",
     "done.support_line",
 }
-# Channel adapters read a few words of their own, from a table named after the channel.
-CHANNEL_KEYS = telegram.CATALOG_KEYS
+# Channel adapters and the abuse limits read a few words of their own, from a table named after them.
+CHANNEL_KEYS = telegram.CATALOG_KEYS | limits.CATALOG_KEYS
 FACTS = Path(__file__).resolve().parents[3] / "shared" / "FACTS.md"
 
 

@@ -52,6 +52,7 @@ async def test_reply_reaches_a_telegram_reporter_and_status_shows_it(
     config = make_config(
         f'[telegram]\ntoken = "{TOKEN}"\nwebhook_secret = "{SECRET}"\n'
         'api_base_url = "https://telegram.test/bot"\n'
+        "[limits]\nmessages_per_second = 1000\n"  # the test types far faster than a person can
     )
     api = FakeBotAPI()
     db = Database(config.database_url)

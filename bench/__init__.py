@@ -1,0 +1,1 @@
+"""Benchmarks and long-running proofs: they print figures; tests never time anything."""
