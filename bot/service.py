@@ -14,8 +14,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
 
 from bot import limits
 from bot.config import Config
@@ -24,10 +27,12 @@ from flows import catalog
 from flows.engine import Flow
 from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StatusInfo, StepResult
+from storage import steps
 from storage.crypto import Cipher
 from storage.db import Database
 from storage.references import new_reference
-from storage.store import Line, Store
+from storage.steps import TranscriptLine as Line
+from storage.store import Store
 
 log = logging.getLogger("reportbot.service")
 
@@ -116,112 +121,115 @@ class ReportService:
         return self.cipher.pseudonym(f"report-count:{channel}", chat_id)
 
     async def _handle(self, env: Envelope) -> Outcome:
+        return await self.db.run_step(partial(self._step, env))
+
+    def _step(self, env: Envelope, conn: Connection) -> Outcome:
+        """The step's work inside one transaction on a sync connection (see storage.steps)."""
         now = env.received_at or datetime.now(UTC)
         stamp = now.astimezone(UTC)
+        cipher = self.cipher
         chat_key = self.chat_key(env.channel, env.chat_id)
-        async with self.db.transaction() as s:
-            if env.delivery_id is not None and not await self.store.record_receipt(
-                s, env.channel, env.delivery_id
-            ):
-                log.info("repeat delivery ignored channel=%s", env.channel)
-                return Outcome(duplicate=True)
-            verdict = self.rate.take(chat_key) if env.channel not in UNLIMITED else "ok"
-            if verdict == "drop":
-                raise _Dropped  # rolls back the receipt too: nothing of a flood is stored
-            if verdict == "tell":
-                log.info("chat over its message rate channel=%s", env.channel)
-                calm = Outbound(limits.words("slow_down"), step="limits")
-                ids = await self.store.enqueue(
-                    s,
-                    channel=env.channel,
-                    chat_key=chat_key,
-                    address=env.chat_id,
-                    messages=[to_dict(calm)],
-                    at=stamp,
-                )
-                return Outcome(replies=[calm], outbox_ids=ids, limited=True)
-            conv = await self.store.lock_conversation(s, env.channel, chat_key)
-            saved = self.store.read_draft(conv)
-            draft = Draft.from_json(saved) if saved is not None else None
-            if env.message_ref is not None:
-                await self.store.remember_message(s, env.channel, chat_key, env.message_ref, at=stamp)
-            if _stale_press(env, draft):
-                # An old keyboard: give the flow a key no question has, so it re-asks the current one.
-                env = replace(
-                    env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}")
-                )
-            try:
-                result, fresh_reference = await self._run_flow(s, draft, env, now)
-            except Exception as exc:
-                # A bug must not block this chat for ever (webhooks retry a failing update): keep the
-                # draft as it was, record the message, and say sorry. Only the error class is logged.
-                log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
-                result, fresh_reference = self._apology(draft), ""
-            limited = False
-            if result.submit is not None and not await self._may_submit(s, env, stamp):
-                # Over the hourly cap: keep the draft as it was, say so calmly, submit nothing.
-                assert saved is not None
-                calm = Outbound(limits.words("too_many_reports"), step="limits")
-                result = StepResult(draft=Draft.from_json(saved), replies=[calm])
-                limited = True
-                log.info("report cap reached channel=%s", env.channel)
-            if result.status_query is not None:
-                info = await self._status(s, result.status_query)
-                result.replies.extend(
-                    self.flow.status_reply(result.draft, info, self.context(env.channel, now, ""))
-                )
-            assert conv.id is not None
-            conversation_id: int | None = conv.id
-            # No report is touched here: a contactable report stamped with each later message would
-            # carry the times of an anonymous report's conversation (see storage.followup.last_inbound).
-            in_line = Line("in", "person", describe_inbound(env.inbound), stamp)
-            unlinked = result.submit is not None and not _in_chat(result.submit)
-            reference = None
-            report_id = None
-            if result.submit is not None:
-                reference = fresh_reference
-                report = await self.store.create_report(
-                    s,
-                    reference=reference,
-                    channel=env.channel,
-                    clear=_clear_fields(result.submit),
-                    sealed=_sealed_fields(result.submit),
-                    chat_key=chat_key if _in_chat(result.submit) else None,
-                    reply_address=env.chat_id if _in_chat(result.submit) else None,
-                    conversation_id=conv.id,
-                    at=stamp,
-                )
-                report_id = report.id
-                await self.store.delete_conversation(s, conv.id)
-                conversation_id = None
-                if unlinked:
-                    # An anonymous report keeps no link to the chat: what the chat was sent goes too, and
-                    # this step's replies (no conversation, no report) are deleted once delivered.
-                    await self.store.forget_chat(s, env.channel, chat_key)
-                log.info("report submitted reference=%s channel=%s", reference, env.channel)
-            elif result.erase:
-                await self.store.delete_conversation(s, conv.id)
-                conversation_id = None
-                log.info("draft erased channel=%s", env.channel)
-            else:
-                await self.store.save_draft(s, conv, result.draft.to_json(), at=stamp)
-            # Both sides in one append (one round trip): after the lines the report took over, or on the
-            # conversation. An erased conversation keeps no transcript, so nothing is written for it.
-            lines = [in_line, *(Line("out", "bot", as_text(m), stamp) for m in result.replies)]
-            if report_id is not None:
-                await self.store.append_transcript(s, lines, report_id=report_id)
-            elif conversation_id is not None:
-                await self.store.append_transcript(s, lines, conversation_id=conversation_id)
-            ids = await self.store.enqueue(
-                s,
+        if env.delivery_id is not None and not steps.record_receipt(
+            conn, cipher, env.channel, env.delivery_id
+        ):
+            log.info("repeat delivery ignored channel=%s", env.channel)
+            return Outcome(duplicate=True)
+        verdict = self.rate.take(chat_key) if env.channel not in UNLIMITED else "ok"
+        if verdict == "drop":
+            raise _Dropped  # rolls back the receipt too: nothing of a flood is stored
+        if verdict == "tell":
+            log.info("chat over its message rate channel=%s", env.channel)
+            calm = Outbound(limits.words("slow_down"), step="limits")
+            ids = steps.enqueue(
+                conn,
+                cipher,
                 channel=env.channel,
                 chat_key=chat_key,
                 address=env.chat_id,
-                messages=[_outbox_form(m, env) for m in result.replies],
-                conversation_id=conversation_id,
-                report_id=report_id if _in_chat(result.submit) else None,
+                messages=[to_dict(calm)],
                 at=stamp,
             )
+            return Outcome(replies=[calm], outbox_ids=ids, limited=True)
+        conv = steps.lock_conversation(conn, env.channel, chat_key)
+        saved = self._read_draft(conv.draft_enc)
+        draft = Draft.from_json(saved) if saved is not None else None
+        if env.message_ref is not None:
+            steps.remember_message(conn, cipher, env.channel, chat_key, env.message_ref, at=stamp)
+        if _stale_press(env, draft):
+            # An old keyboard: give the flow a key no question has, so it re-asks the current one.
+            env = replace(env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}"))
+        try:
+            result, fresh_reference = self._run_flow(conn, draft, env, now)
+        except Exception as exc:
+            # A bug must not block this chat for ever (webhooks retry a failing update): keep the
+            # draft as it was, record the message, and say sorry. Only the error class is logged.
+            log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
+            result, fresh_reference = self._apology(draft), ""
+        limited = False
+        if result.submit is not None and not self._may_submit(conn, env, stamp):
+            # Over the hourly cap: keep the draft as it was, say so calmly, submit nothing.
+            assert saved is not None
+            calm = Outbound(limits.words("too_many_reports"), step="limits")
+            result = StepResult(draft=Draft.from_json(saved), replies=[calm])
+            limited = True
+            log.info("report cap reached channel=%s", env.channel)
+        if result.status_query is not None:
+            info = self._status(conn, result.status_query)
+            result.replies.extend(
+                self.flow.status_reply(result.draft, info, self.context(env.channel, now, ""))
+            )
+        conversation_id: int | None = conv.id
+        # No report is touched here: a contactable report stamped with each later message would
+        # carry the times of an anonymous report's conversation (see storage.followup.last_inbound).
+        in_line = Line("in", "person", describe_inbound(env.inbound), stamp)
+        unlinked = result.submit is not None and not _in_chat(result.submit)
+        reference = None
+        report_id = None
+        if result.submit is not None:
+            reference = fresh_reference
+            report_id = steps.create_report(
+                conn,
+                cipher,
+                reference=reference,
+                channel=env.channel,
+                clear=_clear_fields(result.submit),
+                sealed=_sealed_fields(result.submit),
+                chat_key=chat_key if _in_chat(result.submit) else None,
+                reply_address=env.chat_id if _in_chat(result.submit) else None,
+                conversation_id=conv.id,
+                at=stamp,
+            )
+            steps.delete_conversation(conn, cipher, conv.id)
+            conversation_id = None
+            if unlinked:
+                # An anonymous report keeps no link to the chat: what the chat was sent goes too, and
+                # this step's replies (no conversation, no report) are deleted once delivered.
+                steps.forget_chat(conn, env.channel, chat_key)
+            log.info("report submitted reference=%s channel=%s", reference, env.channel)
+        elif result.erase:
+            steps.delete_conversation(conn, cipher, conv.id)
+            conversation_id = None
+            log.info("draft erased channel=%s", env.channel)
+        else:
+            steps.save_draft(conn, cipher, conv.id, result.draft.to_json(), at=stamp)
+        # Both sides in one append (one round trip): after the lines the report took over, or on the
+        # conversation. An erased conversation keeps no transcript, so nothing is written for it.
+        lines = [in_line, *(Line("out", "bot", as_text(m), stamp) for m in result.replies)]
+        if report_id is not None:
+            steps.append_transcript(conn, cipher, lines, report_id=report_id)
+        elif conversation_id is not None:
+            steps.append_transcript(conn, cipher, lines, conversation_id=conversation_id)
+        ids = steps.enqueue(
+            conn,
+            cipher,
+            channel=env.channel,
+            chat_key=chat_key,
+            address=env.chat_id,
+            messages=[_outbox_form(m, env) for m in result.replies],
+            conversation_id=conversation_id,
+            report_id=report_id if _in_chat(result.submit) else None,
+            at=stamp,
+        )
         ended = result.submit is not None or result.erase
         log.info(
             "step channel=%s now=%s replies=%d", env.channel, None if ended else result.draft.step, len(ids)
@@ -234,13 +242,20 @@ class ReportService:
             limited=limited,
         )
 
-    async def _may_submit(self, s: Any, env: Envelope, stamp: datetime) -> bool:
+    def _read_draft(self, token: str | None) -> dict[str, Any] | None:
+        """The decrypted draft, or None for a conversation that has not started."""
+        if token is None:
+            return None
+        value = self.cipher.decrypt_json(token)
+        return value if isinstance(value, dict) else None
+
+    def _may_submit(self, conn: Connection, env: Envelope, stamp: datetime) -> bool:
         """Count a new report against the sender's hourly cap; False when the cap is reached."""
         cap = self.config.limits.reports_per_hour
         if cap <= 0:
             return True
         key = self.sender_key(env.channel, env.chat_id)
-        return await self.store.count_submission(s, key, at=stamp, limit=cap, window=REPORT_WINDOW)
+        return steps.count_submission(conn, key, at=stamp, limit=cap, window=REPORT_WINDOW)
 
     def _apology(self, draft: Draft | None) -> StepResult:
         kept = draft if draft is not None else Draft()
@@ -249,22 +264,22 @@ class ReportService:
             draft=kept, replies=[Outbound(text=catalog.text(kept.locale, "service.sorry"), step=step)]
         )
 
-    async def _run_flow(
-        self, s: Any, draft: Draft | None, env: Envelope, now: datetime
+    def _run_flow(
+        self, conn: Connection, draft: Draft | None, env: Envelope, now: datetime
     ) -> tuple[StepResult, str]:
         """Run the pure flow; a fresh reference is offered each time and checked only if used."""
         for _ in range(10):
             reference = new_reference()
             result = self.flow.step(draft, env.inbound, self.context(env.channel, now, reference))
-            if result.submit is None or not await self.store.reference_exists(s, reference):
+            if result.submit is None or not steps.reference_exists(conn, reference):
                 return result, reference
         raise RuntimeError("could not find an unused reference after 10 tries")
 
-    async def _status(self, s: Any, reference: str) -> StatusInfo | None:
-        report = await self.store.report_by_reference(s, reference)
-        if report is None or report.id is None:
+    def _status(self, conn: Connection, reference: str) -> StatusInfo | None:
+        report = steps.report_status(conn, reference)
+        if report is None:
             return None
-        replies = await self.store.staff_replies(s, report.id)
+        replies = steps.staff_replies(conn, self.cipher, report.id)
         submitted = report.submitted_at.astimezone(self.zone).date()
         return StatusInfo(
             reference=report.reference, status=report.status, submitted_on=submitted, replies=tuple(replies)

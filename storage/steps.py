@@ -1,0 +1,325 @@
+"""The service step's reads and writes, synchronous and in Core statements (no ORM unit of work).
+
+Each function runs on a sync `Connection` inside a transaction the caller opened and never commits.
+They are the hot path: one message costs a handful of statements here. On SQLite the caller runs them
+on a dedicated thread over the `sqlite3` driver (see storage.db.Database.run_step); on PostgreSQL
+through `AsyncConnection.run_sync`, so there is one implementation for both. storage.store's async
+methods of the same names delegate here too.
+
+Values arrive in clear and leave encrypted, as in storage.store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.crypto import Cipher
+from storage.models import (
+    ChatMessage,
+    Conversation,
+    InboundReceipt,
+    OutboxMessage,
+    Report,
+    SubmissionCount,
+    TranscriptEntry,
+    utcnow,
+)
+
+CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
+RECEIPT: Table = InboundReceipt.__table__  # type: ignore[attr-defined]
+REPORT: Table = Report.__table__  # type: ignore[attr-defined]
+TRANSCRIPT: Table = TranscriptEntry.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+CHAT_MESSAGE: Table = ChatMessage.__table__  # type: ignore[attr-defined]
+SUBMISSION: Table = SubmissionCount.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One transcript line to append."""
+
+    direction: str  # "in" | "out"
+    author: str  # "person" | "bot" | "staff"
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    """The locked conversation: its id and its encrypted draft (None before it started)."""
+
+    id: int
+    draft_enc: str | None
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """An INSERT that supports ON CONFLICT on both SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def delivery_key(cipher: Cipher, channel: str, delivery_id: str) -> str:
+    # A Twilio MessageSid leads back to the sender through Twilio's API: keep only a pseudonym of it.
+    return cipher.pseudonym(f"delivery:{channel}", delivery_id)
+
+
+def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: str) -> bool:
+    """Record a delivery id; False when it was recorded before (a repeat to ignore).
+
+    On PostgreSQL a second worker inserting the same id waits on the unique index until the first
+    commits (then it is a repeat) or rolls back (then it is recorded here).
+    """
+    stmt = (
+        _insert(conn, RECEIPT)
+        .values(channel=channel, delivery_id=delivery_key(cipher, channel, delivery_id), received_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(RECEIPT.c.id)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def lock_conversation(conn: Connection, channel: str, chat_key: str) -> ConversationRow:
+    """The chat's conversation row, created if missing, locked until the transaction ends.
+
+    One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`: SQLite is the only writer anyway (BEGIN
+    IMMEDIATE); on PostgreSQL the statement either inserts or updates, atomically, and the updated row
+    stays locked, so a second worker waits for this one's commit (and if that commit deleted the row, it
+    inserts afresh). The no-op update changes nothing stored.
+    """
+    now = utcnow()
+    stmt = _insert(conn, CONVERSATION).values(
+        channel=channel, chat_key=chat_key, step="start", locale="en", created_at=now, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[CONVERSATION.c.channel, CONVERSATION.c.chat_key],
+        set_={"chat_key": stmt.excluded.chat_key},
+    ).returning(CONVERSATION.c.id, CONVERSATION.c.draft_enc)
+    row = conn.execute(stmt).one()
+    return ConversationRow(int(row[0]), row[1])
+
+
+def save_draft(
+    conn: Connection, cipher: Cipher, conversation_id: int, draft: dict[str, Any], *, at: datetime
+) -> None:
+    """Store the draft encrypted; the step name stays in clear (it is not content)."""
+    conn.execute(
+        update(CONVERSATION)
+        .where(CONVERSATION.c.id == conversation_id)
+        .values(
+            draft_enc=cipher.encrypt_json(draft),
+            step=str(draft.get("step", "start"))[:64],
+            locale=str(draft.get("locale", "en"))[:16],
+            updated_at=at,  # the last message's time: retention counts from it
+        )
+    )
+
+
+def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) -> None:
+    """Remove a conversation, its transcript and what it sent (its report keeps its own copy).
+
+    Messages not yet delivered stay, detached, and are deleted once delivered (an outbox row that
+    belongs to no conversation and no report does not outlive its delivery). Delivered messages go
+    now, except that the platform ids of delivered ones are kept, with the text scrubbed, for the
+    quick exit ("clear the chat") until purge removes them.
+    """
+    conn.execute(delete(TRANSCRIPT).where(TRANSCRIPT.c.conversation_id == conversation_id))
+    mine = OUTBOX.c.conversation_id == conversation_id
+    done = or_(OUTBOX.c.sent_at.is_not(None), OUTBOX.c.failed_at.is_not(None))
+    conn.execute(delete(OUTBOX).where(mine, done, OUTBOX.c.platform_ids_enc.is_(None)))
+    conn.execute(update(OUTBOX).where(mine, done).values(message_enc=cipher.encrypt_json({"text": ""})))
+    conn.execute(update(OUTBOX).where(mine).values(conversation_id=None))
+    conn.execute(delete(CONVERSATION).where(CONVERSATION.c.id == conversation_id))
+
+
+def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
+    """Delete every delivered message to this chat that no report keeps, and the kept ids of messages
+    from it (for anonymous reports). Returns how many rows went."""
+    result = conn.execute(
+        delete(OUTBOX).where(
+            OUTBOX.c.channel == channel,
+            OUTBOX.c.chat_key == chat_key,
+            OUTBOX.c.report_id.is_(None),
+            or_(OUTBOX.c.sent_at.is_not(None), OUTBOX.c.failed_at.is_not(None)),
+        )
+    )
+    kept = conn.execute(
+        delete(CHAT_MESSAGE).where(CHAT_MESSAGE.c.channel == channel, CHAT_MESSAGE.c.chat_key == chat_key)
+    )
+    return int(result.rowcount or 0) + int(kept.rowcount or 0)
+
+
+def append_transcript(
+    conn: Connection,
+    cipher: Cipher,
+    lines: Sequence[TranscriptLine],
+    *,
+    conversation_id: int | None = None,
+    report_id: int | None = None,
+) -> None:
+    """Append lines, encrypted, after the last one of this conversation or report."""
+    if not lines:
+        return
+    owner = (
+        TRANSCRIPT.c.conversation_id == conversation_id
+        if conversation_id is not None
+        else TRANSCRIPT.c.report_id == report_id
+    )
+    last = conn.execute(select(func.max(TRANSCRIPT.c.seq)).where(owner)).scalar()
+    seq = int(last or 0)
+    rows = []
+    for line in lines:
+        seq += 1
+        rows.append(
+            {
+                "conversation_id": conversation_id,
+                "report_id": report_id,
+                "seq": seq,
+                "at": line.at,
+                "direction": line.direction,
+                "author": line.author,
+                "text_enc": cipher.encrypt(line.text),
+            }
+        )
+    conn.execute(TRANSCRIPT.insert(), rows)
+
+
+def create_report(
+    conn: Connection,
+    cipher: Cipher,
+    *,
+    reference: str,
+    channel: str,
+    clear: dict[str, Any],
+    sealed: dict[str, Any],
+    chat_key: str | None,
+    reply_address: str | None,
+    conversation_id: int | None,
+    at: datetime,
+) -> int:
+    """Store a report; move the conversation's transcript to it. `clear` holds codes only."""
+    values = {
+        "reference": reference,
+        "submitted_at": at,
+        "channel": channel,
+        "status": "new",
+        "status_changed_at": None,
+        "sealed_enc": cipher.encrypt_json(sealed),
+        "staff_note_enc": None,
+        "chat_key": chat_key,
+        "reply_address_enc": cipher.encrypt(reply_address) if reply_address else None,
+        "last_inbound_at": at if chat_key else None,
+        **clear,
+    }
+    report_id = int(conn.execute(REPORT.insert().values(**values).returning(REPORT.c.id)).scalar_one())
+    if conversation_id is not None:
+        conn.execute(
+            update(TRANSCRIPT)
+            .where(TRANSCRIPT.c.conversation_id == conversation_id)
+            .values(report_id=report_id, conversation_id=None)
+        )
+    return report_id
+
+
+def reference_exists(conn: Connection, reference: str) -> bool:
+    """True when a report already has this reference."""
+    return conn.execute(select(REPORT.c.id).where(REPORT.c.reference == reference)).first() is not None
+
+
+@dataclass(frozen=True)
+class ReportStatus:
+    """What a status query may tell: no content."""
+
+    id: int
+    reference: str
+    status: str
+    submitted_at: datetime
+
+
+def report_status(conn: Connection, reference: str) -> ReportStatus | None:
+    """The report with this reference (id, status, submitted time), if any."""
+    row = conn.execute(
+        select(REPORT.c.id, REPORT.c.reference, REPORT.c.status, REPORT.c.submitted_at).where(
+            REPORT.c.reference == reference
+        )
+    ).first()
+    return None if row is None else ReportStatus(int(row[0]), row[1], row[2], row[3])
+
+
+def staff_replies(conn: Connection, cipher: Cipher, report_id: int) -> list[str]:
+    """Texts staff sent to the reporter, oldest first."""
+    rows = conn.execute(
+        select(TRANSCRIPT.c.text_enc)
+        .where(TRANSCRIPT.c.report_id == report_id, TRANSCRIPT.c.author == "staff")
+        .order_by(TRANSCRIPT.c.seq)
+    )
+    return [cipher.decrypt(token) for (token,) in rows]
+
+
+def count_submission(
+    conn: Connection, sender_key: str, *, at: datetime, limit: int, window: timedelta
+) -> bool:
+    """Count one more report for this sender in the current window; False (nothing counted) when
+    the sender already reached `limit`. Windows older than `window` are deleted on the way."""
+    start = at - timedelta(minutes=at.minute % 10, seconds=at.second, microseconds=at.microsecond)
+    conn.execute(delete(SUBMISSION).where(SUBMISSION.c.window_start <= at - window))
+    row = conn.execute(
+        select(SUBMISSION.c.id, SUBMISSION.c.count).where(SUBMISSION.c.sender_key == sender_key)
+    ).first()
+    if row is None:
+        conn.execute(SUBMISSION.insert().values(sender_key=sender_key, window_start=start, count=1))
+        return True
+    if row[1] >= limit:
+        return False
+    conn.execute(update(SUBMISSION).where(SUBMISSION.c.id == row[0]).values(count=row[1] + 1))
+    return True
+
+
+def enqueue(
+    conn: Connection,
+    cipher: Cipher,
+    *,
+    channel: str,
+    chat_key: str,
+    address: str,
+    messages: Iterable[dict[str, Any]],
+    conversation_id: int | None = None,
+    report_id: int | None = None,
+    at: datetime | None = None,
+) -> list[int]:
+    """Put messages in the outbox, in order; returns their ids."""
+    now = at or utcnow()
+    address_enc = cipher.encrypt(address)
+    rows = [
+        {
+            "channel": channel,
+            "chat_key": chat_key,
+            "address_enc": address_enc,
+            "message_enc": cipher.encrypt_json(message),
+            "conversation_id": conversation_id,
+            "report_id": report_id,
+            "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+        for message in messages
+    ]
+    if not rows:
+        return []
+    result = conn.execute(OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True), rows)
+    return [int(r[0]) for r in result]
+
+
+def remember_message(
+    conn: Connection, cipher: Cipher, channel: str, chat_key: str, ref: str, *, at: datetime
+) -> None:
+    """Keep the platform id of a message the person sent (encrypted), for quick exit."""
+    conn.execute(
+        CHAT_MESSAGE.insert().values(channel=channel, chat_key=chat_key, at=at, ref_enc=cipher.encrypt(ref))
+    )
