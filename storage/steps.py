@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.crypto import Cipher
@@ -58,11 +58,36 @@ class ConversationRow:
     draft_enc: str | None
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    """An INSERT that supports ON CONFLICT on both SQLite and PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+# The statements of every step, built once (building a statement costs more than running it on SQLite).
+# Values come as parameters; the SET clause of an UPDATE from the parameters named after columns.
+
+
+def _receipt_insert(insert: Any) -> Any:
+    return insert(RECEIPT).on_conflict_do_nothing().returning(RECEIPT.c.id)
+
+
+def _conversation_upsert(insert: Any) -> Any:
+    stmt = insert(CONVERSATION)
+    return stmt.on_conflict_do_update(
+        index_elements=[CONVERSATION.c.channel, CONVERSATION.c.chat_key],
+        set_={"chat_key": stmt.excluded.chat_key},
+    ).returning(CONVERSATION.c.id, CONVERSATION.c.draft_enc)
+
+
+_RECEIPT_INSERT = {"sqlite": _receipt_insert(sqlite.insert), "postgresql": _receipt_insert(postgresql.insert)}
+_CONVERSATION_UPSERT = {
+    "sqlite": _conversation_upsert(sqlite.insert),
+    "postgresql": _conversation_upsert(postgresql.insert),
+}
+_SAVE_DRAFT = update(CONVERSATION).where(CONVERSATION.c.id == bindparam("b_id"))
+_LAST_SEQ_CONVERSATION = select(func.max(TRANSCRIPT.c.seq)).where(
+    TRANSCRIPT.c.conversation_id == bindparam("b_owner")
+)
+_LAST_SEQ_REPORT = select(func.max(TRANSCRIPT.c.seq)).where(TRANSCRIPT.c.report_id == bindparam("b_owner"))
+_TRANSCRIPT_INSERT = TRANSCRIPT.insert()
+_OUTBOX_INSERT = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
+_CHAT_MESSAGE_INSERT = CHAT_MESSAGE.insert()
+_REFERENCE_EXISTS = select(REPORT.c.id).where(REPORT.c.reference == bindparam("b_reference"))
 
 
 def delivery_key(cipher: Cipher, channel: str, delivery_id: str) -> str:
@@ -76,13 +101,12 @@ def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: 
     On PostgreSQL a second worker inserting the same id waits on the unique index until the first
     commits (then it is a repeat) or rolls back (then it is recorded here).
     """
-    stmt = (
-        _insert(conn, RECEIPT)
-        .values(channel=channel, delivery_id=delivery_key(cipher, channel, delivery_id), received_at=utcnow())
-        .on_conflict_do_nothing()
-        .returning(RECEIPT.c.id)
-    )
-    return conn.execute(stmt).first() is not None
+    values = {
+        "channel": channel,
+        "delivery_id": delivery_key(cipher, channel, delivery_id),
+        "received_at": utcnow(),
+    }
+    return conn.execute(_RECEIPT_INSERT[conn.dialect.name], values).first() is not None
 
 
 def lock_conversation(conn: Connection, channel: str, chat_key: str) -> ConversationRow:
@@ -94,14 +118,15 @@ def lock_conversation(conn: Connection, channel: str, chat_key: str) -> Conversa
     inserts afresh). The no-op update changes nothing stored.
     """
     now = utcnow()
-    stmt = _insert(conn, CONVERSATION).values(
-        channel=channel, chat_key=chat_key, step="start", locale="en", created_at=now, updated_at=now
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[CONVERSATION.c.channel, CONVERSATION.c.chat_key],
-        set_={"chat_key": stmt.excluded.chat_key},
-    ).returning(CONVERSATION.c.id, CONVERSATION.c.draft_enc)
-    row = conn.execute(stmt).one()
+    values = {
+        "channel": channel,
+        "chat_key": chat_key,
+        "step": "start",
+        "locale": "en",
+        "created_at": now,
+        "updated_at": now,
+    }
+    row = conn.execute(_CONVERSATION_UPSERT[conn.dialect.name], values).one()
     return ConversationRow(int(row[0]), row[1])
 
 
@@ -109,16 +134,14 @@ def save_draft(
     conn: Connection, cipher: Cipher, conversation_id: int, draft: dict[str, Any], *, at: datetime
 ) -> None:
     """Store the draft encrypted; the step name stays in clear (it is not content)."""
-    conn.execute(
-        update(CONVERSATION)
-        .where(CONVERSATION.c.id == conversation_id)
-        .values(
-            draft_enc=cipher.encrypt_json(draft),
-            step=str(draft.get("step", "start"))[:64],
-            locale=str(draft.get("locale", "en"))[:16],
-            updated_at=at,  # the last message's time: retention counts from it
-        )
-    )
+    values = {
+        "b_id": conversation_id,
+        "draft_enc": cipher.encrypt_json(draft),
+        "step": str(draft.get("step", "start"))[:64],
+        "locale": str(draft.get("locale", "en"))[:16],
+        "updated_at": at,  # the last message's time: retention counts from it
+    }
+    conn.execute(_SAVE_DRAFT, values)
 
 
 def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) -> None:
@@ -166,12 +189,10 @@ def append_transcript(
     """Append lines, encrypted, after the last one of this conversation or report."""
     if not lines:
         return
-    owner = (
-        TRANSCRIPT.c.conversation_id == conversation_id
-        if conversation_id is not None
-        else TRANSCRIPT.c.report_id == report_id
-    )
-    last = conn.execute(select(func.max(TRANSCRIPT.c.seq)).where(owner)).scalar()
+    if conversation_id is not None:
+        last = conn.execute(_LAST_SEQ_CONVERSATION, {"b_owner": conversation_id}).scalar()
+    else:
+        last = conn.execute(_LAST_SEQ_REPORT, {"b_owner": report_id}).scalar()
     seq = int(last or 0)
     rows = []
     for line in lines:
@@ -187,7 +208,7 @@ def append_transcript(
                 "text_enc": cipher.encrypt(line.text),
             }
         )
-    conn.execute(TRANSCRIPT.insert(), rows)
+    conn.execute(_TRANSCRIPT_INSERT, rows)
 
 
 def create_report(
@@ -229,7 +250,7 @@ def create_report(
 
 def reference_exists(conn: Connection, reference: str) -> bool:
     """True when a report already has this reference."""
-    return conn.execute(select(REPORT.c.id).where(REPORT.c.reference == reference)).first() is not None
+    return conn.execute(_REFERENCE_EXISTS, {"b_reference": reference}).first() is not None
 
 
 @dataclass(frozen=True)
@@ -312,7 +333,7 @@ def enqueue(
     ]
     if not rows:
         return []
-    result = conn.execute(OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True), rows)
+    result = conn.execute(_OUTBOX_INSERT, rows)
     return [int(r[0]) for r in result]
 
 
@@ -320,6 +341,5 @@ def remember_message(
     conn: Connection, cipher: Cipher, channel: str, chat_key: str, ref: str, *, at: datetime
 ) -> None:
     """Keep the platform id of a message the person sent (encrypted), for quick exit."""
-    conn.execute(
-        CHAT_MESSAGE.insert().values(channel=channel, chat_key=chat_key, at=at, ref_enc=cipher.encrypt(ref))
-    )
+    values = {"channel": channel, "chat_key": chat_key, "at": at, "ref_enc": cipher.encrypt(ref)}
+    conn.execute(_CHAT_MESSAGE_INSERT, values)
