@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
 from bot.render import from_dict
 from flows.types import Outbound
+from storage import steps
 from storage.db import Database
 from storage.store import Pending, Store
 
@@ -88,8 +89,11 @@ class Outbox:
         """
         report = DeliveryReport()
         due = datetime.now(UTC) - older_than
+        cipher = self.store.cipher
         claimed = await self._write(  # the lease still runs LEASE from now
-            lambda s: self.store.claim_due(s, sender.channel, now=due, lease=LEASE + older_than, limit=limit)
+            lambda c: steps.claim_due(
+                c, cipher, sender.channel, now=due, lease=LEASE + older_than, limit=limit
+            )
         )
         for pending in claimed:
             try:
@@ -98,14 +102,10 @@ class Outbox:
                 wait = exc.after if exc.after is not None else backoff(pending.attempts)
                 at = datetime.now(UTC) + timedelta(seconds=wait)
                 if pending.attempts >= MAX_ATTEMPTS:
-                    await self._write(
-                        partial(self.store.mark_failed, msg_id=pending.id, at=at, error=exc.code)
-                    )
+                    await self._write(partial(steps.mark_failed, msg_id=pending.id, at=at, error=exc.code))
                     report.failed += 1
                 else:
-                    await self._write(
-                        partial(self.store.mark_retry, msg_id=pending.id, at=at, error=exc.code)
-                    )
+                    await self._write(partial(steps.mark_retry, msg_id=pending.id, at=at, error=exc.code))
                     report.retried += 1
                 log.warning(
                     "delivery retry channel=%s attempt=%d error=%s",
@@ -116,12 +116,14 @@ class Outbox:
                 continue
             except GiveUp as exc:
                 at = datetime.now(UTC)
-                await self._write(partial(self.store.mark_failed, msg_id=pending.id, at=at, error=exc.code))
+                await self._write(partial(steps.mark_failed, msg_id=pending.id, at=at, error=exc.code))
                 report.failed += 1
                 log.warning("delivery failed for good channel=%s error=%s", sender.channel, exc.code)
                 continue
             at = datetime.now(UTC)
-            await self._write(partial(self.store.mark_sent, ids=[pending.id], at=at, platform_ids=list(ids)))
+            await self._write(
+                partial(steps.mark_sent, cipher=cipher, ids=[pending.id], at=at, platform_ids=list(ids))
+            )
             report.sent += 1
         return report
 
@@ -139,10 +141,10 @@ class Outbox:
                 break
         return total
 
-    async def _write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run one short write transaction (queued behind the service's SQLite writer lock, if any)."""
+    async def _write(self, fn: Callable[[Connection], T]) -> T:
+        """Run one short write transaction (queued behind the service's SQLite writer lock, if any) on the
+        database's step path (see storage.db.Database.run_step)."""
         if self._lock is None:
-            async with self.db.transaction() as s:
-                return await fn(s)
-        async with self._lock, self.db.transaction() as s:
-            return await fn(s)
+            return await self.db.run_step(fn)
+        async with self._lock:
+            return await self.db.run_step(fn)

@@ -343,3 +343,112 @@ def remember_message(
     """Keep the platform id of a message the person sent (encrypted), for quick exit."""
     values = {"channel": channel, "chat_key": chat_key, "at": at, "ref_enc": cipher.encrypt(ref)}
     conn.execute(_CHAT_MESSAGE_INSERT, values)
+
+
+# -- outbox delivery ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An outbox message claimed for delivery, decrypted."""
+
+    id: int
+    channel: str
+    chat_key: str
+    address: str
+    message: dict[str, Any]
+    attempts: int
+    conversation_id: int | None
+    report_id: int | None
+
+
+_CLAIM_UPDATE = update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+
+
+def claim_due(
+    conn: Connection, cipher: Cipher, channel: str, *, now: datetime, lease: timedelta, limit: int = 100
+) -> list[Pending]:
+    """Claim due messages: the oldest unsent one of each chat, so that each chat keeps its order.
+
+    Only a chat's oldest unsent message can be claimed, and only when it is due; a claim pushes
+    next_attempt_at forward by `lease`, so no worker takes the chat's next message, nor this one
+    again, while it is being delivered. A worker that dies leaves it to be retried after the lease.
+    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets two workers claim at once without waiting on or
+    taking each other's rows, and the conditions are checked again on the row it locks, so a
+    message another worker has just claimed or sent is passed over.
+    """
+    unsent = (OUTBOX.c.channel == channel, OUTBOX.c.sent_at.is_(None), OUTBOX.c.failed_at.is_(None))
+    oldest = select(func.min(OUTBOX.c.id)).where(*unsent).group_by(OUTBOX.c.chat_key)
+    query = (
+        select(
+            OUTBOX.c.id,
+            OUTBOX.c.channel,
+            OUTBOX.c.chat_key,
+            OUTBOX.c.address_enc,
+            OUTBOX.c.message_enc,
+            OUTBOX.c.attempts,
+            OUTBOX.c.conversation_id,
+            OUTBOX.c.report_id,
+        )
+        .where(OUTBOX.c.id.in_(oldest.scalar_subquery()), *unsent)
+        .where(OUTBOX.c.next_attempt_at <= now)
+        .order_by(OUTBOX.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).all()
+    if not rows:
+        return []
+    until = now + lease
+    conn.execute(
+        _CLAIM_UPDATE,
+        [{"b_id": row.id, "attempts": row.attempts + 1, "next_attempt_at": until} for row in rows],
+    )
+    return [
+        Pending(
+            id=int(row.id),
+            channel=row.channel,
+            chat_key=row.chat_key,
+            address=cipher.decrypt(row.address_enc),
+            message=cipher.decrypt_json(row.message_enc),
+            attempts=row.attempts + 1,
+            conversation_id=row.conversation_id,
+            report_id=row.report_id,
+        )
+        for row in rows
+    ]
+
+
+def _orphan() -> tuple[Any, ...]:
+    """Conditions of an outbox row that belongs to no conversation and no report."""
+    return (OUTBOX.c.conversation_id.is_(None), OUTBOX.c.report_id.is_(None))
+
+
+def mark_sent(
+    conn: Connection, cipher: Cipher, ids: Sequence[int], *, at: datetime, platform_ids: Sequence[str] = ()
+) -> None:
+    """Record delivery (and the platform's message ids, encrypted, for quick exit).
+
+    A message that belongs to no conversation and no report (the last words of an erased draft or
+    of an anonymous report) is deleted instead: once delivered, nothing of it stays.
+    """
+    ids = list(ids)
+    conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids), *_orphan()))
+    values: dict[str, Any] = {"sent_at": at, "last_error": None}
+    if platform_ids:
+        values["platform_ids_enc"] = cipher.encrypt_json(list(platform_ids))
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(**values))
+
+
+def mark_retry(conn: Connection, msg_id: int, *, at: datetime, error: str) -> None:
+    """Try again at a later time."""
+    conn.execute(
+        update(OUTBOX).where(OUTBOX.c.id == msg_id).values(next_attempt_at=at, last_error=error[:200])
+    )
+
+
+def mark_failed(conn: Connection, msg_id: int, *, at: datetime, error: str) -> None:
+    """Give up on a message the platform will never accept (an orphan is deleted, see mark_sent)."""
+    conn.execute(delete(OUTBOX).where(OUTBOX.c.id == msg_id, *_orphan()))
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(failed_at=at, last_error=error[:200]))

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import steps
 from storage.crypto import Cipher
 from storage.models import (
     AuditEvent,
@@ -29,6 +30,9 @@ from storage.models import (
     TranscriptEntry,
     utcnow,
 )
+from storage.steps import Pending
+
+__all__ = ["Line", "Pending", "Store"]
 
 
 @dataclass(frozen=True)
@@ -39,20 +43,6 @@ class Line:
     author: str  # "person" | "bot" | "staff"
     text: str
     at: datetime
-
-
-@dataclass(frozen=True)
-class Pending:
-    """An outbox message claimed for delivery, decrypted."""
-
-    id: int
-    channel: str
-    chat_key: str
-    address: str
-    message: dict[str, Any]
-    attempts: int
-    conversation_id: int | None
-    report_id: int | None
 
 
 class Store:
@@ -364,83 +354,30 @@ class Store:
     async def claim_due(
         self, s: AsyncSession, channel: str, *, now: datetime, lease: timedelta, limit: int = 100
     ) -> list[Pending]:
-        """Claim due messages: the oldest unsent one of each chat, so that each chat keeps its order.
-
-        Only a chat's oldest unsent message can be claimed, and only when it is due; a claim pushes
-        next_attempt_at forward by `lease`, so no worker takes the chat's next message, nor this one
-        again, while it is being delivered. A worker that dies leaves it to be retried after the lease.
-        On PostgreSQL `FOR UPDATE SKIP LOCKED` lets two workers claim at once without waiting on or
-        taking each other's rows, and the conditions are checked again on the row it locks, so a
-        message another worker has just claimed or sent is passed over.
-        """
-        unsent = (
-            col(OutboxMessage.channel) == channel,
-            col(OutboxMessage.sent_at).is_(None),
-            col(OutboxMessage.failed_at).is_(None),
-        )
-        oldest = select(func.min(col(OutboxMessage.id))).where(*unsent).group_by(col(OutboxMessage.chat_key))
-        query = (
-            select(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(oldest.scalar_subquery()), *unsent)
-            .where(col(OutboxMessage.next_attempt_at) <= now)
-            .order_by(col(OutboxMessage.id))
-            .limit(limit)
-            .execution_options(populate_existing=True)
-        )
-        if _dialect(s) == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = (await s.execute(query)).scalars().all()
-        claimed: list[Pending] = []
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + lease
-            s.add(row)
-            claimed.append(
-                Pending(
-                    id=int(row.id or 0),
-                    channel=row.channel,
-                    chat_key=row.chat_key,
-                    address=self.cipher.decrypt(row.address_enc),
-                    message=self.cipher.decrypt_json(row.message_enc),
-                    attempts=row.attempts,
-                    conversation_id=row.conversation_id,
-                    report_id=row.report_id,
-                )
+        """Claim due messages (see storage.steps.claim_due, which does the work)."""
+        return await s.run_sync(
+            lambda sync: steps.claim_due(
+                sync.connection(), self.cipher, channel, now=now, lease=lease, limit=limit
             )
-        await s.flush()
-        return claimed
+        )
 
     async def mark_sent(
         self, s: AsyncSession, ids: Sequence[int], *, at: datetime, platform_ids: Sequence[str] = ()
     ) -> None:
-        """Record delivery (and the platform's message ids, encrypted, for quick exit).
-
-        A message that belongs to no conversation and no report (the last words of an erased draft or
-        of an anonymous report) is deleted instead: once delivered, nothing of it stays.
-        """
-        ids = list(ids)
-        await s.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(ids), *_orphan()))
-        values: dict[str, Any] = {"sent_at": at, "last_error": None}
-        if platform_ids:
-            values["platform_ids_enc"] = self.cipher.encrypt_json(list(platform_ids))
-        await s.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).values(**values))
+        """Record delivery (see storage.steps.mark_sent)."""
+        await s.run_sync(
+            lambda sync: steps.mark_sent(
+                sync.connection(), self.cipher, ids, at=at, platform_ids=platform_ids
+            )
+        )
 
     async def mark_retry(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
         """Try again at a later time."""
-        await s.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id) == msg_id)
-            .values(next_attempt_at=at, last_error=error[:200])
-        )
+        await s.run_sync(lambda sync: steps.mark_retry(sync.connection(), msg_id, at=at, error=error))
 
     async def mark_failed(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
-        """Give up on a message the platform will never accept (an orphan is deleted, see mark_sent)."""
-        await s.execute(delete(OutboxMessage).where(col(OutboxMessage.id) == msg_id, *_orphan()))
-        await s.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id) == msg_id)
-            .values(failed_at=at, last_error=error[:200])
-        )
+        """Give up on a message the platform will never accept (see storage.steps.mark_failed)."""
+        await s.run_sync(lambda sync: steps.mark_failed(sync.connection(), msg_id, at=at, error=error))
 
     async def pending_count(self, s: AsyncSession, channel: str | None = None) -> int:
         """How many messages wait to be delivered."""
@@ -533,11 +470,6 @@ class Store:
             )
         )
         await s.flush()
-
-
-def _orphan() -> tuple[Any, ...]:
-    """Conditions of an outbox row that belongs to no conversation and no report."""
-    return (col(OutboxMessage.conversation_id).is_(None), col(OutboxMessage.report_id).is_(None))
 
 
 def _dialect(s: AsyncSession) -> str:
