@@ -87,7 +87,10 @@ class ReportService:
         self.store = Store(self.cipher)
         self.settings = config.flow_settings()
         self.zone = ZoneInfo(config.service.timezone)
-        # SQLite takes one writer at a time anyway (BEGIN IMMEDIATE); queueing here avoids busy-wait sleeps.
+        # SQLite takes one writer at a time anyway (BEGIN IMMEDIATE). Steps and outbox writes run on the
+        # database's one step thread (Database.run_step); this lock also queues the writers that still use
+        # the async engine in this process (quick exit, WhatsApp replies marked sent, staff in the console)
+        # behind them, instead of leaving them to SQLite's busy-wait sleeps.
         self.sqlite_writer = asyncio.Lock() if db.is_sqlite else None
         self.rate = limits.ChatRateLimit(config.limits.messages_per_second)
 

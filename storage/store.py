@@ -7,12 +7,11 @@ on the way in, so nothing a person typed can reach a table unencrypted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -31,18 +30,11 @@ from storage.models import (
     utcnow,
 )
 from storage.steps import Pending
+from storage.steps import TranscriptLine as Line
 
 __all__ = ["Line", "Pending", "Store"]
 
-
-@dataclass(frozen=True)
-class Line:
-    """One transcript line to append."""
-
-    direction: str  # "in" | "out"
-    author: str  # "person" | "bot" | "staff"
-    text: str
-    at: datetime
+T = TypeVar("T")
 
 
 class Store:
@@ -63,14 +55,9 @@ class Store:
         On PostgreSQL a second worker inserting the same id waits on the unique index until the first
         commits (then it is a repeat) or rolls back (then it is recorded here).
         """
-        values = {
-            "channel": channel,
-            "delivery_id": self._delivery_key(channel, delivery_id),
-            "received_at": utcnow(),
-        }
-        stmt = _insert(s, InboundReceipt).values(**values).on_conflict_do_nothing()
-        result = await s.execute(stmt.returning(col(InboundReceipt.id)))
-        return result.first() is not None
+        return await _on_connection(
+            s, lambda conn: steps.record_receipt(conn, self.cipher, channel, delivery_id)
+        )
 
     async def has_receipt(self, s: AsyncSession, channel: str, delivery_id: str) -> bool:
         """True when this delivery has been acted on (committed)."""
@@ -134,19 +121,7 @@ class Store:
         now, except that the platform ids of delivered ones are kept, with the text scrubbed, for the
         quick exit ("clear the chat") until purge removes them.
         """
-        await s.execute(
-            delete(TranscriptEntry).where(col(TranscriptEntry.conversation_id) == conversation_id)
-        )
-        mine = col(OutboxMessage.conversation_id) == conversation_id
-        done = or_(col(OutboxMessage.sent_at).is_not(None), col(OutboxMessage.failed_at).is_not(None))
-        await s.execute(
-            delete(OutboxMessage).where(mine, done, col(OutboxMessage.platform_ids_enc).is_(None))
-        )
-        await s.execute(
-            update(OutboxMessage).where(mine, done).values(message_enc=self.cipher.encrypt_json({"text": ""}))
-        )
-        await s.execute(update(OutboxMessage).where(mine).values(conversation_id=None))
-        await s.execute(delete(Conversation).where(col(Conversation.id) == conversation_id))
+        await _on_connection(s, lambda conn: steps.delete_conversation(conn, self.cipher, conversation_id))
 
     async def forget_chat(self, s: AsyncSession, channel: str, chat_key: str) -> int:
         """Delete every delivered message to this chat that no report keeps, and the kept ids of messages
@@ -155,20 +130,7 @@ class Store:
         Called when an anonymous report is submitted: what remains of the chat's messages could
         otherwise be matched to the report by time. Returns how many rows went.
         """
-        result = await s.execute(
-            delete(OutboxMessage).where(
-                col(OutboxMessage.channel) == channel,
-                col(OutboxMessage.chat_key) == chat_key,
-                col(OutboxMessage.report_id).is_(None),
-                or_(col(OutboxMessage.sent_at).is_not(None), col(OutboxMessage.failed_at).is_not(None)),
-            )
-        )
-        kept = await s.execute(
-            delete(ChatMessage).where(
-                col(ChatMessage.channel) == channel, col(ChatMessage.chat_key) == chat_key
-            )
-        )
-        return int(getattr(result, "rowcount", 0) or 0) + int(getattr(kept, "rowcount", 0) or 0)
+        return await _on_connection(s, lambda conn: steps.forget_chat(conn, channel, chat_key))
 
     # -- transcript ------------------------------------------------------------------------------
 
@@ -181,29 +143,12 @@ class Store:
         report_id: int | None = None,
     ) -> None:
         """Append lines, encrypted, after the last one of this conversation or report."""
-        if not lines:
-            return
-        owner = (
-            col(TranscriptEntry.conversation_id) == conversation_id
-            if conversation_id is not None
-            else col(TranscriptEntry.report_id) == report_id
+        await _on_connection(
+            s,
+            lambda conn: steps.append_transcript(
+                conn, self.cipher, lines, conversation_id=conversation_id, report_id=report_id
+            ),
         )
-        last = (await s.execute(select(func.max(col(TranscriptEntry.seq))).where(owner))).scalar()
-        seq = int(last or 0)
-        for line in lines:
-            seq += 1
-            s.add(
-                TranscriptEntry(
-                    conversation_id=conversation_id,
-                    report_id=report_id,
-                    seq=seq,
-                    at=line.at,
-                    direction=line.direction,
-                    author=line.author,
-                    text_enc=self.cipher.encrypt(line.text),
-                )
-            )
-        await s.flush()
 
     async def transcript(self, s: AsyncSession, *, report_id: int) -> list[Line]:
         """A report's transcript, decrypted, in order."""
@@ -254,8 +199,7 @@ class Store:
 
     async def reference_exists(self, s: AsyncSession, reference: str) -> bool:
         """True when a report already has this reference."""
-        found = await s.execute(select(col(Report.id)).where(col(Report.reference) == reference))
-        return found.first() is not None
+        return await _on_connection(s, lambda conn: steps.reference_exists(conn, reference))
 
     async def report_by_reference(self, s: AsyncSession, reference: str) -> Report | None:
         """The report with this reference, if any."""
@@ -297,21 +241,9 @@ class Store:
     ) -> bool:
         """Count one more report for this sender in the current window; False (nothing counted) when
         the sender already reached `limit`. Windows older than `window` are deleted on the way."""
-        start = at - timedelta(minutes=at.minute % 10, seconds=at.second, microseconds=at.microsecond)
-        await s.execute(delete(SubmissionCount).where(col(SubmissionCount.window_start) <= at - window))
-        row = (
-            await s.execute(select(SubmissionCount).where(col(SubmissionCount.sender_key) == sender_key))
-        ).scalar_one_or_none()
-        if row is None:
-            s.add(SubmissionCount(sender_key=sender_key, window_start=start, count=1))
-            await s.flush()
-            return True
-        if row.count >= limit:
-            return False
-        row.count += 1
-        s.add(row)
-        await s.flush()
-        return True
+        return await _on_connection(
+            s, lambda conn: steps.count_submission(conn, sender_key, at=at, limit=limit, window=window)
+        )
 
     async def purge_submission_counts(self, s: AsyncSession, *, before: datetime) -> int:
         """Delete report counters whose window started before a time (retention: one hour)."""
@@ -333,51 +265,44 @@ class Store:
         at: datetime | None = None,
     ) -> list[int]:
         """Put messages in the outbox, in order; returns their ids."""
-        now = at or utcnow()
-        rows = [
-            OutboxMessage(
+        return await _on_connection(
+            s,
+            lambda conn: steps.enqueue(
+                conn,
+                self.cipher,
                 channel=channel,
                 chat_key=chat_key,
-                address_enc=self.cipher.encrypt(address),
-                message_enc=self.cipher.encrypt_json(message),
+                address=address,
+                messages=list(messages),
                 conversation_id=conversation_id,
                 report_id=report_id,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for message in messages
-        ]
-        s.add_all(rows)
-        await s.flush()
-        return [int(r.id) for r in rows if r.id is not None]
+                at=at,
+            ),
+        )
 
     async def claim_due(
         self, s: AsyncSession, channel: str, *, now: datetime, lease: timedelta, limit: int = 100
     ) -> list[Pending]:
         """Claim due messages (see storage.steps.claim_due, which does the work)."""
-        return await s.run_sync(
-            lambda sync: steps.claim_due(
-                sync.connection(), self.cipher, channel, now=now, lease=lease, limit=limit
-            )
+        return await _on_connection(
+            s, lambda conn: steps.claim_due(conn, self.cipher, channel, now=now, lease=lease, limit=limit)
         )
 
     async def mark_sent(
         self, s: AsyncSession, ids: Sequence[int], *, at: datetime, platform_ids: Sequence[str] = ()
     ) -> None:
         """Record delivery (see storage.steps.mark_sent)."""
-        await s.run_sync(
-            lambda sync: steps.mark_sent(
-                sync.connection(), self.cipher, ids, at=at, platform_ids=platform_ids
-            )
+        await _on_connection(
+            s, lambda conn: steps.mark_sent(conn, self.cipher, ids, at=at, platform_ids=platform_ids)
         )
 
     async def mark_retry(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
         """Try again at a later time."""
-        await s.run_sync(lambda sync: steps.mark_retry(sync.connection(), msg_id, at=at, error=error))
+        await _on_connection(s, lambda conn: steps.mark_retry(conn, msg_id, at=at, error=error))
 
     async def mark_failed(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
         """Give up on a message the platform will never accept (see storage.steps.mark_failed)."""
-        await s.run_sync(lambda sync: steps.mark_failed(sync.connection(), msg_id, at=at, error=error))
+        await _on_connection(s, lambda conn: steps.mark_failed(conn, msg_id, at=at, error=error))
 
     async def pending_count(self, s: AsyncSession, channel: str | None = None) -> int:
         """How many messages wait to be delivered."""
@@ -396,8 +321,9 @@ class Store:
         self, s: AsyncSession, channel: str, chat_key: str, ref: str, *, at: datetime
     ) -> None:
         """Keep the platform id of a message the person sent (encrypted), for quick exit."""
-        s.add(ChatMessage(channel=channel, chat_key=chat_key, at=at, ref_enc=self.cipher.encrypt(ref)))
-        await s.flush()
+        await _on_connection(
+            s, lambda conn: steps.remember_message(conn, self.cipher, channel, chat_key, ref, at=at)
+        )
 
     async def message_refs(
         self, s: AsyncSession, channel: str, chat_key: str, *, since: datetime
@@ -470,6 +396,13 @@ class Store:
             )
         )
         await s.flush()
+
+
+async def _on_connection(s: AsyncSession, fn: Callable[[Connection], T]) -> T:
+    """Run a storage.steps function on the session's connection, in its transaction, after flushing what
+    the session holds (Core statements do not flush by themselves)."""
+    await s.flush()
+    return await s.run_sync(lambda sync: fn(sync.connection()))
 
 
 def _dialect(s: AsyncSession) -> str:
