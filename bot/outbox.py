@@ -95,36 +95,44 @@ class Outbox:
                 c, cipher, sender.channel, now=due, lease=LEASE + older_than, limit=limit
             )
         )
-        for pending in claimed:
-            try:
-                ids = await sender.send(pending.address, from_dict(pending.message), pending)
-            except RetryLater as exc:
-                wait = exc.after if exc.after is not None else backoff(pending.attempts)
-                at = datetime.now(UTC) + timedelta(seconds=wait)
-                if pending.attempts >= MAX_ATTEMPTS:
-                    await self._write(partial(steps.mark_failed, msg_id=pending.id, at=at, error=exc.code))
+        # What happened to each message is written once for the round, in one transaction after the last
+        # send (or when the round stops early): each chat has at most one message in a round, so a crash
+        # before that write sends at most one message per chat again, as a crash right after a send did.
+        results: list[Callable[[Connection], None]] = []
+        try:
+            for pending in claimed:
+                try:
+                    ids = await sender.send(pending.address, from_dict(pending.message), pending)
+                except RetryLater as exc:
+                    wait = exc.after if exc.after is not None else backoff(pending.attempts)
+                    at = datetime.now(UTC) + timedelta(seconds=wait)
+                    if pending.attempts >= MAX_ATTEMPTS:
+                        results.append(partial(steps.mark_failed, msg_id=pending.id, at=at, error=exc.code))
+                        report.failed += 1
+                    else:
+                        results.append(partial(steps.mark_retry, msg_id=pending.id, at=at, error=exc.code))
+                        report.retried += 1
+                    log.warning(
+                        "delivery retry channel=%s attempt=%d error=%s",
+                        sender.channel,
+                        pending.attempts,
+                        exc.code,
+                    )
+                    continue
+                except GiveUp as exc:
+                    at = datetime.now(UTC)
+                    results.append(partial(steps.mark_failed, msg_id=pending.id, at=at, error=exc.code))
                     report.failed += 1
-                else:
-                    await self._write(partial(steps.mark_retry, msg_id=pending.id, at=at, error=exc.code))
-                    report.retried += 1
-                log.warning(
-                    "delivery retry channel=%s attempt=%d error=%s",
-                    sender.channel,
-                    pending.attempts,
-                    exc.code,
-                )
-                continue
-            except GiveUp as exc:
+                    log.warning("delivery failed for good channel=%s error=%s", sender.channel, exc.code)
+                    continue
                 at = datetime.now(UTC)
-                await self._write(partial(steps.mark_failed, msg_id=pending.id, at=at, error=exc.code))
-                report.failed += 1
-                log.warning("delivery failed for good channel=%s error=%s", sender.channel, exc.code)
-                continue
-            at = datetime.now(UTC)
-            await self._write(
-                partial(steps.mark_sent, cipher=cipher, ids=[pending.id], at=at, platform_ids=list(ids))
-            )
-            report.sent += 1
+                results.append(
+                    partial(steps.mark_sent, cipher=cipher, ids=[pending.id], at=at, platform_ids=list(ids))
+                )
+                report.sent += 1
+        finally:
+            if results:
+                await self._write(partial(_run_all, results))
         return report
 
     async def drain(
@@ -148,3 +156,8 @@ class Outbox:
             return await self.db.run_step(fn)
         async with self._lock:
             return await self.db.run_step(fn)
+
+
+def _run_all(writes: Sequence[Callable[[Connection], None]], conn: Connection) -> None:
+    for write in writes:
+        write(conn)
