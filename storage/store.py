@@ -105,13 +105,12 @@ class Store:
     async def save_draft(
         self, s: AsyncSession, conv: Conversation, draft: dict[str, Any], *, at: datetime | None = None
     ) -> None:
-        """Store the draft encrypted; the step name stays in clear (it is not content)."""
-        conv.draft_enc = self.cipher.encrypt_json(draft)
-        conv.step = str(draft.get("step", "start"))[:64]
-        conv.locale = str(draft.get("locale", "en"))[:16]
-        conv.updated_at = at or utcnow()  # the last message's time: retention counts from it
-        s.add(conv)
-        await s.flush()
+        """Store the draft encrypted (see storage.steps.save_draft)."""
+        assert conv.id is not None
+        conv_id = conv.id
+        await _on_connection(
+            s, lambda conn: steps.save_draft(conn, self.cipher, conv_id, draft, at=at or utcnow())
+        )
 
     async def delete_conversation(self, s: AsyncSession, conversation_id: int) -> None:
         """Remove a conversation, its transcript and what it sent (its report keeps its own copy).
@@ -176,25 +175,24 @@ class Store:
         conversation_id: int | None,
         at: datetime,
     ) -> Report:
-        """Store a report; move the conversation's transcript to it. `clear` holds codes only."""
-        report = Report(
-            reference=reference,
-            submitted_at=at,
-            channel=channel,
-            sealed_enc=self.cipher.encrypt_json(sealed),
-            chat_key=chat_key,
-            reply_address_enc=self.cipher.encrypt(reply_address) if reply_address else None,
-            last_inbound_at=at if chat_key else None,
-            **clear,
+        """Store a report; move the conversation's transcript to it (see storage.steps.create_report)."""
+        report_id = await _on_connection(
+            s,
+            lambda conn: steps.create_report(
+                conn,
+                self.cipher,
+                reference=reference,
+                channel=channel,
+                clear=clear,
+                sealed=sealed,
+                chat_key=chat_key,
+                reply_address=reply_address,
+                conversation_id=conversation_id,
+                at=at,
+            ),
         )
-        s.add(report)
-        await s.flush()
-        if conversation_id is not None:
-            await s.execute(
-                update(TranscriptEntry)
-                .where(col(TranscriptEntry.conversation_id) == conversation_id)
-                .values(report_id=report.id, conversation_id=None)
-            )
+        report = await s.get(Report, report_id)
+        assert report is not None
         return report
 
     async def reference_exists(self, s: AsyncSession, reference: str) -> bool:
@@ -222,19 +220,6 @@ class Store:
             )
         ).scalars()
         return [self.cipher.decrypt(r.text_enc) for r in rows]
-
-    async def touch_reports(self, s: AsyncSession, chat_key: str, at: datetime) -> None:
-        """Note the person's latest message on their contactable reports (WhatsApp's 24-hour window)."""
-        await s.execute(update(Report).where(col(Report.chat_key) == chat_key).values(last_inbound_at=at))
-
-    async def recent_reports(self, s: AsyncSession, chat_key: str, since: datetime) -> int:
-        """How many contactable reports this chat submitted since a time (abuse limits)."""
-        count = await s.execute(
-            select(func.count())
-            .select_from(Report)
-            .where(col(Report.chat_key) == chat_key, col(Report.submitted_at) >= since)
-        )
-        return int(count.scalar() or 0)
 
     async def count_submission(
         self, s: AsyncSession, sender_key: str, *, at: datetime, limit: int, window: timedelta
