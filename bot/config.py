@@ -383,7 +383,7 @@ def _with_local_keys(cfg: Config) -> Config:
     if key_file.exists():
         stored = _read_key_file(key_file)
     else:
-        cfg.data_path.mkdir(parents=True, exist_ok=True)
+        cfg.data_path.mkdir(parents=True, exist_ok=True, mode=0o700)
         stored = {
             "encryption_key": Fernet.generate_key().decode(),
             "pseudonym_key": secrets.token_urlsafe(48),

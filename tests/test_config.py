@@ -18,6 +18,7 @@ def test_defaults_run_with_nothing_set_up(tmp_path: Path, monkeypatch: pytest.Mo
     assert cfg.database_url == "sqlite+aiosqlite:///data/reportbot.db"
     key_file = tmp_path / "data" / "keys.toml"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700  # the data folder is private too
     assert "Production must set security.encryption_keys" in capsys.readouterr().err
     again = load_config(env={})
     assert again.security == cfg.security  # the generated key is reused, not replaced
