@@ -213,49 +213,44 @@ def _section(name: str, cls: type, raw: Mapping[str, Any], env: Mapping[str, str
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
-def _partners(raw: Any) -> tuple[Partner, ...]:
+def _tables(section: str, raw: Any, keys: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
+    """Check a `[[section]]` list: tables with exactly these keys, each a non-empty string (trimmed)."""
     if not isinstance(raw, list):
-        raise ConfigError("partners", "must be a list of [[partners]] tables")
-    seen: set[str] = set()
+        raise ConfigError(section, f"must be a list of [[{section}]] tables")
     out = []
     for i, item in enumerate(raw):
-        where = f"partners[{i}]"
+        where = f"{section}[{i}]"
         if not isinstance(item, Mapping):
             raise ConfigError(where, "must be a table")
-        unknown = set(item) - {"id", "name", "does"}
+        unknown = set(item) - set(keys)
         if unknown:
             raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key (see config.example.toml)")
-        pid = item.get("id")
-        if not isinstance(pid, str) or not _ID.match(pid):
+        for key in keys:
+            if not isinstance(item.get(key), str) or not item[key].strip():
+                raise ConfigError(f"{where}.{key}", "is required")
+        out.append((where, {key: item[key].strip() for key in keys}))
+    return out
+
+
+def _partners(raw: Any) -> tuple[Partner, ...]:
+    seen: set[str] = set()
+    out = []
+    for where, item in _tables("partners", raw, ("id", "name", "does")):
+        pid = item["id"]
+        if not _ID.match(pid):
             raise ConfigError(f"{where}.id", "must be 1-32 lower-case letters, digits, - or _")
         if pid in seen:
             raise ConfigError(f"{where}.id", f"{pid!r} is used twice")
         seen.add(pid)
-        for key in ("name", "does"):
-            if not isinstance(item.get(key), str) or not item[key].strip():
-                raise ConfigError(f"{where}.{key}", "is required")
-        out.append(Partner(id=pid, name=item["name"].strip(), does=item["does"].strip()))
+        out.append(Partner(id=pid, name=item["name"], does=item["does"]))
     return tuple(out)
 
 
 def _support(raw: Any) -> tuple[SupportService, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError("support", "must be a list of [[support]] tables")
-    out = []
-    for i, item in enumerate(raw):
-        where = f"support[{i}]"
-        if not isinstance(item, Mapping):
-            raise ConfigError(where, "must be a table")
-        unknown = set(item) - {"name", "for", "contact"}
-        if unknown:
-            raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key (see config.example.toml)")
-        for key in ("name", "for", "contact"):
-            if not isinstance(item.get(key), str) or not item[key].strip():
-                raise ConfigError(f"{where}.{key}", "is required")
-        out.append(
-            SupportService(name=item["name"].strip(), for_whom=item["for"].strip(), contact=item["contact"])
-        )
-    return tuple(out)
+    return tuple(
+        SupportService(name=item["name"], for_whom=item["for"], contact=item["contact"])
+        for _, item in _tables("support", raw, ("name", "for", "contact"))
+    )
 
 
 def _valid_fernet(key: str) -> bool:
