@@ -96,7 +96,13 @@ class OutboxMessage(SQLModel, table=True):
     """A message committed with its cause and delivered after commit; retried until sent."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+    # The foreign keys are indexed: ending a conversation or erasing a report finds its messages by
+    # them (and SQLite's foreign-key checks scan the whole table without an index).
+    __table_args__ = (
+        Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+        Index("ix_outbox_conversation", "conversation_id"),
+        Index("ix_outbox_report", "report_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)

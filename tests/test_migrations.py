@@ -122,3 +122,28 @@ async def test_sqlite_is_upgraded_on_start(config: Config, config_path: Path) ->
         assert (await schema_state(db)).at_head
     finally:
         await db.dispose()
+
+
+@every_backend
+async def test_every_foreign_key_is_the_first_column_of_an_index(config: Config) -> None:
+    # Deleting a parent row (a conversation ending, a report erased) checks and updates its children by
+    # the foreign key; without an index each of those reads the whole child table.
+    db = Database(config.database_url)
+    try:
+        await upgrade(db)
+
+        def unindexed(conn):  # type: ignore[no-untyped-def]
+            found = inspect(conn)
+            missing = []
+            for table in found.get_table_names():
+                leading = {ix["column_names"][0] for ix in found.get_indexes(table) if ix["column_names"]}
+                leading |= {uc["column_names"][0] for uc in found.get_unique_constraints(table)}
+                for fk in found.get_foreign_keys(table):
+                    if fk["constrained_columns"][0] not in leading:
+                        missing.append(f"{table}.{fk['constrained_columns'][0]}")
+            return missing
+
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(unindexed) == []
+    finally:
+        await db.dispose()
