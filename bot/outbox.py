@@ -7,7 +7,6 @@ instead of blocking the chat for ever. A message is marked sent only after the p
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ from sqlalchemy import Connection
 from bot.render import from_dict
 from flows.types import Outbound
 from storage import steps
-from storage.db import Database
+from storage.db import Database, WriteGate
 from storage.store import Pending, Store
 
 log = logging.getLogger("reportbot.outbox")
@@ -74,10 +73,10 @@ class DeliveryReport:
 class Outbox:
     """Delivers what the service committed, through one sender per channel."""
 
-    def __init__(self, db: Database, store: Store, *, lock: asyncio.Lock | None = None) -> None:
+    def __init__(self, db: Database, store: Store, *, lock: WriteGate | None = None) -> None:
         self.db = db
         self.store = store
-        self._lock = lock  # the service's SQLite writer lock, when there is one
+        self._lock = lock  # the service's SQLite write gate, when there is one
 
     async def deliver_once(
         self, sender: Sender, *, limit: int = 50, older_than: timedelta = timedelta(0)
@@ -150,11 +149,11 @@ class Outbox:
         return total
 
     async def _write(self, fn: Callable[[Connection], T]) -> T:
-        """Run one short write transaction (queued behind the service's SQLite writer lock, if any) on the
-        database's step path (see storage.db.Database.run_step)."""
+        """Run one short write transaction on the database's step path, with the steps (see
+        storage.db.Database.run_step and WriteGate)."""
         if self._lock is None:
             return await self.db.run_step(fn)
-        async with self._lock:
+        async with self._lock.shared():
             return await self.db.run_step(fn)
 
 

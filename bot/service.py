@@ -10,7 +10,6 @@ what people typed, never a chat id.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StatusInfo, StepResult
 from storage import steps
 from storage.crypto import Cipher
-from storage.db import Database
+from storage.db import Database, WriteGate
 from storage.references import new_reference
 from storage.steps import TranscriptLine as Line
 from storage.store import Store
@@ -87,11 +86,11 @@ class ReportService:
         self.store = Store(self.cipher)
         self.settings = config.flow_settings()
         self.zone = ZoneInfo(config.service.timezone)
-        # SQLite takes one writer at a time anyway (BEGIN IMMEDIATE). Steps and outbox writes run on the
-        # database's one step thread (Database.run_step); this lock also queues the writers that still use
-        # the async engine in this process (quick exit, WhatsApp replies marked sent, staff in the console)
-        # behind them, instead of leaving them to SQLite's busy-wait sleeps.
-        self.sqlite_writer = asyncio.Lock() if db.is_sqlite else None
+        # SQLite takes one writer at a time (BEGIN IMMEDIATE). Steps and outbox writes run together on
+        # the database's one step thread, group-committed (Database.run_step), under the gate's shared
+        # side; the writers that still use the async engine in this process (quick exit, staff in the
+        # console) take it alone, instead of meeting the step thread in SQLite's busy-wait sleeps.
+        self.sqlite_writer = WriteGate() if db.is_sqlite else None
         self.rate = limits.ChatRateLimit(config.limits.messages_per_second)
 
     def chat_key(self, channel: str, chat_id: str) -> str:
@@ -114,7 +113,7 @@ class ReportService:
         try:
             if self.sqlite_writer is None:
                 return await self._handle(env)
-            async with self.sqlite_writer:
+            async with self.sqlite_writer.shared():
                 return await self._handle(env)
         except _Dropped:
             return Outcome(limited=True)

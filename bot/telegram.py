@@ -59,7 +59,7 @@ from bot.service import Envelope, Outcome, ReportService
 from bot.web import BodyTooLarge, ChannelRoutes, read_body
 from flows import catalog
 from flows.types import Inbound, Location, Media, Outbound
-from storage.db import Database
+from storage.db import Database, WriteGate
 from storage.store import Pending, Store
 
 log = logging.getLogger("reportbot.telegram")
@@ -263,7 +263,7 @@ class TelegramSender:
         *,
         db: Database | None = None,
         store: Store | None = None,
-        lock: asyncio.Lock | None = None,
+        lock: WriteGate | None = None,
         pacer: Pacer | None = None,
     ) -> None:
         self.bot = bot

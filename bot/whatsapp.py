@@ -21,6 +21,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -41,7 +42,7 @@ from bot.service import Envelope, Outcome, ReportService
 from bot.web import BodyTooLarge, ChannelRoutes, read_body
 from flows import catalog
 from flows.types import Inbound, Location, Media, Outbound
-from storage import followup
+from storage import followup, steps
 from storage.db import Database
 from storage.models import Report
 from storage.store import Pending
@@ -283,9 +284,10 @@ class WhatsAppWebhook:
             log.debug("background step ended with error=%s", type(task.exception()).__name__)
 
     async def _mark_sent(self, ids: Sequence[int]) -> None:
-        lock = self.service.sqlite_writer
-        async with lock or contextlib.nullcontext(), self.service.db.transaction() as s:
-            await self.service.store.mark_sent(s, list(ids), at=datetime.now(UTC))
+        write = partial(steps.mark_sent, cipher=self.service.cipher, ids=list(ids), at=datetime.now(UTC))
+        gate = self.service.sqlite_writer
+        async with gate.shared() if gate is not None else contextlib.nullcontext():
+            await self.service.db.run_step(write)
 
     async def drain_running(self) -> None:
         """Let steps still running in the background finish (at shutdown)."""

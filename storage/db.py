@@ -4,6 +4,11 @@ SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk before it r
 `secure_delete=ON` (deleted content is overwritten), and every transaction starts with
 `BEGIN IMMEDIATE` so that concurrent writers queue instead of failing with "database is locked".
 PostgreSQL locks rows with `SELECT ... FOR UPDATE` (see storage.store).
+
+On a SQLite file the steps are group-committed: the one step thread takes every step that is waiting,
+runs each in its own SAVEPOINT of one transaction, commits once, and only then answers each of them.
+A step that fails rolls back to its savepoint and fails alone; a commit that fails fails them all.
+Nothing is answered before the commit that holds it is on disk.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 T = TypeVar("T")
+
+MAX_BATCH = 64  # steps in one group commit at most: bounds the transaction and the wait of the first
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -45,6 +53,8 @@ class Database:
         # thread hop a step instead of one per statement); see run_step.
         self._step_engine: Engine | None = None
         self._step_thread: ThreadPoolExecutor | None = None
+        self._waiting: list[_Queued] = []  # steps waiting for the next group commit
+        self._committing = False
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 _private_file(Path(parsed.database))
@@ -72,25 +82,58 @@ class Database:
             yield session
 
     async def run_step(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` on a sync connection inside one transaction: committed (durably) before this returns
+        """Run `fn` on a sync connection inside a transaction: committed (durably) before this returns
         if `fn` returns, rolled back if it raises.
 
-        SQLite file: on the one step thread, over the sqlite3 driver, BEGIN IMMEDIATE ... COMMIT with
-        the same durable pragmas. Otherwise (PostgreSQL, in-memory SQLite): on the async engine through
-        `run_sync`, so both run the same code.
+        SQLite file: on the one step thread, over the sqlite3 driver, with the same durable pragmas, in
+        a group commit with the other steps waiting (see the module's notes). Otherwise (PostgreSQL,
+        in-memory SQLite): its own transaction on the async engine through `run_sync`, so both run the
+        same code.
         """
         if self._step_engine is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn)
+        loop = asyncio.get_running_loop()
+        queued = _Queued(fn, loop.create_future())
+        self._waiting.append(queued)
+        if not self._committing:
+            self._commit_next(loop)
+        result: T = await queued.future
+        return result
+
+    def _commit_next(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand the steps waiting now to the step thread as one group (called on the event loop only)."""
+        assert self._step_engine is not None
+        batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
         if self._step_thread is None:
             self._step_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reportbot-step")
-        engine = self._step_engine
+        self._committing = True
+        try:
+            done = loop.run_in_executor(self._step_thread, _group_commit, self._step_engine, batch)
+        except RuntimeError as exc:  # the step thread was shut down (dispose): nothing of these ran
+            failed: asyncio.Future[None] = loop.create_future()
+            failed.set_exception(exc)
+            self._answer(loop, batch, failed)
+            return
+        done.add_done_callback(lambda f: self._answer(loop, batch, f))
 
-        def in_transaction() -> T:
-            with engine.begin() as conn:
-                return fn(conn)
-
-        return await asyncio.get_running_loop().run_in_executor(self._step_thread, in_transaction)
+    def _answer(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Queued], done: asyncio.Future[None]
+    ) -> None:
+        """After the commit (or its failure): answer each step of the group, then start the next group."""
+        failed = None if done.cancelled() else done.exception()
+        for queued in batch:
+            if queued.future.done():  # its caller stopped waiting; the step ran all the same
+                continue
+            if failed is not None:
+                queued.future.set_exception(failed)
+            elif queued.error is not None:
+                queued.future.set_exception(queued.error)
+            else:
+                queued.future.set_result(queued.result)
+        self._committing = False
+        if self._waiting:
+            self._commit_next(loop)
 
     async def create_schema(self) -> None:
         """Bring the schema to head with the shipped migrations (the only way tables are made)."""
@@ -115,6 +158,86 @@ class Database:
         if self._step_engine is not None:
             self._step_engine.dispose()
         await self.engine.dispose()
+
+
+class WriteGate:
+    """Who may write to a SQLite file now, in this process: steps together, or one other writer alone.
+
+    Steps (and outbox writes) run on the step thread and are group-committed, so any number of them may
+    be under way at once (`async with gate.shared()`). A writer on the async engine (quick exit, staff in
+    the console) takes the gate alone (`async with gate`) and waits until the steps under way are done;
+    steps that come while it waits queue behind it, so it is not starved. Without the gate such a writer
+    would meet the step thread's transaction and fall back on SQLite's busy-wait sleeps.
+    """
+
+    def __init__(self) -> None:
+        self._shared = 0
+        self._alone = False
+        self._wanting_alone = 0
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        if self._alone or self._wanting_alone:
+            async with self._changed:
+                await self._changed.wait_for(lambda: not self._alone and not self._wanting_alone)
+        self._shared += 1  # no await since the check above: nothing can have changed in between
+        try:
+            yield
+        finally:
+            self._shared -= 1
+            if self._shared == 0 and self._wanting_alone:
+                async with self._changed:
+                    self._changed.notify_all()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            self._wanting_alone += 1
+            try:
+                await self._changed.wait_for(lambda: not self._alone and self._shared == 0)
+            except BaseException:  # cancelled: steps held back for this writer may go on
+                self._wanting_alone -= 1
+                self._changed.notify_all()
+                raise
+            self._wanting_alone -= 1
+            self._alone = True
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._changed:
+            self._alone = False
+            self._changed.notify_all()
+
+
+@dataclass
+class _Queued:
+    """One step waiting for a group commit, and what running it gave."""
+
+    fn: Callable[[Connection], Any]
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+
+
+def _group_commit(engine: Engine, batch: list[_Queued]) -> None:
+    """On the step thread: run each step of the group in one transaction, then commit once.
+
+    With more than one step each runs in its own SAVEPOINT, so that one that raises is undone alone. A
+    failure of the transaction itself (BEGIN, a savepoint, COMMIT) raises, and the caller fails them all.
+    """
+    with engine.begin() as conn:
+        if len(batch) == 1:
+            queued = batch[0]
+            queued.result = queued.fn(conn)  # raises: the whole (one-step) transaction rolls back
+            return
+        for queued in batch:
+            savepoint = conn.begin_nested()
+            try:
+                queued.result = queued.fn(conn)
+            except Exception as exc:
+                savepoint.rollback()
+                queued.error = exc
+            else:
+                savepoint.commit()
 
 
 def _private_file(path: Path) -> None:
