@@ -11,7 +11,7 @@ Values arrive in clear and leave encrypted, as in storage.store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,9 +85,67 @@ _LAST_SEQ_CONVERSATION = select(func.max(TRANSCRIPT.c.seq)).where(
 )
 _LAST_SEQ_REPORT = select(func.max(TRANSCRIPT.c.seq)).where(TRANSCRIPT.c.report_id == bindparam("b_owner"))
 _TRANSCRIPT_INSERT = TRANSCRIPT.insert()
-_OUTBOX_INSERT = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
+_OUTBOX_INSERT = OUTBOX.insert().returning(OUTBOX.c.id)
 _CHAT_MESSAGE_INSERT = CHAT_MESSAGE.insert()
 _REFERENCE_EXISTS = select(REPORT.c.id).where(REPORT.c.reference == bindparam("b_reference"))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A built statement compiled once for SQLite's driver: its SQL, and its parameters in order with
+    each type's own conversion (as SQLAlchemy would apply it)."""
+
+    sql: str
+    names: tuple[str, ...]
+    convert: tuple[Callable[[Any], Any] | None, ...]
+
+    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            v if f is None else f(v)
+            for v, f in zip((values[n] for n in self.names), self.convert, strict=True)
+        )
+
+
+_prepared: dict[tuple[int, frozenset[str]], _Prepared | None] = {}
+
+
+def _prepare(stmt: Any, conn: Connection, keys: frozenset[str]) -> _Prepared | None:
+    """The statement for the raw driver, or None where SQLAlchemy must run it itself: a column default
+    computed in Python, or a returned column that needs converting."""
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=sorted(keys))
+    if compiled.insert_prefetch or compiled.update_prefetch or compiled.positiontup is None:
+        return None
+    if any(c.type.result_processor(dialect, None) is not None for c in stmt.exported_columns):
+        return None
+    names = tuple(compiled.positiontup)
+    if not set(names) <= keys:
+        return None
+    convert = tuple(compiled.binds[n].type.bind_processor(dialect) for n in names)
+    return _Prepared(compiled.string, names, convert)
+
+
+def _rows(conn: Connection, stmt: Any, values: dict[str, Any]) -> list[Sequence[Any]]:
+    """Run one built statement with one set of values and return its rows (if it returns any).
+
+    On SQLite this skips SQLAlchemy's execution machinery (about 20 microseconds a statement against 3
+    on the driver, most of a step's database cost): the statement is compiled once per set of parameter
+    names and run on the driver's cursor in the same transaction. Elsewhere SQLAlchemy runs it.
+    """
+    if conn.dialect.name == "sqlite":
+        key = (id(stmt), frozenset(values))
+        if key not in _prepared:
+            _prepared[key] = _prepare(stmt, conn, key[1])
+        prepared = _prepared[key]
+        if prepared is not None:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(prepared.sql, prepared.args(values))
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+    result = conn.execute(stmt, values)
+    return list(result) if result.returns_rows else []
 
 
 def delivery_key(cipher: Cipher, channel: str, delivery_id: str) -> str:
@@ -106,7 +164,7 @@ def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: 
         "delivery_id": delivery_key(cipher, channel, delivery_id),
         "received_at": utcnow(),
     }
-    return conn.execute(_RECEIPT_INSERT[conn.dialect.name], values).first() is not None
+    return bool(_rows(conn, _RECEIPT_INSERT[conn.dialect.name], values))
 
 
 def lock_conversation(conn: Connection, channel: str, chat_key: str) -> ConversationRow:
@@ -126,7 +184,7 @@ def lock_conversation(conn: Connection, channel: str, chat_key: str) -> Conversa
         "created_at": now,
         "updated_at": now,
     }
-    row = conn.execute(_CONVERSATION_UPSERT[conn.dialect.name], values).one()
+    (row,) = _rows(conn, _CONVERSATION_UPSERT[conn.dialect.name], values)
     return ConversationRow(int(row[0]), row[1])
 
 
@@ -141,7 +199,7 @@ def save_draft(
         "locale": str(draft.get("locale", "en"))[:16],
         "updated_at": at,  # the last message's time: retention counts from it
     }
-    conn.execute(_SAVE_DRAFT, values)
+    _rows(conn, _SAVE_DRAFT, values)
 
 
 def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) -> None:
@@ -190,9 +248,9 @@ def append_transcript(
     if not lines:
         return
     if conversation_id is not None:
-        last = conn.execute(_LAST_SEQ_CONVERSATION, {"b_owner": conversation_id}).scalar()
+        ((last,),) = _rows(conn, _LAST_SEQ_CONVERSATION, {"b_owner": conversation_id})
     else:
-        last = conn.execute(_LAST_SEQ_REPORT, {"b_owner": report_id}).scalar()
+        ((last,),) = _rows(conn, _LAST_SEQ_REPORT, {"b_owner": report_id})
     seq = int(last or 0)
     rows = []
     for line in lines:
@@ -208,7 +266,8 @@ def append_transcript(
                 "text_enc": cipher.encrypt(line.text),
             }
         )
-    conn.execute(_TRANSCRIPT_INSERT, rows)
+    for row in rows:
+        _rows(conn, _TRANSCRIPT_INSERT, row)
 
 
 def create_report(
@@ -331,10 +390,7 @@ def enqueue(
         }
         for message in messages
     ]
-    if not rows:
-        return []
-    result = conn.execute(_OUTBOX_INSERT, rows)
-    return [int(r[0]) for r in result]
+    return [int(_rows(conn, _OUTBOX_INSERT, row)[0][0]) for row in rows]
 
 
 def remember_message(
@@ -342,7 +398,7 @@ def remember_message(
 ) -> None:
     """Keep the platform id of a message the person sent (encrypted), for quick exit."""
     values = {"channel": channel, "chat_key": chat_key, "at": at, "ref_enc": cipher.encrypt(ref)}
-    conn.execute(_CHAT_MESSAGE_INSERT, values)
+    _rows(conn, _CHAT_MESSAGE_INSERT, values)
 
 
 # -- outbox delivery ---------------------------------------------------------------------------------
