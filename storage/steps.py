@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.crypto import Cipher
@@ -88,6 +88,35 @@ _TRANSCRIPT_INSERT = TRANSCRIPT.insert()
 _OUTBOX_INSERT = OUTBOX.insert().returning(OUTBOX.c.id)
 _CHAT_MESSAGE_INSERT = CHAT_MESSAGE.insert()
 _REFERENCE_EXISTS = select(REPORT.c.id).where(REPORT.c.reference == bindparam("b_reference"))
+# A report sent: the report, its transcript taken over, the conversation and what it sent let go.
+_REPORT_INSERT = REPORT.insert().returning(REPORT.c.id)
+_TRANSCRIPT_TO_REPORT = (
+    update(TRANSCRIPT)
+    .where(TRANSCRIPT.c.conversation_id == bindparam("b_conversation"))
+    .values(report_id=bindparam("b_report"), conversation_id=null())
+)
+_MINE = OUTBOX.c.conversation_id == bindparam("b_conversation")
+_DONE = or_(OUTBOX.c.sent_at.is_not(None), OUTBOX.c.failed_at.is_not(None))
+_DELETE_TRANSCRIPT = delete(TRANSCRIPT).where(TRANSCRIPT.c.conversation_id == bindparam("b_conversation"))
+_DELETE_DELIVERED = delete(OUTBOX).where(_MINE, _DONE, OUTBOX.c.platform_ids_enc.is_(None))
+_SCRUB_DELIVERED = update(OUTBOX).where(_MINE, _DONE).values(message_enc=bindparam("b_blank"))
+_DETACH_UNSENT = update(OUTBOX).where(_MINE).values(conversation_id=null())
+_DELETE_CONVERSATION = delete(CONVERSATION).where(CONVERSATION.c.id == bindparam("b_conversation"))
+_FORGET_DELIVERED = delete(OUTBOX).where(
+    OUTBOX.c.channel == bindparam("b_channel"),
+    OUTBOX.c.chat_key == bindparam("b_chat"),
+    OUTBOX.c.report_id.is_(None),
+    _DONE,
+)
+_FORGET_MESSAGE_IDS = delete(CHAT_MESSAGE).where(
+    CHAT_MESSAGE.c.channel == bindparam("b_channel"), CHAT_MESSAGE.c.chat_key == bindparam("b_chat")
+)
+_COUNT_EXPIRE = delete(SUBMISSION).where(SUBMISSION.c.window_start <= bindparam("b_before"))
+_COUNT_FIND = select(SUBMISSION.c.id, SUBMISSION.c.count).where(
+    SUBMISSION.c.sender_key == bindparam("b_sender")
+)
+_COUNT_INSERT = SUBMISSION.insert()
+_COUNT_BUMP = update(SUBMISSION).where(SUBMISSION.c.id == bindparam("b_id"))
 
 
 @dataclass(frozen=True)
@@ -106,7 +135,9 @@ class _Prepared:
         )
 
 
-_prepared: dict[tuple[int, frozenset[str]], _Prepared | None] = {}
+# By the statement's identity and the parameter names; the statement is kept with it, so that its id
+# cannot be reused by another object. Only the statements built once below are passed.
+_prepared: dict[tuple[int, frozenset[str]], tuple[Any, _Prepared | None]] = {}
 
 
 def _prepare(stmt: Any, conn: Connection, keys: frozenset[str]) -> _Prepared | None:
@@ -116,12 +147,17 @@ def _prepare(stmt: Any, conn: Connection, keys: frozenset[str]) -> _Prepared | N
     compiled = stmt.compile(dialect=dialect, column_keys=sorted(keys))
     if compiled.insert_prefetch or compiled.update_prefetch or compiled.positiontup is None:
         return None
-    if any(c.type.result_processor(dialect, None) is not None for c in stmt.exported_columns):
+    if any(
+        c.type.dialect_impl(dialect).result_processor(dialect, None) is not None
+        for c in stmt.exported_columns
+    ):
         return None
     names = tuple(compiled.positiontup)
     if not set(names) <= keys:
         return None
-    convert = tuple(compiled.binds[n].type.bind_processor(dialect) for n in names)
+    # The dialect's own form of each type (SQLite's DATETIME writes its fixed text format; the generic
+    # DateTime under a TypeDecorator would hand the driver an aware datetime to print as it likes).
+    convert = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
     return _Prepared(compiled.string, names, convert)
 
 
@@ -135,8 +171,8 @@ def _rows(conn: Connection, stmt: Any, values: dict[str, Any]) -> list[Sequence[
     if conn.dialect.name == "sqlite":
         key = (id(stmt), frozenset(values))
         if key not in _prepared:
-            _prepared[key] = _prepare(stmt, conn, key[1])
-        prepared = _prepared[key]
+            _prepared[key] = (stmt, _prepare(stmt, conn, key[1]))
+        prepared = _prepared[key][1]
         if prepared is not None:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
@@ -210,29 +246,20 @@ def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) 
     now, except that the platform ids of delivered ones are kept, with the text scrubbed, for the
     quick exit ("clear the chat") until purge removes them.
     """
-    conn.execute(delete(TRANSCRIPT).where(TRANSCRIPT.c.conversation_id == conversation_id))
-    mine = OUTBOX.c.conversation_id == conversation_id
-    done = or_(OUTBOX.c.sent_at.is_not(None), OUTBOX.c.failed_at.is_not(None))
-    conn.execute(delete(OUTBOX).where(mine, done, OUTBOX.c.platform_ids_enc.is_(None)))
-    conn.execute(update(OUTBOX).where(mine, done).values(message_enc=cipher.encrypt_json({"text": ""})))
-    conn.execute(update(OUTBOX).where(mine).values(conversation_id=None))
-    conn.execute(delete(CONVERSATION).where(CONVERSATION.c.id == conversation_id))
+    owner = {"b_conversation": conversation_id}
+    _rows(conn, _DELETE_TRANSCRIPT, owner)
+    _rows(conn, _DELETE_DELIVERED, owner)
+    _rows(conn, _SCRUB_DELIVERED, {**owner, "b_blank": cipher.encrypt_json({"text": ""})})
+    _rows(conn, _DETACH_UNSENT, owner)
+    _rows(conn, _DELETE_CONVERSATION, owner)
 
 
 def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
     """Delete every delivered message to this chat that no report keeps, and the kept ids of messages
     from it (for anonymous reports). Returns how many rows went."""
-    result = conn.execute(
-        delete(OUTBOX).where(
-            OUTBOX.c.channel == channel,
-            OUTBOX.c.chat_key == chat_key,
-            OUTBOX.c.report_id.is_(None),
-            or_(OUTBOX.c.sent_at.is_not(None), OUTBOX.c.failed_at.is_not(None)),
-        )
-    )
-    kept = conn.execute(
-        delete(CHAT_MESSAGE).where(CHAT_MESSAGE.c.channel == channel, CHAT_MESSAGE.c.chat_key == chat_key)
-    )
+    chat = {"b_channel": channel, "b_chat": chat_key}
+    result = conn.execute(_FORGET_DELIVERED, chat)
+    kept = conn.execute(_FORGET_MESSAGE_IDS, chat)
     return int(result.rowcount or 0) + int(kept.rowcount or 0)
 
 
@@ -297,19 +324,15 @@ def create_report(
         "last_inbound_at": at if chat_key else None,
         **clear,
     }
-    report_id = int(conn.execute(REPORT.insert().values(**values).returning(REPORT.c.id)).scalar_one())
+    report_id = int(_rows(conn, _REPORT_INSERT, values)[0][0])
     if conversation_id is not None:
-        conn.execute(
-            update(TRANSCRIPT)
-            .where(TRANSCRIPT.c.conversation_id == conversation_id)
-            .values(report_id=report_id, conversation_id=None)
-        )
+        _rows(conn, _TRANSCRIPT_TO_REPORT, {"b_conversation": conversation_id, "b_report": report_id})
     return report_id
 
 
 def reference_exists(conn: Connection, reference: str) -> bool:
     """True when a report already has this reference."""
-    return conn.execute(_REFERENCE_EXISTS, {"b_reference": reference}).first() is not None
+    return bool(_rows(conn, _REFERENCE_EXISTS, {"b_reference": reference}))
 
 
 @dataclass(frozen=True)
@@ -348,16 +371,15 @@ def count_submission(
     """Count one more report for this sender in the current window; False (nothing counted) when
     the sender already reached `limit`. Windows older than `window` are deleted on the way."""
     start = at - timedelta(minutes=at.minute % 10, seconds=at.second, microseconds=at.microsecond)
-    conn.execute(delete(SUBMISSION).where(SUBMISSION.c.window_start <= at - window))
-    row = conn.execute(
-        select(SUBMISSION.c.id, SUBMISSION.c.count).where(SUBMISSION.c.sender_key == sender_key)
-    ).first()
-    if row is None:
-        conn.execute(SUBMISSION.insert().values(sender_key=sender_key, window_start=start, count=1))
+    _rows(conn, _COUNT_EXPIRE, {"b_before": at - window})
+    found = _rows(conn, _COUNT_FIND, {"b_sender": sender_key})
+    if not found:
+        _rows(conn, _COUNT_INSERT, {"sender_key": sender_key, "window_start": start, "count": 1})
         return True
-    if row[1] >= limit:
+    row_id, count = found[0]
+    if count >= limit:
         return False
-    conn.execute(update(SUBMISSION).where(SUBMISSION.c.id == row[0]).values(count=row[1] + 1))
+    _rows(conn, _COUNT_BUMP, {"b_id": row_id, "count": count + 1})
     return True
 
 

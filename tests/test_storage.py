@@ -154,3 +154,45 @@ async def test_sqlite_files_are_private_to_the_owner(db: Database, config: Confi
     base = Path(db.url.split("///", 1)[1])
     for path in (base, Path(f"{base}-wal")):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+async def test_the_sqlite_fast_path_stores_exactly_what_sqlalchemy_would(db: Database) -> None:
+    # storage.steps runs its built statements on the sqlite3 cursor with SQLAlchemy's own conversions;
+    # the bytes stored must be the same as through SQLAlchemy (times, dates, JSON, booleans, NULLs).
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import Connection, text
+
+    from storage import steps
+
+    at = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    values = {
+        "reference": "HC-AAAA-AAAA",
+        "submitted_at": at,
+        "channel": "telegram",
+        "status": "new",
+        "status_changed_at": None,
+        "sealed_enc": "token",
+        "staff_note_enc": None,
+        "chat_key": "k" * 64,
+        "reply_address_enc": None,
+        "last_inbound_at": at,
+        "role": "victim",
+        "incident_types": ["verbal", "online"],
+        "motivations": ["race"],
+        "occurred_on": date(2026, 3, 1),
+        "repeat": "yes",
+        "support_requested": True,
+        "anonymous": False,
+        "share_with": ["police"],
+    }
+
+    def both(conn: Connection) -> list[tuple[object, ...]]:
+        steps._rows(conn, steps._REPORT_INSERT, values)
+        conn.execute(steps._REPORT_INSERT, {**values, "reference": "HC-BBBB-BBBB"})
+        rows = conn.execute(text("SELECT * FROM report ORDER BY id")).all()
+        return [tuple(v for k, v in r._mapping.items() if k not in ("id", "reference")) for r in rows]
+
+    fast, through_sqlalchemy = await db.run_step(both)
+    assert fast == through_sqlalchemy
+    assert "2026-03-04 05:06:07.890123" in fast and '["verbal", "online"]' in fast
