@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from flows.types import Inbound, Option, Outbound
@@ -22,8 +21,18 @@ def as_text(message: Outbound) -> str:
 
 
 def to_dict(message: Outbound) -> dict[str, Any]:
-    """The outbox form of a message (JSON-serialisable)."""
-    return asdict(message)
+    """The outbox form of a message (JSON-serialisable). Field by field: `dataclasses.asdict` deep-copies
+    and cost 3 % of a webhook's CPU."""
+    return {
+        "text": message.text,
+        "options": [{"key": o.key, "label": o.label} for o in message.options],
+        "multi": message.multi,
+        "selected": list(message.selected),
+        "update": message.update,
+        "request_location": message.request_location,
+        "clear_chat": message.clear_chat,
+        "step": message.step,
+    }
 
 
 def from_dict(data: dict[str, Any]) -> Outbound:

@@ -233,9 +233,13 @@ class ReportService:
             at=stamp,
         )
         ended = result.submit is not None or result.erase
-        log.info(
-            "step channel=%s now=%s replies=%d", env.channel, None if ended else result.draft.step, len(ids)
-        )
+        if log.isEnabledFor(logging.DEBUG):  # one line a message is for debugging, not for every day
+            log.debug(
+                "step channel=%s now=%s replies=%d",
+                env.channel,
+                None if ended else result.draft.step,
+                len(ids),
+            )
         return Outcome(
             replies=result.replies,
             outbox_ids=ids,

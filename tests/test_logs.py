@@ -91,7 +91,7 @@ def test_canaries_never_reach_the_logs(tmp_path: Path) -> None:
         reportbot(config_path, "db", "upgrade"),
     ]
     logs = "\n".join(run.stderr for run in runs)
-    assert "reportbot.service" in logs and "step channel=console" in logs  # the logs did say things
+    assert "reportbot.service" in logs and "report submitted reference=HC-" in logs  # the logs did say things
     for canary in CANARIES:
         assert canary not in logs, canary
     for run in runs[2:]:
