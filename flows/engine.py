@@ -15,7 +15,6 @@ Besides the declared `advance` transitions, the engine moves between steps only 
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -291,7 +290,7 @@ class Flow:
 
     def step(self, draft: Draft | None, inbound: Inbound, ctx: FlowContext) -> StepResult:
         """Handle one inbound message: the new draft, the replies, and what the service must do."""
-        work = copy.deepcopy(draft) if draft is not None else Draft(step=START)
+        work = draft.copy() if draft is not None else Draft(step=START)
         if work.step == self.final or work.step not in self.states:
             work = Draft(
                 step=START, locale=work.locale, answers=work.answers if work.step != self.final else {}

@@ -105,6 +105,17 @@ class FlowContext:
     settings: FlowSettings = field(default_factory=FlowSettings)
 
 
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON values (dicts, lists, tuples of str, numbers, bools and None)."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copied(v) for v in value)
+    return value
+
+
 @dataclass(slots=True)
 class Draft:
     """A conversation's saved state: the current step, the answers so far, and how we got here."""
@@ -127,6 +138,18 @@ class Draft:
             "last_active": self.last_active,
             "reasked": self.reasked,
         }
+
+    def copy(self) -> Draft:
+        """A deep copy (the draft holds JSON values only; `copy.deepcopy` cost a quarter of a flow step)."""
+        return Draft(
+            step=self.step,
+            answers=_copied(self.answers),
+            history=list(self.history),
+            pending=_copied(self.pending),
+            locale=self.locale,
+            last_active=self.last_active,
+            reasked=self.reasked,
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Draft:
