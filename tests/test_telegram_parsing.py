@@ -1,0 +1,143 @@
+"""The webhook reads a plain text message straight from the update's JSON (bot.telegram's fast path);
+everything else goes through PTB's `Update.de_json`. Whatever the fast path accepts, it must turn into
+exactly the envelope PTB's path makes; whatever it declines goes to PTB, as before."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from telegram import Update
+
+from bot.telegram import message_envelope, plain_text_envelope
+
+
+def plain(text: str = "Someone shouted at me", chat_id: int = 424242) -> dict[str, Any]:
+    person = {"id": chat_id, "is_bot": False, "first_name": "Sam"}
+    return {
+        "update_id": 1001,
+        "message": {
+            "message_id": 7,
+            "date": 1_790_000_000,
+            "chat": {"id": chat_id, "type": "private", "first_name": "Sam"},
+            "from": person,
+            "text": text,
+        },
+    }
+
+
+def through_ptb(data: dict[str, Any]) -> object:
+    try:
+        return message_envelope(Update.de_json(copy.deepcopy(data), None))
+    except Exception as exc:  # the webhook acknowledges and drops what PTB cannot read
+        return type(exc)
+
+
+def test_a_plain_text_message_takes_the_fast_path_and_gives_ptbs_envelope() -> None:
+    for text in ("Someone shouted at me", "/start", "/start ref-payload", "2", "🙂 ça va", "x" * 4096):
+        data = plain(text)
+        fast = plain_text_envelope(data)
+        assert fast is not None, text
+        assert fast == through_ptb(data)
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+)
+VALUES = st.one_of(
+    SCALARS, st.lists(SCALARS, max_size=2), st.dictionaries(st.text(max_size=4), SCALARS, max_size=2)
+)
+PATHS = st.sampled_from(
+    [
+        (),
+        ("message",),
+        ("message", "chat"),
+        ("message", "from"),
+    ]
+)
+KEYS = st.sampled_from(
+    [
+        "update_id",
+        "message",
+        "message_id",
+        "date",
+        "chat",
+        "from",
+        "text",
+        "id",
+        "type",
+        "is_bot",
+        "first_name",
+        "photo",
+        "caption",
+        "location",
+        "entities",
+        "edited_message",
+        "username",
+        "is_forum",
+    ]
+)
+
+
+@st.composite
+def mutated_updates(draw: st.DrawFn) -> dict[str, Any]:
+    data = plain(draw(st.text(max_size=30)), draw(st.integers(min_value=-(2**60), max_value=2**60)))
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        target: Any = data
+        for key in draw(PATHS):
+            if not isinstance(target, dict) or not isinstance(target.get(key), dict):
+                break
+            target = target[key]
+        key = draw(KEYS)
+        if draw(st.booleans()):
+            target.pop(key, None)
+        else:
+            target[key] = draw(VALUES)
+    message = data.get("message")
+    if isinstance(message, dict) and isinstance(message.get("chat"), dict) and draw(st.booleans()):
+        message["chat"]["type"] = draw(st.sampled_from(["private", "group", "channel", "x"]))
+    return data
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_updates())
+def test_whatever_the_fast_path_accepts_ptb_reads_the_same(data: dict[str, Any]) -> None:
+    fast = plain_text_envelope(data)
+    if fast is not None:
+        assert through_ptb(data) == fast
+
+
+FIELDS = st.sampled_from(
+    [
+        ("update_id",),
+        ("message", "message_id"),
+        ("message", "date"),
+        ("message", "text"),
+        ("message", "chat", "id"),
+        ("message", "chat", "type"),
+        ("message", "from", "id"),
+        ("message", "from", "is_bot"),
+        ("message", "from", "first_name"),
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(FIELDS, VALUES)
+def test_one_field_of_any_value_is_read_as_ptb_reads_it_or_left_to_ptb(
+    path: tuple[str, ...], value: Any
+) -> None:
+    data = plain()
+    target: Any = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    fast = plain_text_envelope(data)
+    if fast is not None:
+        assert through_ptb(data) == fast
