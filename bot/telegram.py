@@ -6,7 +6,7 @@ for the service's one step; an `Outbound` from the outbox becomes `sendMessage`,
 the database is the only truth. It never logs what people typed, a chat id or the bot token.
 
     POST /telegram/webhook  --secret ok?-->  Update.de_json  -->  ReportService.handle  -->  200
-                                                                          |
+                       (plain text: plain_text_envelope)                  |
                               background Delivery loop  <-- kick ---------+
                               Outbox.drain(TelegramSender)  -->  Bot API (paced per chat and overall)
 
