@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -98,8 +98,24 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     # The foreign keys are indexed: ending a conversation or erasing a report finds its messages by
     # them (and SQLite's foreign-key checks scan the whole table without an index).
+    # Delivery looks only at unsent messages, in order, and at the oldest unsent one of each chat: two
+    # partial indexes hold just those rows (storage.steps.claim_due).
     __table_args__ = (
-        Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+        Index(
+            "ix_outbox_unsent",
+            "channel",
+            "id",
+            sqlite_where=text("sent_at IS NULL AND failed_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
+        Index(
+            "ix_outbox_unsent_chat",
+            "channel",
+            "chat_key",
+            "id",
+            sqlite_where=text("sent_at IS NULL AND failed_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
         Index("ix_outbox_conversation", "conversation_id"),
         Index("ix_outbox_report", "report_id"),
     )

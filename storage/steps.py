@@ -456,7 +456,19 @@ def claim_due(
     message another worker has just claimed or sent is passed over.
     """
     unsent = (OUTBOX.c.channel == channel, OUTBOX.c.sent_at.is_(None), OUTBOX.c.failed_at.is_(None))
-    oldest = select(func.min(OUTBOX.c.id)).where(*unsent).group_by(OUTBOX.c.chat_key)
+    # Unsent messages in order (ix_outbox_unsent), each kept only if it is the oldest unsent one of its
+    # chat (looked up in ix_outbox_unsent_chat): no grouping of the whole queue.
+    earlier = OUTBOX.alias("earlier")
+    oldest_of_chat = (
+        select(func.min(earlier.c.id))
+        .where(
+            earlier.c.channel == OUTBOX.c.channel,
+            earlier.c.chat_key == OUTBOX.c.chat_key,
+            earlier.c.sent_at.is_(None),
+            earlier.c.failed_at.is_(None),
+        )
+        .scalar_subquery()
+    )
     query = (
         select(
             OUTBOX.c.id,
@@ -468,8 +480,7 @@ def claim_due(
             OUTBOX.c.conversation_id,
             OUTBOX.c.report_id,
         )
-        .where(OUTBOX.c.id.in_(oldest.scalar_subquery()), *unsent)
-        .where(OUTBOX.c.next_attempt_at <= now)
+        .where(*unsent, OUTBOX.c.next_attempt_at <= now, OUTBOX.c.id == oldest_of_chat)
         .order_by(OUTBOX.c.id)
         .limit(limit)
     )
