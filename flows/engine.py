@@ -35,6 +35,7 @@ Say = Callable[..., str]
 ENGINE_KEYS = (
     "help.text",
     "alarm.text",
+    "alarm.safe",
     "stop.text",
     "delete.text",
     "exit.cleared",
@@ -350,6 +351,9 @@ class Flow:
         text = inbound.text or ""
         plain = not inbound.media and inbound.location is None and inbound.unsupported is None
 
+        # Right after a danger reminder ("we can go on when you are ready"), "I'm safe now" answers the
+        # reminder, not the question: it is thanked and the question asked again, and it joins no answer.
+        reminded = bool(draft.pending.pop("reminded", False))
         cmd: str | None = None
         if inbound.option is not None and inbound.option in words.COMMAND_OPTIONS:
             cmd = inbound.option
@@ -368,8 +372,12 @@ class Flow:
         if cmd is not None:
             return self._command(turn, cmd, replies)
 
+        if reminded and plain and inbound.option is None and words.normalise(text) in words.ALIASES["safe"]:
+            replies.append(Outbound(text=say("alarm.safe"), step="alarm"))
+            return self._reask(turn, replies, hint=None)
         if text and draft.step != self.emergency and self._alarm(text):
             replies.append(Outbound(text=say("alarm.text"), step="alarm"))
+            draft.pending["reminded"] = True
         if inbound.edited:
             replies.append(Outbound(text=say("edited.text"), step="edited"))
             return self._reask(turn, replies, hint=None)

@@ -160,6 +160,34 @@ def test_the_safety_net_fires_on_free_text_and_the_answer_is_still_kept() -> Non
     assert chat.answers["story"] == ["He's outside my door right now and he has a knife"]
 
 
+def test_saying_you_are_safe_after_the_danger_reminder_is_not_taken_as_an_answer() -> None:
+    # The reminder ends "We can go on with your report when you are ready": a person who answers
+    # "I'm safe now" is thanked and asked the same question again; the words join no answer.
+    chat = go_to(Chat(), "story")
+    chat.send("He's outside my door right now and he has a knife")
+    reply = chat.send("I'm safe now")
+    assert said(reply[:1], "Thank you")
+    assert said(reply[-1:], "Is there more you want to add?")
+    assert chat.step == "story"
+    assert chat.answers["story"] == ["He's outside my door right now and he has a knife"]
+    chat.send("He ran off towards the park.")  # only straight after a reminder
+    chat.send("ok")
+    assert chat.answers["story"] == [
+        "He's outside my door right now and he has a knife",
+        "He ran off towards the park.",
+        "ok",
+    ]
+
+
+def test_saying_you_are_safe_after_a_reminder_at_a_typed_question_answers_nothing() -> None:
+    chat = go_to(Chat(), "offender")
+    chat.send("the man who lives next door, he is outside now with a knife")
+    assert chat.step == "offender_known"
+    reply = chat.send("safe now")
+    assert said(reply[:1], "Thank you")
+    assert chat.step == "offender_known" and "offender_known" not in chat.answers
+
+
 def test_the_safety_net_stays_quiet_for_ordinary_text() -> None:
     chat = go_to(Chat(), "story")
     reply = chat.send("They shouted at me last week near the shops.")
