@@ -85,7 +85,7 @@ _LAST_SEQ_CONVERSATION = select(func.max(TRANSCRIPT.c.seq)).where(
 )
 _LAST_SEQ_REPORT = select(func.max(TRANSCRIPT.c.seq)).where(TRANSCRIPT.c.report_id == bindparam("b_owner"))
 _TRANSCRIPT_INSERT = TRANSCRIPT.insert()
-_OUTBOX_INSERT = OUTBOX.insert().returning(OUTBOX.c.id)
+_OUTBOX_INSERT = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
 _CHAT_MESSAGE_INSERT = CHAT_MESSAGE.insert()
 _REFERENCE_EXISTS = select(REPORT.c.id).where(REPORT.c.reference == bindparam("b_reference"))
 # A report sent: the report, its transcript taken over, the conversation and what it sent let go.
@@ -181,6 +181,18 @@ def _rows(conn: Connection, stmt: Any, values: dict[str, Any]) -> list[Sequence[
             finally:
                 cursor.close()
     result = conn.execute(stmt, values)
+    return list(result) if result.returns_rows else []
+
+
+def _insert_all(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> list[Sequence[Any]]:
+    """Insert rows in order and return what the statement returns for them, in the same order. On
+    SQLite one driver call a row (cheaper there than SQLAlchemy's one statement for all); elsewhere one
+    statement for all, so that PostgreSQL keeps a single round trip."""
+    if conn.dialect.name == "sqlite":
+        return [found for row in rows for found in _rows(conn, stmt, row)]
+    if not rows:
+        return []
+    result = conn.execute(stmt, rows)
     return list(result) if result.returns_rows else []
 
 
@@ -293,8 +305,7 @@ def append_transcript(
                 "text_enc": cipher.encrypt(line.text),
             }
         )
-    for row in rows:
-        _rows(conn, _TRANSCRIPT_INSERT, row)
+    _insert_all(conn, _TRANSCRIPT_INSERT, rows)
 
 
 def create_report(
@@ -412,7 +423,7 @@ def enqueue(
         }
         for message in messages
     ]
-    return [int(_rows(conn, _OUTBOX_INSERT, row)[0][0]) for row in rows]
+    return [int(found[0]) for found in _insert_all(conn, _OUTBOX_INSERT, rows)]
 
 
 def remember_message(
