@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, se
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.crypto import Cipher
+from storage.db import request_checkpoint
 from storage.models import (
     ChatMessage,
     Conversation,
@@ -264,6 +265,7 @@ def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) 
     _rows(conn, _SCRUB_DELIVERED, {**owner, "b_blank": cipher.encrypt_json({"text": ""})})
     _rows(conn, _DETACH_UNSENT, owner)
     _rows(conn, _DELETE_CONVERSATION, owner)
+    request_checkpoint(conn)  # the draft's old versions are in the WAL: see storage.db
 
 
 def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
@@ -272,6 +274,7 @@ def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
     chat = {"b_channel": channel, "b_chat": chat_key}
     result = conn.execute(_FORGET_DELIVERED, chat)
     kept = conn.execute(_FORGET_MESSAGE_IDS, chat)
+    request_checkpoint(conn)
     return int(result.rowcount or 0) + int(kept.rowcount or 0)
 
 
@@ -534,7 +537,8 @@ def mark_sent(
     of an anonymous report) is deleted instead: once delivered, nothing of it stays.
     """
     ids = list(ids)
-    conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids), *_orphan()))
+    if conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids), *_orphan())).rowcount:
+        request_checkpoint(conn)
     values: dict[str, Any] = {"sent_at": at, "last_error": None}
     if platform_ids:
         values["platform_ids_enc"] = cipher.encrypt_json(list(platform_ids))
@@ -550,5 +554,6 @@ def mark_retry(conn: Connection, msg_id: int, *, at: datetime, error: str) -> No
 
 def mark_failed(conn: Connection, msg_id: int, *, at: datetime, error: str) -> None:
     """Give up on a message the platform will never accept (an orphan is deleted, see mark_sent)."""
-    conn.execute(delete(OUTBOX).where(OUTBOX.c.id == msg_id, *_orphan()))
+    if conn.execute(delete(OUTBOX).where(OUTBOX.c.id == msg_id, *_orphan())).rowcount:
+        request_checkpoint(conn)
     conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(failed_at=at, last_error=error[:200]))
