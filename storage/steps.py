@@ -202,6 +202,14 @@ def delivery_key(cipher: Cipher, channel: str, delivery_id: str) -> str:
     return cipher.pseudonym(f"delivery:{channel}", delivery_id)
 
 
+def receipt_time(now: datetime) -> datetime:
+    """The time a receipt keeps: the hour, not the moment. A receipt is found again from the delivery id
+    (a Twilio MessageSid, which Twilio's API lists for the sender); an exact time would then match the
+    transcript and `submitted_at` of an anonymous report to the microsecond. Rounded down, it still says
+    when the receipt may be purged (it is kept 47 to 48 hours, see storage.maintenance)."""
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
 def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: str) -> bool:
     """Record a delivery id; False when it was recorded before (a repeat to ignore).
 
@@ -211,7 +219,7 @@ def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: 
     values = {
         "channel": channel,
         "delivery_id": delivery_key(cipher, channel, delivery_id),
-        "received_at": utcnow(),
+        "received_at": receipt_time(utcnow()),
     }
     return bool(_rows(conn, _RECEIPT_INSERT[conn.dialect.name], values))
 
