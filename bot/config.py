@@ -91,6 +91,15 @@ class WhatsAppConfig:
 class LimitsConfig:
     messages_per_second: float = 5.0  # per chat
     reports_per_hour: int = 5  # new reports per sender
+    # The size of one report's draft (docs/limits.md): far above what a person writes, low enough that one
+    # chat's draft never slows another chat's step.
+    story_characters: int = 30_000  # the story, all its messages together; also any one typed answer
+    story_messages: int = 300  # messages in the story
+    evidence_items: int = 50  # photos and files in one report
+    # `status REFERENCE` look-ups that find nothing (or give a wrong code), per hour, before a lockout.
+    status_failures_per_chat: int = 10
+    status_failures_total: int = 300  # all chats together
+    status_lockout_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -305,6 +314,16 @@ def _check(cfg: Config) -> None:
         raise ConfigError("limits.messages_per_second", "must be more than 0")
     if cfg.limits.reports_per_hour < 1:
         raise ConfigError("limits.reports_per_hour", "must be at least 1")
+    for name in (
+        "story_characters",
+        "story_messages",
+        "evidence_items",
+        "status_failures_per_chat",
+        "status_failures_total",
+        "status_lockout_minutes",
+    ):
+        if getattr(cfg.limits, name) < 1:
+            raise ConfigError(f"limits.{name}", "must be at least 1")
 
 
 def _find_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:

@@ -168,6 +168,15 @@ class ReportService:
             log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
             result, fresh_reference = self._apology(draft), ""
         limited = False
+        if draft is not None and result.submit is None and not result.erase:
+            full = self._too_big(draft, result.draft)
+            if full is not None:
+                # Keep the draft as it was: the message is in the transcript (below), not in the answer.
+                kept = draft.copy()
+                kept.last_active = result.draft.last_active
+                result = StepResult(draft=kept, replies=[Outbound(full, step="limits")])
+                limited = True
+                log.info("draft size limit reached channel=%s step=%s", env.channel, draft.step)
         if result.submit is not None and not self._may_submit(conn, env, stamp):
             # Over the hourly cap: keep the draft as it was, say so calmly, submit nothing.
             assert saved is not None
@@ -254,6 +263,31 @@ class ReportService:
             return None
         value = self.cipher.decrypt_json(token)
         return value if isinstance(value, dict) else None
+
+    def _too_big(self, before: Draft, after: Draft) -> str | None:
+        """What to tell the person when this step grew the draft past a size limit, else None.
+
+        Only what grew counts (a draft already over a limit lowered later is not locked), and only the
+        answers are measured: history and work in progress are bounded by the flow itself.
+        """
+        limits = self.config.limits
+        locale = before.locale
+        for name, value in after.answers.items():
+            old = before.answers.get(name)
+            if value is old or value == old:
+                continue
+            kind = self.flow.steps[name].kind if name in self.flow.steps else None
+            if isinstance(value, list) and kind == "story":
+                grew = len(value) > len(old or ())
+                chars = sum(len(part) for part in value if isinstance(part, str))
+                if grew and (len(value) > limits.story_messages or chars > limits.story_characters):
+                    return catalog.text(locale, "service.story_full")
+            elif isinstance(value, list) and kind == "media":
+                if len(value) > max(limits.evidence_items, len(old or ())):
+                    return catalog.text(locale, "service.evidence_full")
+            elif isinstance(value, str) and len(value) > limits.story_characters:
+                return catalog.text(locale, "service.answer_too_long")
+        return None
 
     def _may_submit(self, conn: Connection, env: Envelope, stamp: datetime) -> bool:
         """Count a new report against the sender's hourly cap; False when the cap is reached."""
