@@ -50,7 +50,9 @@ async def settled(db: Database) -> None:
     await db.run_step(nothing)
 
 
-async def talk(service: ReportService, lines: list[str], seen: set[str], *, at: datetime = START) -> list[str]:
+async def talk(
+    service: ReportService, lines: list[str], seen: set[str], *, at: datetime = START
+) -> list[str]:
     """Send each line through the service, delivering its replies; collect every encrypted value written."""
     references = []
     for i, text in enumerate(lines):
