@@ -11,6 +11,8 @@ what people typed, never a chat id.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -29,7 +31,7 @@ from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, Sta
 from storage import steps
 from storage.crypto import Cipher
 from storage.db import Database, WriteGate
-from storage.references import new_reference
+from storage.references import new_code, new_reference, normalise_code
 from storage.steps import TranscriptLine as Line
 from storage.store import Store
 
@@ -73,6 +75,58 @@ class _Dropped(Exception):
 
 
 REPORT_WINDOW = timedelta(hours=1)
+LOOKUP_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Code:
+    """A secret code to show beside a new reference, and its slow hash, made before it is needed."""
+
+    shown: str
+    hashed: str
+
+
+class Codes:
+    """Secret codes made ahead, off the step thread: hashing one takes tens of milliseconds of scrypt,
+    which would hold up every other chat's step if it ran inside the step. A step that may submit a
+    report takes one; one that then does not submit gives it back (it was never shown). When none is
+    ready the step makes one itself."""
+
+    def __init__(self, cipher: Cipher, keep: int = 2) -> None:
+        self.cipher = cipher
+        self.keep = keep
+        self._ready: deque[Code] = deque()
+        self._lock = threading.Lock()
+        self._filling = False
+
+    def make(self) -> Code:
+        shown = new_code()
+        return Code(shown, self.cipher.code_hash(normalise_code(shown)))
+
+    def take(self) -> Code:
+        try:
+            return self._ready.popleft()
+        except IndexError:
+            return self.make()
+
+    def give_back(self, code: Code) -> None:
+        self._ready.appendleft(code)
+
+    def top_up(self) -> None:
+        """Make codes in a background thread until `keep` are ready (no-op when they are)."""
+        with self._lock:
+            if self._filling or len(self._ready) >= self.keep:
+                return
+            self._filling = True
+        threading.Thread(target=self._fill, name="reportbot-codes", daemon=True).start()
+
+    def _fill(self) -> None:
+        try:
+            while len(self._ready) < self.keep:
+                self._ready.append(self.make())
+        finally:
+            with self._lock:
+                self._filling = False
 
 
 class ReportService:
@@ -92,17 +146,24 @@ class ReportService:
         # console) take it alone, instead of meeting the step thread in SQLite's busy-wait sleeps.
         self.sqlite_writer = WriteGate() if db.is_sqlite else None
         self.rate = limits.ChatRateLimit(config.limits.messages_per_second)
+        self.codes = Codes(self.cipher)
+        # Steps from which the flow can submit a report (they lead to its last step): only a step at one
+        # of them takes a secret code.
+        self.submitting = frozenset(
+            str(edge["source"]) for edge in flow.transitions if edge["dest"] == flow.final
+        )
 
     def chat_key(self, channel: str, chat_id: str) -> str:
         """The pseudonym under which a chat is stored."""
         return self.cipher.pseudonym(channel, chat_id)
 
-    def context(self, channel: str, now: datetime, reference: str) -> FlowContext:
+    def context(self, channel: str, now: datetime, reference: str, passphrase: str = "") -> FlowContext:
         """What the flow needs to know about this moment and this deployment."""
         return FlowContext(
             now=now,
             today=now.astimezone(self.zone).date(),
             reference=reference,
+            passphrase=passphrase,
             channel=channel,
             can_clear_chat=CAN_CLEAR_CHAT.get(channel, False),
             settings=self.settings,
@@ -117,6 +178,8 @@ class ReportService:
                 return await self._handle(env)
         except _Dropped:
             return Outcome(limited=True)
+        finally:
+            self.codes.top_up()
 
     def sender_key(self, channel: str, chat_id: str) -> str:
         """The pseudonym under which reports are counted: not the chat key, so nothing joins on it."""
@@ -160,8 +223,9 @@ class ReportService:
         if _stale_press(env, draft):
             # An old keyboard: give the flow a key no question has, so it re-asks the current one.
             env = replace(env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}"))
+        code: Code | None = None
         try:
-            result, fresh_reference = self._run_flow(conn, draft, env, now)
+            result, fresh_reference, code = self._run_flow(conn, draft, env, now)
         except Exception as exc:
             # A bug must not block this chat for ever (webhooks retry a failing update): keep the
             # draft as it was, record the message, and say sorry. Only the error class is logged.
@@ -184,10 +248,13 @@ class ReportService:
             result = StepResult(draft=Draft.from_json(saved), replies=[calm])
             limited = True
             log.info("report cap reached channel=%s", env.channel)
+        if result.submit is None and code is not None:
+            self.codes.give_back(code)  # never shown: another report can have it
+            code = None
         if result.status_query is not None:
-            info = self._status(conn, result.status_query)
+            info, wait = self._status(conn, env, chat_key, result.status_query, result.status_code, stamp)
             result.replies.extend(
-                self.flow.status_reply(result.draft, info, self.context(env.channel, now, ""))
+                self.flow.status_reply(result.draft, info, self.context(env.channel, now, ""), wait=wait)
             )
         conversation_id: int | None = conv.id
         # No report is touched here: a contactable report stamped with each later message would
@@ -209,6 +276,7 @@ class ReportService:
                 reply_address=env.chat_id if _in_chat(result.submit) else None,
                 conversation_id=conv.id,
                 at=stamp,
+                code_hash=code.hashed if code is not None else None,
             )
             steps.delete_conversation(conn, cipher, conv.id)
             conversation_id = None
@@ -306,24 +374,83 @@ class ReportService:
 
     def _run_flow(
         self, conn: Connection, draft: Draft | None, env: Envelope, now: datetime
-    ) -> tuple[StepResult, str]:
-        """Run the pure flow; a fresh reference is offered each time and checked only if used."""
+    ) -> tuple[StepResult, str, Code | None]:
+        """Run the pure flow; a fresh reference is offered each time and checked only if used. A step
+        that may submit is offered a secret code too (see Codes); the one it used comes back with it."""
+        code = self.codes.take() if draft is not None and draft.step in self.submitting else None
         for _ in range(10):
             reference = new_reference()
-            result = self.flow.step(draft, env.inbound, self.context(env.channel, now, reference))
+            shown = code.shown if code is not None else ""
+            result = self.flow.step(draft, env.inbound, self.context(env.channel, now, reference, shown))
+            if result.submit is not None and code is None:
+                code = self.codes.take()  # submitted from an unexpected step: again, with a code
+                continue
             if result.submit is None or not steps.reference_exists(conn, reference):
-                return result, reference
+                return result, reference, code
         raise RuntimeError("could not find an unused reference after 10 tries")
 
-    def _status(self, conn: Connection, reference: str) -> StatusInfo | None:
+    def _status(
+        self,
+        conn: Connection,
+        env: Envelope,
+        chat_key: str,
+        reference: str,
+        code: str | None,
+        stamp: datetime,
+    ) -> tuple[StatusInfo | None, bool]:
+        """Look a reference up for `status`: (what to show, whether to say "wait" instead).
+
+        Staff messages are shown only in the report's own chat, or with the report's secret code. A
+        reference that finds nothing, or a wrong code, is a failure, counted for this chat and for all
+        chats; at the limit, look-ups wait (a lockout, audited). The report's own chat is never locked out.
+        """
         report = steps.report_status(conn, reference)
-        if report is None:
-            return None
-        replies = steps.staff_replies(conn, self.cipher, report.id)
-        submitted = report.submitted_at.astimezone(self.zone).date()
-        return StatusInfo(
-            reference=report.reference, status=report.status, submitted_on=submitted, replies=tuple(replies)
+        own = (
+            report is not None
+            and report.chat_key is not None
+            and report.channel == env.channel
+            and report.chat_key == chat_key
         )
+        scope = self.cipher.pseudonym(f"status-lookup:{env.channel}", env.chat_id)
+        if not own and steps.locked_out(conn, (scope, steps.GLOBAL_SCOPE), now=stamp):
+            log.info("status look-up refused: locked out channel=%s", env.channel)
+            return None, True
+        shown = own
+        if report is not None and not own and code is not None:
+            shown = self.cipher.code_matches(report.code_hash, normalise_code(code))
+        if report is None or (code is not None and not shown):
+            self._lookup_failed(conn, env, scope, stamp)
+        if report is None:
+            return None, False
+        replies = steps.staff_replies(conn, self.cipher, report.id) if shown else []
+        submitted = report.submitted_at.astimezone(self.zone).date()
+        info = StatusInfo(
+            reference=report.reference,
+            status=report.status,
+            submitted_on=submitted,
+            replies=tuple(replies),
+            withheld=not shown,
+        )
+        return info, False
+
+    def _lookup_failed(self, conn: Connection, env: Envelope, scope: str, stamp: datetime) -> None:
+        limits_ = self.config.limits
+        lockout = timedelta(minutes=limits_.status_lockout_minutes)
+        for name, key, limit in (
+            ("chat", scope, limits_.status_failures_per_chat),
+            ("all", steps.GLOBAL_SCOPE, limits_.status_failures_total),
+        ):
+            if steps.count_lookup_failure(
+                conn, key, now=stamp, limit=limit, window=LOOKUP_WINDOW, lockout=lockout
+            ):
+                log.warning("status look-ups locked out scope=%s channel=%s", name, env.channel)
+                steps.audit(
+                    conn,
+                    action="status-lockout",
+                    detail=f"scope={name} channel={env.channel} minutes={limits_.status_lockout_minutes}",
+                    count=limit,
+                    at=stamp,
+                )
 
 
 def _stale_press(env: Envelope, draft: Draft | None) -> bool:

@@ -56,6 +56,8 @@ ENGINE_KEYS = (
     "status.bad",
     "status.how",
     "status.how_to_start",
+    "status.code_hint",
+    "status.wait",
     "status.state.new",
     "status.state.in-progress",
     "status.state.closed",
@@ -302,11 +304,16 @@ class Flow:
         result.draft.last_active = ctx.now.isoformat()
         return result
 
-    def status_reply(self, draft: Draft | None, info: StatusInfo | None, ctx: FlowContext) -> list[Outbound]:
-        """The answer to `status <reference>`, then the current question again (or how to start)."""
+    def status_reply(
+        self, draft: Draft | None, info: StatusInfo | None, ctx: FlowContext, *, wait: bool = False
+    ) -> list[Outbound]:
+        """The answer to `status <reference>` (or "wait": too many look-ups failed), then the current
+        question again (or how to start)."""
         locale = draft.locale if draft is not None else catalog.DEFAULT_LOCALE
         say = self._say(locale)
-        if info is None:
+        if wait:
+            replies = [Outbound(text=say("status.wait"), step="status")]
+        elif info is None:
             replies = [Outbound(text=say("status.not_found"), step="status")]
         else:
             text = say(
@@ -318,6 +325,8 @@ class Flow:
                 submitted_on=info.submitted_on.strftime("%d/%m/%Y"),
             )
             lines = [text, *(say("status.reply", reply=reply) for reply in info.replies)]
+            if info.withheld:
+                lines.append(say("status.code_hint"))
             replies = [Outbound(text="\n\n".join(lines), step="status")]
         if draft is None or draft.step in (START, self.final) or draft.step not in self.steps:
             replies.append(Outbound(text=say("status.how_to_start"), step="status"))
@@ -367,7 +376,8 @@ class Flow:
                     key = "status.how" if words.normalise(text) == "status" else "status.bad"
                     replies.append(Outbound(text=say(key), step="status"))
                     return self._reask(turn, replies, hint=None)
-                return StepResult(draft=draft, replies=[], status_query=reference)
+                code = words.status_code(text)
+                return StepResult(draft=draft, replies=[], status_query=reference, status_code=code)
             cmd = words.command(text)
         if cmd is not None:
             return self._command(turn, cmd, replies)

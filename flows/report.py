@@ -369,6 +369,8 @@ def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
         ]
         texts.append(say("done.support", services="\n".join(lines)))
     texts.append(say("done.keep", reference=ctx.reference))
+    if ctx.passphrase:
+        texts.append(say("done.code", code=ctx.passphrase, reference=ctx.reference))
     return texts
 
 
@@ -592,5 +594,6 @@ REPORT_FLOW = Flow(
         "done.support",
         "done.support_line",
         "done.keep",
+        "done.code",
     ),
 )

@@ -112,11 +112,25 @@ def command(text: str) -> str | None:
 
 
 def status_request(text: str) -> tuple[bool, str | None]:
-    """(is this `status ...`, the normalised reference or None if it does not look like one)."""
+    """(is this `status ...`, the normalised reference or None if it does not look like one). A secret
+    code may follow the reference (`status_code`)."""
     match = _STATUS.match(text.strip())
     if match is None:
         return False, None
-    return True, normalise_reference(match.group(1))
+    return True, normalise_reference(_condensed(match.group(1))[:10])
+
+
+def status_code(text: str) -> str | None:
+    """The secret code after the reference in `status HC-7K3Q-9XPD k7mq-4xtd` (`k7mq4xtd`), if any."""
+    match = _STATUS.match(text.strip())
+    if match is None:
+        return None
+    rest = _condensed(match.group(1))[10:]
+    return rest.lower() or None
+
+
+def _condensed(raw: str) -> str:
+    return re.sub(r"[\s\-_.]", "", raw.strip().upper())
 
 
 def bare_reference(text: str) -> str | None:

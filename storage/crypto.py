@@ -10,10 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+# scrypt for secret codes: 4 MiB of memory and about 10-40 ms a try (docs/limits.md gives the guessing cost).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**12, 8, 1
 
 
 class DecryptError(Exception):
@@ -69,3 +73,30 @@ class Cipher:
         """A stable key for a chat that does not reveal the chat id (HMAC-SHA256, hex)."""
         message = f"{channel}\x00{chat_id}".encode()
         return hmac.new(self._pseudonym_key, message, hashlib.sha256).hexdigest()
+
+    def code_hash(self, code: str) -> str:
+        """A slow keyed hash of a secret code: scrypt over an HMAC under the pseudonym key, with a salt.
+
+        Without the key a database copy gives nothing to guess against; with it, each guess costs one
+        scrypt. Only `code_matches` can use the result.
+        """
+        salt = os.urandom(16)
+        return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${self._code_digest(code, salt).hex()}"
+
+    def code_matches(self, stored: str | None, code: str) -> bool:
+        """True when `code` is the one `stored` was made from (constant time)."""
+        if not stored:
+            return False
+        try:
+            name, n, r, p, salt, digest = stored.split("$")
+            if name != "scrypt" or (int(n), int(r), int(p)) != (SCRYPT_N, SCRYPT_R, SCRYPT_P):
+                return False
+            expected = bytes.fromhex(digest)
+            found = self._code_digest(code, bytes.fromhex(salt))
+        except ValueError:
+            return False
+        return hmac.compare_digest(expected, found)
+
+    def _code_digest(self, code: str, salt: bytes) -> bytes:
+        keyed = hmac.new(self._pseudonym_key, f"status-code\x00{code}".encode(), hashlib.sha256).digest()
+        return hashlib.scrypt(keyed, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)

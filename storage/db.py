@@ -130,14 +130,14 @@ class Database:
         try:
             done = loop.run_in_executor(self._step_thread, _group_commit, self._step_engine, batch)
         except RuntimeError as exc:  # the step thread was shut down (dispose): nothing of these ran
-            failed: asyncio.Future[None] = loop.create_future()
+            failed: asyncio.Future[bool] = loop.create_future()
             failed.set_exception(exc)
             self._answer(loop, batch, failed)
             return
         done.add_done_callback(lambda f: self._answer(loop, batch, f))
 
     def _answer(
-        self, loop: asyncio.AbstractEventLoop, batch: list[_Queued], done: asyncio.Future[None]
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Queued], done: asyncio.Future[bool]
     ) -> None:
         """After the commit (or its failure): answer each step of the group, checkpoint if one deleted
         something, then start the next group."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, select, update
@@ -22,9 +22,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from storage.crypto import Cipher
 from storage.db import request_checkpoint
 from storage.models import (
+    AuditEvent,
     ChatMessage,
     Conversation,
     InboundReceipt,
+    LookupFailure,
     OutboxMessage,
     Report,
     SubmissionCount,
@@ -39,6 +41,8 @@ TRANSCRIPT: Table = TranscriptEntry.__table__  # type: ignore[attr-defined]
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 CHAT_MESSAGE: Table = ChatMessage.__table__  # type: ignore[attr-defined]
 SUBMISSION: Table = SubmissionCount.__table__  # type: ignore[attr-defined]
+LOOKUP: Table = LookupFailure.__table__  # type: ignore[attr-defined]
+AUDIT: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -331,9 +335,11 @@ def create_report(
     reply_address: str | None,
     conversation_id: int | None,
     at: datetime,
+    code_hash: str | None = None,
 ) -> int:
     """Store a report; move the conversation's transcript to it. `clear` holds codes only."""
     values = {
+        "code_hash": code_hash,
         "reference": reference,
         "submitted_at": at,
         "channel": channel,
@@ -359,22 +365,85 @@ def reference_exists(conn: Connection, reference: str) -> bool:
 
 @dataclass(frozen=True)
 class ReportStatus:
-    """What a status query may tell: no content."""
+    """What a status query may tell (no content), and what decides whether staff messages are shown."""
 
     id: int
     reference: str
     status: str
     submitted_at: datetime
+    channel: str
+    chat_key: str | None  # the reporter's chat, only for a report that asked for contact in the chat
+    code_hash: str | None
 
 
 def report_status(conn: Connection, reference: str) -> ReportStatus | None:
-    """The report with this reference (id, status, submitted time), if any."""
+    """The report with this reference (id, status, submitted time, its chat and code hash), if any."""
     row = conn.execute(
-        select(REPORT.c.id, REPORT.c.reference, REPORT.c.status, REPORT.c.submitted_at).where(
-            REPORT.c.reference == reference
-        )
+        select(
+            REPORT.c.id,
+            REPORT.c.reference,
+            REPORT.c.status,
+            REPORT.c.submitted_at,
+            REPORT.c.channel,
+            REPORT.c.chat_key,
+            REPORT.c.code_hash,
+        ).where(REPORT.c.reference == reference)
     ).first()
-    return None if row is None else ReportStatus(int(row[0]), row[1], row[2], row[3])
+    return None if row is None else ReportStatus(int(row[0]), *row[1:])
+
+
+GLOBAL_SCOPE = "all"  # the lookup_failure row that counts every chat's failures together
+
+
+def locked_out(conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
+    """True while any of these scopes (a chat's pseudonym, GLOBAL_SCOPE) is locked out of look-ups."""
+    found = conn.execute(
+        select(LOOKUP.c.locked_until).where(
+            LOOKUP.c.scope.in_(list(scopes)), LOOKUP.c.locked_until.is_not(None)
+        )
+    ).scalars()
+    return any(_aware(until) > now for until in found)
+
+
+def count_lookup_failure(
+    conn: Connection, scope: str, *, now: datetime, limit: int, window: timedelta, lockout: timedelta
+) -> bool:
+    """Count one failed look-up for a scope; True when this failure starts a lockout (at `limit` failures
+    in the window). Windows and lockouts that are over are deleted on the way (counts only, no history)."""
+    conn.execute(
+        delete(LOOKUP).where(
+            LOOKUP.c.window_start <= now - window,
+            or_(LOOKUP.c.locked_until.is_(None), LOOKUP.c.locked_until <= now),
+        )
+    )
+    row = conn.execute(select(LOOKUP.c.id, LOOKUP.c.failures).where(LOOKUP.c.scope == scope)).first()
+    if row is None:
+        conn.execute(LOOKUP.insert().values(scope=scope, window_start=now, failures=1, locked_until=None))
+        failures, row_id = 1, None
+    else:
+        failures, row_id = int(row[1]) + 1, int(row[0])
+    locks = failures == limit
+    if row_id is None and locks:
+        conn.execute(update(LOOKUP).where(LOOKUP.c.scope == scope).values(locked_until=now + lockout))
+    elif row_id is not None:
+        values: dict[str, Any] = {"failures": failures}
+        if locks:
+            values["locked_until"] = now + lockout
+        conn.execute(update(LOOKUP).where(LOOKUP.c.id == row_id).values(**values))
+    return locks
+
+
+def audit(conn: Connection, *, action: str, detail: str, count: int, at: datetime) -> None:
+    """An audit event written by the service itself (actor "service"): counts and words, never content."""
+    conn.execute(
+        AUDIT.insert().values(
+            at=at, actor="service", action=action, reference=None, count=count, detail=detail, refs=None
+        )
+    )
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def staff_replies(conn: Connection, cipher: Cipher, report_id: int) -> list[str]:

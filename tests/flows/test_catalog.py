@@ -18,6 +18,7 @@ SAMPLES = {
     "service_name": "Report Hate Townsville",
     "operator": "Townsville Council",
     "reference": "HC-7K3Q-9XPD",
+    "code": "k7mq-4xtd",
     "next_steps": "A member of staff will read your report within 3 working days.",
     "partners": "Townsville Police: They can look into it.\nStop Hate UK: They can give you support.",
     "name": "Stop Hate UK",
