@@ -10,6 +10,7 @@ what people typed, never a chat id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import deque
@@ -109,6 +110,13 @@ class Codes:
         except IndexError:
             return self.make()
 
+    async def take_soon(self) -> Code:
+        """A code, made on a worker thread if none is ready (for the event loop, before a step)."""
+        try:
+            return self._ready.popleft()
+        except IndexError:
+            return await asyncio.to_thread(self.make)
+
     def give_back(self, code: Code) -> None:
         self._ready.appendleft(code)
 
@@ -146,7 +154,10 @@ class ReportService:
         # console) take it alone, instead of meeting the step thread in SQLite's busy-wait sleeps.
         self.sqlite_writer = WriteGate() if db.is_sqlite else None
         self.rate = limits.ChatRateLimit(config.limits.messages_per_second)
-        self.codes = Codes(self.cipher)
+        self.codes = Codes(self.cipher, keep=4)
+        # Chats whose conversation is at a step that can submit (as far as this process saw): their next
+        # step gets a secret code made before it starts, off the step thread. Bounded like the buckets.
+        self._near_submit: set[str] = set()
         # Steps from which the flow can submit a report (they lead to its last step): only a step at one
         # of them takes a secret code.
         self.submitting = frozenset(
@@ -186,9 +197,18 @@ class ReportService:
         return self.cipher.pseudonym(f"report-count:{channel}", chat_id)
 
     async def _handle(self, env: Envelope) -> Outcome:
-        return await self.db.run_step(partial(self._step, env))
+        key = self.chat_key(env.channel, env.chat_id)
+        code = await self.codes.take_soon() if key in self._near_submit else None
+        outcome = await self.db.run_step(partial(self._step, env, code))
+        if outcome.step in self.submitting:
+            if len(self._near_submit) >= limits.MAX_TRACKED:
+                self._near_submit.clear()
+            self._near_submit.add(key)
+        else:
+            self._near_submit.discard(key)
+        return outcome
 
-    def _step(self, env: Envelope, conn: Connection) -> Outcome:
+    def _step(self, env: Envelope, code: Code | None, conn: Connection) -> Outcome:
         """The step's work inside one transaction on a sync connection (see storage.steps)."""
         now = env.received_at or datetime.now(UTC)
         stamp = now.astimezone(UTC)
@@ -223,9 +243,8 @@ class ReportService:
         if _stale_press(env, draft):
             # An old keyboard: give the flow a key no question has, so it re-asks the current one.
             env = replace(env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}"))
-        code: Code | None = None
         try:
-            result, fresh_reference, code = self._run_flow(conn, draft, env, now)
+            result, fresh_reference, code = self._run_flow(conn, draft, env, now, code)
         except Exception as exc:
             # A bug must not block this chat for ever (webhooks retry a failing update): keep the
             # draft as it was, record the message, and say sorry. Only the error class is logged.
@@ -373,11 +392,12 @@ class ReportService:
         )
 
     def _run_flow(
-        self, conn: Connection, draft: Draft | None, env: Envelope, now: datetime
+        self, conn: Connection, draft: Draft | None, env: Envelope, now: datetime, code: Code | None
     ) -> tuple[StepResult, str, Code | None]:
         """Run the pure flow; a fresh reference is offered each time and checked only if used. A step
         that may submit is offered a secret code too (see Codes); the one it used comes back with it."""
-        code = self.codes.take() if draft is not None and draft.step in self.submitting else None
+        if code is None and draft is not None and draft.step in self.submitting:
+            code = self.codes.take()  # made here only when this process did not see it coming
         for _ in range(10):
             reference = new_reference()
             shown = code.shown if code is not None else ""
