@@ -26,6 +26,7 @@ from storage.db import Database
 from storage.models import ENCRYPTED_COLUMNS, Report
 from tests.conftest import raw_database_bytes
 from tests.reporting import ANONYMOUS, CANARY_CHAT_ID, IN_CHAT, START, script
+from tests.test_telegram import Phone, phone, tg_config  # noqa: F401  (fixtures)
 
 LATER = datetime(2026, 3, 18, 11, 0, tzinfo=UTC)
 
@@ -123,3 +124,20 @@ async def test_erase_and_purge_leave_nothing_on_disk(db: Database, config: Confi
     assert await asyncio.to_thread(main, ["--config", str(config_path), "purge"]) == 0
     assert await stored_tokens(db) == set()
     assert residue(config, seen, pseudonym) == []
+
+
+async def test_telegram_quick_exit_leaves_no_message_ids_on_disk(phone: Phone, tg_config: Config) -> None:
+    """Quick exit deletes the chat's messages on Telegram, then forgets their ids: those go from disk too.
+    (The ids are forgotten while "Chat closed." is being sent; recording that orphan message as sent
+    deletes it and asks for the checkpoint, storage.steps.mark_sent.)"""
+    await phone.say("hi")
+    await phone.press("Continue")
+    await phone.press("No")
+    await phone.say("help")
+    seen = await stored_tokens(phone.db)
+    assert await phone.say("exit") == ["Chat closed."]
+    await phone.settle()
+    await settled(phone.db)
+    gone = seen - await stored_tokens(phone.db)
+    assert len(gone) >= 3, "the draft and the kept ids of the person's messages were deleted"
+    assert residue(tg_config, gone, None) == []
