@@ -416,20 +416,17 @@ def count_lookup_failure(
             or_(LOOKUP.c.locked_until.is_(None), LOOKUP.c.locked_until <= now),
         )
     )
-    row = conn.execute(select(LOOKUP.c.id, LOOKUP.c.failures).where(LOOKUP.c.scope == scope)).first()
-    if row is None:
-        conn.execute(LOOKUP.insert().values(scope=scope, window_start=now, failures=1, locked_until=None))
-        failures, row_id = 1, None
-    else:
-        failures, row_id = int(row[1]) + 1, int(row[0])
+    # One statement, so that two workers counting for the same scope at once both count (PostgreSQL
+    # waits on the unique index instead of failing).
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    first = insert(LOOKUP).values(scope=scope, window_start=now, failures=1, locked_until=None)
+    counted = first.on_conflict_do_update(
+        index_elements=[LOOKUP.c.scope], set_={"failures": LOOKUP.c.failures + 1}
+    ).returning(LOOKUP.c.failures)
+    failures = int(conn.execute(counted).scalar_one())
     locks = failures == limit
-    if row_id is None and locks:
+    if locks:
         conn.execute(update(LOOKUP).where(LOOKUP.c.scope == scope).values(locked_until=now + lockout))
-    elif row_id is not None:
-        values: dict[str, Any] = {"failures": failures}
-        if locks:
-            values["locked_until"] = now + lockout
-        conn.execute(update(LOOKUP).where(LOOKUP.c.id == row_id).values(**values))
     return locks
 
 

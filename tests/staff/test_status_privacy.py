@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,9 +14,12 @@ from sqlalchemy import select
 
 from bot.cli import main
 from bot.config import Config, load_config
+from bot.service import ReportService
 from storage.db import Database
 from storage.models import AuditEvent, LookupFailure, Report
-from tests.conftest import raw_database_bytes
+from tests.conftest import every_backend, raw_database_bytes
+from tests.reporting import ANONYMOUS, script
+from tests.reporting import converse as converse_lines
 from tests.staff.conftest import Made
 from tests.staff.conversation import converse
 
@@ -135,3 +139,27 @@ async def test_failed_look_ups_lock_a_chat_out_then_everyone_but_reporters(
         ("service", "scope=chat", 3, None),
         ("service", "scope=all", 5, None),
     ]
+
+
+@every_backend
+async def test_codes_and_lockouts_hold_on_both_databases(
+    db: Database, make_config: Callable[..., Config]
+) -> None:
+    config = make_config("[limits]\nstatus_failures_per_chat = 2")
+    service = ReportService(config, db)
+    outcomes = await converse_lines(service, script(config, ANONYMOUS), chat_id="reporter")
+    ref = outcomes[-1].reference
+    assert ref is not None
+    shown = "\n".join(r.text for r in outcomes[-1].replies)
+    code = code_of(shown)
+
+    async def ask(text: str, chat: str = "stranger") -> str:
+        [outcome] = await converse_lines(service, [text], chat_id=chat, start=LATER)
+        return "\n\n".join(r.text for r in outcome.replies)
+
+    assert HINT not in await ask(f"status {ref} {code}")  # the right code: nothing withheld, no failure
+    assert HINT in await ask(f"status {ref}")
+    assert (await ask("status HC-2222-2222")).startswith("We could not find that reference.")
+    assert HINT in await ask(f"status {ref} zzzz-zzzz")  # the second failure: the chat is locked out now
+    assert (await ask(f"status {ref} {code}")).startswith(WAIT)
+    assert (await ask(f"status {ref}", chat="someone-else")).startswith(f"Report {ref} is")
