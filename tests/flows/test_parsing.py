@@ -9,7 +9,8 @@ import pytest
 from flows.contact import email_address, parse_reach, phone_number
 from flows.danger import suggests_danger
 from flows.dates import parse_date
-from flows.words import command, normalise_reference, status_request
+from flows.references import parse_reference, status_request
+from flows.words import command
 
 TODAY = date(2026, 3, 18)  # a Wednesday
 
@@ -137,7 +138,7 @@ def test_commands_and_references() -> None:
     assert status_request("/status HC 7K3Q 9XPD") == (True, "HC-7K3Q-9XPD")
     assert status_request("status: what?") == (True, None)
     assert status_request("statuses") == (False, None)
-    assert normalise_reference("HC7K3Q9XPD") == "HC-7K3Q-9XPD"
+    assert parse_reference("HC7K3Q9XPD") == "HC-7K3Q-9XPD"
 
 
 def test_superscript_and_other_script_digits_do_not_crash_a_choice() -> None:
