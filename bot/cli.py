@@ -225,13 +225,11 @@ async def _maintenance(config: Config, args: argparse.Namespace) -> int:
     from storage.store import Store
 
     # A reference is read the way the chat reads it (flows.references), before anything is opened.
-    reference = None
-    if getattr(args, "reference", None):
-        try:
-            reference = normalise_reference(args.reference)
-        except StaffError as exc:
-            print(f"reportbot {args.command}: {exc}", file=sys.stderr)
-            return 1
+    try:
+        reference = normalise_reference(args.reference) if getattr(args, "reference", None) else None
+    except StaffError as exc:
+        print(f"reportbot {args.command}: {exc}", file=sys.stderr)
+        return 1
 
     try:
         db = await open_database(config)

@@ -38,7 +38,6 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from pydantic_settings.sources.utils import parse_env_vars
 
 from flows.types import FlowSettings, Partner, SupportService
 
@@ -323,7 +322,9 @@ _LISTS = ("partners", "support")
 # -- reading: pydantic-settings merges the environment over the file --------------------------------------
 
 # What one load_config call reads: the file's values and the environment mapping it was given.
-_INPUTS: ContextVar[tuple[dict[str, Any], Mapping[str, str]]] = ContextVar("reportbot_config_inputs")
+_INPUTS: ContextVar[tuple[dict[str, Any], Mapping[str, str]]] = ContextVar(
+    "reportbot_config_inputs", default=({}, {})
+)
 
 
 class _FileValues(PydanticBaseSettingsSource):
@@ -349,8 +350,8 @@ class _Environment(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         keys = tuple(f"{ENV_PREFIX}{section}__".lower() for section in _SECTIONS)
-        picked = {name: value for name, value in self.env.items() if name.lower().startswith(keys)}
-        return parse_env_vars(picked, False, self.env_ignore_empty, self.env_parse_none_str)
+        # Case-insensitive, like the rest of pydantic-settings: names are compared in lower case.
+        return {name.lower(): value for name, value in self.env.items() if name.lower().startswith(keys)}
 
 
 class _Settings(BaseSettings):
@@ -422,34 +423,36 @@ _WHAT = {
 
 
 def _problem_of(error: ErrorDetails, values: dict[str, Any]) -> ConfigError:
+    """One pydantic error as our one line, naming the key as it is written in the file."""
     loc = tuple(error["loc"])
     key = _key(loc)
     kind = error["type"]
-    value = error.get("input")
     if kind in _UNKNOWN:
         what = "unknown section" if len(loc) == 1 else "unknown key"
         if not _in_file(values, loc):
             env_name = ENV_PREFIX + "__".join(str(p) for p in loc).upper()
             return ConfigError(key, f"{what} (from the environment, {env_name}; see config.example.toml)")
         return ConfigError(key, f"{what} (see config.example.toml)")
-    if kind == "config":
-        return ConfigError(key, error["msg"])
-    if kind in ("missing", "missing_argument", "string_too_short"):
-        return ConfigError(key, "is required")
     if kind in _WHAT:
         secret = any(key.startswith(name) for name in SECRET_KEYS)
-        return ConfigError(key, _WHAT[kind] + ("" if secret else f", not {value!r}"))
+        return ConfigError(key, _WHAT[kind] + ("" if secret else f", not {error.get('input')!r}"))
+    return ConfigError(key or "config", _shape_problem(kind, loc, error))
+
+
+def _shape_problem(kind: str, loc: tuple[int | str, ...], error: ErrorDetails) -> str:
+    """What is wrong with a value of the wrong shape; never the value itself."""
+    if kind == "config":
+        return error["msg"]  # our own checks' words
+    if kind in ("missing", "missing_argument", "string_too_short"):
+        return "is required"
     if kind == "string_type":
-        return ConfigError(key, f"must be text, not {type(value).__name__}")
+        return f"must be text, not {type(error.get('input')).__name__}"
     if kind in ("tuple_type", "list_type"):
-        if loc[-1] in _LISTS:
-            return ConfigError(key, f"must be a list of [[{loc[-1]}]] tables")
-        return ConfigError(key, "must be a list of strings")
+        is_tables = bool(loc) and loc[-1] in _LISTS
+        return f"must be a list of [[{loc[-1]}]] tables" if is_tables else "must be a list of strings"
     if kind in ("dataclass_type", "dataclass_args_type", "model_type", "dict_type"):
-        if len(loc) == 1:
-            return ConfigError(key, f"must be a table, like [{key}]")
-        return ConfigError(key, "must be a table")
-    return ConfigError(key or "config", error["msg"])  # pydantic's own words; they never quote the value
+        return f"must be a table, like [{loc[0]}]" if len(loc) == 1 else "must be a table"
+    return error["msg"]  # pydantic's own words, which never quote the value
 
 
 def _check(cfg: Config) -> None:
@@ -483,6 +486,18 @@ def _read_file(file: Path) -> dict[str, Any]:
         raise ConfigError(str(file), f"is not valid TOML ({exc})") from None
 
 
+def _config(settings: _Settings, source: str) -> Config:
+    """The checked settings in the shape the rest of the code uses (partners as flows' own type)."""
+    return Config(
+        **{name: getattr(settings, name) for name in _SECTIONS},
+        partners=tuple(Partner(id=p.id, name=p.name, does=p.does) for p in settings.partners),
+        support=tuple(
+            SupportService(name=s.name, for_whom=s.for_, contact=s.contact) for s in settings.support
+        ),
+        source=source,
+    )
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -502,14 +517,7 @@ def load_config(
         raise _problem_of(errors[0], values) from None
     finally:
         _INPUTS.reset(token)
-    cfg = Config(
-        **{name: getattr(settings, name) for name in _SECTIONS},
-        partners=tuple(Partner(id=p.id, name=p.name, does=p.does) for p in settings.partners),
-        support=tuple(
-            SupportService(name=s.name, for_whom=s.for_, contact=s.contact) for s in settings.support
-        ),
-        source=str(file) if file else "built-in defaults",
-    )
+    cfg = _config(settings, source=str(file) if file else "built-in defaults")
     _check(cfg)
     if create_keys and (not cfg.security.encryption_keys or not cfg.security.pseudonym_key):
         cfg = _with_local_keys(cfg)

@@ -237,3 +237,14 @@ def test_an_error_never_quotes_a_secret(
             del os.environ[name]
     printed = capsys.readouterr()
     assert secret not in printed.err and secret not in printed.out
+
+
+def test_the_settings_reader_knows_every_section_of_config() -> None:
+    # A new section added to Config but not to the pydantic-settings class would never be read.
+    from dataclasses import fields
+
+    from bot import config as cfgmod
+
+    readable = set(cfgmod._Settings.model_fields)
+    assert readable == {f.name for f in fields(cfgmod.Config)} - {"source"}
+    assert set(cfgmod._SECTIONS) | {"partners", "support"} == readable
