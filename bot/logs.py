@@ -26,7 +26,7 @@ _PATTERNS = (
     re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}"),  # Telegram bot token
     re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"),  # Fernet token
     re.compile(r"\b(?:AC|SM|MM|MG|SK)[0-9a-fA-F]{32}\b"),  # Twilio account / message ids
-    re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),  # email
+    re.compile(r"[\w.%+-]+@[\w.-]+\.\w{2,}"),  # email, including accented ones (josé@bücher.de)
     re.compile(r"(?:whatsapp:)?\+?\d[\d ()./-]{6,}\d"),  # phone numbers, chat ids with separators
     re.compile(r"\d{6,}"),  # long digit runs: chat ids, update ids
     re.compile(r"\[parameters: .*?\]", re.DOTALL),  # SQLAlchemy's echo of bound values

@@ -24,12 +24,12 @@ from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
 from flows import catalog
 from flows.engine import Flow
+from flows.references import new_reference
 from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StatusInfo, StepResult
 from storage import steps
 from storage.crypto import Cipher
 from storage.db import Database, WriteGate
-from storage.references import new_reference
 from storage.steps import TranscriptLine as Line
 from storage.store import Store
 

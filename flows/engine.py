@@ -24,7 +24,7 @@ from typing import Any, Literal
 from transitions import EventData, Machine
 from transitions.extensions import GraphMachine
 
-from flows import catalog, words
+from flows import catalog, references, words
 from flows.types import Draft, FlowContext, Inbound, Option, Outbound, ReportFields, StatusInfo, StepResult
 
 START = "start"  # the state of a conversation that has not been shown anything yet
@@ -358,10 +358,7 @@ class Flow:
         if inbound.option is not None and inbound.option in words.COMMAND_OPTIONS:
             cmd = inbound.option
         elif plain and inbound.option is None and text and not inbound.edited:
-            asked, reference = words.status_request(text)
-            if not asked:
-                reference = words.bare_reference(text)
-                asked = reference is not None
+            asked, reference = references.status_request(text)
             if asked:
                 if reference is None:
                     key = "status.how" if words.normalise(text) == "status" else "status.bad"
