@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from flows import vocab
@@ -68,6 +69,7 @@ class _Vocab:
     not_past: frozenset[str]
     negation: frozenset[Words]
     self_harm: frozenset[Words]
+    self_harm_verbs: frozenset[Words]
 
 
 @cache
@@ -97,6 +99,7 @@ def _vocab(locale: str) -> _Vocab:
         not_past=frozenset(now["not_past"]),
         negation=_phrases(now["negation"]),
         self_harm=_phrases(data["self_harm"]["phrases"]),
+        self_harm_verbs=_phrases(data["self_harm"]["verbs"]),
     )
 
 
@@ -108,7 +111,7 @@ def assess(text: str, locale: str = "en") -> Concern:
     parts = [_words(part, words) for part in _PARTS.split(text.lower().replace("’", "'"))]
     parts = [p for p in parts if p]
     whole = tuple(w for p in parts for w in p)
-    self_harm = bool(_find(whole, words.self_harm))
+    self_harm = bool(_find(whole, words.self_harm)) or _reflexive(whole, words)
     danger = _always(whole, words) or any(_threat(c, words) or _now(c, words) for c in _clauses(parts, words))
     return Concern(danger=danger, self_harm=self_harm)
 
@@ -125,11 +128,11 @@ def _words(text: str, words: _Vocab) -> Words:
     return tuple(out)
 
 
-@cache
 def _closest(word: str, keys: frozenset[str]) -> str:
+    """The key word `word` is a misspelling of: one letter wrong or two swapped, two for long words."""
     limit = 2 if len(word) >= 8 else 1
-    best = min((k for k in keys if len(k) >= 5), key=lambda key: (OSA.distance(word, key), key))
-    return best if OSA.distance(word, best) <= limit else word
+    found = process.extractOne(word, keys, scorer=OSA.distance, score_cutoff=limit)
+    return found[0] if found is not None else word
 
 
 def _corrected(word: str, words: _Vocab) -> str:
@@ -198,6 +201,12 @@ def _markers(clause: Words, words: _Vocab) -> list[tuple[int, int, str]]:
     marks += [(a, b, "verb") for a, b in _find(clause, words.past_weak)]
     marks += [(i, i + 1, "verb") for i, w in enumerate(clause) if _ED.match(w) and w not in words.not_past]
     return marks
+
+
+def _reflexive(words_: Words, words: _Vocab) -> bool:
+    """A harm word followed by "myself", "yourself" and the like: "go hang yourself", "hurt himself"."""
+    reflexive = {start for start, _ in _find(words_, words.reflexive)}
+    return any(end in reflexive for _, end in _find(words_, words.self_harm_verbs))
 
 
 def _now(clause: Words, words: _Vocab) -> bool:

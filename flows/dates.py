@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import dateparser
 from dateparser.search import search_dates
+from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from flows import vocab
@@ -152,11 +153,11 @@ def _clean(text: str, words: _Vocab) -> str:
     return " ".join(out)
 
 
-@cache
 def _closest(word: str, keys: frozenset[str]) -> str:
-    best = min(keys, key=lambda key: (OSA.distance(word, key), key))
-    limit = 2 if min(len(word), len(best)) >= 7 else 1  # "wensday" is two letters from "wednesday"
-    return best if OSA.distance(word, best) <= limit else word
+    """The key word `word` is a misspelling of: one letter wrong or two swapped, two for long words."""
+    limit = 2 if len(word) >= 8 else 1
+    found = process.extractOne(word, keys, scorer=OSA.distance, score_cutoff=limit)
+    return found[0] if found is not None else word
 
 
 def _corrected(word: str, words: _Vocab) -> str:
