@@ -12,6 +12,7 @@ A section is one function taking the corpus folder and returning its lines of ou
 from __future__ import annotations
 
 import sys
+import time
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,7 +38,13 @@ def danger(folder: Path) -> list[str]:
     false_alarms = [line for line in harmless if assess(line).danger]
     missed_self = [line for line in self_harm if not assess(line).self_harm]
     false_self = [line for line in (*harmless, *dangerous) if assess(line).self_harm]
+    every = [*dangerous, *harmless, *self_harm]
+    started = time.perf_counter()
+    for line in every:
+        assess(line)
+    each = (time.perf_counter() - started) / len(every)
     out = [
+        f"time per message:        {each * 1e6:.0f} µs (mean over {len(every)} lines)",
         f"danger recall:           {rate(len(dangerous) - len(missed), len(dangerous))}",
         f"danger false alarms:     {rate(len(false_alarms), len(harmless))} (harmless lines)",
         f"self-harm recall:        {rate(len(self_harm) - len(missed_self), len(self_harm))}",
