@@ -32,7 +32,7 @@ def test_every_self_harm_line_is_noticed() -> None:
 def test_stories_of_the_past_and_everyday_words_raise_no_alarm() -> None:
     alarms = [line for line in CORPUS["harmless"] if assess(line) != Concern()]
     assert len(alarms) <= 0.05 * len(CORPUS["harmless"])  # the bar
-    # Measured: 1 of 175. "Will come back" is a threat from most people, not from a landlord.
+    # Measured: 1 of 186. "Will come back" is a threat from most people, not from a landlord.
     assert alarms == ["the landlord said he will come back on monday to fix the door"]
 
 
