@@ -10,6 +10,9 @@ Numbers-only dates are read here (UK order, strictly); words go to `dateparser`,
 "prefer the past" and today as the base given explicitly (it works offline). The words dateparser lacks
 (parts of the day, "the weekend", "a couple of", misspellings) are data: `flows/vocab/<locale>/dates.toml`.
 
+"tonight" is today, night ("this evening" is today, evening). A part of the day with no day ("lunchtime")
+is kept in `part` while the day is "unclear".
+
 Parts of the day: a clock time with am/pm or on the 24-hour clock gives the part by its hour ("after
 6pm" is evening, "14:30" afternoon). A bare hour ("at 2", "8 o'clock", "8:30") is ambiguous (2 in the
 afternoon or 2 in the night): it gives no part, so that the flow asks rather than guesses; a part word
