@@ -25,6 +25,7 @@ from transitions import EventData, Machine
 from transitions.extensions import GraphMachine
 
 from flows import catalog, references, words
+from flows.danger import Concern
 from flows.types import Draft, FlowContext, Inbound, Option, Outbound, ReportFields, StatusInfo, StepResult
 
 START = "start"  # the state of a conversation that has not been shown anything yet
@@ -36,6 +37,7 @@ ENGINE_KEYS = (
     "help.text",
     "alarm.text",
     "alarm.safe",
+    "alarm.self_harm",
     "stop.text",
     "delete.text",
     "exit.cleared",
@@ -212,7 +214,7 @@ class Flow:
         final: str,
         submit: Callable[[Draft, FlowContext], ReportFields],
         finish: Callable[[Draft, FlowContext, Say], list[str]],
-        alarm: Callable[[str], bool],
+        alarm: Callable[[str, str], Concern],
         keys: Sequence[str] = (),
     ) -> None:
         self.name = name
@@ -372,9 +374,12 @@ class Flow:
         if reminded and plain and inbound.option is None and words.normalise(text) in words.ALIASES["safe"]:
             replies.append(Outbound(text=say("alarm.safe"), step="alarm"))
             return self._reask(turn, replies, hint=None)
-        if text and draft.step != self.emergency and self._alarm(text):
+        concern = self._alarm(text, draft.locale) if text and draft.step != self.emergency else Concern()
+        if concern.danger:
             replies.append(Outbound(text=say("alarm.text"), step="alarm"))
             draft.pending["reminded"] = True
+        if concern.self_harm:  # Samaritans and Childline, calmly; then the conversation goes on
+            replies.append(Outbound(text=say("alarm.self_harm"), step="alarm"))
         if inbound.edited:
             replies.append(Outbound(text=say("edited.text"), step="edited"))
             return self._reask(turn, replies, hint=None)
