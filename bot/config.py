@@ -89,7 +89,10 @@ class WhatsAppConfig:
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    messages_per_second: float = 5.0  # per chat
+    messages_per_second: float = 5.0  # per chat; faster messages wait their turn, never refused
+    window_minutes: int = 10  # the volume limit's window, per chat
+    window_messages: int = 200  # messages a window that the bot reads and answers
+    window_kept: int = 100  # more messages a window kept unanswered (in the transcript)
     reports_per_hour: int = 5  # new reports per sender
 
 
@@ -303,6 +306,11 @@ def _check(cfg: Config) -> None:
         )
     if cfg.limits.messages_per_second <= 0:
         raise ConfigError("limits.messages_per_second", "must be more than 0")
+    for name in ("window_minutes", "window_messages"):
+        if getattr(cfg.limits, name) < 1:
+            raise ConfigError(f"limits.{name}", "must be at least 1")
+    if cfg.limits.window_kept < 0:
+        raise ConfigError("limits.window_kept", "must be 0 or more")
     if cfg.limits.reports_per_hour < 1:
         raise ConfigError("limits.reports_per_hour", "must be at least 1")
 
