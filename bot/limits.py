@@ -92,7 +92,8 @@ class ChatPace:
             return 0.0
         now = self.clock()
         due = max(self._due.get(key, now), now)
-        wait = max(0.0, due - self.tolerance - now)
+        wait = due - self.tolerance - now
+        wait = wait if wait > 1e-9 else 0.0  # sums of intervals are not exact
         if key not in self._due and len(self._due) >= MAX_TRACKED:
             self._due = {k: t for k, t in self._due.items() if t > now}  # caught-up chats: nothing to keep
         self._due[key] = due + self.interval
