@@ -92,8 +92,9 @@ class TelegramPhone:
     service: ReportService
 
     async def post(self, update: dict[str, Any]) -> httpx.Response:
-        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-        return await self.client.post("/telegram/webhook", json=update, headers=headers)
+        # As Telegram writes JSON: anything outside ASCII escaped (lone surrogates too, as "\ud800").
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+        return await self.client.post("/telegram/webhook", content=json.dumps(update), headers=headers)
 
     async def settle(self) -> None:
         async with asyncio.timeout(20):
@@ -235,12 +236,7 @@ class WhatsAppApp:
     service: ReportService
 
 
-@pytest_asyncio.fixture
-async def whatsapp(make_config: Any) -> AsyncIterator[WhatsAppApp]:
-    # The default pace (5 a second, bursts of 10): Twilio posts all 30 at once and each waits its turn.
-    config: Config = make_config(
-        WHATSAPP_TOML.replace("messages_per_second = 1000", "messages_per_second = 5")
-    )
+async def whatsapp_app(config: Config) -> AsyncIterator[WhatsAppApp]:
     db = Database(config.database_url)
     await db.create_schema()
     service = ReportService(config, db)
@@ -253,6 +249,14 @@ async def whatsapp(make_config: Any) -> AsyncIterator[WhatsAppApp]:
     ):
         yield WhatsAppApp(WhatsAppPerson(c, service), service)
     await db.dispose()
+
+
+@pytest_asyncio.fixture
+async def whatsapp(make_config: Any) -> AsyncIterator[WhatsAppApp]:
+    # The default pace (5 a second, bursts of 10): Twilio posts all 30 at once and each waits its turn.
+    config = make_config(WHATSAPP_TOML.replace("messages_per_second = 1000", "messages_per_second = 5"))
+    async for app in whatsapp_app(config):
+        yield app
 
 
 async def whatsapp_reach(person: WhatsAppPerson, phrase: str) -> None:
