@@ -15,7 +15,7 @@ from bench.people import script
 from bot.config import Config
 from bot.limits import ChatPace, ChatTurns, ChatVolume, Volume
 from bot.service import Envelope, ReportService
-from flows.types import Inbound
+from flows.types import Inbound, Media
 from storage.db import Database
 from storage.models import (
     Conversation,
@@ -111,10 +111,16 @@ async def test_past_the_volume_limit_messages_are_kept_unanswered_and_the_person
     service = ReportService(config, db)
     try:
         sent = [f"part {i}" for i in range(12)]
+        photo = Inbound(text="part 7", media=(Media("AgACAgQ-kept-photo", "photo"),))  # kept, not run
         outcomes = [
             await service.handle(
                 Envelope(
-                    "telegram", "777", Inbound(text=t), delivery_id=str(i), received_at=T0, message_ref=str(i)
+                    "telegram",
+                    "777",
+                    photo if i == 7 else Inbound(text=t),
+                    delivery_id=str(i),
+                    received_at=T0,
+                    message_ref=str(i),
                 )
             )
             for i, t in enumerate(sent)
@@ -125,8 +131,12 @@ async def test_past_the_volume_limit_messages_are_kept_unanswered_and_the_person
         assert "sent a lot of messages" in told[0] and "kept them all" in told[0]
         assert "can't keep any more messages" in told[1] and "send the rest again" in told[1]
         assert all(not o.replies for o in outcomes[6:8] + outcomes[9:])  # nothing else said
-        # The five answered and the three kept are in the transcript, in the order sent.
-        assert await transcript_in(db, service, "777") == sent[:8]
+        # The five answered and the three kept are in the transcript, in the order sent; a kept photo
+        # with its reference (the flow did not take it as evidence).
+        assert await transcript_in(db, service, "777") == [
+            *sent[:7],
+            "[photo] part 7 [file: AgACAgQ-kept-photo]",
+        ]
         assert await count(db, InboundReceipt) == 9  # the ones after "nothing more" stored nothing
         # Getting help and leaving always work, even past the limit.
         urgent = await service.handle(
