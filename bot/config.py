@@ -245,7 +245,10 @@ class WhatsAppConfig:
 
 @dataclass(frozen=True, config=_SECTION)
 class LimitsConfig:
-    messages_per_second: Annotated[Number, AfterValidator(_above_zero)] = 5.0  # per chat
+    messages_per_second: Annotated[Number, AfterValidator(_above_zero)] = 5.0  # per chat; faster ones wait
+    window_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 10  # the volume window, per chat
+    window_messages: Annotated[Whole, AfterValidator(_at_least(1))] = 200  # read and answered a window
+    window_kept: Annotated[Whole, AfterValidator(_at_least(0))] = 100  # more kept unanswered (transcript)
     reports_per_hour: Annotated[Whole, AfterValidator(_at_least(1))] = 5  # new reports per sender
 
 

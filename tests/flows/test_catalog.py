@@ -31,6 +31,7 @@ SAMPLES = {
     "state": "being looked at",
     "submitted_on": "12/03/2026",
     "reply": "We have passed your report to the police.",
+    "minutes": 7,
 }
 FRAGMENTS = {
     "review.files",
