@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.config import load_config  # noqa: E402
+from flows.references import ALPHABET, format_reference  # noqa: E402
 from storage.crypto import Cipher  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Report  # noqa: E402
-from storage.references import ALPHABET  # noqa: E402
 from storage.schema import upgrade  # noqa: E402
 from tests.conftest import write_config  # noqa: E402
 
@@ -50,7 +50,7 @@ def reference(n: int) -> str:
     for _ in range(8):
         n, digit = divmod(n, len(ALPHABET))
         chars.append(ALPHABET[digit])
-    return f"HC-{''.join(chars[:4])}-{''.join(chars[4:])}"
+    return format_reference("".join(chars))
 
 
 def pools(cipher: Cipher, rnd: random.Random) -> tuple[list[str], list[str]]:

@@ -217,11 +217,19 @@ async def open_database(config: Config):  # type: ignore[no-untyped-def]
 async def _maintenance(config: Config, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from bot.staff import StaffError, normalise_reference
+    from bot.staff import actor as staff_actor
     from storage import maintenance
     from storage.crypto import Cipher
-    from storage.references import is_reference
     from storage.schema import SchemaError
     from storage.store import Store
+
+    # A reference is read the way the chat reads it (flows.references), before anything is opened.
+    try:
+        reference = normalise_reference(args.reference) if getattr(args, "reference", None) else None
+    except StaffError as exc:
+        print(f"reportbot {args.command}: {exc}", file=sys.stderr)
+        return 1
 
     try:
         db = await open_database(config)
@@ -229,8 +237,6 @@ async def _maintenance(config: Config, args: argparse.Namespace) -> int:
         print(f"reportbot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     store = Store(Cipher(config.security.encryption_keys, config.security.pseudonym_key))
-    from bot.staff import actor as staff_actor
-
     actor = staff_actor()
     try:
         if args.command == "purge":
@@ -245,10 +251,7 @@ async def _maintenance(config: Config, args: argparse.Namespace) -> int:
             log.info("purge drafts=%d reports=%d", counts.drafts, counts.reports)
             return 0
         if args.command == "erase":
-            reference = args.reference.strip().upper()
-            if not is_reference(reference):
-                print(f"reportbot: {args.reference!r} is not a reference like HC-7K3Q-9XPD", file=sys.stderr)
-                return 1
+            assert reference is not None  # REF is a required argument
             erased = await maintenance.erase_report(db, store, reference, actor=actor)
             if erased is None:
                 print(f"reportbot: no report {reference}", file=sys.stderr)
@@ -279,7 +282,7 @@ async def _maintenance(config: Config, args: argparse.Namespace) -> int:
                 print(f"reportbot: --since {args.since!r} is not a date like 2026-01-31", file=sys.stderr)
                 return 1
         events = await maintenance.audit_events(
-            db, since=since, action=args.action, reference=args.reference, limit=args.limit
+            db, since=since, action=args.action, reference=reference, limit=args.limit
         )
         for e in events:
             refs = ",".join(e.refs or ([e.reference] if e.reference else [])) or "-"

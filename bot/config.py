@@ -4,6 +4,10 @@ Where it comes from: `--config PATH`, else `$REPORTBOT_CONFIG`, else `./config.t
 built-in defaults that run locally with nothing set up. Any key can be overridden from the environment
 as `REPORTBOT_<SECTION>__<KEY>` (lists comma-separated). Every problem is reported as one line that names
 the key (`ConfigError`), so a bad deployment fails at start and says where to look.
+
+pydantic-settings does the reading and merging (the TOML file, then the environment over it) and pydantic
+checks every value against the sections below; this module only finds the file, turns pydantic's errors
+into our one-line messages, and makes the local key file. An error never quotes a secret's value.
 """
 
 from __future__ import annotations
@@ -16,12 +20,24 @@ import re
 import secrets
 import sys
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass as plain_dataclass
+from dataclasses import field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
+from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from flows.types import FlowSettings, Partner, SupportService
 
@@ -39,70 +55,231 @@ class ConfigError(Exception):
         self.key = key
 
 
-@dataclass(frozen=True)
+# -- value checks: each failure is the problem in the words of the one-line error ------------------------
+
+
+def _problem(text: str) -> PydanticCustomError:
+    return PydanticCustomError("config", "{problem}", {"problem": text})
+
+
+def _no_bool(kind: str) -> Callable[[Any], Any]:
+    # pydantic reads `port = true` as 1; a switch where a number belongs is a mistake, not a number.
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise PydanticCustomError(kind, "a number, not true or false")
+        return value
+
+    return check
+
+
+def _at_least(low: int) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if value < low:
+            raise _problem(f"must be at least {low}")
+        return value
+
+    return check
+
+
+def _above_zero(value: float) -> float:
+    if not value > 0:
+        raise _problem("must be more than 0")
+    return value
+
+
+def _port(value: int) -> int:
+    if not 0 < value < 65536:
+        raise _problem(f"must be between 1 and 65535, not {value}")
+    return value
+
+
+def _comma_list(value: Any) -> Any:
+    """The environment gives a list as one comma-separated string; so may the file."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _valid_fernet(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _fernet_key(value: str) -> str:
+    if not _valid_fernet(value):
+        raise _problem("is not a Fernet key (32 url-safe base64 bytes)")
+    return value
+
+
+def _pseudonym_key(value: str) -> str:
+    if value and len(value) < 32:
+        raise _problem("must be at least 32 characters")
+    return value
+
+
+def _database_url(value: str) -> str:
+    if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise _problem("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    return value
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except Exception:
+        raise _problem(f"unknown time zone {value!r}") from None
+    return value
+
+
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+_BOT_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
+
+
+def _webhook_secret(value: str) -> str:
+    if value and not _WEBHOOK_SECRET.match(value):
+        raise _problem("must be 16-256 characters: letters, digits, _ or -")
+    return value
+
+
+def _bot_token(value: str) -> str:
+    if value and not _BOT_TOKEN.match(value):
+        raise _problem("does not look like a BotFather token (digits:letters)")
+    return value
+
+
+def _public_url(value: str) -> str:
+    if value and not value.startswith(("https://", "http://")):
+        raise _problem("must start with https://")
+    return value
+
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def _partner_id(value: str) -> str:
+    if not _ID.match(value):
+        raise _problem("must be 1-32 lower-case letters, digits, - or _")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_no_bool("int_type"))]
+Number = Annotated[float, BeforeValidator(_no_bool("float_type"))]
+Days = Annotated[Whole, AfterValidator(_at_least(1))]
+Port = Annotated[Whole, AfterValidator(_port)]
+Filled = Annotated[
+    str, Field(min_length=1), BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)
+]
+
+# Never quoted in an error, whatever is wrong with them.
+SECRET_KEYS = frozenset(
+    {
+        "database.url",  # may hold a password
+        "security.encryption_keys",
+        "security.pseudonym_key",
+        "telegram.token",
+        "telegram.webhook_secret",
+        "whatsapp.auth_token",
+    }
+)
+
+# -- the sections: one class per [table], every key with its default ------------------------------------
+
+_SECTION = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@dataclass(frozen=True, config=_SECTION)
 class ServiceConfig:
     name: str = "Report Hate"
     operator: str = "a local hate crime partnership"
     next_steps: str = "A member of staff will read your report within 3 working days."
     data_dir: str = "data"
-    draft_retention_days: int = 30
-    report_retention_days: int = 2555  # 7 years, a common retention period for crime records
-    resume_after_minutes: int = 30
-    timezone: str = "Europe/London"
+    draft_retention_days: Days = 30
+    report_retention_days: Days = 2555  # 7 years, a common retention period for crime records
+    resume_after_minutes: Days = 30
+    timezone: Annotated[str, AfterValidator(_time_zone)] = "Europe/London"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class ServerConfig:
     host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    max_body_bytes: int = 1_000_000
+    port: Port = 8080
+    workers: Annotated[Whole, AfterValidator(_at_least(1))] = 1
+    max_body_bytes: Annotated[Whole, AfterValidator(_at_least(1024))] = 1_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class DatabaseConfig:
-    url: str = ""  # empty: SQLite file under service.data_dir
+    url: Annotated[str, AfterValidator(_database_url)] = ""  # empty: SQLite file under service.data_dir
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class SecurityConfig:
-    encryption_keys: tuple[str, ...] = ()  # Fernet keys, newest first
-    pseudonym_key: str = ""
+    # Fernet keys, newest first
+    encryption_keys: Annotated[
+        tuple[Annotated[str, AfterValidator(_fernet_key)], ...], BeforeValidator(_comma_list)
+    ] = ()
+    pseudonym_key: Annotated[str, AfterValidator(_pseudonym_key)] = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class TelegramConfig:
-    token: str = ""
-    webhook_secret: str = ""
+    token: Annotated[str, AfterValidator(_bot_token)] = ""
+    webhook_secret: Annotated[str, AfterValidator(_webhook_secret)] = ""
     api_base_url: str = "https://api.telegram.org/bot"
-    public_url: str = ""  # https://host the webhook is reachable at (for set-webhook)
+    # https://host the webhook is reachable at (for set-webhook)
+    public_url: Annotated[str, AfterValidator(_public_url)] = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class WhatsAppConfig:
     account_sid: str = ""
     auth_token: str = ""
-    from_: str = ""  # `from` in the file: the WhatsApp sender, e.g. whatsapp:+447700900000
-    public_url: str = ""  # https://host Twilio calls; the signature covers this, not the internal URL
+    # `from` in the file: the WhatsApp sender, e.g. whatsapp:+447700900000
+    from_: str = Field(default="", alias="from")
+    # https://host Twilio calls; the signature covers this, not the internal URL
+    public_url: Annotated[str, AfterValidator(_public_url)] = ""
     followup_content_sid: str = ""  # approved template for staff replies after the 24-hour window
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_SECTION)
 class LimitsConfig:
-    messages_per_second: float = 5.0  # per chat
-    reports_per_hour: int = 5  # new reports per sender
+    messages_per_second: Annotated[Number, AfterValidator(_above_zero)] = 5.0  # per chat; faster ones wait
+    window_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 10  # the volume window, per chat
+    window_messages: Annotated[Whole, AfterValidator(_at_least(1))] = 200  # read and answered a window
+    window_kept: Annotated[Whole, AfterValidator(_at_least(0))] = 100  # more kept unanswered (transcript)
+    reports_per_hour: Annotated[Whole, AfterValidator(_at_least(1))] = 5  # new reports per sender
     # The size of one report's draft (docs/limits.md): far above what a person writes, low enough that one
     # chat's draft never slows another chat's step.
-    story_characters: int = 30_000  # the story, all its messages together; also any one typed answer
-    story_messages: int = 300  # messages in the story
-    evidence_items: int = 50  # photos and files in one report
+    story_characters: Annotated[Whole, AfterValidator(_at_least(1))] = 30_000  # also any one typed answer
+    story_messages: Annotated[Whole, AfterValidator(_at_least(1))] = 300  # messages in the story
+    evidence_items: Annotated[Whole, AfterValidator(_at_least(1))] = 50  # photos and files in one report
     # `status REFERENCE` look-ups that find nothing (or give a wrong code), per hour, before a lockout.
-    status_failures_per_chat: int = 10
-    status_failures_total: int = 300  # all chats together
-    status_lockout_minutes: int = 60
+    status_failures_per_chat: Annotated[Whole, AfterValidator(_at_least(1))] = 10
+    status_failures_total: Annotated[Whole, AfterValidator(_at_least(1))] = 300  # all chats together
+    status_lockout_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 60
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True, config=_SECTION)
+class PartnerTable:
+    """One `[[partners]]` table."""
+
+    id: Annotated[Filled, AfterValidator(_partner_id)]
+    name: Filled
+    does: Filled
+
+
+@dataclass(frozen=True, kw_only=True, config=_SECTION)
+class SupportTable:
+    """One `[[support]]` table."""
+
+    name: Filled
+    for_: Filled = Field(alias="for")
+    contact: Filled
+
+
+@plain_dataclass(frozen=True)
 class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -152,178 +329,155 @@ _SECTIONS: dict[str, type] = {
     "whatsapp": WhatsAppConfig,
     "limits": LimitsConfig,
 }
-_FILE_NAMES = {"from": "from_"}  # TOML key -> field name, where the key is a Python keyword
+_LISTS = ("partners", "support")
+
+# -- reading: pydantic-settings merges the environment over the file --------------------------------------
+
+# What one load_config call reads: the file's values and the environment mapping it was given.
+_INPUTS: ContextVar[tuple[dict[str, Any], Mapping[str, str]]] = ContextVar(
+    "reportbot_config_inputs", default=({}, {})
+)
 
 
-def _field_name(key: str) -> str:
-    return _FILE_NAMES.get(key, key)
+class _FileValues(PydanticBaseSettingsSource):
+    """The TOML file's values, already read (so that a missing or broken file is named our way)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self.values
 
 
-def _coerce(key: str, value: Any, like: Any) -> Any:
-    """Turn a file or environment value into the type of the default, or fail naming the key."""
-    if isinstance(like, bool):
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in {
-            "1",
-            "true",
-            "yes",
-            "on",
-            "0",
-            "false",
-            "no",
-            "off",
-        }:
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-        raise ConfigError(key, f"must be true or false, not {value!r}")
-    if isinstance(like, int) and not isinstance(like, bool):
-        try:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(key, f"must be a whole number, not {value!r}") from None
-    if isinstance(like, float):
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(key, f"must be a number, not {value!r}") from None
-    if isinstance(like, tuple):
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise ConfigError(key, "must be a list of strings")
-    if not isinstance(value, str):
-        raise ConfigError(key, f"must be text, not {type(value).__name__}")
-    return value
+class _Environment(EnvSettingsSource):
+    """`REPORTBOT_<SECTION>__<KEY>` from the given mapping; nothing else in the environment is read."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self.env = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        keys = tuple(f"{ENV_PREFIX}{section}__".lower() for section in _SECTIONS)
+        # Case-insensitive, like the rest of pydantic-settings: names are compared in lower case.
+        return {name.lower(): value for name, value in self.env.items() if name.lower().startswith(keys)}
 
 
-def _section(name: str, cls: type, raw: Mapping[str, Any], env: Mapping[str, str]) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(name, "must be a table, like [" + name + "]")
-    defaults = cls()
-    known = {f.name for f in fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        attr = _field_name(key)
-        if attr not in known:
-            raise ConfigError(f"{name}.{key}", "unknown key (see config.example.toml)")
-        values[attr] = _coerce(f"{name}.{key}", value, getattr(defaults, attr))
-    for attr in known:
-        env_key = f"{ENV_PREFIX}{name.upper()}__{attr.rstrip('_').upper()}"
-        if env_key in env:
-            values[attr] = _coerce(f"{name}.{attr.rstrip('_')}", env[env_key], getattr(defaults, attr))
-    return cls(**values)
+class _Settings(BaseSettings):
+    """The file and the environment, merged and checked (then copied into `Config`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        enable_decoding=False,  # lists in the environment are comma-separated, not JSON
+        extra="forbid",
+        frozen=True,
+    )
+
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    partners: tuple[PartnerTable, ...] = ()
+    support: tuple[SupportTable, ...] = ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        values, env = _INPUTS.get()
+        return (_Environment(settings_cls, env), _FileValues(settings_cls, values))  # the first wins
 
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# -- pydantic's errors as our one line -----------------------------------------------------------------
 
 
-def _tables(section: str, raw: Any, keys: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
-    """Check a `[[section]]` list: tables with exactly these keys, each a non-empty string (trimmed)."""
-    if not isinstance(raw, list):
-        raise ConfigError(section, f"must be a list of [[{section}]] tables")
-    out = []
-    for i, item in enumerate(raw):
-        where = f"{section}[{i}]"
-        if not isinstance(item, Mapping):
-            raise ConfigError(where, "must be a table")
-        unknown = set(item) - set(keys)
-        if unknown:
-            raise ConfigError(f"{where}.{sorted(unknown)[0]}", "unknown key (see config.example.toml)")
-        for key in keys:
-            if not isinstance(item.get(key), str) or not item[key].strip():
-                raise ConfigError(f"{where}.{key}", "is required")
-        out.append((where, {key: item[key].strip() for key in keys}))
+def _key(loc: tuple[int | str, ...]) -> str:
+    """("partners", 2, "id") -> "partners[2].id"."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def _partners(raw: Any) -> tuple[Partner, ...]:
-    seen: set[str] = set()
-    out = []
-    for where, item in _tables("partners", raw, ("id", "name", "does")):
-        pid = item["id"]
-        if not _ID.match(pid):
-            raise ConfigError(f"{where}.id", "must be 1-32 lower-case letters, digits, - or _")
-        if pid in seen:
-            raise ConfigError(f"{where}.id", f"{pid!r} is used twice")
-        seen.add(pid)
-        out.append(Partner(id=pid, name=item["name"], does=item["does"]))
-    return tuple(out)
+def _in_file(values: Any, loc: tuple[int | str, ...]) -> bool:
+    for part in loc:
+        try:
+            values = values[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return True
 
 
-def _support(raw: Any) -> tuple[SupportService, ...]:
-    return tuple(
-        SupportService(name=item["name"], for_whom=item["for"], contact=item["contact"])
-        for _, item in _tables("support", raw, ("name", "for", "contact"))
-    )
+_UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
+_WHAT = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+}
 
 
-def _valid_fernet(key: str) -> bool:
-    try:
-        return len(base64.urlsafe_b64decode(key.encode())) == 32
-    except (binascii.Error, ValueError):
-        return False
+def _problem_of(error: ErrorDetails, values: dict[str, Any]) -> ConfigError:
+    """One pydantic error as our one line, naming the key as it is written in the file."""
+    loc = tuple(error["loc"])
+    key = _key(loc)
+    kind = error["type"]
+    if kind in _UNKNOWN:
+        what = "unknown section" if len(loc) == 1 else "unknown key"
+        if not _in_file(values, loc):
+            env_name = ENV_PREFIX + "__".join(str(p) for p in loc).upper()
+            return ConfigError(key, f"{what} (from the environment, {env_name}; see config.example.toml)")
+        return ConfigError(key, f"{what} (see config.example.toml)")
+    if kind in _WHAT:
+        secret = any(key.startswith(name) for name in SECRET_KEYS)
+        return ConfigError(key, _WHAT[kind] + ("" if secret else f", not {error.get('input')!r}"))
+    return ConfigError(key or "config", _shape_problem(kind, loc, error))
 
 
-_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+def _shape_problem(kind: str, loc: tuple[int | str, ...], error: ErrorDetails) -> str:
+    """What is wrong with a value of the wrong shape; never the value itself."""
+    if kind == "config":
+        return error["msg"]  # our own checks' words
+    if kind in ("missing", "missing_argument", "string_too_short"):
+        return "is required"
+    if kind == "string_type":
+        return f"must be text, not {type(error.get('input')).__name__}"
+    if kind in ("tuple_type", "list_type"):
+        is_tables = bool(loc) and loc[-1] in _LISTS
+        return f"must be a list of [[{loc[-1]}]] tables" if is_tables else "must be a list of strings"
+    if kind in ("dataclass_type", "dataclass_args_type", "model_type", "dict_type"):
+        return f"must be a table, like [{loc[0]}]" if len(loc) == 1 else "must be a table"
+    return error["msg"]  # pydantic's own words, which never quote the value
 
 
 def _check(cfg: Config) -> None:
-    """Cross-field checks; each failure names one key."""
-    for i, key in enumerate(cfg.security.encryption_keys):
-        if not _valid_fernet(key):
-            raise ConfigError(
-                f"security.encryption_keys[{i}]", "is not a Fernet key (32 url-safe base64 bytes)"
-            )
-    if cfg.security.pseudonym_key and len(cfg.security.pseudonym_key) < 32:
-        raise ConfigError("security.pseudonym_key", "must be at least 32 characters")
-    if not 0 < cfg.server.port < 65536:
-        raise ConfigError("server.port", f"must be between 1 and 65535, not {cfg.server.port}")
-    if cfg.server.workers < 1:
-        raise ConfigError("server.workers", "must be at least 1")
-    if cfg.server.max_body_bytes < 1024:
-        raise ConfigError("server.max_body_bytes", "must be at least 1024")
-    url = cfg.database_url
-    if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
-        raise ConfigError("database.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-    for name in ("draft_retention_days", "report_retention_days", "resume_after_minutes"):
-        if getattr(cfg.service, name) < 1:
-            raise ConfigError(f"service.{name}", "must be at least 1")
-    try:
-        from zoneinfo import ZoneInfo
-
-        ZoneInfo(cfg.service.timezone)
-    except Exception:
-        raise ConfigError("service.timezone", f"unknown time zone {cfg.service.timezone!r}") from None
-    if cfg.telegram.webhook_secret and not _WEBHOOK_SECRET.match(cfg.telegram.webhook_secret):
-        raise ConfigError("telegram.webhook_secret", "must be 16-256 characters: letters, digits, _ or -")
-    if cfg.telegram.token and not re.match(r"^\d+:[A-Za-z0-9_-]{20,}$", cfg.telegram.token):
-        raise ConfigError("telegram.token", "does not look like a BotFather token (digits:letters)")
-    for section, value in (("telegram", cfg.telegram.public_url), ("whatsapp", cfg.whatsapp.public_url)):
-        if value and not value.startswith(("https://", "http://")):
-            raise ConfigError(f"{section}.public_url", "must start with https://")
+    """Checks across keys; each failure names one key."""
+    seen: set[str] = set()
+    for i, partner in enumerate(cfg.partners):
+        if partner.id in seen:
+            raise ConfigError(f"partners[{i}].id", f"{partner.id!r} is used twice")
+        seen.add(partner.id)
     if cfg.whatsapp.auth_token and not cfg.whatsapp.public_url:
         raise ConfigError(
             "whatsapp.public_url", "is required with whatsapp.auth_token (Twilio signs that address)"
         )
-    if cfg.limits.messages_per_second <= 0:
-        raise ConfigError("limits.messages_per_second", "must be more than 0")
-    if cfg.limits.reports_per_hour < 1:
-        raise ConfigError("limits.reports_per_hour", "must be at least 1")
-    for name in (
-        "story_characters",
-        "story_messages",
-        "evidence_items",
-        "status_failures_per_chat",
-        "status_failures_total",
-        "status_lockout_minutes",
-    ):
-        if getattr(cfg.limits, name) < 1:
-            raise ConfigError(f"limits.{name}", "must be at least 1")
 
 
 def _find_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
@@ -335,6 +489,27 @@ def _find_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> P
     return local if local.exists() else None
 
 
+def _read_file(file: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("--config", f"file not found: {file}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), f"is not valid TOML ({exc})") from None
+
+
+def _config(settings: _Settings, source: str) -> Config:
+    """The checked settings in the shape the rest of the code uses (partners as flows' own type)."""
+    return Config(
+        **{name: getattr(settings, name) for name in _SECTIONS},
+        partners=tuple(Partner(id=p.id, name=p.name, does=p.does) for p in settings.partners),
+        support=tuple(
+            SupportService(name=s.name, for_whom=s.for_, contact=s.contact) for s in settings.support
+        ),
+        source=source,
+    )
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -344,28 +519,24 @@ def load_config(
     """Load, override from the environment, fill local keys if allowed, and check everything."""
     env = os.environ if env is None else env
     file = _find_file(path, env)
-    raw: dict[str, Any] = {}
-    if file is not None:
-        try:
-            raw = tomllib.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError("--config", f"file not found: {file}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(file), f"is not valid TOML ({exc})") from None
-    for key in raw:
-        if key not in _SECTIONS and key not in ("partners", "support"):
-            raise ConfigError(key, "unknown section (see config.example.toml)")
-    sections = {name: _section(name, cls, raw.get(name, {}), env) for name, cls in _SECTIONS.items()}
-    cfg = Config(
-        **sections,
-        partners=_partners(raw.get("partners", [])),
-        support=_support(raw.get("support", [])),
-        source=str(file) if file else "built-in defaults",
-    )
+    values = _read_file(file) if file is not None else {}
+    token = _INPUTS.set((values, env))
+    try:
+        settings = _Settings()
+    except ValidationError as exc:
+        # An unknown key first: it often explains a "required" one (a typo in the key's name).
+        errors = sorted(exc.errors(), key=lambda e: e["type"] not in _UNKNOWN)
+        raise _problem_of(errors[0], values) from None
+    finally:
+        _INPUTS.reset(token)
+    cfg = _config(settings, source=str(file) if file else "built-in defaults")
     _check(cfg)
     if create_keys and (not cfg.security.encryption_keys or not cfg.security.pseudonym_key):
         cfg = _with_local_keys(cfg)
     return cfg
+
+
+# -- the local key file ------------------------------------------------------------------------------
 
 
 def _read_key_file(key_file: Path) -> dict[str, str]:
@@ -391,8 +562,6 @@ def _read_key_file(key_file: Path) -> dict[str, str]:
 
 def _with_local_keys(cfg: Config) -> Config:
     """Use (creating on first run) a key file under data_dir; fine on a laptop, wrong in production."""
-    from dataclasses import replace
-
     key_file = cfg.data_path / KEY_FILE
     if key_file.exists():
         stored = _read_key_file(key_file)

@@ -1,7 +1,8 @@
 """Logging that cannot leak what people typed: a filter on every handler, installed by the CLI.
 
-Our own loggers (`reportbot.*`) log step names, references, counts and error classes only; this is the
-net under that rule. For every record it
+Our own loggers (`reportbot.*`) log step names, references, counts and error classes only, and values
+from outside (a chat type, a channel) only through `known`, which maps anything unexpected to "other";
+this module is also the net under that rule. For every record it
 - drops the arguments of third-party records (httpx logs request URLs, which carry the Telegram bot
   token; uvicorn, SQLAlchemy and the drivers can echo payloads and SQL parameters): the message
   template stays, the values go;
@@ -26,11 +27,23 @@ _PATTERNS = (
     re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}"),  # Telegram bot token
     re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"),  # Fernet token
     re.compile(r"\b(?:AC|SM|MM|MG|SK)[0-9a-fA-F]{32}\b"),  # Twilio account / message ids
-    re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),  # email
+    re.compile(r"[\w.%+-]+@[\w.-]+\.\w{2,}"),  # email, including accented ones (josé@bücher.de)
     re.compile(r"(?:whatsapp:)?\+?\d[\d ()./-]{6,}\d"),  # phone numbers, chat ids with separators
     re.compile(r"\d{6,}"),  # long digit runs: chat ids, update ids
     re.compile(r"\[parameters: .*?\]", re.DOTALL),  # SQLAlchemy's echo of bound values
 )
+
+
+# Values from outside that our log lines name, each from a known set; anything else is logged as "other"
+# (an attacker-chosen chat type could otherwise write newlines, fake records or canaries into the log).
+CHANNELS = frozenset({"telegram", "whatsapp", "console", "web"})
+CHAT_TYPES = frozenset({"private", "group", "supergroup", "channel", "sender"})
+OTHER = "other"
+
+
+def known(value: object, allowed: frozenset[str]) -> str:
+    """`value` if it is one of `allowed`, else "other": the only way an outside value reaches a log line."""
+    return value if isinstance(value, str) and value in allowed else OTHER
 
 
 def redact(text: str) -> str:

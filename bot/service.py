@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -24,15 +25,16 @@ from sqlalchemy import Connection
 
 from bot import limits
 from bot.config import Config
+from bot.logs import CHANNELS, known
 from bot.render import as_text, describe_inbound, to_dict
-from flows import catalog
+from flows import catalog, words
 from flows.engine import Flow
+from flows.references import new_reference
 from flows.report import REPORT_FLOW
-from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StatusInfo, StepResult
+from flows.types import Draft, FlowContext, Inbound, Media, Outbound, ReportFields, StatusInfo, StepResult
 from storage import steps
-from storage.crypto import Cipher
+from storage.crypto import Cipher, new_code, normalise_code
 from storage.db import Database, WriteGate
-from storage.references import new_code, new_reference, normalise_code
 from storage.steps import TranscriptLine as Line
 from storage.store import Store
 
@@ -72,11 +74,12 @@ class Outcome:
 
 
 class _Dropped(Exception):
-    """A message over the chat's rate after it was told to slow down: roll back, store nothing."""
+    """A message past what the volume limit keeps, after the person was told: roll back, store nothing."""
 
 
 REPORT_WINDOW = timedelta(hours=1)
 LOOKUP_WINDOW = timedelta(hours=1)
+NEAR_SUBMIT_MAX = 50_000  # chats remembered at the review step before the set is emptied (memory bound)
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,10 @@ class ReportService:
         # side; the writers that still use the async engine in this process (quick exit, staff in the
         # console) take it alone, instead of meeting the step thread in SQLite's busy-wait sleeps.
         self.sqlite_writer = WriteGate() if db.is_sqlite else None
-        self.rate = limits.ChatRateLimit(config.limits.messages_per_second)
+        lim = config.limits
+        self.turns = limits.ChatTurns()
+        self.pace = limits.ChatPace(lim.messages_per_second)
+        self.volume = limits.ChatVolume(lim.window_messages, lim.window_kept, lim.window_minutes)
         self.codes = Codes(self.cipher, keep=4)
         # Chats whose conversation is at a step that can submit (as far as this process saw): their next
         # step gets a secret code made before it starts, off the step thread. Bounded like the buckets.
@@ -181,60 +187,57 @@ class ReportService:
         )
 
     async def handle(self, env: Envelope) -> Outcome:
-        """Run one step for one inbound message, durably. Returns what to show the person."""
-        try:
-            if self.sqlite_writer is None:
-                return await self._handle(env)
-            async with self.sqlite_writer.shared():
-                return await self._handle(env)
-        except _Dropped:
-            return Outcome(limited=True)
-        finally:
-            self.codes.top_up()
+        """Run one step for one inbound message, durably. Returns what to show the person.
+
+        One chat's messages run one at a time, in the order they arrived here; a chat sending faster
+        than `limits.messages_per_second` waits its turn. Nothing is refused for speed.
+        """
+        env = storable(env)
+        chat_key = self.chat_key(env.channel, env.chat_id)
+        async with self.turns.turn(chat_key):
+            if env.channel not in UNLIMITED:
+                wait = self.pace.delay(chat_key)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            try:
+                if self.sqlite_writer is None:
+                    return await self._handle(env, chat_key)
+                async with self.sqlite_writer.shared():
+                    return await self._handle(env, chat_key)
+            except _Dropped:
+                return Outcome(limited=True)
+            finally:
+                self.codes.top_up()
 
     def sender_key(self, channel: str, chat_id: str) -> str:
         """The pseudonym under which reports are counted: not the chat key, so nothing joins on it."""
         return self.cipher.pseudonym(f"report-count:{channel}", chat_id)
 
-    async def _handle(self, env: Envelope) -> Outcome:
-        key = self.chat_key(env.channel, env.chat_id)
-        code = await self.codes.take_soon() if key in self._near_submit else None
-        outcome = await self.db.run_step(partial(self._step, env, code))
+    async def _handle(self, env: Envelope, chat_key: str) -> Outcome:
+        code = await self.codes.take_soon() if chat_key in self._near_submit else None
+        outcome = await self.db.run_step(partial(self._step, env, chat_key, code))
         if outcome.step in self.submitting:
-            if len(self._near_submit) >= limits.MAX_TRACKED:
+            if len(self._near_submit) >= NEAR_SUBMIT_MAX:
                 self._near_submit.clear()
-            self._near_submit.add(key)
+            self._near_submit.add(chat_key)
         else:
-            self._near_submit.discard(key)
+            self._near_submit.discard(chat_key)
         return outcome
 
-    def _step(self, env: Envelope, code: Code | None, conn: Connection) -> Outcome:
+    def _step(self, env: Envelope, chat_key: str, code: Code | None, conn: Connection) -> Outcome:
         """The step's work inside one transaction on a sync connection (see storage.steps)."""
         now = env.received_at or datetime.now(UTC)
         stamp = now.astimezone(UTC)
         cipher = self.cipher
-        chat_key = self.chat_key(env.channel, env.chat_id)
         if env.delivery_id is not None and not steps.record_receipt(
             conn, cipher, env.channel, env.delivery_id
         ):
-            log.info("repeat delivery ignored channel=%s", env.channel)
+            log.info("repeat delivery ignored channel=%s", _named(env))
             return Outcome(duplicate=True)
-        verdict = self.rate.take(chat_key) if env.channel not in UNLIMITED else "ok"
-        if verdict == "drop":
-            raise _Dropped  # rolls back the receipt too: nothing of a flood is stored
-        if verdict == "tell":
-            log.info("chat over its message rate channel=%s", env.channel)
-            calm = Outbound(limits.words("slow_down"), step="limits")
-            ids = steps.enqueue(
-                conn,
-                cipher,
-                channel=env.channel,
-                chat_key=chat_key,
-                address=env.chat_id,
-                messages=[to_dict(calm)],
-                at=stamp,
-            )
-            return Outcome(replies=[calm], outbox_ids=ids, limited=True)
+        if env.channel not in UNLIMITED:
+            volume = self.volume.take(chat_key)
+            if volume is not limits.Volume.ANSWER and not _always_answered(env.inbound):
+                return self._over_volume(conn, env, chat_key, volume, stamp)
         conv = steps.lock_conversation(conn, env.channel, chat_key)
         saved = self._read_draft(conv.draft_enc)
         draft = Draft.from_json(saved) if saved is not None else None
@@ -259,14 +262,14 @@ class ReportService:
                 kept.last_active = result.draft.last_active
                 result = StepResult(draft=kept, replies=[Outbound(full, step="limits")])
                 limited = True
-                log.info("draft size limit reached channel=%s step=%s", env.channel, draft.step)
+                log.info("draft size limit reached channel=%s step=%s", _named(env), draft.step)
         if result.submit is not None and not self._may_submit(conn, env, stamp):
             # Over the hourly cap: keep the draft as it was, say so calmly, submit nothing.
             assert saved is not None
             calm = Outbound(limits.words("too_many_reports"), step="limits")
             result = StepResult(draft=Draft.from_json(saved), replies=[calm])
             limited = True
-            log.info("report cap reached channel=%s", env.channel)
+            log.info("report cap reached channel=%s", _named(env))
         if result.submit is None and code is not None:
             self.codes.give_back(code)  # never shown: another report can have it
             code = None
@@ -303,11 +306,11 @@ class ReportService:
                 # An anonymous report keeps no link to the chat: what the chat was sent goes too, and
                 # this step's replies (no conversation, no report) are deleted once delivered.
                 steps.forget_chat(conn, env.channel, chat_key)
-            log.info("report submitted reference=%s channel=%s", reference, env.channel)
+            log.info("report submitted reference=%s channel=%s", reference, _named(env))
         elif result.erase:
             steps.delete_conversation(conn, cipher, conv.id)
             conversation_id = None
-            log.info("draft erased channel=%s", env.channel)
+            log.info("draft erased channel=%s", _named(env))
         else:
             steps.save_draft(conn, cipher, conv.id, result.draft.to_json(), at=stamp)
         # Both sides in one append (one round trip): after the lines the report took over, or on the
@@ -332,7 +335,7 @@ class ReportService:
         if log.isEnabledFor(logging.DEBUG):  # one line a message is for debugging, not for every day
             log.debug(
                 "step channel=%s now=%s replies=%d",
-                env.channel,
+                _named(env),
                 None if ended else result.draft.step,
                 len(ids),
             )
@@ -343,6 +346,52 @@ class ReportService:
             step=None if ended else result.draft.step,
             limited=limited,
         )
+
+    def _over_volume(
+        self, conn: Connection, env: Envelope, chat_key: str, volume: limits.Volume, stamp: datetime
+    ) -> Outcome:
+        """A message past the chat's volume limit: kept in the transcript but not run through the flow,
+        the person told once; past what is kept, told once more, then acknowledged and not stored."""
+        if volume is limits.Volume.DROP:
+            raise _Dropped  # rolls back the receipt too: a retry of it is treated the same way
+        if volume is limits.Volume.FULL:
+            log.info("chat past what the volume limit keeps channel=%s", _named(env))
+            minutes = self.volume.minutes_left(chat_key)
+            calm = Outbound(limits.words("nothing_more_kept", minutes=minutes), step="limits")
+            ids = steps.enqueue(
+                conn,
+                self.cipher,
+                channel=env.channel,
+                chat_key=chat_key,
+                address=env.chat_id,
+                messages=[to_dict(calm)],
+                at=stamp,
+            )
+            return Outcome(replies=[calm], outbox_ids=ids, limited=True)
+        conv = steps.lock_conversation(conn, env.channel, chat_key)
+        if env.message_ref is not None:
+            steps.remember_message(conn, self.cipher, env.channel, chat_key, env.message_ref, at=stamp)
+        replies: list[Outbound] = []
+        if volume is limits.Volume.TELL:
+            log.info("chat over its volume limit channel=%s", _named(env))
+            minutes = self.volume.minutes_left(chat_key)
+            replies.append(Outbound(limits.words("too_many_messages", minutes=minutes), step="limits"))
+        lines = [
+            Line("in", "person", describe_kept(env.inbound), stamp),
+            *(Line("out", "bot", as_text(m), stamp) for m in replies),
+        ]
+        steps.append_transcript(conn, self.cipher, lines, conversation_id=conv.id)
+        ids = steps.enqueue(
+            conn,
+            self.cipher,
+            channel=env.channel,
+            chat_key=chat_key,
+            address=env.chat_id,
+            messages=[to_dict(m) for m in replies],
+            conversation_id=conv.id,
+            at=stamp,
+        )
+        return Outcome(replies=replies, outbox_ids=ids, limited=True)
 
     def _read_draft(self, token: str | None) -> dict[str, Any] | None:
         """The decrypted draft, or None for a conversation that has not started."""
@@ -433,7 +482,7 @@ class ReportService:
         )
         scope = self.cipher.pseudonym(f"status-lookup:{env.channel}", env.chat_id)
         if not own and steps.locked_out(conn, (scope, steps.GLOBAL_SCOPE), now=stamp):
-            log.info("status look-up refused: locked out channel=%s", env.channel)
+            log.info("status look-up refused: locked out channel=%s", _named(env))
             return None, True
         shown = own
         if report is not None and not own and code is not None:
@@ -463,14 +512,75 @@ class ReportService:
             if steps.count_lookup_failure(
                 conn, key, now=stamp, limit=limit, window=LOOKUP_WINDOW, lockout=lockout
             ):
-                log.warning("status look-ups locked out scope=%s channel=%s", name, env.channel)
+                log.warning("status look-ups locked out scope=%s channel=%s", name, _named(env))
                 steps.audit(
                     conn,
                     action="status-lockout",
-                    detail=f"scope={name} channel={env.channel} minutes={limits_.status_lockout_minutes}",
+                    detail=f"scope={name} channel={_named(env)} minutes={limits_.status_lockout_minutes}",
                     count=limit,
                     at=stamp,
                 )
+
+
+# Lone UTF-16 surrogates (JSON's "\ud800", which json.loads keeps) cannot be encoded, so cannot be
+# encrypted or stored: left in, they would fail the step and lose the message.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _fix(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def storable(env: Envelope) -> Envelope:
+    """The envelope with every lone surrogate in what came from outside replaced by U+FFFD."""
+    inb = env.inbound
+    loc = inb.location
+    outside = [env.chat_id, env.delivery_id, env.message_ref, env.button_step, env.button_ref]
+    outside += [inb.text, inb.option, inb.unsupported, loc.text if loc is not None else None]
+    outside += [part for m in inb.media for part in (m.ref, m.content_type)]
+    if not any(value and _SURROGATE.search(value) for value in outside):
+        return env
+    media = tuple(Media(_fix(m.ref), m.content_type and _fix(m.content_type)) for m in inb.media)
+    if loc is not None and loc.text:
+        loc = replace(loc, text=_fix(loc.text))
+    inbound = replace(
+        inb,
+        text=_fix(inb.text),
+        option=inb.option and _fix(inb.option),
+        unsupported=inb.unsupported and _fix(inb.unsupported),
+        location=loc,
+        media=media,
+    )
+    return replace(
+        env,
+        chat_id=_fix(env.chat_id),
+        inbound=inbound,
+        delivery_id=env.delivery_id and _fix(env.delivery_id),
+        message_ref=env.message_ref and _fix(env.message_ref),
+        button_step=env.button_step and _fix(env.button_step),
+        button_ref=env.button_ref and _fix(env.button_ref),
+    )
+
+
+# Words that always reach the flow, even past the volume limit: leaving fast and getting help now.
+_ALWAYS = frozenset({"exit", "stop", "delete", "999"})
+
+
+def _always_answered(inbound: Inbound) -> bool:
+    return bool(inbound.text) and words.command(inbound.text) in _ALWAYS
+
+
+def describe_kept(inbound: Inbound) -> str:
+    """The transcript line of a message kept but not run through the flow: as `describe_inbound`, with
+    the references of any photos or files (the flow did not take them into the draft)."""
+    line = describe_inbound(inbound)
+    refs = " ".join(f"[file: {m.ref}]" for m in inbound.media)
+    return f"{line} {refs}" if refs else line
+
+
+def _named(env: Envelope) -> str:
+    """The channel as it may be logged (one of the known channels, else "other")."""
+    return known(env.channel, CHANNELS)
 
 
 def _stale_press(env: Envelope, draft: Draft | None) -> bool:

@@ -33,13 +33,13 @@ from bot.exports import FORMATS, ExportInfo, describe_filters, encoding_for, wri
 from bot.outbox import Outbox, Sender
 from bot.render import to_dict
 from flows import catalog
+from flows.references import EXAMPLE, parse_reference
 from flows.types import Outbound
 from storage import followup
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
 from storage.export import ReportQuery, count_reports, iter_reports
 from storage.models import OutboxMessage
-from storage.references import is_reference
 from storage.stats import Counts, count_by
 from storage.store import Line, Store
 
@@ -72,10 +72,12 @@ def code_label(code: str) -> str:
 
 
 def normalise_reference(text: str) -> str:
-    """`hc-7k3q-9xpd ` -> `HC-7K3Q-9XPD`; StaffError when it is not a reference at all."""
-    ref = text.strip().upper()
-    if not is_reference(ref):
-        raise StaffError(f"{text!r} is not a report reference (they look like HC-7K3Q-9XPD)")
+    """Any form the chat accepts (`hc7k3q9xpd`, `HC 7K3Q 9XPD`) -> `HC-7K3Q-9XPD`; else StaffError."""
+    ref = parse_reference(text)
+    if ref is None:
+        raise StaffError(
+            f"{text!r} is not a report reference (they look like {EXAMPLE} and never use 0, O, 1, I or L)"
+        )
     return ref
 
 

@@ -20,6 +20,7 @@ import contextlib
 import hmac
 import json
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -54,12 +55,14 @@ from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import Config, ConfigError
+from bot.logs import CHAT_TYPES, known
 from bot.outbox import GiveUp, Outbox, RetryLater
 from bot.service import Envelope, Outcome, ReportService
 from bot.web import BodyTooLarge, ChannelRoutes, read_body
 from flows import catalog
 from flows.types import Inbound, Location, Media, Outbound
 from storage.db import Database, WriteGate
+from storage.maintenance import RECEIPT_KEEP
 from storage.store import Pending, Store
 
 log = logging.getLogger("reportbot.telegram")
@@ -78,6 +81,11 @@ OVERALL_RATE = 25.0  # messages a second for the whole bot (Telegram allows abou
 # Problems a retry may fix (the database is busy or away): the update is not acknowledged.
 PASSING: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, TimeoutError)
 HOUSEKEEPING_EVERY = 600.0  # seconds between purges of message ids too old to delete
+# Replays: an update's id is remembered for RECEIPT_KEEP (48 h), so a repeat within that is ignored. An
+# update dated earlier than this is refused, so a replay cannot outlive its receipt. Telegram keeps an
+# undelivered update for 24 hours, so no real update is this old; the hour covers the purge's timing
+# and clock differences.
+MAX_UPDATE_AGE = RECEIPT_KEEP - timedelta(hours=1)
 
 # What the person sent that the bot cannot read: the Message attribute and the name the flow gets.
 UNSUPPORTED = (
@@ -95,7 +103,7 @@ UNSUPPORTED = (
 
 
 # The catalog keys this channel reads itself (a [telegram] table); the flow's own words come in Outbound.
-CATALOG_KEYS = frozenset({"telegram.private_only", "telegram.share_location"})
+CATALOG_KEYS = frozenset({"telegram.private_only", "telegram.share_location", "telegram.old_button"})
 
 
 def _words(key: str) -> str:
@@ -508,6 +516,7 @@ class TelegramChannel:
         )
         self.delivery = Delivery(self.outbox, self.sender, interval=interval)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.refused_old = 0  # updates refused as older than the replay window, since start
 
     async def start(self) -> None:
         await start_bot(self.bot)
@@ -547,6 +556,10 @@ class TelegramChannel:
         env = message_envelope(update)
         if env is None:
             return None
+        message = update.message or update.edited_message
+        assert message is not None  # message_envelope made an envelope of it
+        if self._too_old(message.edit_date or message.date):
+            return None
         return await self._step(env)
 
     async def _step(self, env: Envelope) -> Outcome:
@@ -558,6 +571,11 @@ class TelegramChannel:
         message = query.message
         if message is None or message.chat.type != ChatType.PRIVATE or not query.data:
             self._later(query.answer(), "callback answer")
+            return None
+        if self._too_old(message.date):
+            # A press on a keyboard older than the replay window (or on a message Telegram no longer
+            # shows, dated 0): not run. A person who really pressed it is asked to type instead.
+            self._later(query.answer(_words("old_button")), "callback answer")
             return None
         step, key = parse_callback_data(query.data)
         env = Envelope(
@@ -574,6 +592,25 @@ class TelegramChannel:
         self.delivery.kick()
         return outcome
 
+    def _too_old(self, sent: datetime | int | None) -> bool:
+        """An update dated before the replay window (or not dated): refused, and counted in the log."""
+        if isinstance(sent, datetime):
+            stamp = sent.timestamp()
+        elif isinstance(sent, int):
+            stamp = float(sent)
+        else:
+            stamp = 0.0
+        if stamp > 0 and time.time() - stamp <= MAX_UPDATE_AGE.total_seconds():
+            return False
+        self.refused_old += 1
+        log.warning(
+            "telegram update refused: older than %d hours channel=%s refused=%d",
+            MAX_UPDATE_AGE.total_seconds() // 3600,
+            CHANNEL,
+            self.refused_old,
+        )
+        return True
+
     def _refuse_group(self, update: Update, chat_id: int, chat_type: str) -> None:
         """Say once that the bot only works in private chats, then leave. Nothing of the group is kept."""
         if chat_type == ChatType.CHANNEL:
@@ -582,7 +619,7 @@ class TelegramChannel:
         member = update.my_chat_member
         if member is not None and member.new_chat_member.status in ("left", "kicked"):
             return  # we were removed: nothing to say
-        log.info("group message refused type=%s", chat_type)
+        log.info("group message refused type=%s", known(chat_type, CHAT_TYPES))
 
         async def tell_and_leave() -> None:
             await self.bot.send_message(chat_id, _words("private_only"))
@@ -615,7 +652,8 @@ class TelegramChannel:
             return Response(status_code=200)
         try:
             if plain is not None:
-                await self._step(plain)
+                if not self._too_old(data["message"]["date"]):
+                    await self._step(plain)
             elif update is not None:
                 await self.handle_update(update)
         except PASSING as exc:  # Telegram will post it again; the receipt was rolled back with the rest

@@ -24,7 +24,8 @@ from typing import Any, Literal
 from transitions import EventData, Machine
 from transitions.extensions import GraphMachine
 
-from flows import catalog, words
+from flows import catalog, references, words
+from flows.danger import Concern
 from flows.types import Draft, FlowContext, Inbound, Option, Outbound, ReportFields, StatusInfo, StepResult
 
 START = "start"  # the state of a conversation that has not been shown anything yet
@@ -36,6 +37,7 @@ ENGINE_KEYS = (
     "help.text",
     "alarm.text",
     "alarm.safe",
+    "alarm.self_harm",
     "stop.text",
     "delete.text",
     "exit.cleared",
@@ -214,7 +216,7 @@ class Flow:
         final: str,
         submit: Callable[[Draft, FlowContext], ReportFields],
         finish: Callable[[Draft, FlowContext, Say], list[str]],
-        alarm: Callable[[str], bool],
+        alarm: Callable[[str, str], Concern],
         keys: Sequence[str] = (),
     ) -> None:
         self.name = name
@@ -367,16 +369,13 @@ class Flow:
         if inbound.option is not None and inbound.option in words.COMMAND_OPTIONS:
             cmd = inbound.option
         elif plain and inbound.option is None and text and not inbound.edited:
-            asked, reference = words.status_request(text)
-            if not asked:
-                reference = words.bare_reference(text)
-                asked = reference is not None
+            asked, reference = references.status_request(text)
             if asked:
                 if reference is None:
                     key = "status.how" if words.normalise(text) == "status" else "status.bad"
                     replies.append(Outbound(text=say(key), step="status"))
                     return self._reask(turn, replies, hint=None)
-                code = words.status_code(text)
+                code = references.status_code(text)
                 return StepResult(draft=draft, replies=[], status_query=reference, status_code=code)
             cmd = words.command(text)
         if cmd is not None:
@@ -385,9 +384,12 @@ class Flow:
         if reminded and plain and inbound.option is None and words.normalise(text) in words.ALIASES["safe"]:
             replies.append(Outbound(text=say("alarm.safe"), step="alarm"))
             return self._reask(turn, replies, hint=None)
-        if text and draft.step != self.emergency and self._alarm(text):
+        concern = self._alarm(text, draft.locale) if text and draft.step != self.emergency else Concern()
+        if concern.danger:
             replies.append(Outbound(text=say("alarm.text"), step="alarm"))
             draft.pending["reminded"] = True
+        if concern.self_harm:  # Samaritans and Childline, calmly; then the conversation goes on
+            replies.append(Outbound(text=say("alarm.self_harm"), step="alarm"))
         if inbound.edited:
             replies.append(Outbound(text=say("edited.text"), step="edited"))
             return self._reask(turn, replies, hint=None)

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flows.contact import parse_reach
-from flows.danger import suggests_danger
+from flows.danger import assess
 from flows.dates import parse_date
 from flows.engine import Earlier, Flow, Go, Parsed, Say, Step, When, answer_is, choice_of
 from flows.types import ContactDetails, Draft, FlowContext, Media, ReportFields
@@ -584,7 +584,7 @@ REPORT_FLOW = Flow(
     final="done",
     submit=build_report,
     finish=finish,
-    alarm=suggests_danger,
+    alarm=assess,
     keys=(
         "done.sent",
         "done.saved",

@@ -94,8 +94,6 @@ ALIASES: Mapping[str, Sequence[str]] = {
 _TRAILING = " \t\r\n.!?,;:)"
 _SPACES = re.compile(r"\s+")
 _BOT_SUFFIX = re.compile(r"^(/\w+)@\w+")
-_STATUS = re.compile(r"^/?status\b[\s:#-]*(.*)$", re.IGNORECASE | re.DOTALL)
-_REF_BODY = re.compile(r"^HC([A-Z0-9]{4})([A-Z0-9]{4})$")
 
 
 def normalise(text: str) -> str:
@@ -109,42 +107,3 @@ def normalise(text: str) -> str:
 def command(text: str) -> str | None:
     """The command a whole message means, if it is one of the words that work anywhere."""
     return COMMANDS.get(normalise(text))
-
-
-def status_request(text: str) -> tuple[bool, str | None]:
-    """(is this `status ...`, the normalised reference or None if it does not look like one). A secret
-    code may follow the reference (`status_code`)."""
-    match = _STATUS.match(text.strip())
-    if match is None:
-        return False, None
-    return True, normalise_reference(_condensed(match.group(1))[:10])
-
-
-def status_code(text: str) -> str | None:
-    """The secret code after the reference in `status HC-7K3Q-9XPD k7mq-4xtd` (`k7mq4xtd`), if any."""
-    match = _STATUS.match(text.strip())
-    if match is None:
-        return None
-    rest = _condensed(match.group(1))[10:]
-    return rest.lower() or None
-
-
-def _condensed(raw: str) -> str:
-    return re.sub(r"[\s\-_.]", "", raw.strip().upper())
-
-
-def bare_reference(text: str) -> str | None:
-    """A message that is only a reference (`HC-7K3Q-9XPD`), which can only mean "news on this report"."""
-    raw = text.strip()
-    if not raw.upper().startswith("HC") or len(raw) > 16:
-        return None
-    return normalise_reference(raw)
-
-
-def normalise_reference(raw: str) -> str | None:
-    """`hc-7k3q-9xpd`, `HC 7K3Q 9XPD`, `hc7k3q9xpd` -> `HC-7K3Q-9XPD`; None if it is not that shape."""
-    body = re.sub(r"[\s\-_.]", "", raw.strip().upper())
-    match = _REF_BODY.match(body)
-    if match is None:
-        return None
-    return f"HC-{match.group(1)}-{match.group(2)}"

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import json
 import os
+import re
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +20,23 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 # scrypt for secret codes: 4 MiB of memory and about 10-40 ms a try (docs/limits.md gives the guessing cost).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**12, 8, 1
+
+
+# The secret code shown beside a reference: 8 characters from the references' alphabet (no 0/O, 1/I/L), in
+# lower case so that it is not taken for a reference. 31 ** 8 = 8.5e11 codes, 39.6 bits (docs/limits.md).
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+CODE_LENGTH = 8
+
+
+def new_code() -> str:
+    """A fresh random secret code such as k7mq-4xtd (`secrets`)."""
+    chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{chars[:4]}-{chars[4:]}"
+
+
+def normalise_code(text: str) -> str:
+    """`K7MQ 4XTD`, `k7mq-4xtd` -> `k7mq4xtd`: what is hashed and compared."""
+    return re.sub(r"[\s\-_.\u2010-\u2015\u2212]", "", text).lower()
 
 
 class DecryptError(Exception):

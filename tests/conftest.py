@@ -75,6 +75,19 @@ def require_postgres() -> None:
     pytest.skip(problem)
 
 
+def require_chromium() -> str:
+    """The path of Debian's Chromium; skip without it (or, under CI=true, fail: `make test` installs it)."""
+    from tests.staff import screenshot
+
+    found = screenshot.browser()
+    if found is not None:
+        return found
+    problem = "no Chromium on PATH (make test installs it with apt-get when run as root)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{problem}; CI=true requires it")
+    pytest.skip(problem)
+
+
 def create_pg_database() -> str:
     """A fresh, uniquely named PostgreSQL database; returns its URL. Drop it with drop_pg_database."""
     import asyncio

@@ -134,3 +134,117 @@ def test_a_local_key_file_readable_by_others_is_refused(
     with pytest.raises(ConfigError) as err:
         load_config(env={})
     assert str(err.value).startswith("data/keys.toml") and "chmod 600" in str(err.value)
+
+
+def test_lists_come_comma_separated_from_the_environment(config_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    cfg = load_config(
+        config_path,
+        env={
+            "REPORTBOT_SECURITY__ENCRYPTION_KEYS": f"{new}, {old}",
+            "REPORTBOT_WHATSAPP__FROM": "whatsapp:+447700900000",
+            "REPORTBOT_LIMITS__MESSAGES_PER_SECOND": "2.5",
+        },
+    )
+    assert cfg.security.encryption_keys == (new, old)  # newest first, spaces trimmed
+    assert cfg.whatsapp.from_ == "whatsapp:+447700900000"
+    assert cfg.limits.messages_per_second == 2.5
+    assert cfg.server.port == 8080  # the rest of the file and the defaults stand
+
+
+def test_a_mistyped_environment_key_is_refused_and_named(config_path: Path) -> None:
+    # A typo in an override must not be ignored: REPORTBOT_SECURITY__ENCRYPTION_KEY (no S) would
+    # otherwise leave the service running on the local key.
+    with pytest.raises(ConfigError) as err:
+        load_config(config_path, env={"REPORTBOT_SECURITY__ENCRYPTION_KEY": "x"})
+    assert str(err.value).startswith("security.encryption_key: unknown key")
+    assert "REPORTBOT_SECURITY__ENCRYPTION_KEY" in str(err.value)
+
+
+def test_other_reportbot_variables_are_not_configuration(config_path: Path) -> None:
+    env = {
+        "REPORTBOT_CONFIG": str(config_path),
+        "REPORTBOT_ACTOR": "sam",
+        "REPORTBOT_TEST_POSTGRES_URL": "postgresql://x",
+        "REPORTBOT_SERVICE": "not a table",
+    }
+    assert load_config(env=env).service.name == "Report Hate"
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "expected"),
+    [
+        ("[server]\nport = true\n", {}, "server.port: must be a whole number, not True"),
+        ("[server]\nworkers = 1.5\n", {}, "server.workers: must be a whole number, not 1.5"),
+        ("[server]\nworkers = 0\n", {}, "server.workers: must be at least 1"),
+        ("[service]\nname = 3\n", {}, "service.name: must be text, not int"),
+        ("[service]\ntimezone = 'Mars/Base'\n", {}, "service.timezone: unknown time zone 'Mars/Base'"),
+        ("service = 3\n", {}, "service: must be a table, like [service]"),
+        ("[limits]\nmessages_per_second = 0\n", {}, "limits.messages_per_second: must be more than 0"),
+        (
+            "",
+            {"REPORTBOT_LIMITS__REPORTS_PER_HOUR": "many"},
+            "limits.reports_per_hour: must be a whole number",
+        ),
+        ("[[support]]\nname = 'x'\nfro = 'y'\ncontact = 'z'\n", {}, "support[0].fro: unknown key"),
+        ("[[support]]\nname = 'x'\ncontact = 'z'\n", {}, "support[0].for: is required"),
+        (
+            "[[partners]]\nid = 'police'\nname = 'x'\ndoes = 'y'\n" * 2,
+            {},
+            "partners[1].id: 'police' is used twice",
+        ),
+        ("[whatsapp]\nauth_token = 'abc'\n", {}, "whatsapp.public_url: is required with whatsapp.auth_token"),
+    ],
+)
+def test_each_mistake_is_one_line_naming_the_key(
+    tmp_path: Path, extra: str, env: dict[str, str], expected: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(extra)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env=env, create_keys=False)
+    assert str(err.value).startswith(expected)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "secret"),
+    [
+        ({"REPORTBOT_SECURITY__PSEUDONYM_KEY": "hunter2-short"}, "hunter2-short"),
+        ({"REPORTBOT_SECURITY__ENCRYPTION_KEYS": "hunter2-not-fernet"}, "hunter2-not-fernet"),
+        ({"REPORTBOT_TELEGRAM__TOKEN": "hunter2:bad"}, "hunter2"),
+        ({"REPORTBOT_TELEGRAM__WEBHOOK_SECRET": "hunter2 with spaces"}, "hunter2"),
+        ({"REPORTBOT_DATABASE__URL": "mysql://user:hunter2@db/x"}, "hunter2"),
+    ],
+)
+def test_an_error_never_quotes_a_secret(
+    config_path: Path, env: dict[str, str], secret: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(config_path, env=env)
+    assert secret not in str(err.value)
+    assert err.value.key.split(".")[0] in ("security", "telegram", "database")
+    assert main(["--config", str(config_path), "flow"]) == 0  # without the override it starts
+    import os
+
+    os.environ.update(env)
+    try:
+        assert main(["--config", str(config_path), "stats"]) == 2
+    finally:
+        for name in env:
+            del os.environ[name]
+    printed = capsys.readouterr()
+    assert secret not in printed.err and secret not in printed.out
+
+
+def test_the_settings_reader_knows_every_section_of_config() -> None:
+    # A new section added to Config but not to the pydantic-settings class would never be read.
+    from dataclasses import fields
+
+    from bot import config as cfgmod
+
+    readable = set(cfgmod._Settings.model_fields)
+    assert readable == {f.name for f in fields(cfgmod.Config)} - {"source"}
+    assert set(cfgmod._SECTIONS) | {"partners", "support"} == readable

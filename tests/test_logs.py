@@ -47,6 +47,9 @@ def test_redact_removes_identifiers_and_contact_details() -> None:
     for secret in ("884422117733", "7700 900461", "zeb@example.org", "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"):
         assert secret not in cleaned
     assert cleaned.startswith("chat [redacted] phone")
+    # The contact step accepts international numbers and addresses (email-validator), so must the filter.
+    cleaned = redact("reach +48 601 234 567 or josé.núñez@bücher.de")
+    assert "601 234 567" not in cleaned and "núñez" not in cleaned and "bücher" not in cleaned
 
 
 def test_third_party_records_keep_their_template_only() -> None:

@@ -32,6 +32,7 @@ SAMPLES = {
     "state": "being looked at",
     "submitted_on": "12/03/2026",
     "reply": "We have passed your report to the police.",
+    "minutes": 7,
 }
 FRAGMENTS = {
     "review.files",
@@ -127,15 +128,20 @@ def test_emergency_numbers_are_the_ones_in_facts() -> None:
         facts = FACTS.read_text()
         for number in ("999", "112", "18000", "55", "101", "emergencySMS", "999 BSL", "999bsl.co.uk"):
             assert number in facts
+        for number in ("116 123", "0800 1111"):  # Samaritans, Childline
+            assert number in facts
     stated = set()
     for text in CATALOGS["en"].values():
         stated.update(re.findall(r"(?<![\d/])\d{2,5}(?![\d/])", text))
     # Only FACTS.md numbers, plus the example phone (an Ofcom drama number), times and example dates.
-    assert stated <= {"999", "112", "18000", "55", "101", "07700", "900123", "12", "2025", "6pm"}, stated
+    assert "116 123" in CATALOGS["en"]["alarm.self_harm"] and "0800 1111" in CATALOGS["en"]["alarm.self_harm"]
+    allowed = {"999", "112", "18000", "55", "101", "07700", "900123", "12", "2025", "6pm"}
+    assert stated <= allowed | {"116", "123", "0800", "1111"}, stated  # + Samaritans, Childline
 
 
 def test_111_is_not_stated_because_facts_md_does_not_list_it() -> None:
-    assert not any("111" in text for text in CATALOGS["en"].values())
+    # (as a number of its own: Childline's 0800 1111 is in FACTS.md)
+    assert not any(re.search(r"(?<!\d)111(?!\d)", text) for text in CATALOGS["en"].values())
 
 
 def test_the_review_summary_as_shown_is_easy_to_read() -> None:

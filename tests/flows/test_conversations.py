@@ -43,7 +43,7 @@ def test_a_victim_who_wants_a_call_back_sends_a_full_report() -> None:
     assert said(chat.send("Amira"), "What phone number or email")
 
     reply = chat.send("0770 090")  # too short: asked again, nothing lost
-    assert said(reply, "does not look like a UK phone number")
+    assert said(reply, "does not look like a phone number")
     assert chat.step == "contact_reach"
     assert chat.answers["contact_name"] == "Amira"
     assert said(chat.send("07700 900123"), "When is it safe to contact you?")
@@ -501,6 +501,21 @@ def test_an_email_is_accepted_for_contact() -> None:
         None,
         None,
     )
+
+
+def test_a_number_from_another_country_is_accepted_and_a_local_one_is_explained() -> None:
+    chat = go_to(Chat(), "contact")
+    chat.send("2")
+    chat.send("skip")
+    reply = chat.send("601 234 567")  # a Polish mobile without its country code: not a UK number
+    assert said(reply, "does not look like a phone number", "start with + and the country code")
+    assert chat.step == "contact_reach"
+    chat.send("+48 601 234 567")
+    go_to(chat, "review")
+    chat.send("send")
+    report = chat.result.submit
+    assert report is not None and report.contact is not None
+    assert report.contact.phone == "+48601234567"  # E.164: what staff dial
 
 
 def _inbound(**fields: object):  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import transitions.core
 
+from flows.danger import Concern
 from flows.engine import START, Flow, Go, Step, answer_is
 from flows.report import REPORT_FLOW
 from flows.types import Draft, Inbound
@@ -64,7 +65,7 @@ def test_a_failing_step_still_removes_its_model() -> None:
         final="end",
         submit=lambda d, c: None,  # type: ignore[arg-type,return-value]
         finish=lambda d, c, s: [],
-        alarm=lambda text: False,
+        alarm=lambda text, locale: Concern(),
     )
     ctx = Chat().ctx()
     with pytest.raises(RuntimeError):
@@ -85,7 +86,7 @@ def test_a_flow_with_a_dead_end_is_refused_at_import() -> None:
             final="end",
             submit=lambda d, c: None,  # type: ignore[arg-type,return-value]
             finish=lambda d, c, s: [],
-            alarm=lambda text: False,
+            alarm=lambda text, locale: Concern(),
         )
 
 

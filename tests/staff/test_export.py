@@ -17,6 +17,7 @@ from sqlalchemy import select
 from bot.cli import main
 from storage.db import Database
 from storage.models import AuditEvent
+from tests.conftest import require_chromium
 from tests.staff import screenshot
 from tests.staff.conftest import AT_A, AT_B, AT_C, Made
 
@@ -337,11 +338,11 @@ PERSON_BUBBLE = (0xEE, 0xF1, 0xF5)  # --person
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
-@pytest.mark.skipif(screenshot.browser() is None, reason="no Chromium on PATH (apt-get install chromium)")
 def test_html_renders_as_a_chat_in_headless_chromium(
     staff_config_path: Path, made: Made, tmp_path: Path
 ) -> None:
     """The page as a browser draws it; the PNG is kept in artifacts/ for people to look at."""
+    require_chromium()
     from PIL import Image
 
     html = tmp_path / "reports.html"

@@ -1,0 +1,71 @@
+"""How well the bot understands people's own words, on the corpora under `tests/flows/own_words/`.
+
+    .venv/bin/python bench/understanding.py
+
+Prints, for each section, the figures and every line read wrongly. Sections:
+- danger: recall of the 999 reminder on present and future danger lines, false alarms on stories of the past
+  and everyday words, recall of the Samaritans/Childline message on self-harm lines and its false alarms.
+A section is one function taking the corpus folder and returning its lines of output; add one to SECTIONS
+(for example the accuracy of answers on `own_words/*.toml`). The tests hold the bar; this prints the figures.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flows.danger import assess  # noqa: E402
+
+CORPUS = ROOT / "tests" / "flows" / "own_words"
+
+
+def rate(hits: int, total: int) -> str:
+    return f"{hits}/{total} = {100 * hits / total:.1f}%" if total else "0/0"
+
+
+def danger(folder: Path) -> list[str]:
+    corpus = tomllib.loads((folder / "danger.toml").read_text("utf-8"))
+    dangerous: Sequence[str] = corpus["danger"]
+    harmless: Sequence[str] = corpus["harmless"]
+    self_harm: Sequence[str] = corpus["self_harm"]
+    missed = [line for line in dangerous if not assess(line).danger]
+    false_alarms = [line for line in harmless if assess(line).danger]
+    missed_self = [line for line in self_harm if not assess(line).self_harm]
+    false_self = [line for line in (*harmless, *dangerous) if assess(line).self_harm]
+    every = [*dangerous, *harmless, *self_harm]
+    started = time.perf_counter()
+    for line in every:
+        assess(line)
+    each = (time.perf_counter() - started) / len(every)
+    out = [
+        f"time per message:        {each * 1e6:.0f} µs (mean over {len(every)} lines)",
+        f"danger recall:           {rate(len(dangerous) - len(missed), len(dangerous))}",
+        f"danger false alarms:     {rate(len(false_alarms), len(harmless))} (harmless lines)",
+        f"self-harm recall:        {rate(len(self_harm) - len(missed_self), len(self_harm))}",
+        f"self-harm false alarms:  {rate(len(false_self), len(harmless) + len(dangerous))} (other lines)",
+    ]
+    out += [f"  missed danger:     {line}" for line in missed]
+    out += [f"  false alarm:       {line}" for line in false_alarms]
+    out += [f"  missed self-harm:  {line}" for line in missed_self]
+    out += [f"  false self-harm:   {line}" for line in false_self]
+    return out
+
+
+SECTIONS: dict[str, Callable[[Path], list[str]]] = {"danger": danger}
+
+
+def main() -> None:
+    for name, section in SECTIONS.items():
+        print(f"== {name}")
+        for line in section(CORPUS):
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
