@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flows import understand, vocab
 from flows.words import YESTERDAY
 
 _MONTHS = {
@@ -118,3 +119,66 @@ def _read(text: str, today: date) -> date | None:
         back = (today.weekday() - _WEEKDAYS[match.group(2)]) % 7 or 7
         return today - timedelta(days=back)
     return None
+
+
+# ----- when, in words --------------------------------------------------------------------------------------
+# A minimal reading of "yesterday evening", "last night", "this morning", "the weekend", "since September"
+# on top of `parse_date`, with the parts of the day kept as data (flows/vocab/<locale>/times.toml).
+
+PARTS = ("morning", "afternoon", "evening", "night")
+_WEEKEND = re.compile(r"^(?:at |over |on )?(?:the |last |this )?weekend$")
+_SINCE = re.compile(r"^(?:since|from|in|back in|during|around|about|early|late|end of|start of) (?:last )?([a-z]+)$")
+_FILLER = re.compile(r"^(?:it was |it happened |happened |about |around |maybe |i think |on )+")
+
+
+@dataclass(frozen=True, slots=True)
+class WhenResult:
+    """When something happened: a date (never in the future), maybe a part of the day, or why not."""
+
+    value: date | None
+    part: str | None  # "morning" | "afternoon" | "evening" | "night"
+    error: str | None  # "future" | "unclear"
+    text: str
+
+
+def _times(locale: str) -> dict[str, tuple[str, ...]]:
+    table = vocab.table(locale, "times")
+    return {part: tuple(understand.fold(str(w)) for w in table.get(part, ())) for part in PARTS}
+
+
+def parse_part_of_day(text: str, locale: str = "en") -> str | None:
+    """ "in the evening", "last night", "about 9 at nite" -> the part of the day named, if exactly one."""
+    found = understand.spot(text, _times(locale))
+    return found[0] if len(found) == 1 else None
+
+
+def parse_when(text: str, today: date, locale: str = "en") -> WhenResult:
+    """A typed "when": the date (relative to `today`, never after it) and the part of the day if named."""
+    said = " ".join(text.lower().replace("’", "'").split()).strip(" .!?,")
+    part = parse_part_of_day(text, locale)
+    rest = said
+    if part is not None:
+        for word in sorted(_times(locale)[part], key=len, reverse=True):
+            rest = re.sub(rf"\b(?:in the |at |during the )?{re.escape(word)}\b", " ", rest)
+        rest = " ".join(rest.split())
+    rest = _FILLER.sub("", rest).strip()
+    days = vocab.table(locale, "times").get("days", {})
+    today_words = [understand.fold(w) for w in days.get("today", ())]
+    if part is not None and (rest in today_words or (not rest and understand.fold(text) in today_words)):
+        found = DateResult(value=today)
+    elif part is not None and rest in (understand.fold(w) for w in days.get("yesterday", ())):
+        found = DateResult(value=today - timedelta(days=1))
+    else:
+        found = _read_words(rest, today)
+    return WhenResult(value=found.value, part=part, error=found.error, text=text.strip()[:200])
+
+
+def _read_words(rest: str, today: date) -> DateResult:
+    if _WEEKEND.match(rest):  # the most recent Saturday before today
+        back = (today.weekday() - 5) % 7 or 7
+        return DateResult(value=today - timedelta(days=back))
+    if (match := _SINCE.match(rest)) and match.group(1) in _MONTHS:
+        month = _MONTHS[match.group(1)]
+        year = today.year if month <= today.month else today.year - 1
+        return DateResult(value=date(year, month, 1))
+    return parse_date(rest, today)

@@ -1,8 +1,10 @@
 """The hate crime reporting conversation, declared as data for `flows.engine`. No I/O.
 
-The order follows DESIGN.md's table: welcome, safety (-> emergency), role, what, why, story (free recall
-first), when, where, again, who did it, harm, witnesses, evidence, support, contact, consent, review, done.
-Every question can be skipped; the words people see live in `flows/messages/<locale>.toml`.
+The order is the cognitive interview's (DESIGN.md): welcome, safety (-> emergency), role, then the story in
+the person's own words (free recall first), then what, why, when, where, again, who did it, harm, witnesses,
+evidence, support, contact, consent, review, done. Words typed at a question they do not answer join the
+story (the flow's `account`), and the person is told so. Every question can be skipped; the words people
+see live in `flows/messages/<locale>.toml`, the words the bot understands in `flows/vocab/<locale>/`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 
 from flows.contact import parse_reach
 from flows.danger import suggests_danger
-from flows.dates import parse_date
-from flows.engine import Earlier, Flow, Go, Parsed, Say, Step, When, answer_is, choice_of
+from flows.dates import parse_when
+from flows.engine import Earlier, Flow, Go, Parsed, Say, Step, Told, When, answer_is, choice_of
 from flows.types import ContactDetails, Draft, FlowContext, Media, ReportFields
 
 ROLES = ("victim", "witness", "someone_else", "organisation")
@@ -27,9 +29,9 @@ TIMES = ("morning", "afternoon", "evening", "night")
 # What "change an answer" offers at the review: group key -> the first step of that group.
 GROUPS: Mapping[str, str] = {
     "role": "role",
+    "story": "story",
     "what": "what",
     "why": "why",
-    "story": "story",
     "when": "when",
     "where": "where",
     "again": "again",
@@ -103,13 +105,30 @@ def _store_when(key: str, _draft: Draft, ctx: FlowContext) -> dict[str, Any]:
 
 
 def _typed_date(unclear: str) -> Any:
-    def parse(text: str, _draft: Draft, ctx: FlowContext) -> Parsed:
-        found = parse_date(text, ctx.today)
+    def parse(text: str, draft: Draft, ctx: FlowContext) -> Parsed:
+        found = parse_when(text, ctx.today, draft.locale)
         if found.value is None:
             return Parsed(error="when_date.future" if found.error == "future" else unclear)
-        return Parsed(value={"choice": "typed", "date": found.value.isoformat(), "text": text.strip()[:200]})
+        value = {"choice": "typed", "date": found.value.isoformat(), "text": text.strip()[:200]}
+        if found.part is not None:
+            value["part"] = found.part
+        return Parsed(value=value)
 
     return parse
+
+
+def _without_part(value: Any, _ctx: FlowContext) -> bool:
+    """The date is known but not the part of the day ("yesterday evening" needs no time question)."""
+    return choice_of(value) in ("today", "yesterday", "typed") and not _dict(value).get("part")
+
+
+_NEEDS_TIME = When("needs_time", _without_part)
+
+
+def _story_choice(key: str, draft: Draft, _ctx: FlowContext) -> str:
+    """Changing their words: "write it again" replaces them with what they send next; "add" keeps them."""
+    draft.pending["replace"] = key == "replace"
+    return key
 
 
 def _typed_time(text: str, _draft: Draft, _ctx: FlowContext) -> Parsed:
@@ -167,7 +186,8 @@ def _when(answers: Mapping[str, Any], say: Say | None) -> tuple[date | None, str
             said.append(str(when.get("text") or ""))
         elif choice in ("today", "yesterday", "not_sure"):
             said.append(say(f"option.{choice}") if say else str(choice))
-    time = answers.get("when_time") if choice != "not_sure" else None
+    part = _dict(answers.get("when_date") if choice == "date" else when).get("part")
+    time = (part or answers.get("when_time")) if choice != "not_sure" else None
     if isinstance(time, dict) and time.get("text"):
         said.append(str(time["text"]))
     elif time in TIMES:
@@ -305,9 +325,9 @@ def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
         contact = ", ".join([contact, *(_cut(str(e)) for e in extra if e)])
     rows: list[tuple[str, str, str | None]] = [
         ("role", "role", labels(a.get("role"))),
+        ("story", "story", _cut(story) if story else None),
         ("what", "what", labels(a.get("what"))),
         ("why", "why", labels(a.get("why"))),
-        ("story", "story", _cut(story) if story else None),
         ("when", "when", _when_shown(a, say)),
         ("where", "where", where),
         ("again", "again", labels(a.get("again"))),
@@ -402,27 +422,35 @@ STEPS: tuple[Step, ...] = (
     Step(
         "role",
         options=ROLES,
-        go=(Go("someone_else_knows", answer_is("someone_else")), Go("what")),
+        go=(Go("someone_else_knows", answer_is("someone_else")), Go("story")),
         group="role",
     ),
-    Step("someone_else_knows", options=YES_NO_UNSURE, go=(Go("what"),), group="role"),
+    Step("someone_else_knows", options=YES_NO_UNSURE, go=(Go("story"),), group="role"),
+    Step("story", kind="story", go=(Go("what"),), group="story"),
+    Step(
+        "story_change",
+        options=("replace", "add"),
+        go=(Go("story"),),
+        group="story",
+        store=_story_choice,
+        offer_skip=False,
+    ),
     Step("what", kind="multi", options=KINDS, go=(Go("why"),), group="what"),
     Step(
         "why",
         kind="multi",
         options=MOTIVATIONS,
-        go=(Go("story"),),
+        go=(Go("when"),),
         group="why",
         ask_key=_why_key,
         keys=("why.ask", "why.other"),
     ),
-    Step("story", kind="story", go=(Go("when"),), group="story"),
     Step(
         "when",
         options=("today", "yesterday", "date", "not_sure"),
         go=(
             Go("when_date", answer_is("date")),
-            Go("when_time", answer_is("today", "yesterday", "typed")),
+            Go("when_time", _NEEDS_TIME),
             Go("where"),
         ),
         store=_store_when,
@@ -433,7 +461,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "when_date",
         kind="text",
-        go=(Go("when_time"),),
+        go=(Go("when_time", _NEEDS_TIME), Go("where")),
         parse=_typed_date("when_date.unclear"),
         errors=("when_date.unclear", "when_date.future"),
         group="when",
@@ -522,6 +550,7 @@ STEPS: tuple[Step, ...] = (
         options=("none",),
         dynamic_options=_consent_options,
         exclusive=("none",),
+        everything="all",
         fields=_consent_fields,
         go=(Go("review"),),
         keys=("consent.partner",),
@@ -555,6 +584,7 @@ STEPS: tuple[Step, ...] = (
         "review_change",
         options=(*GROUPS, "summary"),
         go=(
+            Go("story_change", Told("story", "story")),
             *(Go(first, answer_is(group)) for group, first in GROUPS.items() if group != "consent"),
             Go("consent", _CHANGE_CONSENT),
             Go("record_only", answer_is("consent")),
@@ -583,6 +613,7 @@ REPORT_FLOW = Flow(
     submit=build_report,
     finish=finish,
     alarm=suggests_danger,
+    account="story",
     keys=(
         "done.sent",
         "done.saved",

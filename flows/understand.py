@@ -1,0 +1,208 @@
+"""Understanding what people type, from the words kept as data in `flows/vocab/<locale>/`. No I/O.
+
+A reply is read in this order: the option's number, its label, the option's own words (`options.toml`),
+a near miss of any of those (typo-tolerant matching with rapidfuzz; short words must match exactly, so
+"no" never becomes "now"), then the question's own words spotted inside a sentence (`steps.toml`).
+Apostrophes, case, punctuation and emoji do not matter: everything is compared after `fold`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+
+from rapidfuzz import fuzz, process
+
+from flows import vocab
+from flows.types import Option
+
+_NOT_WORD = re.compile(r"[^\w\s]")
+_SEPARATORS = re.compile(r"\s*(?:,|;|&|\+|/|\n|\band\b|\bor\b|\bplus\b|\balso\b)\s*", re.IGNORECASE)
+_FUZZY_MIN = 4  # shorter replies must match exactly: "no" is not "now", "ok" is not "on"
+_FUZZY_CUTOFF = 85.0
+
+
+def fold(text: str) -> str:
+    """Lower case, no apostrophes, no punctuation or emoji, single spaces: "I'm OK 🙂!" -> "im ok"."""
+    text = text.lower().replace("’", "").replace("'", "").replace("`", "")
+    text = _NOT_WORD.sub(" ", text).replace("_", " ")
+    return " ".join(text.split())
+
+
+def words_in(text: str) -> int:
+    """How many words with letters in them the text has."""
+    return sum(1 for word in fold(text).split() if any(ch.isalpha() for ch in word))
+
+
+@cache
+def _folded(locale: str, name: str, section: str | None = None) -> Mapping[str, tuple[str, ...]]:
+    table = vocab.table(locale, name)
+    if section is not None:
+        table = table.get(section, {})
+    return {
+        key: tuple(dict.fromkeys(fold(str(w)) for w in value))
+        for key, value in table.items()
+        if isinstance(value, list)
+    }
+
+
+def option_words(locale: str) -> Mapping[str, tuple[str, ...]]:
+    """Option key -> the other words for it (folded)."""
+    return _folded(locale, "options")
+
+
+def step_words(locale: str, step: str) -> Mapping[str, tuple[str, ...]]:
+    """Option key -> phrases spotted inside a sentence at this question (folded)."""
+    return _folded(locale, "steps", step)
+
+
+def word_list(locale: str, name: str, key: str) -> frozenset[str]:
+    """One list of a vocabulary table, folded, as a set."""
+    return frozenset(_folded(locale, name).get(key, ()))
+
+
+@cache
+def greetings(locale: str) -> frozenset[str]:
+    return frozenset(fold(str(w)) for w in vocab.table(locale, "greetings").get("words", ()))
+
+
+@cache
+def why_words(locale: str) -> frozenset[str]:
+    return frozenset(fold(str(w)) for w in vocab.table(locale, "commands").get("why", {}).get("words", ()))
+
+
+@cache
+def commands(locale: str) -> Mapping[str, str]:
+    """A typed word -> the command it means (matched after `words.normalise`, not `fold`: "/start@bot")."""
+    found: dict[str, str] = {}
+    for name, typed in vocab.table(locale, "commands").get("commands", {}).items():
+        for word in typed:
+            found[str(word)] = str(name)
+    return found
+
+
+def is_greeting(text: str, locale: str) -> bool:
+    return fold(text) in greetings(locale)
+
+
+def asks_why(text: str, locale: str) -> bool:
+    """ "why?", "what for", "why are you asking": the person wants to know why a question is asked."""
+    return fold(text) in why_words(locale)
+
+
+def refuses(text: str, locale: str) -> bool:
+    """ "pass", "I'd rather not say": a skip at any question."""
+    return fold(text) in word_list(locale, "refusals", "skip")
+
+
+def nothing(text: str, locale: str) -> bool:
+    """ "no", "nah", "none", "don't know": nothing to type at a question that asks for words."""
+    return fold(text) in word_list(locale, "refusals", "nothing")
+
+
+def is_account(text: str, locale: str) -> bool:
+    """Whether a reply that answers nothing looks like part of what happened (kept in the account):
+    two words or more that are not a greeting. One stray word ("banana", "hello?") is asked about again."""
+    return words_in(text) >= 2 and not is_greeting(text, locale) and not asks_why(text, locale)
+
+
+# ----- options ---------------------------------------------------------------------------------------------
+
+
+def _number(said: str, options: Sequence[Option]) -> str | None:
+    if said.isdecimal():  # not isdigit: "²" is a digit that int() refuses
+        number = int(said)
+        return options[number - 1].key if 1 <= number <= len(options) else None
+    return None
+
+
+def _exact(said: str, options: Sequence[Option], locale: str) -> str | None:
+    for option in options:
+        if said in (fold(option.label), fold(option.key)):
+            return option.key
+    synonyms = option_words(locale)
+    for option in options:
+        if said in synonyms.get(option.key, ()):
+            return option.key
+    return None
+
+
+def _fuzzy(said: str, options: Sequence[Option], locale: str) -> str | None:
+    if len(said) < _FUZZY_MIN:
+        return None
+    synonyms = option_words(locale)
+    phrases: dict[str, set[str]] = {}
+    for option in options:
+        for phrase in (fold(option.label), *synonyms.get(option.key, ())):
+            if len(phrase) >= _FUZZY_MIN:
+                phrases.setdefault(phrase, set()).add(option.key)
+    found = process.extract(said, list(phrases), scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF, limit=5)
+    if not found:
+        return None
+    best = found[0][1]
+    keys = {key for phrase, score, _ in found if score >= best - 2 for key in phrases[phrase]}
+    return keys.pop() if len(keys) == 1 else None
+
+
+def match_option(text: str, options: Sequence[Option], locale: str) -> str | None:
+    """The one option a whole reply means: number, label, the option's own words, or a near miss."""
+    said = fold(text)
+    if not said:
+        return None
+    return _number(said, options) or _exact(said, options, locale) or _fuzzy(said, options, locale)
+
+
+def spot(text: str, phrases: Mapping[str, Iterable[str]]) -> list[str]:
+    """The keys whose phrases appear as whole words in the text, longest phrase first; a phrase found
+    inside a longer one found for another key ("hurt" inside "not hurt") does not count."""
+    said = f" {fold(text)} "
+    spans: list[tuple[int, int, str]] = []
+    for key, words in phrases.items():
+        for phrase in words:
+            if not phrase:
+                continue
+            start = said.find(f" {phrase} ")
+            while start >= 0:
+                spans.append((start, start + len(phrase) + 2, key))
+                start = said.find(f" {phrase} ", start + 1)
+    kept: list[str] = []
+    for start, end, key in spans:
+        inside = any(s <= start and end <= e and (e - s) > (end - start) and k != key for s, e, k in spans)
+        if not inside and key not in kept:
+            kept.append(key)
+    return kept
+
+
+def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> str | None:
+    """The one option the question's own words point to inside a sentence, if exactly one."""
+    keys = {o.key for o in options}
+    found = [k for k in spot(text, step_words(locale, step)) if k in keys]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        return None
+    # The sentence opens with an option's own words: "nope, I'm ok now", "yes it was yesterday".
+    head = fold(re.split(r"[,.!?;:\n-]", text.strip(), maxsplit=1)[0])
+    first = " ".join(head.split()[:2])
+    for candidate in (head, first, head.split()[0] if head else ""):
+        key = _exact(candidate, options, locale) if candidate else None
+        if key is not None and not _number(candidate, options):
+            return key
+    return None
+
+
+def split_many(text: str) -> list[str]:
+    """ "race and religion", "1, 3", "police & council" -> the parts, folded, empty ones left out."""
+    parts = [fold(p) for p in _SEPARATORS.split(text)]
+    return [p for p in parts if p]
+
+
+def strip_fillers(said: str, locale: str) -> str:
+    """ "only the police" -> "police": small words that name nothing."""
+    fillers = word_list(locale, "options", "_fillers")
+    return " ".join(w for w in said.split() if w not in fillers)
+
+
+def label_words(label: str) -> frozenset[str]:
+    return frozenset(fold(label).split())
