@@ -22,22 +22,23 @@ class Reach:
     ok: bool = False
 
 
+def _national(digits: str) -> str | None:
+    """The number after the country code or trunk zero: +44 / 0044 / 0."""
+    for prefix in ("+44", "0044"):
+        if digits.startswith(prefix):
+            return digits[len(prefix) :]
+    if digits.startswith("0") and "+" not in digits:
+        return digits[1:]
+    return None
+
+
 def uk_phone(raw: str) -> str | None:
     """A UK phone number in +44 form, or None if `raw` is not one."""
     raw = raw.strip()
     if not raw or not _PHONE_CHARS.match(raw):
         return None
-    compact = raw.replace("(0)", "")
-    digits = re.sub(r"[^\d+]", "", compact)
-    if digits.startswith("+44"):
-        national = digits[3:]
-    elif digits.startswith("0044"):
-        national = digits[4:]
-    elif digits.startswith("0") and "+" not in digits:
-        national = digits[1:]
-    else:
-        return None
-    if "+" in national or not re.fullmatch(r"[1-9]\d{8,9}", national):
+    national = _national(re.sub(r"[^\d+]", "", raw.replace("(0)", "")))
+    if national is None or "+" in national or not re.fullmatch(r"[1-9]\d{8,9}", national):
         return None
     if national.startswith("7") and len(national) != 10:  # mobiles are 07xxx xxxxxx
         return None

@@ -91,34 +91,50 @@ def _year(raw: str | None, day: int, month: int, today: date) -> int:
     return year
 
 
-def _read(text: str, today: date) -> date | None:
-    if text == "today":
-        return today
-    if text in YESTERDAY:
-        return today - timedelta(days=1)
+def _numeric(text: str, today: date) -> date | None:
     if match := _NUMERIC.match(text):
         day, month = int(match.group(1)), int(match.group(2))
         return date(_year(match.group(3), day, month, today), month, day)
     if match := _ISO.match(text):
         return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    return None
+
+
+def _named_month(text: str, today: date) -> date | None:
     if (match := _DAY_MONTH.match(text)) and match.group(2) in _MONTHS:
         day, month = int(match.group(1)), _MONTHS[match.group(2)]
         return date(_year(match.group(3), day, month, today), month, day)
     if (match := _MONTH_DAY.match(text)) and match.group(1) in _MONTHS:
         day, month = int(match.group(2)), _MONTHS[match.group(1)]
         return date(_year(match.group(3), day, month, today), month, day)
+    return None
+
+
+def _ago(match: re.Match[str], today: date) -> date | None:
+    raw = match.group(1)
+    count = int(raw) if raw.isdecimal() else _NUMBER_WORDS.get(raw)
+    if count is None:
+        return None
+    return today - timedelta(days=count * (7 if match.group(2).startswith("week") else 1))
+
+
+def _relative(text: str, today: date) -> date | None:
+    if text == "today":
+        return today
+    if text in YESTERDAY:
+        return today - timedelta(days=1)
     if match := _AGO.match(text):
-        raw = match.group(1)
-        count = int(raw) if raw.isdecimal() else _NUMBER_WORDS.get(raw)
-        if count is None:
-            return None
-        return today - timedelta(days=count * (7 if match.group(2).startswith("week") else 1))
+        return _ago(match, today)
     if text in ("last week", "a week ago"):
         return today - timedelta(days=7)
     if (match := _WEEKDAY.match(text)) and match.group(2) in _WEEKDAYS:
         back = (today.weekday() - _WEEKDAYS[match.group(2)]) % 7 or 7
         return today - timedelta(days=back)
     return None
+
+
+def _read(text: str, today: date) -> date | None:
+    return _relative(text, today) or _numeric(text, today) or _named_month(text, today)
 
 
 # ----- when, in words --------------------------------------------------------------------------------------
@@ -152,24 +168,30 @@ def parse_part_of_day(text: str, locale: str = "en") -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def _without_part(said: str, part: str, locale: str) -> str:
+    for word in sorted(_times(locale)[part], key=len, reverse=True):
+        said = re.sub(rf"\b(?:in the |at |during the )?{re.escape(word)}\b", " ", said)
+    return " ".join(said.split())
+
+
+def _day_word(rest: str, text: str, today: date, locale: str) -> DateResult | None:
+    """ "this" / "last" / "yesterday" left over from "this morning", "last night", "yesterday evening"."""
+    days = vocab.table(locale, "times").get("days", {})
+    if rest in (understand.fold(w) for w in days.get("yesterday", ())):
+        return DateResult(value=today - timedelta(days=1))
+    today_words = [understand.fold(w) for w in days.get("today", ())]
+    if rest in today_words or (not rest and understand.fold(text) in today_words):
+        return DateResult(value=today)
+    return None
+
+
 def parse_when(text: str, today: date, locale: str = "en") -> WhenResult:
     """A typed "when": the date (relative to `today`, never after it) and the part of the day if named."""
     said = " ".join(text.lower().replace("’", "'").split()).strip(" .!?,")
     part = parse_part_of_day(text, locale)
-    rest = said
-    if part is not None:
-        for word in sorted(_times(locale)[part], key=len, reverse=True):
-            rest = re.sub(rf"\b(?:in the |at |during the )?{re.escape(word)}\b", " ", rest)
-        rest = " ".join(rest.split())
-    rest = _FILLER.sub("", rest).strip()
-    days = vocab.table(locale, "times").get("days", {})
-    today_words = [understand.fold(w) for w in days.get("today", ())]
-    if part is not None and (rest in today_words or (not rest and understand.fold(text) in today_words)):
-        found = DateResult(value=today)
-    elif part is not None and rest in (understand.fold(w) for w in days.get("yesterday", ())):
-        found = DateResult(value=today - timedelta(days=1))
-    else:
-        found = _read_words(rest, today)
+    rest = _FILLER.sub("", _without_part(said, part, locale) if part else said).strip()
+    found = _day_word(rest, text, today, locale) if part else None
+    found = found or _read_words(rest, today)
     return WhenResult(value=found.value, part=part, error=found.error, text=text.strip()[:200])
 
 

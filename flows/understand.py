@@ -153,19 +153,22 @@ def match_option(text: str, options: Sequence[Option], locale: str) -> str | Non
     return _number(said, options) or _exact(said, options, locale) or _fuzzy(said, options, locale)
 
 
-def spot(text: str, phrases: Mapping[str, Iterable[str]]) -> list[str]:
-    """The keys whose phrases appear as whole words in the text, longest phrase first; a phrase found
-    inside a longer one found for another key ("hurt" inside "not hurt") does not count."""
-    said = f" {fold(text)} "
+def _spans(said: str, phrases: Mapping[str, Iterable[str]]) -> list[tuple[int, int, str]]:
+    """Every (start, end, key) where a key's phrase appears as whole words in `said` (padded)."""
     spans: list[tuple[int, int, str]] = []
     for key, words in phrases.items():
-        for phrase in words:
-            if not phrase:
-                continue
+        for phrase in filter(None, words):
             start = said.find(f" {phrase} ")
             while start >= 0:
                 spans.append((start, start + len(phrase) + 2, key))
                 start = said.find(f" {phrase} ", start + 1)
+    return spans
+
+
+def spot(text: str, phrases: Mapping[str, Iterable[str]]) -> list[str]:
+    """The keys whose phrases appear as whole words in the text; a phrase found inside a longer one
+    found for another key ("hurt" inside "not hurt") does not count."""
+    spans = _spans(f" {fold(text)} ", phrases)
     kept: list[str] = []
     for start, end, key in spans:
         inside = any(s <= start and end <= e and (e - s) > (end - start) and k != key for s, e, k in spans)
@@ -174,22 +177,24 @@ def spot(text: str, phrases: Mapping[str, Iterable[str]]) -> list[str]:
     return kept
 
 
+def _opening(text: str, options: Sequence[Option], locale: str) -> str | None:
+    """The option named by the words a sentence opens with: "nope, I'm ok now", "yes it was yesterday"."""
+    head = fold(re.split(r"[,.!?;:\n-]", text.strip(), maxsplit=1)[0])
+    words = head.split()
+    for candidate in (head, " ".join(words[:2]), " ".join(words[:1])):
+        key = _exact(candidate, options, locale) if candidate else None
+        if key is not None:
+            return key
+    return None
+
+
 def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> str | None:
     """The one option the question's own words point to inside a sentence, if exactly one."""
     keys = {o.key for o in options}
     found = [k for k in spot(text, step_words(locale, step)) if k in keys]
-    if len(found) == 1:
-        return found[0]
     if found:
-        return None
-    # The sentence opens with an option's own words: "nope, I'm ok now", "yes it was yesterday".
-    head = fold(re.split(r"[,.!?;:\n-]", text.strip(), maxsplit=1)[0])
-    first = " ".join(head.split()[:2])
-    for candidate in (head, first, head.split()[0] if head else ""):
-        key = _exact(candidate, options, locale) if candidate else None
-        if key is not None and not _number(candidate, options):
-            return key
-    return None
+        return found[0] if len(found) == 1 else None
+    return _opening(text, options, locale)
 
 
 def split_many(text: str) -> list[str]:

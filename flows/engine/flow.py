@@ -296,18 +296,25 @@ class Flow:
         text = inbound.text or ""
         if not self._plain(inbound) or not text or inbound.edited:
             return None
+        status = self._status(turn, text, replies)
+        if status is not None:
+            return status
+        cmd = words.command(text)
+        return self._command(turn, cmd, replies) if cmd is not None else None
+
+    def _status(self, turn: Turn, text: str, replies: list[Outbound]) -> StepResult | None:
+        """`status <reference>` or a bare reference: the service looks it up."""
         asked, reference = words.status_request(text)
         if not asked:
             reference = words.bare_reference(text)
             asked = reference is not None
-        if asked:
-            if reference is None:
-                key = "status.how" if words.normalise(text) == "status" else "status.bad"
-                replies.append(Outbound(text=self._say(turn.draft.locale)(key), step="status"))
-                return self._reask(turn, replies, hint=None)
-            return StepResult(draft=turn.draft, replies=[], status_query=reference)
-        cmd = words.command(text)
-        return self._command(turn, cmd, replies) if cmd is not None else None
+        if not asked:
+            return None
+        if reference is None:
+            key = "status.how" if words.normalise(text) == "status" else "status.bad"
+            replies.append(Outbound(text=self._say(turn.draft.locale)(key), step="status"))
+            return self._reask(turn, replies, hint=None)
+        return StepResult(draft=turn.draft, replies=[], status_query=reference)
 
     @staticmethod
     def _plain(inbound: Inbound) -> bool:
@@ -337,15 +344,27 @@ class Flow:
             replies.append(Outbound(text=say("edited.text"), step="edited"))
             return self._reask(turn, replies, hint=None)
         if draft.step == START:
-            if inbound.option is None and self._plain(inbound) and understand.is_account(text, draft.locale):
-                self._keep(draft, text.strip(), replies)
-            self._move(turn, self.first, push=False)
-            return self._asked(turn, replies)
+            return self._started(turn, inbound, replies)
         if self._idle(draft, ctx):
             return self._offer_resume(turn, replies)
         if inbound.unsupported is not None:
             replies.append(Outbound(text=say("unsupported.text"), step="unsupported"))
             return self._reask(turn, replies, hint=None)
+        return self._does_not_fit(turn, inbound, replies)
+
+    def _started(self, turn: Turn, inbound: Inbound, replies: list[Outbound]) -> StepResult:
+        """The first message: a story typed straight away is kept, then the welcome."""
+        text = inbound.text or ""
+        if inbound.option is None and self._plain(inbound) and understand.is_account(text, turn.draft.locale):
+            self._keep(turn.draft, text.strip(), replies)
+        self._move(turn, self.first, push=False)
+        return self._asked(turn, replies)
+
+    def _does_not_fit(self, turn: Turn, inbound: Inbound, replies: list[Outbound]) -> StepResult | None:
+        """A photo or a location where the question cannot use one; a location where it can; "why?"."""
+        draft = turn.draft
+        say = self._say(draft.locale)
+        text = inbound.text or ""
         step = self.steps[draft.step]
         if inbound.media and step.kind != "media":
             replies.append(Outbound(text=say("media.declined"), step="media"))
@@ -363,28 +382,33 @@ class Flow:
             return self._reask(turn, replies, hint=None, count=False, brief=True)
         return None
 
-    def _command(self, turn: Turn, cmd: str, replies: list[Outbound]) -> StepResult:
+    def _erase(self, turn: Turn, cmd: str) -> StepResult:
         draft, ctx = turn.draft, turn.ctx
         say = self._say(draft.locale)
+        fresh = Draft(step=START, locale=draft.locale)
+        if cmd == "exit":
+            key = "exit.cleared" if ctx.can_clear_chat else "exit.manual"
+            out = Outbound(text=say(key), clear_chat=True, step="exit")
+        else:
+            out = Outbound(text=say(f"{cmd}.text"), step=cmd)
+        return StepResult(draft=fresh, replies=[out], erase=True)
+
+    def _command(self, turn: Turn, cmd: str, replies: list[Outbound]) -> StepResult:
         if cmd in ("stop", "delete", "exit"):
-            fresh = Draft(step=START, locale=draft.locale)
-            if cmd == "exit":
-                key = "exit.cleared" if ctx.can_clear_chat else "exit.manual"
-                out = Outbound(text=say(key), clear_chat=True, step="exit")
-            else:
-                out = Outbound(text=say(f"{cmd}.text"), step=cmd)
-            return StepResult(draft=fresh, replies=[out], erase=True)
+            return self._erase(turn, cmd)
         if cmd == "help":
-            replies.append(Outbound(text=say("help.text"), step="help"))
+            replies.append(Outbound(text=self._say(turn.draft.locale)("help.text"), step="help"))
             return self._reask(turn, replies, hint=None, count=False)
         if cmd == "999":
             return self._emergency(turn, replies)
-        if cmd == "start":
-            if draft.step == START or (draft.step == self.first and not draft.answers):
-                self._move(turn, self.first, push=False)
-                return self._asked(turn, replies)
+        return self._move_command(turn, cmd, replies)
+
+    def _move_command(self, turn: Turn, cmd: str, replies: list[Outbound]) -> StepResult:
+        """start, back, skip."""
+        draft = turn.draft
+        if cmd == "start" and (draft.step != START and (draft.step != self.first or draft.answers)):
             return self._offer_resume(turn, replies)
-        if draft.step == START:  # back / skip before anything was asked
+        if draft.step == START or cmd == "start":  # back / skip before anything was asked; start
             self._move(turn, self.first, push=False)
             return self._asked(turn, replies)
         if cmd == "back":

@@ -87,29 +87,42 @@ def _skips(reply: Reply) -> bool:
 # ----- choice ----------------------------------------------------------------------------------------------
 
 
+def _welcome(reply: Reply) -> Outcome:
+    """A question where whatever is typed goes on (the welcome); a story typed there joins the account."""
+    text, step = reply.text, reply.step
+    account = text.strip() if reply.keeps_account and u.is_account(text, reply.locale) else None
+    outcome = chosen(reply, step.options[0])
+    return Answer(outcome.value, account) if isinstance(outcome, Answer) else outcome
+
+
+def _parsed(reply: Reply) -> Outcome:
+    """A question that also reads typed text (a date): the value, a hint, or words for the account."""
+    assert reply.step.parse is not None
+    parsed = reply.step.parse(reply.text, reply.draft, reply.ctx)
+    if parsed.error is None:
+        return Answer(parsed.value)
+    if parsed.error != reply.step.errors[0] or not u.is_account(reply.text, reply.locale):
+        return Reask(parsed.error)  # the first error means "not a date": a sentence joins the account
+    return reply.unplaced()
+
+
 def read_choice(reply: Reply) -> Outcome:
     """One of several options: number, label, the option's words, a near miss, the question's words."""
     if reply.inbound.option is not None:
         return _pressed(reply)
     text, step = reply.text, reply.step
     key = u.match_option(text, reply.options, reply.locale)
-    if key is not None:
-        return chosen(reply, key)
-    if _skips(reply):
+    if key is None and _skips(reply):
         return Command("skip")
-    key = u.spot_one(text, reply.options, reply.locale, step.name)
+    key = key or u.spot_one(text, reply.options, reply.locale, step.name)
     if key is not None:
         return chosen(reply, key)
-    if step.any_text and step.options and text.strip():  # the welcome: whatever is typed starts
-        account = text.strip() if reply.keeps_account and u.is_account(text, reply.locale) else None
-        outcome = chosen(reply, step.options[0])
-        return Answer(outcome.value, account) if isinstance(outcome, Answer) else outcome
-    if step.parse is not None and text.strip():
-        parsed = step.parse(text, reply.draft, reply.ctx)
-        if parsed.error is None:
-            return Answer(parsed.value)
-        if parsed.error != step.errors[0] or not u.is_account(text, reply.locale):
-            return Reask(parsed.error)  # the first error means "not a date": a sentence joins the account
+    if not text.strip():
+        return Reask(reply.hint)
+    if step.any_text and step.options:
+        return _welcome(reply)
+    if step.parse is not None:
+        return _parsed(reply)
     return reply.unplaced()
 
 
@@ -144,13 +157,21 @@ def _finish(reply: Reply, named: Sequence[str]) -> Outcome:
     step = reply.step
     items = _items(reply)
     keys = set(named)
-    if step.everything is not None and step.everything in keys:
+    if step.everything in keys:
         keys = (keys | set(items)) - set(step.exclusive) - {step.everything}
     if reply.draft.pending.get("toggled"):
         keys |= set(_selected(reply))
-    if keys & set(step.exclusive):
-        keys = {next(k for k in items if k in keys and k in step.exclusive)}
-    return Answer([k for k in items if k in keys] or None)
+    exclusive = [k for k in items if k in keys and k in step.exclusive]
+    return Answer([k for k in items if k in (set(exclusive[:1]) or keys)] or None)
+
+
+def _by_name(said: str, reply: Reply) -> list[str]:
+    key = u.match_option(said, reply.options, reply.locale)
+    if key is not None:
+        return [key]
+    said_words = set(said.split())  # "race" -> "Race or nationality", "police" -> "Townsville Police"
+    found = [o.key for o in reply.options if said_words and said_words <= u.label_words(o.label)]
+    return found if len(found) == 1 else []
 
 
 def _part(part: str, reply: Reply) -> list[str]:
@@ -159,16 +180,7 @@ def _part(part: str, reply: Reply) -> list[str]:
     numbers = part.split()
     if numbers and all(n.isdecimal() for n in numbers):
         return [options[int(n) - 1].key for n in numbers if 1 <= int(n) <= len(options)]
-    for said in (part, u.strip_fillers(part, reply.locale)):
-        key = u.match_option(said, options, reply.locale)
-        if key is not None:
-            return [key]
-        said_words = set(said.split())
-        if said_words:  # "race" -> "Race or nationality", "police" -> "Townsville Police"
-            found = [o.key for o in options if said_words <= u.label_words(o.label)]
-            if len(found) == 1:
-                return found
-    return []
+    return _by_name(part, reply) or _by_name(u.strip_fillers(part, reply.locale), reply)
 
 
 def _named(reply: Reply) -> list[str]:
@@ -181,31 +193,36 @@ def _named(reply: Reply) -> list[str]:
     return [k for k in dict.fromkeys(named) if k in wanted or k in ("done", "skip")]
 
 
+def _multi_pressed(reply: Reply, key: str) -> Outcome:
+    if key == "done":
+        return Answer(_selected(reply) or None)
+    if key == "skip":
+        return Command("skip")
+    return _toggle(reply, key) if key in _items(reply) else Reask(reply.hint)
+
+
 def read_multi(reply: Reply) -> Outcome:
     """Pick all that fit: one number toggles and the question stays; words that name options end it."""
-    inbound, text = reply.inbound, reply.text
-    if inbound.option is not None:
-        if inbound.option == "done":
-            return Answer(_selected(reply) or None)
-        if inbound.option == "skip":
-            return Command("skip")
-        return _toggle(reply, inbound.option) if inbound.option in _items(reply) else Reask(reply.hint)
-    said = u.fold(text)
-    if said.isdecimal():
-        key = u.match_option(said, reply.options, reply.locale)
-        if key is None:
-            return Reask(reply.hint)
-        return read_multi(_with_option(reply, key))
+    if reply.inbound.option is not None:
+        return _multi_pressed(reply, reply.inbound.option)
+    text, said = reply.text, u.fold(reply.text)
     whole = u.match_option(text, reply.options, reply.locale)
+    if said.isdecimal():
+        return _multi_pressed(reply, whole) if whole is not None else Reask(reply.hint)
     if whole == "done" or said in u.option_words(reply.locale).get("done", ()):
         return Answer(_selected(reply) or None)
     if whole == "skip" or _skips(reply):
         return Command("skip")
+    return _in_words(reply, whole)
+
+
+def _in_words(reply: Reply, whole: str | None) -> Outcome:
+    """Words that name options end the question with them; a sentence naming none joins the account."""
     named = [k for k in ([whole] if whole else _named(reply)) if k not in ("done", "skip")]
     if named:
         return _finish(reply, named)
-    if reply.keeps_account and u.is_account(text, reply.locale):
-        return Answer(_selected(reply) or None, account=text.strip())
+    if reply.keeps_account and u.is_account(reply.text, reply.locale):
+        return Answer(_selected(reply) or None, account=reply.text.strip())
     return Reask(reply.hint)
 
 
@@ -216,13 +233,20 @@ def _with_option(reply: Reply, key: str) -> Reply:
 # ----- text ------------------------------------------------------------------------------------------------
 
 
+def _offered(reply: Reply) -> str | None:
+    """An offered option typed exactly: its number, label or own words (no near misses in free text)."""
+    said = u.fold(reply.text)
+    if said.isdecimal():
+        return u.match_option(said, reply.options, reply.locale)
+    return _exact(reply)
+
+
 def read_text(reply: Reply) -> Outcome:
     """Type an answer: an offered option by number or name, a refusal is a skip, else the words."""
     if reply.inbound.option is not None:
         return _pressed(reply)
     text, step = reply.text, reply.step
-    key = u.match_option(u.fold(text), reply.options, reply.locale) if u.fold(text).isdecimal() else None
-    key = key or _exact(reply)
+    key = _offered(reply)
     if key is not None:
         return chosen(reply, key)
     if step.skippable and (u.refuses(text, reply.locale) or u.nothing(text, reply.locale)):
@@ -253,15 +277,12 @@ def read_story(reply: Reply) -> Outcome:
         return _pressed(reply)
     text, draft, name = reply.text, reply.draft, reply.step.name
     parts: list[Any] = list(draft.answers.get(name) or [])
-    said = u.fold(text)
-    key = u.match_option(said, reply.options, reply.locale) if said.isdecimal() else _exact(reply)
+    key = _offered(reply)
     if key is not None:
         return chosen(reply, key)
-    if parts and (u.nothing(text, reply.locale) or u.refuses(text, reply.locale)):
-        return Answer(parts)
-    if not parts and _skips(reply):
-        return Command("skip")
-    if not said and not text.strip():
+    if u.nothing(text, reply.locale) or _skips(reply):  # "no", "that's it", "I'd rather not say"
+        return Answer(parts or None)
+    if not text.strip():
         return Reask(reply.hint)
     if draft.pending.pop("replace", False):
         parts = []
@@ -282,8 +303,7 @@ def read_media(reply: Reply) -> Outcome:
         return Stay()
     if inbound.option is not None:
         return _pressed(reply)
-    said = u.fold(reply.text)
-    key = u.match_option(said, reply.options, reply.locale) if said.isdecimal() else _exact(reply)
+    key = _offered(reply)
     if key is not None:
         return chosen(reply, key)
     if u.nothing(reply.text, reply.locale) or u.refuses(reply.text, reply.locale):
