@@ -101,10 +101,10 @@ def nothing(text: str, locale: str) -> bool:
     return fold(text) in word_list(locale, "refusals", "nothing")
 
 
-def is_account(text: str, locale: str) -> bool:
+def is_account(text: str, locale: str, least: int = 2) -> bool:
     """Whether a reply that answers nothing looks like part of what happened (kept in the account):
     two words or more that are not a greeting. One stray word ("banana", "hello?") is asked about again."""
-    return words_in(text) >= 2 and not is_greeting(text, locale) and not asks_why(text, locale)
+    return words_in(text) >= least and not is_greeting(text, locale) and not asks_why(text, locale)
 
 
 # ----- options ---------------------------------------------------------------------------------------------
@@ -188,13 +188,33 @@ def _opening(text: str, options: Sequence[Option], locale: str) -> str | None:
     return None
 
 
-def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> str | None:
-    """The one option the question's own words point to inside a sentence, if exactly one."""
+def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> str | None | bool:
+    """The one option the question's own words point to inside a sentence; False when they point to
+    several (we are not sure), None when they point to none."""
     keys = {o.key for o in options}
     found = [k for k in spot(text, step_words(locale, step)) if k in keys]
     if found:
-        return found[0] if len(found) == 1 else None
+        return found[0] if len(found) == 1 else False
+    return None
+
+
+def opening(text: str, options: Sequence[Option], locale: str) -> str | None:
+    """The option named by the words a sentence opens with: "nope, I'm ok now", "yes it was yesterday"."""
     return _opening(text, options, locale)
+
+
+def near(said: str, phrases: Mapping[str, Iterable[str]]) -> str | None:
+    """The one key whose phrase is a near miss of the whole of `said` ("relgion" -> religion)."""
+    if len(said) < _FUZZY_MIN + 1:
+        return None
+    owners: dict[str, set[str]] = {}
+    for key, words in phrases.items():
+        for phrase in words:
+            if len(phrase) >= _FUZZY_MIN:
+                owners.setdefault(phrase, set()).add(key)
+    found = process.extract(said, list(owners), scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF, limit=5)
+    keys = {key for phrase, score, _ in found if score >= found[0][1] - 2 for key in owners[phrase]}
+    return keys.pop() if len(keys) == 1 else None
 
 
 def split_many(text: str) -> list[str]:

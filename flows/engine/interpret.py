@@ -95,35 +95,53 @@ def _welcome(reply: Reply) -> Outcome:
     return Answer(outcome.value, account) if isinstance(outcome, Answer) else outcome
 
 
-def _parsed(reply: Reply) -> Outcome:
-    """A question that also reads typed text (a date): the value, a hint, or words for the account."""
-    assert reply.step.parse is not None
+def _parsed(reply: Reply) -> Outcome | None:
+    """A question that also reads typed text (a date): the value, a hint, or None if not that."""
+    if reply.step.parse is None:
+        return None
     parsed = reply.step.parse(reply.text, reply.draft, reply.ctx)
     if parsed.error is None:
         return Answer(parsed.value)
-    if parsed.error != reply.step.errors[0] or not u.is_account(reply.text, reply.locale):
-        return Reask(parsed.error)  # the first error means "not a date": a sentence joins the account
-    return reply.unplaced()
+    # The first error means "not a date": a long sentence may be part of their account instead.
+    if parsed.error != reply.step.errors[0] or not u.is_account(reply.text, reply.locale, least=4):
+        return Reask(parsed.error)
+    return None
+
+
+def _understood(reply: Reply) -> Outcome | None:
+    """The option a whole reply names, a refusal, or the question's own words inside a sentence."""
+    key = u.match_option(reply.text, reply.options, reply.locale)
+    if key is not None:
+        return chosen(reply, key)
+    if _skips(reply):
+        return Command("skip")
+    spotted = u.spot_one(reply.text, reply.options, reply.locale, reply.step.name)
+    if spotted is False:  # words for two different answers: not sure which, so not one of them
+        return reply.unplaced()
+    return chosen(reply, spotted) if isinstance(spotted, str) else None
+
+
+def _read_more(reply: Reply) -> Outcome:
+    """A typed date where the question reads one, the words a sentence opens with, or the welcome."""
+    if reply.step.any_text and reply.step.options:
+        return _welcome(reply)
+    parsed = _parsed(reply)
+    if parsed is not None:
+        return parsed
+    key = u.opening(reply.text, reply.options, reply.locale)
+    return chosen(reply, key) if key is not None else reply.unplaced()
 
 
 def read_choice(reply: Reply) -> Outcome:
     """One of several options: number, label, the option's words, a near miss, the question's words."""
     if reply.inbound.option is not None:
         return _pressed(reply)
-    text, step = reply.text, reply.step
-    key = u.match_option(text, reply.options, reply.locale)
-    if key is None and _skips(reply):
-        return Command("skip")
-    key = key or u.spot_one(text, reply.options, reply.locale, step.name)
-    if key is not None:
-        return chosen(reply, key)
-    if not text.strip():
+    found = _understood(reply)
+    if found is not None:
+        return found
+    if not reply.text.strip():
         return Reask(reply.hint)
-    if step.any_text and step.options:
-        return _welcome(reply)
-    if step.parse is not None:
-        return _parsed(reply)
-    return reply.unplaced()
+    return _read_more(reply)
 
 
 # ----- multi -----------------------------------------------------------------------------------------------
@@ -171,7 +189,18 @@ def _by_name(said: str, reply: Reply) -> list[str]:
         return [key]
     said_words = set(said.split())  # "race" -> "Race or nationality", "police" -> "Townsville Police"
     found = [o.key for o in reply.options if said_words and said_words <= u.label_words(o.label)]
-    return found if len(found) == 1 else []
+    if len(found) == 1:
+        return found
+    key = u.near(said, _phrases(reply))
+    return [key] if key is not None else []
+
+
+def _phrases(reply: Reply) -> dict[str, tuple[str, ...]]:
+    """The question's own words, and each option's label, for spotting inside a sentence."""
+    phrases = {k: tuple(v) for k, v in u.step_words(reply.locale, reply.step.name).items()}
+    for option in reply.options:
+        phrases[option.key] = (*phrases.get(option.key, ()), u.fold(option.label))
+    return phrases
 
 
 def _part(part: str, reply: Reply) -> list[str]:
@@ -189,7 +218,7 @@ def _named(reply: Reply) -> list[str]:
     for part in u.split_many(reply.text):
         named.extend(_part(part, reply))
     wanted = {*_items(reply), *([reply.step.everything] if reply.step.everything else [])}
-    named.extend(u.spot(reply.text, u.step_words(reply.locale, reply.step.name)))
+    named.extend(u.spot(reply.text, _phrases(reply)))
     return [k for k in dict.fromkeys(named) if k in wanted or k in ("done", "skip")]
 
 
@@ -209,7 +238,7 @@ def read_multi(reply: Reply) -> Outcome:
     whole = u.match_option(text, reply.options, reply.locale)
     if said.isdecimal():
         return _multi_pressed(reply, whole) if whole is not None else Reask(reply.hint)
-    if whole == "done" or said in u.option_words(reply.locale).get("done", ()):
+    if whole == "done" or (whole is None and said in u.option_words(reply.locale).get("done", ())):
         return Answer(_selected(reply) or None)
     if whole == "skip" or _skips(reply):
         return Command("skip")
@@ -303,8 +332,8 @@ def read_media(reply: Reply) -> Outcome:
         return Stay()
     if inbound.option is not None:
         return _pressed(reply)
-    key = _offered(reply)
-    if key is not None:
+    key = _offered(reply) or u.spot_one(reply.text, reply.options, reply.locale, name)
+    if isinstance(key, str):
         return chosen(reply, key)
     if u.nothing(reply.text, reply.locale) or u.refuses(reply.text, reply.locale):
         return Answer(draft.answers.get(name) or None)
