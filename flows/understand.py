@@ -104,7 +104,18 @@ def nothing(text: str, locale: str) -> bool:
 def is_account(text: str, locale: str, least: int = 2) -> bool:
     """Whether a reply that answers nothing looks like part of what happened (kept in the account):
     two words or more that are not a greeting. One stray word ("banana", "hello?") is asked about again."""
-    return words_in(text) >= least and not is_greeting(text, locale) and not asks_why(text, locale)
+    said = fold(text)
+    if words_in(text) < least or said in greetings(locale) or said in why_words(locale):
+        return False
+    return said not in _known(locale)
+
+
+@cache
+def _known(locale: str) -> frozenset[str]:
+    """Every short reply the vocabulary knows (yes, no thanks, not sure, done...): never an account."""
+    found = {phrase for phrases in option_words(locale).values() for phrase in phrases}
+    found |= word_list(locale, "refusals", "skip") | word_list(locale, "refusals", "nothing")
+    return frozenset(found)
 
 
 # ----- options ---------------------------------------------------------------------------------------------
