@@ -193,8 +193,9 @@ def _time_said(answers: Mapping[str, Any], say: Say | None) -> str:
     choice = choice_of(answers.get("when"))
     if choice == "not_sure":
         return ""
-    part = _dict(answers.get("when_date") if choice == "date" else answers.get("when")).get("part")
-    time = part or answers.get("when_time")
+    if _dict(answers.get("when_date") if choice == "date" else answers.get("when")).get("part"):
+        return ""  # said with the date ("yesterday evening"): shown once, in their words
+    time = answers.get("when_time")
     if isinstance(time, dict):
         return str(time.get("text") or "")
     return _shown(time, say) if time in TIMES else ""
@@ -598,6 +599,7 @@ STEPS: tuple[Step, ...] = (
         offer_skip=False,
         group="consent",
         any_text=True,
+        account_words=4,  # "only the police" here is not part of what happened
     ),
     Step(
         "review",

@@ -50,7 +50,7 @@ class Reply:
 
     def unplaced(self) -> Outcome:
         """Words that answer nothing here: part of their account if they look like it, else a hint."""
-        if self.keeps_account and u.is_account(self.text, self.locale):
+        if self.keeps_account and u.is_account(self.text, self.locale, self.step.account_words):
             return Account(self.text.strip())
         return Reask(self.hint)
 
@@ -90,7 +90,8 @@ def _skips(reply: Reply) -> bool:
 def _welcome(reply: Reply) -> Outcome:
     """A question where whatever is typed goes on (the welcome); a story typed there joins the account."""
     text, step = reply.text, reply.step
-    account = text.strip() if reply.keeps_account and u.is_account(text, reply.locale) else None
+    kept = reply.keeps_account and u.is_account(text, reply.locale, step.account_words)
+    account = text.strip() if kept else None
     outcome = chosen(reply, step.options[0])
     return Answer(outcome.value, account) if isinstance(outcome, Answer) else outcome
 
