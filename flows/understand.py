@@ -86,9 +86,17 @@ def is_greeting(text: str, locale: str) -> bool:
     return fold(text) in greetings(locale)
 
 
+@cache
+def _why_starts(locale: str) -> tuple[str, ...]:
+    return tuple(fold(str(w)) for w in vocab.table(locale, "commands").get("why", {}).get("starts", ()))
+
+
 def asks_why(text: str, locale: str) -> bool:
-    """ "why?", "what for", "why are you asking": the person wants to know why a question is asked."""
-    return fold(text) in why_words(locale)
+    """ "why?", "what for", "why do you need my name": the person wants to know why a question is asked."""
+    said = fold(text)
+    if said in why_words(locale):
+        return True
+    return len(said.split()) <= 10 and any(f"{said} ".startswith(f"{start} ") for start in _why_starts(locale))
 
 
 def refuses(text: str, locale: str) -> bool:

@@ -377,7 +377,7 @@ class Flow:
             location = inbound.location
             value = {"latitude": location.latitude, "longitude": location.longitude, "text": location.text}
             return self._complete(turn, value, replies)
-        if inbound.option is None and understand.asks_why(text, draft.locale):
+        if inbound.option is None and self._asks_why(step, draft, turn.ctx, text):
             replies.append(Outbound(text=say(f"{step.name}.why"), step=step.name))
             return self._reask(turn, replies, hint=None, count=False, brief=True)
         return None
@@ -392,6 +392,12 @@ class Flow:
         else:
             out = Outbound(text=say(f"{cmd}.text"), step=cmd)
         return StepResult(draft=fresh, replies=[out], erase=True)
+
+    def _asks_why(self, step: Step, draft: Draft, ctx: FlowContext, text: str) -> bool:
+        """ "Why?", "what for": unless it is the name of an option here ("Why" at "change an answer")."""
+        if not understand.asks_why(text, draft.locale):
+            return False
+        return understand.match_option(text, self._options(step, draft, ctx), draft.locale) is None
 
     def _command(self, turn: Turn, cmd: str, replies: list[Outbound]) -> StepResult:
         if cmd in ("stop", "delete", "exit"):

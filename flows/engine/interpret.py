@@ -271,6 +271,12 @@ def _offered(reply: Reply) -> str | None:
     return _exact(reply)
 
 
+def _stray_number(text: str) -> bool:
+    """ "3" where no option has that number: a button number typed by mistake, not an answer."""
+    said = u.fold(text)
+    return said.isdecimal() and len(said) <= 2
+
+
 def read_text(reply: Reply) -> Outcome:
     """Type an answer: an offered option by number or name, a refusal is a skip, else the words."""
     if reply.inbound.option is not None:
@@ -281,7 +287,7 @@ def read_text(reply: Reply) -> Outcome:
         return chosen(reply, key)
     if step.skippable and (u.refuses(text, reply.locale) or u.nothing(text, reply.locale)):
         return Command("skip")
-    if not text.strip():
+    if not text.strip() or _stray_number(text):
         return Reask(reply.hint)
     if step.parse is not None:
         parsed = step.parse(text, reply.draft, reply.ctx)
