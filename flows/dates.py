@@ -143,7 +143,9 @@ def _read(text: str, today: date) -> date | None:
 
 PARTS = ("morning", "afternoon", "evening", "night")
 _WEEKEND = re.compile(r"^(?:at |over |on )?(?:the |last |this )?weekend$")
-_SINCE = re.compile(r"^(?:since|from|in|back in|during|around|about|early|late|end of|start of) (?:last )?([a-z]+)$")
+_SINCE = re.compile(
+    r"^(?:since|from|in|back in|during|around|about|early|late|end of|start of) (?:last )?([a-z]+)$"
+)
 _FILLER = re.compile(r"^(?:it was |it happened |happened |about |around |maybe |i think |on )+")
 
 

@@ -96,7 +96,9 @@ def asks_why(text: str, locale: str) -> bool:
     said = fold(text)
     if said in why_words(locale):
         return True
-    return len(said.split()) <= 10 and any(f"{said} ".startswith(f"{start} ") for start in _why_starts(locale))
+    return len(said.split()) <= 10 and any(
+        f"{said} ".startswith(f"{start} ") for start in _why_starts(locale)
+    )
 
 
 def refuses(text: str, locale: str) -> bool:
@@ -207,7 +209,7 @@ def _opening(text: str, options: Sequence[Option], locale: str) -> str | None:
     return None
 
 
-def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> str | None | bool:
+def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> str | bool | None:
     """The one option the question's own words point to inside a sentence; False when they point to
     several (we are not sure), None when they point to none."""
     keys = {o.key for o in options}

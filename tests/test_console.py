@@ -111,7 +111,18 @@ async def test_a_victim_reports_and_nothing_they_typed_is_stored_in_clear(config
 
 
 async def test_an_anonymous_witness_leaves_no_link_to_the_chat(config: Config) -> None:
-    lines = ["1", "no", "2", "I saw a woman being shouted at.", "done", "1", "done", "religion", "today", "skip"]
+    lines = [
+        "1",
+        "no",
+        "2",
+        "I saw a woman being shouted at.",
+        "done",
+        "1",
+        "done",
+        "religion",
+        "today",
+        "skip",
+    ]
     lines += [
         "Market Square",
         "3",
@@ -144,8 +155,34 @@ async def test_an_anonymous_witness_leaves_no_link_to_the_chat(config: Config) -
 
 
 async def test_contact_in_this_chat_keeps_an_encrypted_reply_address(config: Config) -> None:
-    lines = ["1", "no", "3", "yes", "My neighbour is called names.", "done", "1", "done", "disability", "not sure"]
-    lines += ["skip", "2", "skip", "skip", "skip", "skip", "skip", "skip", "skip", "no", "1", "1", "done", "send"]
+    lines = [
+        "1",
+        "no",
+        "3",
+        "yes",
+        "My neighbour is called names.",
+        "done",
+        "1",
+        "done",
+        "disability",
+        "not sure",
+    ]
+    lines += [
+        "skip",
+        "2",
+        "skip",
+        "skip",
+        "skip",
+        "skip",
+        "skip",
+        "skip",
+        "skip",
+        "no",
+        "1",
+        "1",
+        "done",
+        "send",
+    ]
     out = await chat(config, lines, chat_id="reply-here-42")
     reports, _, _ = await stored(config)
     assert len(reports) == 1, out[-1500:]

@@ -9,7 +9,6 @@ The words the engine understands come from `flows.understand` (data in `flows/vo
 """
 
 from flows.engine.flow import ENGINE_KEYS, Flow
-from flows.engine.interpret import COMMAND_OPTIONS
 from flows.engine.model import (
     START,
     Earlier,
@@ -23,6 +22,7 @@ from flows.engine.model import (
     answer_is,
     choice_of,
 )
+from flows.words import COMMAND_OPTIONS
 
 __all__ = [
     "COMMAND_OPTIONS",

@@ -24,7 +24,7 @@ from transitions import Machine
 from transitions.extensions import GraphMachine
 
 from flows import catalog, understand, words
-from flows.engine.interpret import COMMAND_OPTIONS, Reply, interpret
+from flows.engine.interpret import Reply, interpret
 from flows.engine.model import (
     START,
     Account,
@@ -38,6 +38,7 @@ from flows.engine.model import (
     choice_of,
 )
 from flows.types import Draft, FlowContext, Inbound, Option, Outbound, ReportFields, StatusInfo, StepResult
+from flows.words import COMMAND_OPTIONS
 
 # Keys the engine itself uses, whatever the flow.
 ENGINE_KEYS = (
@@ -339,7 +340,6 @@ class Flow:
         """Edits, the first message, a long silence, stickers, things this question cannot use, "why?"."""
         draft, ctx = turn.draft, turn.ctx
         say = self._say(draft.locale)
-        text = inbound.text or ""
         if inbound.edited:
             replies.append(Outbound(text=say("edited.text"), step="edited"))
             return self._reask(turn, replies, hint=None)
