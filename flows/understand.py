@@ -166,12 +166,28 @@ def _fuzzy(said: str, options: Sequence[Option], locale: str) -> str | None:
     return keys.pop() if len(keys) == 1 else None
 
 
-def match_option(text: str, options: Sequence[Option], locale: str) -> str | None:
-    """The one option a whole reply means: number, label, the option's own words, or a near miss."""
+def _this_question(said: str, options: Sequence[Option], locale: str, step: str | None) -> str | None:
+    """A whole reply that is one of this question's own phrases: more specific than an option's usual
+    words ("ok" at the safety check means "I'm ok", not "yes")."""
+    if step is None:
+        return None
+    keys = {o.key for o in options}
+    found = [key for key, phrases in step_words(locale, step).items() if key in keys and said in phrases]
+    return found[0] if len(found) == 1 else None
+
+
+def match_option(text: str, options: Sequence[Option], locale: str, step: str | None = None) -> str | None:
+    """The one option a whole reply means: number, label, this question's words, the option's own words,
+    or a near miss."""
     said = fold(text)
     if not said:
         return None
-    return _number(said, options) or _exact(said, options, locale) or _fuzzy(said, options, locale)
+    return (
+        _number(said, options)
+        or _this_question(said, options, locale, step)
+        or _exact(said, options, locale)
+        or _fuzzy(said, options, locale)
+    )
 
 
 def _spans(said: str, phrases: Mapping[str, Iterable[str]]) -> list[tuple[int, int, str]]:

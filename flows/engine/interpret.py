@@ -111,7 +111,7 @@ def _parsed(reply: Reply) -> Outcome | None:
 
 def _understood(reply: Reply) -> Outcome | None:
     """The option a whole reply names, a refusal, or the question's own words inside a sentence."""
-    key = u.match_option(reply.text, reply.options, reply.locale)
+    key = u.match_option(reply.text, reply.options, reply.locale, reply.step.name)
     if key is not None:
         return chosen(reply, key)
     if _skips(reply):
