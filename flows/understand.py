@@ -21,6 +21,7 @@ _NOT_WORD = re.compile(r"[^\w\s]")
 _SEPARATORS = re.compile(r"\s*(?:,|;|&|\+|/|\n|\band\b|\bor\b|\bplus\b|\balso\b)\s*", re.IGNORECASE)
 _FUZZY_MIN = 4  # shorter replies must match exactly: "no" is not "now", "ok" is not "on"
 _FUZZY_CUTOFF = 85.0
+_REFUSAL_CUTOFF = 88.0  # a refusal must be very close: a description is never taken for one
 
 
 def fold(text: str) -> str:
@@ -101,14 +102,23 @@ def asks_why(text: str, locale: str) -> bool:
     )
 
 
+def _said_or_nearly(said: str, phrases: frozenset[str]) -> bool:
+    """Exactly one of the phrases, or (six letters or more) a near miss of one: "i dont no", "rather nto say"."""
+    if said in phrases:
+        return True
+    if len(said) < _FUZZY_MIN + 2:
+        return False
+    return process.extractOne(said, phrases, scorer=fuzz.ratio, score_cutoff=_REFUSAL_CUTOFF) is not None
+
+
 def refuses(text: str, locale: str) -> bool:
     """ "pass", "I'd rather not say": a skip at any question."""
-    return fold(text) in word_list(locale, "refusals", "skip")
+    return _said_or_nearly(fold(text), word_list(locale, "refusals", "skip"))
 
 
 def nothing(text: str, locale: str) -> bool:
     """ "no", "nah", "none", "don't know": nothing to type at a question that asks for words."""
-    return fold(text) in word_list(locale, "refusals", "nothing")
+    return _said_or_nearly(fold(text), word_list(locale, "refusals", "nothing"))
 
 
 def is_account(text: str, locale: str, least: int = 2) -> bool:
