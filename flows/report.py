@@ -470,11 +470,12 @@ STEPS: tuple[Step, ...] = (
         store=_story_choice,
         offer_skip=False,
     ),
-    Step("what", kind="multi", options=KINDS, go=(Go("why"),), group="what"),
+    Step("what", kind="multi", options=KINDS, go=(Go("why"),), group="what", describes=True),
     Step(
         "why",
         kind="multi",
         options=MOTIVATIONS,
+        describes=True,
         go=(Go("when"),),
         group="why",
         ask_key=_why_key,

@@ -17,6 +17,7 @@ from flows.types import Draft, FlowContext, Inbound, Option
 from flows.words import COMMAND_OPTIONS
 
 _HINTS = {"multi": "hint.multi", "choice": "hint.choice"}
+_DESCRIBING_WORDS = 6  # at a question about what happened, a reply this long is also part of the account
 
 
 @dataclass(slots=True)
@@ -246,11 +247,20 @@ def read_multi(reply: Reply) -> Outcome:
     return _in_words(reply, whole)
 
 
+def _describes(reply: Reply) -> bool:
+    """A long reply at a question about what happened is also part of their account."""
+    step = reply.step
+    return reply.keeps_account and step.describes and u.words_in(reply.text) >= _DESCRIBING_WORDS
+
+
 def _in_words(reply: Reply, whole: str | None) -> Outcome:
     """Words that name options end the question with them; a sentence naming none joins the account."""
     named = [k for k in ([whole] if whole else _named(reply)) if k not in ("done", "skip")]
     if named:
-        return _finish(reply, named)
+        finished = _finish(reply, named)
+        if isinstance(finished, Answer) and _describes(reply):
+            finished.account = reply.text.strip()  # "he punched me and called me names": kept too
+        return finished
     if reply.keeps_account and u.is_account(reply.text, reply.locale):
         return Answer(_selected(reply) or None, account=reply.text.strip())
     return Reask(reply.hint)

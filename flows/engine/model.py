@@ -122,6 +122,7 @@ class Step:
     any_text: bool = False  # any typed text that is not a command picks the first option ("hi" at welcome)
     brief: bool = False  # a long question: re-ask with the short `<name>.again` instead of all of it again
     account_words: int = 2  # words a reply that answers nothing needs to join the person's account
+    describes: bool = False  # a long reply here also tells what happened: kept in the account as well
 
 
 # ----- what an interpreter makes of one reply --------------------------------------------------------------

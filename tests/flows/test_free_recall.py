@@ -219,3 +219,13 @@ def test_a_typo_is_understood_but_a_short_word_is_never_guessed() -> None:
     chat = go_to(Chat(), "why")
     chat.send("relgion")
     assert chat.answers["why"] == ["religion"]
+
+
+def test_a_long_answer_about_what_happened_ticks_the_options_and_is_kept_in_their_words() -> None:
+    chat = go_to(Chat(), "what")
+    reply = chat.send("he punched me in the face and called me names")
+    assert chat.answers["what"] == ["verbal", "physical"]
+    assert chat.answers["story"] == ["he punched me in the face and called me names"]
+    assert said(reply, "I've added that to what happened.", "Why do you think it happened?")
+    chat.send("because I'm Muslim")  # short: an answer, not part of the story
+    assert chat.answers["story"] == ["he punched me in the face and called me names"]

@@ -7,6 +7,7 @@ apostrophes, emoji) and what it must mean there. Each is sent through the real f
 - "skip": the question is passed with nothing stored;
 - "reask": the same question again, nothing stored and nothing added to the person's account;
 - "story": the words join the person's account (the story), and they are told so;
+- {answer = ..., kept = true}: that answer, and the words (a long reply) also join the account;
 - "tick:<key>,<key>": at a pick-all-that-fit question, those are ticked and the question stays open;
 - at the story ("Is there more you want to add?"): "end" ends it with what they wrote before, "add" adds;
 - at the review: "send", "change" or "delete" does that.
@@ -85,6 +86,10 @@ def test_every_reply_means_what_the_person_meant(step: str, text: str, meaning: 
         return
     answers = chat.draft.answers if chat.draft is not None else {}
     story = list(answers.get("story") or [])
+    if isinstance(meaning, dict) and "kept" in meaning:  # an answer that also tells what happened
+        assert story == [*before, text.strip()] and "added that to what happened" in shown, shown
+        assert chat.step != step and answers[step] == meaning["answer"], shown
+        return
     if meaning == "story":
         assert story == [*before, text.strip()], shown
         assert "added that to what happened" in shown, shown
