@@ -50,12 +50,14 @@ _WEEKDAYS = {
     for name in names
 }
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+_NUMBER_WORDS |= {"a few": 3, "a couple": 2, "a couple of": 2, "few": 3, "couple": 2}
+_UNIT_DAYS = {"day": 1, "week": 7, "month": 30}
 
 _NUMERIC = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?$")
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DAY_MONTH = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?(?: of)? ([a-z]+)(?:,? (\d{2}|\d{4}))?$")
 _MONTH_DAY = re.compile(r"^([a-z]+) (\d{1,2})(?:st|nd|rd|th)?(?:,? (\d{2}|\d{4}))?$")
-_AGO = re.compile(r"^(\d{1,3}|[a-z]+) (day|days|week|weeks) ago$")
+_AGO = re.compile(r"^(\d{1,3}|[a-z]+|a few|a couple of|a couple) (day|days|week|weeks|month|months) ago$")
 _WEEKDAY = re.compile(r"^(?:(last|on|this|this past) )?([a-z]+)$")
 
 
@@ -115,7 +117,7 @@ def _ago(match: re.Match[str], today: date) -> date | None:
     count = int(raw) if raw.isdecimal() else _NUMBER_WORDS.get(raw)
     if count is None:
         return None
-    return today - timedelta(days=count * (7 if match.group(2).startswith("week") else 1))
+    return today - timedelta(days=count * _UNIT_DAYS[match.group(2).rstrip("s")])
 
 
 def _relative(text: str, today: date) -> date | None:

@@ -21,6 +21,7 @@ _NOT_WORD = re.compile(r"[^\w\s]")
 _SEPARATORS = re.compile(r"\s*(?:,|;|&|\+|/|\n|\band\b|\bor\b|\bplus\b|\balso\b)\s*", re.IGNORECASE)
 _FUZZY_MIN = 4  # shorter replies must match exactly: "no" is not "now", "ok" is not "on"
 _FUZZY_CUTOFF = 85.0
+_SPOT_MOST = 9  # words: a longer reply at a one-answer question is not searched for an answer
 _REFUSAL_CUTOFF = 88.0  # a refusal must be very close: a description is never taken for one
 
 
@@ -121,9 +122,10 @@ def nothing(text: str, locale: str) -> bool:
     return _said_or_nearly(fold(text), word_list(locale, "refusals", "nothing"))
 
 
-def is_account(text: str, locale: str, least: int = 2) -> bool:
+def is_account(text: str, locale: str, least: int = 3) -> bool:
     """Whether a reply that answers nothing looks like part of what happened (kept in the account):
-    two words or more that are not a greeting. One stray word ("banana", "hello?") is asked about again."""
+    three words or more that are not a greeting or a known short reply. A stray word or two ("banana",
+    "maybe later") is asked about again."""
     said = fold(text)
     if words_in(text) < least or said in greetings(locale) or said in why_words(locale):
         return False
@@ -239,6 +241,8 @@ def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> st
     """The one option the question's own words point to inside a sentence; False when they point to
     several (we are not sure), None when they point to none."""
     keys = {o.key for o in options}
+    if words_in(text) > _SPOT_MOST:
+        return None  # a long sentence at a question with options is their account, not a guess
     found = [k for k in spot(text, step_words(locale, step)) if k in keys]
     if found:
         return found[0] if len(found) == 1 else False
@@ -246,8 +250,8 @@ def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> st
 
 
 def opening(text: str, options: Sequence[Option], locale: str) -> str | None:
-    """The option named by the words a sentence opens with: "nope, I'm ok now", "yes it was yesterday"."""
-    return _opening(text, options, locale)
+    """The option named by the words a short sentence opens with: "nope, I'm ok now", "yes it was"."""
+    return _opening(text, options, locale) if words_in(text) <= _SPOT_MOST else None
 
 
 def near(said: str, phrases: Mapping[str, Iterable[str]]) -> str | None:

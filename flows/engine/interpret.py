@@ -105,7 +105,7 @@ def _parsed(reply: Reply) -> Outcome | None:
     if parsed.error is None:
         return Answer(parsed.value)
     # The first error means "not a date": a long sentence may be part of their account instead.
-    if parsed.error != reply.step.errors[0] or not u.is_account(reply.text, reply.locale, least=4):
+    if parsed.error != reply.step.errors[0] or not u.is_account(reply.text, reply.locale, least=6):
         return Reask(parsed.error)
     return None
 

@@ -121,7 +121,7 @@ class Step:
     offer_skip: bool = True
     any_text: bool = False  # any typed text that is not a command picks the first option ("hi" at welcome)
     brief: bool = False  # a long question: re-ask with the short `<name>.again` instead of all of it again
-    account_words: int = 2  # words a reply that answers nothing needs to join the person's account
+    account_words: int = 3  # words a reply that answers nothing needs to join the person's account
     describes: bool = False  # a long reply here also tells what happened: kept in the account as well
 
 
