@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -25,6 +25,7 @@ _SPOT_MOST = 9  # words: a longer reply at a one-answer question is not searched
 _REFUSAL_CUTOFF = 88.0  # a refusal must be very close: a description is never taken for one
 
 
+@lru_cache(maxsize=8192)  # labels and option words are folded again and again: keep them
 def fold(text: str) -> str:
     """Lower case, no apostrophes, no punctuation or emoji, single spaces: "I'm OK 🙂!" -> "im ok"."""
     text = text.lower().replace("’", "").replace("'", "").replace("`", "")
