@@ -317,6 +317,7 @@ class Staff:
         outbox = Outbox(self.db, self.store)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settle_within
+        calm = 0  # looks in a row at nothing moving: the server may finish between our try and our look
         while True:
             # Only this chat: another chat's messages are the server's to send (it can clear a chat).
             await outbox.drain(sender, chat_key=chat_key)
@@ -353,9 +354,11 @@ class Staff:
                 return ReplyResult(ref, "sent")  # (a staff reply keeps its row: it belongs to the report)
             if row.failed_at is not None:
                 return ReplyResult(ref, "failed", row.last_error)
-            if not moving or loop.time() >= deadline:
+            calm = 0 if moving else calm + 1
+            if calm >= 2 or loop.time() >= deadline:
                 return ReplyResult(ref, "queued", IN_FLIGHT if moving else row.last_error, waiting_before)
-            await asyncio.sleep(0.05)
+            if moving:
+                await asyncio.sleep(0.05)
 
     # -- review ------------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from flows.types import Outbound
 from storage.db import Database
 from storage.models import AuditEvent, OutboxMessage
 from storage.schema import upgrade
+from tests.conftest import every_backend
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
 
 TELEGRAM_TOML = f'[telegram]\ntoken = "{TOKEN}"\napi_base_url = "https://telegram.test/bot"\n'
@@ -84,6 +85,7 @@ def replies(n: int, chat: int) -> list[str]:
     return [f"Reply {i} to chat {chat}." for i in range(1, n + 1)]
 
 
+@every_backend
 async def test_messages_that_can_never_be_sent_fail_alone_and_every_other_chat_gets_its_replies(
     desk: Desk, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -130,6 +132,7 @@ async def test_messages_that_can_never_be_sent_fail_alone_and_every_other_chat_g
     assert desk.api.bot_texts(1001)[-1] == "After the restart."
 
 
+@every_backend
 async def test_a_message_whose_attempts_are_used_up_fails_when_next_claimed_and_the_chat_goes_on(
     desk: Desk,
 ) -> None:
@@ -149,6 +152,7 @@ def shown_twice(texts: list[str]) -> int:
     return sum(1 for a, b in pairwise(texts) if a == b)
 
 
+@every_backend
 async def test_a_crash_with_a_send_in_flight_repeats_at_most_that_one_message(desk: Desk) -> None:
     chats = [3001, 3002, 3003, 3004, 3005]
     for chat in chats:
