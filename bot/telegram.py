@@ -292,6 +292,8 @@ def classify(exc: TelegramError) -> RetryLater | GiveUp:
     if isinstance(exc, ChatMigrated):
         return GiveUp("chat_migrated")
     if isinstance(exc, BadRequest):  # before NetworkError: BadRequest is one
+        if "chat not found" in exc.message.lower():
+            return GiveUp("chat_not_found")
         return GiveUp("bad_request")
     if isinstance(exc, InvalidToken):
         return RetryLater("invalid_token", after=300.0)  # a deployment problem: keep the message
@@ -346,7 +348,10 @@ class TelegramSender:
         self._reply_keyboard: set[str] = set()  # chats showing a "share location" keyboard (cosmetic)
 
     async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]:
-        chat_id = int(address)
+        try:
+            chat_id = int(address)
+        except ValueError:
+            raise GiveUp("bad_address") from None  # never the address itself
         try:
             if message.clear_chat:
                 await self._clear(chat_id, pending.chat_key)
@@ -439,9 +444,10 @@ class TelegramSender:
 
 
 class Delivery:
-    """Runs the outbox in the background: at once when kicked after a commit, and every `interval`
-    seconds for retries. Stopping lets the round in progress finish (a message cut off between
-    Telegram accepting it and being marked sent would be sent again)."""
+    """Runs the outbox in the background: at once when kicked after a commit, every `interval` seconds
+    for retries, and when a paused channel may be probed again. Stopping lets the message in flight
+    finish and its result be committed (one cut off between Telegram accepting it and being marked
+    sent would be sent again), then stops before the next."""
 
     def __init__(self, outbox: Outbox, sender: TelegramSender, *, interval: float = 2.0) -> None:
         self.outbox = outbox
@@ -475,11 +481,14 @@ class Delivery:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Telegram down: wake for the next probe rather than the next interval (see bot.outbox).
+            paused = self.outbox.resume_in(CHANNEL)
+            wait = min(self.interval, paused) if paused > 0 else self.interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
             try:
-                await self.outbox.drain(self.sender)
+                await self.outbox.drain(self.sender, keep_going=lambda: not self._stopping)
                 await self._housekeeping()
             except Exception as exc:  # a database hiccup must not end delivery for good
                 log.warning("delivery round failed error=%s", type(exc).__name__)

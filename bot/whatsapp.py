@@ -538,7 +538,9 @@ def whatsapp_routes(
                     log.info("redelivered sent=%d failed=%d", got.sent, got.failed)
             except Exception as exc:
                 log.error("redelivery failed error=%s", type(exc).__name__)
-            await asyncio.sleep(redeliver_every)
+            # Twilio down: probe again when the outbox's capped back-off says so (see bot.outbox).
+            paused = webhook.outbox.resume_in(CHANNEL)
+            await asyncio.sleep(min(redeliver_every, paused) if paused > 0 else redeliver_every)
 
     async def start() -> None:
         if not can_send(config):
