@@ -1,26 +1,32 @@
-"""The service step's reads and writes, synchronous and in Core statements (no ORM unit of work).
+"""The writes and reads of the application's step, synchronous and in Core statements (no ORM unit of work).
 
-Each function runs on a sync `Connection` inside a transaction the caller opened and never commits.
-They are the hot path: one message costs a handful of statements here. On SQLite the caller runs them
-on a dedicated thread over the `sqlite3` driver (see storage.db.Database.run_step); on PostgreSQL
-through `AsyncConnection.run_sync`, so there is one implementation for both. storage.store's async
-methods of the same names delegate here too.
+Each function runs on a sync `Connection` inside a transaction the caller opened and never commits. They
+are the hot path: one message costs a handful of statements here. On a SQLite file storage.db runs the
+step on its step thread over the `sqlite3` driver (group commit); on PostgreSQL through
+`AsyncConnection.run_sync`: one implementation for both (the differences are in storage.dialect).
 
-Values arrive in clear and leave encrypted, as in storage.store.
+`SqlStepStore` at the end is the implementation of storage.interface.StepStore the application uses;
+`record_step` writes everything one step decided. Values arrive in clear and leave encrypted: what is
+kept in clear (codes for counting) and what is sealed is decided here (`seal_report`), not by the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, null, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, select, update
 
-from storage.crypto import Cipher, DecryptError
-from storage.db import request_checkpoint
+from storage import dialect
+from storage.crypto import Cipher
+from storage.interface import (
+    NewReport,
+    OpenConversation,
+    ReportStatus,
+    StepWrite,
+    TranscriptLine,
+)
 from storage.models import (
     AuditEvent,
     ChatMessage,
@@ -45,45 +51,24 @@ LOOKUP: Table = LookupFailure.__table__  # type: ignore[attr-defined]
 AUDIT: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class TranscriptLine:
-    """One transcript line to append."""
-
-    direction: str  # "in" | "out"
-    author: str  # "person" | "bot" | "staff"
-    text: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class ConversationRow:
-    """The locked conversation: its id and its encrypted draft (None before it started)."""
-
-    id: int
-    draft_enc: str | None
-
-
 # The statements of every step, built once (building a statement costs more than running it on SQLite).
 # Values come as parameters; the SET clause of an UPDATE from the parameters named after columns.
 
 
-def _receipt_insert(insert: Any) -> Any:
-    return insert(RECEIPT).on_conflict_do_nothing().returning(RECEIPT.c.id)
+def _receipt_insert(name: str) -> Any:
+    return dialect.insert(name, RECEIPT).on_conflict_do_nothing().returning(RECEIPT.c.id)
 
 
-def _conversation_upsert(insert: Any) -> Any:
-    stmt = insert(CONVERSATION)
+def _conversation_upsert(name: str) -> Any:
+    stmt = dialect.insert(name, CONVERSATION)
     return stmt.on_conflict_do_update(
         index_elements=[CONVERSATION.c.channel, CONVERSATION.c.chat_key],
         set_={"chat_key": stmt.excluded.chat_key},
     ).returning(CONVERSATION.c.id, CONVERSATION.c.draft_enc)
 
 
-_RECEIPT_INSERT = {"sqlite": _receipt_insert(sqlite.insert), "postgresql": _receipt_insert(postgresql.insert)}
-_CONVERSATION_UPSERT = {
-    "sqlite": _conversation_upsert(sqlite.insert),
-    "postgresql": _conversation_upsert(postgresql.insert),
-}
+_RECEIPT_INSERT = dialect.per_dialect(_receipt_insert)
+_CONVERSATION_UPSERT = dialect.per_dialect(_conversation_upsert)
 _SAVE_DRAFT = update(CONVERSATION).where(CONVERSATION.c.id == bindparam("b_id"))
 _LAST_SEQ_CONVERSATION = select(func.max(TRANSCRIPT.c.seq)).where(
     TRANSCRIPT.c.conversation_id == bindparam("b_owner")
@@ -124,83 +109,6 @@ _COUNT_INSERT = SUBMISSION.insert()
 _COUNT_BUMP = update(SUBMISSION).where(SUBMISSION.c.id == bindparam("b_id"))
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """A built statement compiled once for SQLite's driver: its SQL, and its parameters in order with
-    each type's own conversion (as SQLAlchemy would apply it)."""
-
-    sql: str
-    names: tuple[str, ...]
-    convert: tuple[Callable[[Any], Any] | None, ...]
-
-    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            v if f is None else f(v)
-            for v, f in zip((values[n] for n in self.names), self.convert, strict=True)
-        )
-
-
-# By the statement's identity and the parameter names; the statement is kept with it, so that its id
-# cannot be reused by another object. Only the statements built once below are passed.
-_prepared: dict[tuple[int, frozenset[str]], tuple[Any, _Prepared | None]] = {}
-
-
-def _prepare(stmt: Any, conn: Connection, keys: frozenset[str]) -> _Prepared | None:
-    """The statement for the raw driver, or None where SQLAlchemy must run it itself: a column default
-    computed in Python, or a returned column that needs converting."""
-    dialect = conn.dialect
-    compiled = stmt.compile(dialect=dialect, column_keys=sorted(keys))
-    if compiled.insert_prefetch or compiled.update_prefetch or compiled.positiontup is None:
-        return None
-    if any(
-        c.type.dialect_impl(dialect).result_processor(dialect, None) is not None
-        for c in stmt.exported_columns
-    ):
-        return None
-    names = tuple(compiled.positiontup)
-    if not set(names) <= keys:
-        return None
-    # The dialect's own form of each type (SQLite's DATETIME writes its fixed text format; the generic
-    # DateTime under a TypeDecorator would hand the driver an aware datetime to print as it likes).
-    convert = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
-    return _Prepared(compiled.string, names, convert)
-
-
-def _rows(conn: Connection, stmt: Any, values: dict[str, Any]) -> list[Sequence[Any]]:
-    """Run one built statement with one set of values and return its rows (if it returns any).
-
-    On SQLite this skips SQLAlchemy's execution machinery (about 20 microseconds a statement against 3
-    on the driver, most of a step's database cost): the statement is compiled once per set of parameter
-    names and run on the driver's cursor in the same transaction. Elsewhere SQLAlchemy runs it.
-    """
-    if conn.dialect.name == "sqlite":
-        key = (id(stmt), frozenset(values))
-        if key not in _prepared:
-            _prepared[key] = (stmt, _prepare(stmt, conn, key[1]))
-        prepared = _prepared[key][1]
-        if prepared is not None:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(prepared.sql, prepared.args(values))
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
-    result = conn.execute(stmt, values)
-    return list(result) if result.returns_rows else []
-
-
-def _insert_all(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> list[Sequence[Any]]:
-    """Insert rows in order and return what the statement returns for them, in the same order. On
-    SQLite one driver call a row (cheaper there than SQLAlchemy's one statement for all); elsewhere one
-    statement for all, so that PostgreSQL keeps a single round trip."""
-    if conn.dialect.name == "sqlite":
-        return [found for row in rows for found in _rows(conn, stmt, row)]
-    if not rows:
-        return []
-    result = conn.execute(stmt, rows)
-    return list(result) if result.returns_rows else []
-
-
 def delivery_key(cipher: Cipher, channel: str, delivery_id: str) -> str:
     # A Twilio MessageSid leads back to the sender through Twilio's API: keep only a pseudonym of it.
     return cipher.pseudonym(f"delivery:{channel}", delivery_id)
@@ -225,10 +133,10 @@ def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: 
         "delivery_id": delivery_key(cipher, channel, delivery_id),
         "received_at": receipt_time(utcnow()),
     }
-    return bool(_rows(conn, _RECEIPT_INSERT[conn.dialect.name], values))
+    return bool(dialect.rows(conn, _RECEIPT_INSERT[conn.dialect.name], values))
 
 
-def lock_conversation(conn: Connection, channel: str, chat_key: str) -> ConversationRow:
+def open_conversation(conn: Connection, cipher: Cipher, channel: str, chat_key: str) -> OpenConversation:
     """The chat's conversation row, created if missing, locked until the transaction ends.
 
     One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`: SQLite is the only writer anyway (BEGIN
@@ -245,8 +153,9 @@ def lock_conversation(conn: Connection, channel: str, chat_key: str) -> Conversa
         "created_at": now,
         "updated_at": now,
     }
-    (row,) = _rows(conn, _CONVERSATION_UPSERT[conn.dialect.name], values)
-    return ConversationRow(int(row[0]), row[1])
+    ((conversation_id, token),) = dialect.rows(conn, _CONVERSATION_UPSERT[conn.dialect.name], values)
+    draft = None if token is None else cipher.decrypt_json(token)
+    return OpenConversation(int(conversation_id), draft if isinstance(draft, dict) else None)
 
 
 def save_draft(
@@ -260,7 +169,7 @@ def save_draft(
         "locale": str(draft.get("locale", "en"))[:16],
         "updated_at": at,  # the last message's time: retention counts from it
     }
-    _rows(conn, _SAVE_DRAFT, values)
+    dialect.rows(conn, _SAVE_DRAFT, values)
 
 
 def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) -> None:
@@ -272,12 +181,12 @@ def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) 
     quick exit ("clear the chat") until purge removes them.
     """
     owner = {"b_conversation": conversation_id}
-    _rows(conn, _DELETE_TRANSCRIPT, owner)
-    _rows(conn, _DELETE_DELIVERED, owner)
-    _rows(conn, _SCRUB_DELIVERED, {**owner, "b_blank": cipher.encrypt_json({"text": ""})})
-    _rows(conn, _DETACH_UNSENT, owner)
-    _rows(conn, _DELETE_CONVERSATION, owner)
-    request_checkpoint(conn)  # the draft's old versions are in the WAL: see storage.db
+    dialect.rows(conn, _DELETE_TRANSCRIPT, owner)
+    dialect.rows(conn, _DELETE_DELIVERED, owner)
+    dialect.rows(conn, _SCRUB_DELIVERED, {**owner, "b_blank": cipher.encrypt_json({"text": ""})})
+    dialect.rows(conn, _DETACH_UNSENT, owner)
+    dialect.rows(conn, _DELETE_CONVERSATION, owner)
+    dialect.request_checkpoint(conn)  # the draft's old versions are in the WAL: see storage.db
 
 
 def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
@@ -286,7 +195,7 @@ def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
     chat = {"b_channel": channel, "b_chat": chat_key}
     result = conn.execute(_FORGET_DELIVERED, chat)
     kept = conn.execute(_FORGET_MESSAGE_IDS, chat)
-    request_checkpoint(conn)
+    dialect.request_checkpoint(conn)
     return int(result.rowcount or 0) + int(kept.rowcount or 0)
 
 
@@ -302,9 +211,9 @@ def append_transcript(
     if not lines:
         return
     if conversation_id is not None:
-        ((last,),) = _rows(conn, _LAST_SEQ_CONVERSATION, {"b_owner": conversation_id})
+        ((last,),) = dialect.rows(conn, _LAST_SEQ_CONVERSATION, {"b_owner": conversation_id})
     else:
-        ((last,),) = _rows(conn, _LAST_SEQ_REPORT, {"b_owner": report_id})
+        ((last,),) = dialect.rows(conn, _LAST_SEQ_REPORT, {"b_owner": report_id})
     seq = int(last or 0)
     rows = []
     for line in lines:
@@ -320,7 +229,7 @@ def append_transcript(
                 "text_enc": cipher.encrypt(line.text),
             }
         )
-    _insert_all(conn, _TRANSCRIPT_INSERT, rows)
+    dialect.insert_all(conn, _TRANSCRIPT_INSERT, rows)
 
 
 def create_report(
@@ -352,28 +261,15 @@ def create_report(
         "last_inbound_at": at if chat_key else None,
         **clear,
     }
-    report_id = int(_rows(conn, _REPORT_INSERT, values)[0][0])
+    report_id = int(dialect.rows(conn, _REPORT_INSERT, values)[0][0])
     if conversation_id is not None:
-        _rows(conn, _TRANSCRIPT_TO_REPORT, {"b_conversation": conversation_id, "b_report": report_id})
+        dialect.rows(conn, _TRANSCRIPT_TO_REPORT, {"b_conversation": conversation_id, "b_report": report_id})
     return report_id
 
 
 def reference_exists(conn: Connection, reference: str) -> bool:
     """True when a report already has this reference."""
-    return bool(_rows(conn, _REFERENCE_EXISTS, {"b_reference": reference}))
-
-
-@dataclass(frozen=True)
-class ReportStatus:
-    """What a status query may tell (no content), and what decides whether staff messages are shown."""
-
-    id: int
-    reference: str
-    status: str
-    submitted_at: datetime
-    channel: str
-    chat_key: str | None  # the reporter's chat, only for a report that asked for contact in the chat
-    code_hash: str | None
+    return bool(dialect.rows(conn, _REFERENCE_EXISTS, {"b_reference": reference}))
 
 
 def report_status(conn: Connection, reference: str) -> ReportStatus | None:
@@ -390,9 +286,6 @@ def report_status(conn: Connection, reference: str) -> ReportStatus | None:
         ).where(REPORT.c.reference == reference)
     ).first()
     return None if row is None else ReportStatus(int(row[0]), *row[1:])
-
-
-GLOBAL_SCOPE = "all"  # the lookup_failure row that counts every chat's failures together
 
 
 def locked_out(conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
@@ -418,8 +311,9 @@ def count_lookup_failure(
     )
     # One statement, so that two workers counting for the same scope at once both count (PostgreSQL
     # waits on the unique index instead of failing).
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    first = insert(LOOKUP).values(scope=scope, window_start=now, failures=1, locked_until=None)
+    first = dialect.insert(conn.dialect.name, LOOKUP).values(
+        scope=scope, window_start=now, failures=1, locked_until=None
+    )
     counted = first.on_conflict_do_update(
         index_elements=[LOOKUP.c.scope], set_={"failures": LOOKUP.c.failures + 1}
     ).returning(LOOKUP.c.failures)
@@ -459,15 +353,15 @@ def count_submission(
     """Count one more report for this sender in the current window; False (nothing counted) when
     the sender already reached `limit`. Windows older than `window` are deleted on the way."""
     start = at - timedelta(minutes=at.minute % 10, seconds=at.second, microseconds=at.microsecond)
-    _rows(conn, _COUNT_EXPIRE, {"b_before": at - window})
-    found = _rows(conn, _COUNT_FIND, {"b_sender": sender_key})
+    dialect.rows(conn, _COUNT_EXPIRE, {"b_before": at - window})
+    found = dialect.rows(conn, _COUNT_FIND, {"b_sender": sender_key})
     if not found:
-        _rows(conn, _COUNT_INSERT, {"sender_key": sender_key, "window_start": start, "count": 1})
+        dialect.rows(conn, _COUNT_INSERT, {"sender_key": sender_key, "window_start": start, "count": 1})
         return True
     row_id, count = found[0]
     if count >= limit:
         return False
-    _rows(conn, _COUNT_BUMP, {"b_id": row_id, "count": count + 1})
+    dialect.rows(conn, _COUNT_BUMP, {"b_id": row_id, "count": count + 1})
     return True
 
 
@@ -500,7 +394,7 @@ def enqueue(
         }
         for message in messages
     ]
-    return [int(found[0]) for found in _insert_all(conn, _OUTBOX_INSERT, rows)]
+    return [int(found[0]) for found in dialect.insert_all(conn, _OUTBOX_INSERT, rows)]
 
 
 def remember_message(
@@ -508,263 +402,156 @@ def remember_message(
 ) -> None:
     """Keep the platform id of a message the person sent (encrypted), for quick exit."""
     values = {"channel": channel, "chat_key": chat_key, "at": at, "ref_enc": cipher.encrypt(ref)}
-    _rows(conn, _CHAT_MESSAGE_INSERT, values)
+    dialect.rows(conn, _CHAT_MESSAGE_INSERT, values)
 
 
-# -- outbox delivery ---------------------------------------------------------------------------------
+# -- what a report keeps in clear, what it seals -----------------------------------------------------
+
+# Codes kept in clear for counting: nothing here identifies anyone or repeats what they typed.
+CLEAR_FIELDS = (
+    "role",
+    "incident_types",
+    "motivations",
+    "occurred_on",
+    "repeat",
+    "support_requested",
+    "anonymous",
+    "share_with",
+)
+_LISTS = ("incident_types", "motivations", "share_with")
+_CONTACT = ("name", "phone", "email", "in_chat", "safe_times", "notes")
+_SEALED_TEXT = ("someone_else_knows", "description", "occurred_at_text", "offender", "injuries", "witnesses")
 
 
-@dataclass(frozen=True)
-class Pending:
-    """An outbox message claimed for delivery, decrypted."""
-
-    id: int
-    channel: str
-    chat_key: str
-    address: str
-    message: dict[str, Any]
-    attempts: int
-    conversation_id: int | None
-    report_id: int | None
-
-
-_CLAIM_UPDATE = update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
-
-
-def claim_due(
-    conn: Connection, cipher: Cipher, channel: str, *, now: datetime, lease: timedelta, limit: int = 100
-) -> list[Pending]:
-    """Claim due messages: the oldest unsent one of each chat, so that each chat keeps its order.
-
-    Only a chat's oldest unsent message can be claimed, and only when it is due; a claim pushes
-    next_attempt_at forward by `lease`, so no worker takes the chat's next message, nor this one
-    again, while it is being delivered. A worker that dies leaves it to be retried after the lease.
-    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets two workers claim at once without waiting on or
-    taking each other's rows, and the conditions are checked again on the row it locks, so a
-    message another worker has just claimed or sent is passed over.
-    """
-    unsent = (OUTBOX.c.channel == channel, OUTBOX.c.sent_at.is_(None), OUTBOX.c.failed_at.is_(None))
-    # Unsent messages in order (ix_outbox_unsent), each kept only if it is the oldest unsent one of its
-    # chat (looked up in ix_outbox_unsent_chat): no grouping of the whole queue.
-    earlier = OUTBOX.alias("earlier")
-    oldest_of_chat = (
-        select(func.min(earlier.c.id))
-        .where(
-            earlier.c.channel == OUTBOX.c.channel,
-            earlier.c.chat_key == OUTBOX.c.chat_key,
-            earlier.c.sent_at.is_(None),
-            earlier.c.failed_at.is_(None),
-        )
-        .scalar_subquery()
-    )
-    query = (
-        select(
-            OUTBOX.c.id,
-            OUTBOX.c.channel,
-            OUTBOX.c.chat_key,
-            OUTBOX.c.address_enc,
-            OUTBOX.c.message_enc,
-            OUTBOX.c.attempts,
-            OUTBOX.c.conversation_id,
-            OUTBOX.c.report_id,
-        )
-        .where(*unsent, OUTBOX.c.next_attempt_at <= now, OUTBOX.c.id == oldest_of_chat)
-        .order_by(OUTBOX.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = conn.execute(query).all()
-    if not rows:
-        return []
-    until = now + lease
-    conn.execute(
-        _CLAIM_UPDATE,
-        [{"b_id": row.id, "attempts": row.attempts + 1, "next_attempt_at": until} for row in rows],
-    )
-    return [
-        Pending(
-            id=int(row.id),
-            channel=row.channel,
-            chat_key=row.chat_key,
-            address=cipher.decrypt(row.address_enc),
-            message=cipher.decrypt_json(row.message_enc),
-            attempts=row.attempts + 1,
-            conversation_id=row.conversation_id,
-            report_id=row.report_id,
-        )
-        for row in rows
+def seal_report(answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A submitted report's answers split into (the codes kept in clear, everything a person typed or
+    that could identify them, to be stored encrypted). An anonymous report keeps no contact details."""
+    clear = {name: answers.get(name) for name in CLEAR_FIELDS}
+    for name in _LISTS:
+        clear[name] = list(clear[name] or ())
+    given = answers.get("contact")
+    contact = None
+    if given is not None and not answers.get("anonymous", True):
+        contact = {name: given.get(name) for name in _CONTACT}
+    sealed = {name: answers.get(name) for name in _SEALED_TEXT}
+    sealed["location"] = {
+        "text": answers.get("location_text"),
+        "latitude": answers.get("latitude"),
+        "longitude": answers.get("longitude"),
+    }
+    sealed["evidence"] = [
+        {"ref": item["ref"], "content_type": item.get("content_type")} for item in answers.get("evidence", ())
     ]
+    sealed["contact"] = contact
+    # The order the sealed JSON has always had (a stored value compared across versions stays the same).
+    order = (*_SEALED_TEXT[:3], "location", *_SEALED_TEXT[3:], "evidence", "contact")
+    return clear, {name: sealed[name] for name in order}
 
 
-def _unsent(channel: str) -> tuple[Any, ...]:
-    return (OUTBOX.c.channel == channel, OUTBOX.c.sent_at.is_(None), OUTBOX.c.failed_at.is_(None))
+# -- one step's writes --------------------------------------------------------------------------------
 
 
-def _due(now: datetime, fresh_before: datetime) -> Any:
-    """Due now: its next attempt has come, and a message never tried is old enough (a webhook may
-    still be delivering a fresh one in its response; a message already tried is not left waiting)."""
-    return and_(
-        OUTBOX.c.next_attempt_at <= now,
-        or_(OUTBOX.c.attempts > 0, OUTBOX.c.created_at <= fresh_before),
-    )
+def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]:
+    """Write everything one step decided (see storage.interface.StepWrite); the outbox ids, in order.
 
-
-def due_messages(
-    conn: Connection,
-    channel: str,
-    *,
-    now: datetime,
-    fresh_before: datetime | None = None,
-    limit: int = 100,
-    chat_key: str | None = None,
-) -> list[int]:
-    """Ids of the messages to try now, oldest first: each chat's oldest unsent message, when it is due.
-    Nothing is claimed here (see claim_one).
-
-    A chat's oldest unsent message stays its oldest until it is sent or failed (later messages have
-    larger ids), so an id read here can still be claimed in its turn without breaking the chat's order.
+    A submitted report takes over the conversation's transcript, then the conversation goes; an
+    anonymous report also takes what the chat was sent with it (storage.writes.forget_chat), and this
+    step's replies belong to nothing, so they are deleted once delivered. An erased conversation keeps no
+    transcript, so no line is written for it.
     """
-    earlier = OUTBOX.alias("earlier")
-    oldest_of_chat = (
-        select(func.min(earlier.c.id))
-        .where(
-            earlier.c.channel == OUTBOX.c.channel,
-            earlier.c.chat_key == OUTBOX.c.chat_key,
-            earlier.c.sent_at.is_(None),
-            earlier.c.failed_at.is_(None),
-        )
-        .scalar_subquery()
-    )
-    query = (
-        select(OUTBOX.c.id)
-        .where(*_unsent(channel), _due(now, fresh_before or now), OUTBOX.c.id == oldest_of_chat)
-        .order_by(OUTBOX.c.id)
-        .limit(limit)
-    )
-    if chat_key is not None:
-        query = query.where(OUTBOX.c.chat_key == chat_key)
-    return [int(row[0]) for row in conn.execute(query)]
-
-
-# Why claim_one did not hand over a message: someone else has it (or it is done, or not due yet), or
-# it was marked failed on the way (its attempts are used up, or it cannot be read).
-TAKEN = "taken"
-ATTEMPTS_EXHAUSTED = "attempts_exhausted"
-UNREADABLE = "unreadable"
-
-
-def claim_one(
-    conn: Connection,
-    cipher: Cipher,
-    msg_id: int,
-    *,
-    now: datetime,
-    lease: timedelta,
-    max_attempts: int,
-    fresh_before: datetime | None = None,
-) -> Pending | str:
-    """Claim one message for one send: counts the attempt and leases it for `lease` (no other worker,
-    nor this one, takes it or its chat's next message meanwhile). Returns the message, or why not.
-
-    A message whose attempts are used up is marked failed instead (so the limit also holds for
-    messages whose sender crashed or raised before any result was written), and so is one that does
-    not decrypt; both are audited by reason, never by content or id.
-    """
-    query = select(
-        OUTBOX.c.id,
-        OUTBOX.c.channel,
-        OUTBOX.c.chat_key,
-        OUTBOX.c.address_enc,
-        OUTBOX.c.message_enc,
-        OUTBOX.c.attempts,
-        OUTBOX.c.conversation_id,
-        OUTBOX.c.report_id,
-    ).where(
-        OUTBOX.c.id == msg_id,
-        OUTBOX.c.sent_at.is_(None),
-        OUTBOX.c.failed_at.is_(None),
-        _due(now, fresh_before or now),
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)  # another worker claiming it now: it is theirs
-    row = conn.execute(query).first()
-    if row is None:
-        return TAKEN
-    if row.attempts >= max_attempts:
-        fail_for_good(conn, msg_id, channel=row.channel, at=now, reason=ATTEMPTS_EXHAUSTED)
-        return ATTEMPTS_EXHAUSTED
-    try:
-        pending = Pending(
-            id=int(row.id),
-            channel=row.channel,
-            chat_key=row.chat_key,
-            address=cipher.decrypt(row.address_enc),
-            message=cipher.decrypt_json(row.message_enc),
-            attempts=row.attempts + 1,
-            conversation_id=row.conversation_id,
-            report_id=row.report_id,
-        )
-    except (DecryptError, ValueError):
-        fail_for_good(conn, msg_id, channel=row.channel, at=now, reason=UNREADABLE)
-        return UNREADABLE
-    # last_error is cleared while the message is in flight: a row leased and without an error is being
-    # sent now (or its sender died); one with an error waits for its retry.
-    conn.execute(
-        _CLAIM_UPDATE,
-        {"b_id": msg_id, "attempts": row.attempts + 1, "next_attempt_at": now + lease, "last_error": None},
-    )
-    return pending
-
-
-def fail_for_good(conn: Connection, msg_id: int, *, channel: str, at: datetime, reason: str) -> None:
-    """Mark a message failed (see mark_failed) and audit it: the channel and the reason, nothing else."""
-    mark_failed(conn, msg_id, at=at, error=reason)
-    conn.execute(
-        AUDIT.insert().values(
-            at=at,
-            actor="delivery",
-            action="delivery-failed",
-            count=1,
-            detail=f"channel={channel}; reason={reason}"[:500],
-        )
+    chat = write.chat
+    if write.message_ref is not None:
+        remember_message(conn, cipher, chat.channel, chat.chat_key, write.message_ref, at=write.at)
+    conversation_id = write.conversation_id
+    report_id = None
+    if write.report is not None:
+        report_id = _submit(conn, cipher, write, write.report)
+    if write.ended and conversation_id is not None:
+        delete_conversation(conn, cipher, conversation_id)
+        conversation_id = None
+        if write.report is not None and not write.report.in_chat:
+            forget_chat(conn, chat.channel, chat.chat_key)
+    elif write.draft is not None and conversation_id is not None:
+        save_draft(conn, cipher, conversation_id, write.draft, at=write.at)
+    # Both sides in one append (one round trip): after the lines the report took over, or on the
+    # conversation.
+    if report_id is not None:
+        append_transcript(conn, cipher, write.lines, report_id=report_id)
+    elif conversation_id is not None:
+        append_transcript(conn, cipher, write.lines, conversation_id=conversation_id)
+    return enqueue(
+        conn,
+        cipher,
+        channel=chat.channel,
+        chat_key=chat.chat_key,
+        address=chat.address,
+        messages=write.messages,
+        conversation_id=conversation_id,
+        report_id=report_id if write.report is not None and write.report.in_chat else None,
+        at=write.at,
     )
 
 
-def _orphan() -> tuple[Any, ...]:
-    """Conditions of an outbox row that belongs to no conversation and no report."""
-    return (OUTBOX.c.conversation_id.is_(None), OUTBOX.c.report_id.is_(None))
+def _submit(conn: Connection, cipher: Cipher, write: StepWrite, report: NewReport) -> int:
+    clear, sealed = seal_report(report.answers)
+    return create_report(
+        conn,
+        cipher,
+        reference=report.reference,
+        channel=write.chat.channel,
+        clear=clear,
+        sealed=sealed,
+        chat_key=write.chat.chat_key if report.in_chat else None,
+        reply_address=write.chat.address if report.in_chat else None,
+        conversation_id=write.conversation_id,
+        at=write.at,
+        code_hash=report.code_hash,
+    )
 
 
-def mark_sent(
-    conn: Connection, cipher: Cipher, ids: Sequence[int], *, at: datetime, platform_ids: Sequence[str] = ()
-) -> None:
-    """Record delivery (and the platform's message ids, encrypted, for quick exit).
+class SqlStepStore:
+    """storage.interface.StepStore on SQLite or PostgreSQL, for one deployment (one cipher)."""
 
-    A message that belongs to no conversation and no report (the last words of an erased draft or
-    of an anonymous report) is deleted instead: once delivered, nothing of it stays.
-    """
-    ids = list(ids)
-    if conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids), *_orphan())).rowcount:
-        request_checkpoint(conn)
-    values: dict[str, Any] = {"sent_at": at, "last_error": None}
-    if platform_ids:
-        values["platform_ids_enc"] = cipher.encrypt_json(list(platform_ids))
-    conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(**values))
+    def __init__(self, cipher: Cipher) -> None:
+        self.cipher = cipher
 
+    def record_receipt(self, conn: Connection, channel: str, delivery_id: str) -> bool:
+        return record_receipt(conn, self.cipher, channel, delivery_id)
 
-def mark_retry(
-    conn: Connection, msg_id: int, *, at: datetime, error: str, attempts: int | None = None
-) -> None:
-    """Try again at a later time; `attempts` sets the count back (a try that did not count)."""
-    values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:200]}
-    if attempts is not None:
-        values["attempts"] = attempts
-    conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(**values))
+    def open_conversation(self, conn: Connection, channel: str, chat_key: str) -> OpenConversation:
+        return open_conversation(conn, self.cipher, channel, chat_key)
 
+    def reference_exists(self, conn: Connection, reference: str) -> bool:
+        return reference_exists(conn, reference)
 
-def mark_failed(conn: Connection, msg_id: int, *, at: datetime, error: str) -> None:
-    """Give up on a message the platform will never accept (an orphan is deleted, see mark_sent)."""
-    if conn.execute(delete(OUTBOX).where(OUTBOX.c.id == msg_id, *_orphan())).rowcount:
-        request_checkpoint(conn)
-    conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(failed_at=at, last_error=error[:200]))
+    def count_submission(
+        self, conn: Connection, sender_key: str, *, at: datetime, limit: int, window: timedelta
+    ) -> bool:
+        return count_submission(conn, sender_key, at=at, limit=limit, window=window)
+
+    def report_status(self, conn: Connection, reference: str) -> ReportStatus | None:
+        return report_status(conn, reference)
+
+    def staff_replies(self, conn: Connection, report_id: int) -> list[str]:
+        return staff_replies(conn, self.cipher, report_id)
+
+    def locked_out(self, conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
+        return locked_out(conn, scopes, now=now)
+
+    def count_lookup_failure(
+        self,
+        conn: Connection,
+        scope: str,
+        *,
+        now: datetime,
+        limit: int,
+        window: timedelta,
+        lockout: timedelta,
+    ) -> bool:
+        return count_lookup_failure(conn, scope, now=now, limit=limit, window=window, lockout=lockout)
+
+    def audit(self, conn: Connection, *, action: str, detail: str, count: int, at: datetime) -> None:
+        audit(conn, action=action, detail=detail, count=count, at=at)
+
+    def record_step(self, conn: Connection, write: StepWrite) -> list[int]:
+        return record_step(conn, self.cipher, write)

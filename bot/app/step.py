@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -32,11 +32,12 @@ from flows.engine import Flow
 from flows.references import new_reference
 from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Media, Outbound, ReportFields, StatusInfo, StepResult
-from storage import steps
 from storage.crypto import Cipher, new_code, normalise_code
 from storage.db import Database, WriteGate
-from storage.steps import TranscriptLine as Line
+from storage.interface import GLOBAL_SCOPE, Chat, NewReport, StepStore, StepWrite
+from storage.interface import TranscriptLine as Line
 from storage.store import Store
+from storage.writes import SqlStepStore
 
 log = logging.getLogger("reportbot.service")
 
@@ -148,7 +149,8 @@ class ReportService:
         self.db = db
         self.flow = flow
         self.cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
-        self.store = Store(self.cipher)
+        self.store = Store(self.cipher)  # outside the step: staff, quick exit (and tests seeding rows)
+        self.storage: StepStore = SqlStepStore(self.cipher)  # the step's one way into storage
         self.settings = config.flow_settings()
         self.zone = ZoneInfo(config.service.timezone)
         # SQLite takes one writer at a time (BEGIN IMMEDIATE). Steps and outbox writes run together on
@@ -215,7 +217,7 @@ class ReportService:
 
     async def _handle(self, env: Envelope, chat_key: str) -> Outcome:
         code = await self.codes.take_soon() if chat_key in self._near_submit else None
-        outcome = await self.db.run_step(partial(self._step, env, chat_key, code))
+        outcome = await self.db.run_write(partial(self._step, env, chat_key, code))
         if outcome.step in self.submitting:
             if len(self._near_submit) >= NEAR_SUBMIT_MAX:
                 self._near_submit.clear()
@@ -225,12 +227,12 @@ class ReportService:
         return outcome
 
     def _step(self, env: Envelope, chat_key: str, code: Code | None, conn: Connection) -> Outcome:
-        """The step's work inside one transaction on a sync connection (see storage.steps)."""
+        """The step's work inside one transaction on a sync connection (given to Database.run_write):
+        check the receipt, open the conversation, run the flow, then ONE write of what it decided."""
         now = env.received_at or datetime.now(UTC)
         stamp = now.astimezone(UTC)
-        cipher = self.cipher
-        if env.delivery_id is not None and not steps.record_receipt(
-            conn, cipher, env.channel, env.delivery_id
+        if env.delivery_id is not None and not self.storage.record_receipt(
+            conn, env.channel, env.delivery_id
         ):
             log.info("repeat delivery ignored channel=%s", _named(env))
             return Outcome(duplicate=True)
@@ -238,38 +240,11 @@ class ReportService:
             volume = self.volume.take(chat_key)
             if volume is not limits.Volume.ANSWER and not _always_answered(env.inbound):
                 return self._over_volume(conn, env, chat_key, volume, stamp)
-        conv = steps.lock_conversation(conn, env.channel, chat_key)
-        saved = self._read_draft(conv.draft_enc)
-        draft = Draft.from_json(saved) if saved is not None else None
-        if env.message_ref is not None:
-            steps.remember_message(conn, cipher, env.channel, chat_key, env.message_ref, at=stamp)
-        if _stale_press(env, draft):
+        conv = self.storage.open_conversation(conn, env.channel, chat_key)
+        if _stale_press(env, conv.draft):
             # An old keyboard: give the flow a key no question has, so it re-asks the current one.
             env = replace(env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}"))
-        try:
-            result, fresh_reference, code = self._run_flow(conn, draft, env, now, code)
-        except Exception as exc:
-            # A bug must not block this chat for ever (webhooks retry a failing update): keep the
-            # draft as it was, record the message, and say sorry. Only the error class is logged.
-            log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
-            result, fresh_reference = self._apology(draft), ""
-        limited = False
-        if draft is not None and result.submit is None and not result.erase:
-            full = self._too_big(draft, result.draft)
-            if full is not None:
-                # Keep the draft as it was: the message is in the transcript (below), not in the answer.
-                kept = draft.copy()
-                kept.last_active = result.draft.last_active
-                result = StepResult(draft=kept, replies=[Outbound(full, step="limits")])
-                limited = True
-                log.info("draft size limit reached channel=%s step=%s", _named(env), draft.step)
-        if result.submit is not None and not self._may_submit(conn, env, stamp):
-            # Over the hourly cap: keep the draft as it was, say so calmly, submit nothing.
-            assert saved is not None
-            calm = Outbound(limits.words("too_many_reports"), step="limits")
-            result = StepResult(draft=Draft.from_json(saved), replies=[calm])
-            limited = True
-            log.info("report cap reached channel=%s", _named(env))
+        result, reference, code, limited = self._decide(conn, env, conv.draft, now, code)
         if result.submit is None and code is not None:
             self.codes.give_back(code)  # never shown: another report can have it
             code = None
@@ -278,73 +253,86 @@ class ReportService:
             result.replies.extend(
                 self.flow.status_reply(result.draft, info, self.context(env.channel, now, ""), wait=wait)
             )
-        conversation_id: int | None = conv.id
-        # No report is touched here: a contactable report stamped with each later message would
-        # carry the times of an anonymous report's conversation (see storage.followup.last_inbound).
-        in_line = Line("in", "person", describe_inbound(env.inbound), stamp)
-        unlinked = result.submit is not None and not _in_chat(result.submit)
-        reference = None
-        report_id = None
-        if result.submit is not None:
-            reference = fresh_reference
-            report_id = steps.create_report(
-                conn,
-                cipher,
-                reference=reference,
-                channel=env.channel,
-                clear=_clear_fields(result.submit),
-                sealed=_sealed_fields(result.submit),
-                chat_key=chat_key if _in_chat(result.submit) else None,
-                reply_address=env.chat_id if _in_chat(result.submit) else None,
-                conversation_id=conv.id,
-                at=stamp,
-                code_hash=code.hashed if code is not None else None,
-            )
-            steps.delete_conversation(conn, cipher, conv.id)
-            conversation_id = None
-            if unlinked:
-                # An anonymous report keeps no link to the chat: what the chat was sent goes too, and
-                # this step's replies (no conversation, no report) are deleted once delivered.
-                steps.forget_chat(conn, env.channel, chat_key)
-            log.info("report submitted reference=%s channel=%s", reference, _named(env))
-        elif result.erase:
-            steps.delete_conversation(conn, cipher, conv.id)
-            conversation_id = None
-            log.info("draft erased channel=%s", _named(env))
-        else:
-            steps.save_draft(conn, cipher, conv.id, result.draft.to_json(), at=stamp)
-        # Both sides in one append (one round trip): after the lines the report took over, or on the
-        # conversation. An erased conversation keeps no transcript, so nothing is written for it.
-        lines = [in_line, *(Line("out", "bot", as_text(m), stamp) for m in result.replies)]
-        if report_id is not None:
-            steps.append_transcript(conn, cipher, lines, report_id=report_id)
-        elif conversation_id is not None:
-            steps.append_transcript(conn, cipher, lines, conversation_id=conversation_id)
-        ids = steps.enqueue(
-            conn,
-            cipher,
-            channel=env.channel,
-            chat_key=chat_key,
-            address=env.chat_id,
-            messages=[_outbox_form(m, env) for m in result.replies],
-            conversation_id=conversation_id,
-            report_id=report_id if _in_chat(result.submit) else None,
-            at=stamp,
-        )
         ended = result.submit is not None or result.erase
-        if log.isEnabledFor(logging.DEBUG):  # one line a message is for debugging, not for every day
-            log.debug(
-                "step channel=%s now=%s replies=%d",
-                _named(env),
-                None if ended else result.draft.step,
-                len(ids),
-            )
+        ids = self.storage.record_step(
+            conn, self._write(env, chat_key, conv.id, result, reference, code, stamp)
+        )
+        _log_step(env, result, reference, len(ids))
         return Outcome(
             replies=result.replies,
             outbox_ids=ids,
-            reference=reference,
+            reference=reference if result.submit is not None else None,
             step=None if ended else result.draft.step,
             limited=limited,
+        )
+
+    def _decide(
+        self, conn: Connection, env: Envelope, saved: dict[str, Any] | None, now: datetime, code: Code | None
+    ) -> tuple[StepResult, str, Code | None, bool]:
+        """Run the flow on the saved draft, then the limits on what it decided: (result, the reference
+        it may use, the secret code it took, whether a limit answered instead)."""
+        draft = Draft.from_json(saved) if saved is not None else None
+        try:
+            result, reference, code = self._run_flow(conn, draft, env, now, code)
+        except Exception as exc:
+            # A bug must not block this chat for ever (webhooks retry a failing update): keep the
+            # draft as it was, record the message, and say sorry. Only the error class is logged.
+            log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
+            return self._apology(draft), "", code, False
+        if result.submit is not None:
+            if self._may_submit(conn, env, now.astimezone(UTC)):
+                return result, reference, code, False
+            # Over the hourly cap: keep the draft as it was, say so calmly, submit nothing.
+            assert saved is not None
+            calm = Outbound(limits.words("too_many_reports"), step="limits")
+            log.info("report cap reached channel=%s", _named(env))
+            return StepResult(draft=Draft.from_json(saved), replies=[calm]), reference, code, True
+        full = None if draft is None or result.erase else self._too_big(draft, result.draft)
+        if full is None:
+            return result, reference, code, False
+        # Keep the draft as it was: the message is in the transcript, not in the answer.
+        assert draft is not None
+        kept = draft.copy()
+        kept.last_active = result.draft.last_active
+        log.info("draft size limit reached channel=%s step=%s", _named(env), draft.step)
+        return StepResult(draft=kept, replies=[Outbound(full, step="limits")]), reference, code, True
+
+    def _write(
+        self,
+        env: Envelope,
+        chat_key: str,
+        conversation_id: int,
+        result: StepResult,
+        reference: str,
+        code: Code | None,
+        stamp: datetime,
+    ) -> StepWrite:
+        """What the step writes. No report is touched for a message in a conversation: a contactable
+        report stamped with each later message would carry the times of an anonymous report's
+        conversation (see storage.followup.last_inbound)."""
+        report = None
+        if result.submit is not None:
+            report = NewReport(
+                reference=reference,
+                answers=asdict(result.submit),
+                in_chat=_in_chat(result.submit),
+                code_hash=code.hashed if code is not None else None,
+            )
+        ended = result.submit is not None or result.erase
+        lines = [
+            Line("in", "person", describe_inbound(env.inbound), stamp),
+            *(Line("out", "bot", as_text(m), stamp) for m in result.replies),
+        ]
+        return StepWrite(
+            chat=Chat(env.channel, chat_key, env.chat_id),
+            conversation_id=conversation_id,
+            at=stamp,
+            message_ref=env.message_ref,
+            draft=None if ended else result.draft.to_json(),
+            ended=ended,
+            report=report,
+            lines=lines,
+            messages=[_outbox_form(m, env) for m in result.replies],
         )
 
     def _over_volume(
@@ -354,51 +342,30 @@ class ReportService:
         the person told once; past what is kept, told once more, then acknowledged and not stored."""
         if volume is limits.Volume.DROP:
             raise _Dropped  # rolls back the receipt too: a retry of it is treated the same way
+        chat = Chat(env.channel, chat_key, env.chat_id)
+        minutes = self.volume.minutes_left(chat_key)
         if volume is limits.Volume.FULL:
             log.info("chat past what the volume limit keeps channel=%s", _named(env))
-            minutes = self.volume.minutes_left(chat_key)
             calm = Outbound(limits.words("nothing_more_kept", minutes=minutes), step="limits")
-            ids = steps.enqueue(
-                conn,
-                self.cipher,
-                channel=env.channel,
-                chat_key=chat_key,
-                address=env.chat_id,
-                messages=[to_dict(calm)],
-                at=stamp,
-            )
-            return Outcome(replies=[calm], outbox_ids=ids, limited=True)
-        conv = steps.lock_conversation(conn, env.channel, chat_key)
-        if env.message_ref is not None:
-            steps.remember_message(conn, self.cipher, env.channel, chat_key, env.message_ref, at=stamp)
+            write = StepWrite(chat=chat, conversation_id=None, at=stamp, messages=[to_dict(calm)])
+            return Outcome(replies=[calm], outbox_ids=self.storage.record_step(conn, write), limited=True)
+        conv = self.storage.open_conversation(conn, env.channel, chat_key)
         replies: list[Outbound] = []
         if volume is limits.Volume.TELL:
             log.info("chat over its volume limit channel=%s", _named(env))
-            minutes = self.volume.minutes_left(chat_key)
             replies.append(Outbound(limits.words("too_many_messages", minutes=minutes), step="limits"))
-        lines = [
-            Line("in", "person", describe_kept(env.inbound), stamp),
-            *(Line("out", "bot", as_text(m), stamp) for m in replies),
-        ]
-        steps.append_transcript(conn, self.cipher, lines, conversation_id=conv.id)
-        ids = steps.enqueue(
-            conn,
-            self.cipher,
-            channel=env.channel,
-            chat_key=chat_key,
-            address=env.chat_id,
-            messages=[to_dict(m) for m in replies],
+        write = StepWrite(
+            chat=chat,
             conversation_id=conv.id,
             at=stamp,
+            message_ref=env.message_ref,
+            lines=[
+                Line("in", "person", describe_kept(env.inbound), stamp),
+                *(Line("out", "bot", as_text(m), stamp) for m in replies),
+            ],
+            messages=[to_dict(m) for m in replies],
         )
-        return Outcome(replies=replies, outbox_ids=ids, limited=True)
-
-    def _read_draft(self, token: str | None) -> dict[str, Any] | None:
-        """The decrypted draft, or None for a conversation that has not started."""
-        if token is None:
-            return None
-        value = self.cipher.decrypt_json(token)
-        return value if isinstance(value, dict) else None
+        return Outcome(replies=replies, outbox_ids=self.storage.record_step(conn, write), limited=True)
 
     def _too_big(self, before: Draft, after: Draft) -> str | None:
         """What to tell the person when this step grew the draft past a size limit, else None.
@@ -431,7 +398,7 @@ class ReportService:
         if cap <= 0:
             return True
         key = self.sender_key(env.channel, env.chat_id)
-        return steps.count_submission(conn, key, at=stamp, limit=cap, window=REPORT_WINDOW)
+        return self.storage.count_submission(conn, key, at=stamp, limit=cap, window=REPORT_WINDOW)
 
     def _apology(self, draft: Draft | None) -> StepResult:
         kept = draft if draft is not None else Draft()
@@ -454,7 +421,7 @@ class ReportService:
             if result.submit is not None and code is None:
                 code = self.codes.take()  # submitted from an unexpected step: again, with a code
                 continue
-            if result.submit is None or not steps.reference_exists(conn, reference):
+            if result.submit is None or not self.storage.reference_exists(conn, reference):
                 return result, reference, code
         raise RuntimeError("could not find an unused reference after 10 tries")
 
@@ -473,7 +440,7 @@ class ReportService:
         reference that finds nothing, or a wrong code, is a failure, counted for this chat and for all
         chats; at the limit, look-ups wait (a lockout, audited). The report's own chat is never locked out.
         """
-        report = steps.report_status(conn, reference)
+        report = self.storage.report_status(conn, reference)
         own = (
             report is not None
             and report.chat_key is not None
@@ -481,7 +448,7 @@ class ReportService:
             and report.chat_key == chat_key
         )
         scope = self.cipher.pseudonym(f"status-lookup:{env.channel}", env.chat_id)
-        if not own and steps.locked_out(conn, (scope, steps.GLOBAL_SCOPE), now=stamp):
+        if not own and self.storage.locked_out(conn, (scope, GLOBAL_SCOPE), now=stamp):
             log.info("status look-up refused: locked out channel=%s", _named(env))
             return None, True
         shown = own
@@ -491,7 +458,7 @@ class ReportService:
             self._lookup_failed(conn, env, scope, stamp)
         if report is None:
             return None, False
-        replies = steps.staff_replies(conn, self.cipher, report.id) if shown else []
+        replies = self.storage.staff_replies(conn, report.id) if shown else []
         submitted = report.submitted_at.astimezone(self.zone).date()
         info = StatusInfo(
             reference=report.reference,
@@ -507,13 +474,13 @@ class ReportService:
         lockout = timedelta(minutes=limits_.status_lockout_minutes)
         for name, key, limit in (
             ("chat", scope, limits_.status_failures_per_chat),
-            ("all", steps.GLOBAL_SCOPE, limits_.status_failures_total),
+            ("all", GLOBAL_SCOPE, limits_.status_failures_total),
         ):
-            if steps.count_lookup_failure(
+            if self.storage.count_lookup_failure(
                 conn, key, now=stamp, limit=limit, window=LOOKUP_WINDOW, lockout=lockout
             ):
                 log.warning("status look-ups locked out scope=%s channel=%s", name, _named(env))
-                steps.audit(
+                self.storage.audit(
                     conn,
                     action="status-lockout",
                     detail=f"scope={name} channel={_named(env)} minutes={limits_.status_lockout_minutes}",
@@ -583,11 +550,11 @@ def _named(env: Envelope) -> str:
     return known(env.channel, CHANNELS)
 
 
-def _stale_press(env: Envelope, draft: Draft | None) -> bool:
-    """A button from a keyboard of another step than the one the conversation is at."""
+def _stale_press(env: Envelope, saved: dict[str, Any] | None) -> bool:
+    """A button from a keyboard of another question than the one the conversation is at."""
     if env.button_step is None or env.inbound.option is None:
         return False
-    return draft is None or draft.step != env.button_step
+    return saved is None or Draft.from_json(saved).step != env.button_step
 
 
 def _outbox_form(message: Outbound, env: Envelope) -> dict[str, Any]:
@@ -604,41 +571,13 @@ def _in_chat(fields: ReportFields | None) -> bool:
     )
 
 
-def _clear_fields(f: ReportFields) -> dict[str, Any]:
-    """Codes kept in clear for counting: nothing here identifies anyone or repeats what they typed."""
-    return {
-        "role": f.role,
-        "incident_types": list(f.incident_types),
-        "motivations": list(f.motivations),
-        "occurred_on": f.occurred_on,
-        "repeat": f.repeat,
-        "support_requested": f.support_requested,
-        "anonymous": f.anonymous,
-        "share_with": list(f.share_with),
-    }
-
-
-def _sealed_fields(f: ReportFields) -> dict[str, Any]:
-    """Everything a person typed or that could identify them: stored encrypted."""
-    contact = None
-    if f.contact is not None and not f.anonymous:
-        c = f.contact
-        contact = {
-            "name": c.name,
-            "phone": c.phone,
-            "email": c.email,
-            "in_chat": c.in_chat,
-            "safe_times": c.safe_times,
-            "notes": c.notes,
-        }
-    return {
-        "someone_else_knows": f.someone_else_knows,
-        "description": f.description,
-        "occurred_at_text": f.occurred_at_text,
-        "location": {"text": f.location_text, "latitude": f.latitude, "longitude": f.longitude},
-        "offender": f.offender,
-        "injuries": f.injuries,
-        "witnesses": f.witnesses,
-        "evidence": [{"ref": m.ref, "content_type": m.content_type} for m in f.evidence],
-        "contact": contact,
-    }
+def _log_step(env: Envelope, result: StepResult, reference: str, replies: int) -> None:
+    if result.submit is not None:
+        log.info("report submitted reference=%s channel=%s", reference, _named(env))
+    elif result.erase:
+        log.info("draft erased channel=%s", _named(env))
+    if log.isEnabledFor(logging.DEBUG):  # one line a message is for debugging, not for every day
+        ended = result.submit is not None or result.erase
+        log.debug(
+            "step channel=%s now=%s replies=%d", _named(env), None if ended else result.draft.step, replies
+        )

@@ -26,7 +26,7 @@ from tests.pg_worker import RecordingSender
 from tests.reporting import ANONYMOUS, BY_PHONE, IN_CHAT, converse, script
 
 WORKERS = 3
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def plan(config: Config) -> dict[str, list[str]]:
