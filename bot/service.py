@@ -1,5 +1,7 @@
-"""Moved to bot.app.step; this name stays until the channels' and staff code import it from there."""
+"""Moved to bot.app (the step: bot.app.step); this name stays until the channels' and staff code import
+from there."""
 
-from bot.app.step import Envelope, Outcome, ReportService, describe_kept, storable
+from bot.app.envelope import Envelope, Outcome, describe_kept, storable
+from bot.app.step import ReportService
 
 __all__ = ["Envelope", "Outcome", "ReportService", "describe_kept", "storable"]

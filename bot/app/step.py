@@ -1,21 +1,19 @@
 """The one step: the only path by which an inbound message changes anything.
 
-    authenticate (the adapter did) -> record the delivery id -> lock the conversation -> run the flow
-    -> save draft, transcript, outbox and report -> commit -> deliver the outbox
+    authenticate (the adapter did) -> record the delivery id -> open (lock) the conversation
+    -> run the flow -> ONE storage write (draft, transcript, outbox, report) -> commit -> deliver the outbox
 
 Recording the delivery id and its effects happen in one transaction: a repeat delivery is a no-op, and
-a crash at any point loses nothing that was acknowledged. Logs carry step names and references, never
-what people typed, never a chat id.
+a crash at any point loses nothing that was acknowledged. The step reaches storage only through
+storage.interface.StepStore, which decides what is stored encrypted. Logs carry question names and
+references, never what people typed, never a chat id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import threading
-from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -24,17 +22,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from bot import limits
+from bot.app.codes import Code, Codes
+from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
+from bot.app.sizes import too_big
+from bot.app.status import StatusLookup
 from bot.config import Config
-from bot.logs import CHANNELS, known
 from bot.render import as_text, describe_inbound, to_dict
 from flows import catalog, words
 from flows.engine import Flow
 from flows.references import new_reference
 from flows.report import REPORT_FLOW
-from flows.types import Draft, FlowContext, Inbound, Media, Outbound, ReportFields, StatusInfo, StepResult
-from storage.crypto import Cipher, new_code, normalise_code
+from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StepResult
+from storage.crypto import Cipher
 from storage.db import Database, WriteGate
-from storage.interface import GLOBAL_SCOPE, Chat, NewReport, StepStore, StepWrite
+from storage.interface import Chat, NewReport, StepStore, StepWrite
 from storage.interface import TranscriptLine as Line
 from storage.store import Store
 from storage.writes import SqlStepStore
@@ -45,100 +46,13 @@ CAN_CLEAR_CHAT = {"telegram": True}
 UNLIMITED = {"console"}  # the operator's own terminal (and scripts piped into it): no rate limit
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """One authenticated inbound message from a channel adapter."""
-
-    channel: str
-    chat_id: str  # the platform address; used for the pseudonym and the (encrypted) reply address only
-    inbound: Inbound
-    delivery_id: str | None = None  # Telegram update_id, Twilio MessageSid; None where there is none
-    received_at: datetime | None = None
-    # The platform id of the person's message, kept encrypted so that quick exit can delete it.
-    message_ref: str | None = None
-    # A button press: the step whose keyboard it was on (a press from another step is stale) and the
-    # bot message it was on (a multi-select toggle edits that message instead of sending a new one).
-    button_step: str | None = None
-    button_ref: str | None = None
-
-
-@dataclass
-class Outcome:
-    """What the step did, for the adapter: replies to show and outbox rows to deliver."""
-
-    duplicate: bool = False
-    replies: list[Outbound] = field(default_factory=list)
-    outbox_ids: list[int] = field(default_factory=list)
-    reference: str | None = None  # set when this step submitted a report
-    step: str | None = None  # the step the conversation is now at (None when it ended)
-    limited: bool = False  # an abuse limit answered instead of the flow
-
-
 class _Dropped(Exception):
-    """A message past what the volume limit keeps, after the person was told: roll back, store nothing."""
+    """A message past what the volume limit keeps, after the person was told: roll back, store nothing.
+    Never leaves this module (the step answers it with a limited Outcome)."""
 
 
 REPORT_WINDOW = timedelta(hours=1)
-LOOKUP_WINDOW = timedelta(hours=1)
 NEAR_SUBMIT_MAX = 50_000  # chats remembered at the review step before the set is emptied (memory bound)
-
-
-@dataclass(frozen=True)
-class Code:
-    """A secret code to show beside a new reference, and its slow hash, made before it is needed."""
-
-    shown: str
-    hashed: str
-
-
-class Codes:
-    """Secret codes made ahead, off the step thread: hashing one takes tens of milliseconds of scrypt,
-    which would hold up every other chat's step if it ran inside the step. A step that may submit a
-    report takes one; one that then does not submit gives it back (it was never shown). When none is
-    ready the step makes one itself."""
-
-    def __init__(self, cipher: Cipher, keep: int = 2) -> None:
-        self.cipher = cipher
-        self.keep = keep
-        self._ready: deque[Code] = deque()
-        self._lock = threading.Lock()
-        self._filling = False
-
-    def make(self) -> Code:
-        shown = new_code()
-        return Code(shown, self.cipher.code_hash(normalise_code(shown)))
-
-    def take(self) -> Code:
-        try:
-            return self._ready.popleft()
-        except IndexError:
-            return self.make()
-
-    async def take_soon(self) -> Code:
-        """A code, made on a worker thread if none is ready (for the event loop, before a step)."""
-        try:
-            return self._ready.popleft()
-        except IndexError:
-            return await asyncio.to_thread(self.make)
-
-    def give_back(self, code: Code) -> None:
-        self._ready.appendleft(code)
-
-    def top_up(self) -> None:
-        """Make codes in a background thread until `keep` are ready (no-op when they are)."""
-        with self._lock:
-            if self._filling or len(self._ready) >= self.keep:
-                return
-            self._filling = True
-        threading.Thread(target=self._fill, name="reportbot-codes", daemon=True).start()
-
-    def _fill(self) -> None:
-        try:
-            while len(self._ready) < self.keep:
-                self._ready.append(self.make())
-        finally:
-            with self._lock:
-                self._filling = False
 
 
 class ReportService:
@@ -153,21 +67,23 @@ class ReportService:
         self.storage: StepStore = SqlStepStore(self.cipher)  # the step's one way into storage
         self.settings = config.flow_settings()
         self.zone = ZoneInfo(config.service.timezone)
+        self.status = StatusLookup(self.storage, self.cipher, config.limits, self.zone)
+        self.kinds = {name: question.kind for name, question in flow.steps.items()}
         # SQLite takes one writer at a time (BEGIN IMMEDIATE). Steps and outbox writes run together on
-        # the database's one step thread, group-committed (Database.run_step), under the gate's shared
+        # the database's one writer thread, group-committed (Database.run_write), under the gate's shared
         # side; the writers that still use the async engine in this process (quick exit, staff in the
-        # console) take it alone, instead of meeting the step thread in SQLite's busy-wait sleeps.
+        # console) take it alone, instead of meeting the writer thread in SQLite's busy-wait sleeps.
         self.sqlite_writer = WriteGate() if db.is_sqlite else None
         lim = config.limits
         self.turns = limits.ChatTurns()
         self.pace = limits.ChatPace(lim.messages_per_second)
         self.volume = limits.ChatVolume(lim.window_messages, lim.window_kept, lim.window_minutes)
         self.codes = Codes(self.cipher, keep=4)
-        # Chats whose conversation is at a step that can submit (as far as this process saw): their next
-        # step gets a secret code made before it starts, off the step thread. Bounded like the buckets.
+        # Chats whose conversation is at a question that can submit (as far as this process saw): their
+        # next step gets a secret code made before it starts, off the writer thread. Bounded like the buckets.
         self._near_submit: set[str] = set()
-        # Steps from which the flow can submit a report (they lead to its last step): only a step at one
-        # of them takes a secret code.
+        # Questions from which the flow can submit a report (they lead to its last question): only a step
+        # at one of them takes a secret code.
         self.submitting = frozenset(
             str(edge["source"]) for edge in flow.transitions if edge["dest"] == flow.final
         )
@@ -228,36 +144,28 @@ class ReportService:
 
     def _step(self, env: Envelope, chat_key: str, code: Code | None, conn: Connection) -> Outcome:
         """The step's work inside one transaction on a sync connection (given to Database.run_write):
-        check the receipt, open the conversation, run the flow, then ONE write of what it decided."""
+        check the receipt and the volume, open the conversation, run the flow, then ONE write."""
         now = env.received_at or datetime.now(UTC)
         stamp = now.astimezone(UTC)
-        if env.delivery_id is not None and not self.storage.record_receipt(
-            conn, env.channel, env.delivery_id
-        ):
-            log.info("repeat delivery ignored channel=%s", _named(env))
-            return Outcome(duplicate=True)
-        if env.channel not in UNLIMITED:
-            volume = self.volume.take(chat_key)
-            if volume is not limits.Volume.ANSWER and not _always_answered(env.inbound):
-                return self._over_volume(conn, env, chat_key, volume, stamp)
+        early = self._admit(conn, env, chat_key, stamp)
+        if early is not None:
+            return early
         conv = self.storage.open_conversation(conn, env.channel, chat_key)
-        if _stale_press(env, conv.draft):
-            # An old keyboard: give the flow a key no question has, so it re-asks the current one.
-            env = replace(env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}"))
+        env = _unstale(env, conv.draft)
         result, reference, code, limited = self._decide(conn, env, conv.draft, now, code)
         if result.submit is None and code is not None:
             self.codes.give_back(code)  # never shown: another report can have it
             code = None
         if result.status_query is not None:
-            info, wait = self._status(conn, env, chat_key, result.status_query, result.status_code, stamp)
-            result.replies.extend(
-                self.flow.status_reply(result.draft, info, self.context(env.channel, now, ""), wait=wait)
+            info, wait = self.status.look_up(
+                conn, env, chat_key, result.status_query, result.status_code, stamp
             )
-        ended = result.submit is not None or result.erase
-        ids = self.storage.record_step(
-            conn, self._write(env, chat_key, conv.id, result, reference, code, stamp)
-        )
+            context = self.context(env.channel, now, "")
+            result.replies.extend(self.flow.status_reply(result.draft, info, context, wait=wait))
+        write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
+        ids = self.storage.record_step(conn, write)
         _log_step(env, result, reference, len(ids))
+        ended = write.ended
         return Outcome(
             replies=result.replies,
             outbox_ids=ids,
@@ -265,6 +173,20 @@ class ReportService:
             step=None if ended else result.draft.step,
             limited=limited,
         )
+
+    def _admit(self, conn: Connection, env: Envelope, chat_key: str, stamp: datetime) -> Outcome | None:
+        """What to answer before the flow, if anything: a repeat delivery, or a chat past its volume."""
+        if env.delivery_id is not None and not self.storage.record_receipt(
+            conn, env.channel, env.delivery_id
+        ):
+            log.info("repeat delivery ignored channel=%s", named(env))
+            return Outcome(duplicate=True)
+        if env.channel in UNLIMITED:
+            return None
+        volume = self.volume.take(chat_key)
+        if volume is limits.Volume.ANSWER or _always_answered(env.inbound):
+            return None
+        return self._over_volume(conn, env, chat_key, volume, stamp)
 
     def _decide(
         self, conn: Connection, env: Envelope, saved: dict[str, Any] | None, now: datetime, code: Code | None
@@ -280,22 +202,39 @@ class ReportService:
             log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
             return self._apology(draft), "", code, False
         if result.submit is not None:
-            if self._may_submit(conn, env, now.astimezone(UTC)):
-                return result, reference, code, False
-            # Over the hourly cap: keep the draft as it was, say so calmly, submit nothing.
-            assert saved is not None
-            calm = Outbound(limits.words("too_many_reports"), step="limits")
-            log.info("report cap reached channel=%s", _named(env))
-            return StepResult(draft=Draft.from_json(saved), replies=[calm]), reference, code, True
-        full = None if draft is None or result.erase else self._too_big(draft, result.draft)
+            return self._capped(conn, env, saved, result, reference, code, now)
+        full = (
+            None
+            if draft is None or result.erase
+            else too_big(self.config.limits, self.kinds, draft, result.draft)
+        )
         if full is None:
             return result, reference, code, False
         # Keep the draft as it was: the message is in the transcript, not in the answer.
         assert draft is not None
         kept = draft.copy()
         kept.last_active = result.draft.last_active
-        log.info("draft size limit reached channel=%s step=%s", _named(env), draft.step)
+        log.info("draft size limit reached channel=%s step=%s", named(env), draft.step)
         return StepResult(draft=kept, replies=[Outbound(full, step="limits")]), reference, code, True
+
+    def _capped(
+        self,
+        conn: Connection,
+        env: Envelope,
+        saved: dict[str, Any] | None,
+        result: StepResult,
+        reference: str,
+        code: Code | None,
+        now: datetime,
+    ) -> tuple[StepResult, str, Code | None, bool]:
+        """A submission, counted against the sender's hourly cap; over it, the draft as it was and a calm
+        word instead (nothing submitted)."""
+        if self._may_submit(conn, env, now.astimezone(UTC)):
+            return result, reference, code, False
+        assert saved is not None
+        calm = Outbound(limits.words("too_many_reports"), step="limits")
+        log.info("report cap reached channel=%s", named(env))
+        return StepResult(draft=Draft.from_json(saved), replies=[calm]), reference, code, True
 
     def _write(
         self,
@@ -345,14 +284,14 @@ class ReportService:
         chat = Chat(env.channel, chat_key, env.chat_id)
         minutes = self.volume.minutes_left(chat_key)
         if volume is limits.Volume.FULL:
-            log.info("chat past what the volume limit keeps channel=%s", _named(env))
+            log.info("chat past what the volume limit keeps channel=%s", named(env))
             calm = Outbound(limits.words("nothing_more_kept", minutes=minutes), step="limits")
             write = StepWrite(chat=chat, conversation_id=None, at=stamp, messages=[to_dict(calm)])
             return Outcome(replies=[calm], outbox_ids=self.storage.record_step(conn, write), limited=True)
         conv = self.storage.open_conversation(conn, env.channel, chat_key)
         replies: list[Outbound] = []
         if volume is limits.Volume.TELL:
-            log.info("chat over its volume limit channel=%s", _named(env))
+            log.info("chat over its volume limit channel=%s", named(env))
             replies.append(Outbound(limits.words("too_many_messages", minutes=minutes), step="limits"))
         write = StepWrite(
             chat=chat,
@@ -366,31 +305,6 @@ class ReportService:
             messages=[to_dict(m) for m in replies],
         )
         return Outcome(replies=replies, outbox_ids=self.storage.record_step(conn, write), limited=True)
-
-    def _too_big(self, before: Draft, after: Draft) -> str | None:
-        """What to tell the person when this step grew the draft past a size limit, else None.
-
-        Only what grew counts (a draft already over a limit lowered later is not locked), and only the
-        answers are measured: history and work in progress are bounded by the flow itself.
-        """
-        limits = self.config.limits
-        locale = before.locale
-        for name, value in after.answers.items():
-            old = before.answers.get(name)
-            if value is old or value == old:
-                continue
-            kind = self.flow.steps[name].kind if name in self.flow.steps else None
-            if isinstance(value, list) and kind == "story":
-                grew = len(value) > len(old or ())
-                chars = sum(len(part) for part in value if isinstance(part, str))
-                if grew and (len(value) > limits.story_messages or chars > limits.story_characters):
-                    return catalog.text(locale, "service.story_full")
-            elif isinstance(value, list) and kind == "media":
-                if len(value) > max(limits.evidence_items, len(old or ())):
-                    return catalog.text(locale, "service.evidence_full")
-            elif isinstance(value, str) and len(value) > limits.story_characters:
-                return catalog.text(locale, "service.answer_too_long")
-        return None
 
     def _may_submit(self, conn: Connection, env: Envelope, stamp: datetime) -> bool:
         """Count a new report against the sender's hourly cap; False when the cap is reached."""
@@ -425,109 +339,6 @@ class ReportService:
                 return result, reference, code
         raise RuntimeError("could not find an unused reference after 10 tries")
 
-    def _status(
-        self,
-        conn: Connection,
-        env: Envelope,
-        chat_key: str,
-        reference: str,
-        code: str | None,
-        stamp: datetime,
-    ) -> tuple[StatusInfo | None, bool]:
-        """Look a reference up for `status`: (what to show, whether to say "wait" instead).
-
-        Staff messages are shown only in the report's own chat, or with the report's secret code. A
-        reference that finds nothing, or a wrong code, is a failure, counted for this chat and for all
-        chats; at the limit, look-ups wait (a lockout, audited). The report's own chat is never locked out.
-        """
-        report = self.storage.report_status(conn, reference)
-        own = (
-            report is not None
-            and report.chat_key is not None
-            and report.channel == env.channel
-            and report.chat_key == chat_key
-        )
-        scope = self.cipher.pseudonym(f"status-lookup:{env.channel}", env.chat_id)
-        if not own and self.storage.locked_out(conn, (scope, GLOBAL_SCOPE), now=stamp):
-            log.info("status look-up refused: locked out channel=%s", _named(env))
-            return None, True
-        shown = own
-        if report is not None and not own and code is not None:
-            shown = self.cipher.code_matches(report.code_hash, normalise_code(code))
-        if report is None or (code is not None and not shown):
-            self._lookup_failed(conn, env, scope, stamp)
-        if report is None:
-            return None, False
-        replies = self.storage.staff_replies(conn, report.id) if shown else []
-        submitted = report.submitted_at.astimezone(self.zone).date()
-        info = StatusInfo(
-            reference=report.reference,
-            status=report.status,
-            submitted_on=submitted,
-            replies=tuple(replies),
-            withheld=not shown,
-        )
-        return info, False
-
-    def _lookup_failed(self, conn: Connection, env: Envelope, scope: str, stamp: datetime) -> None:
-        limits_ = self.config.limits
-        lockout = timedelta(minutes=limits_.status_lockout_minutes)
-        for name, key, limit in (
-            ("chat", scope, limits_.status_failures_per_chat),
-            ("all", GLOBAL_SCOPE, limits_.status_failures_total),
-        ):
-            if self.storage.count_lookup_failure(
-                conn, key, now=stamp, limit=limit, window=LOOKUP_WINDOW, lockout=lockout
-            ):
-                log.warning("status look-ups locked out scope=%s channel=%s", name, _named(env))
-                self.storage.audit(
-                    conn,
-                    action="status-lockout",
-                    detail=f"scope={name} channel={_named(env)} minutes={limits_.status_lockout_minutes}",
-                    count=limit,
-                    at=stamp,
-                )
-
-
-# Lone UTF-16 surrogates (JSON's "\ud800", which json.loads keeps) cannot be encoded, so cannot be
-# encrypted or stored: left in, they would fail the step and lose the message.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _fix(text: str) -> str:
-    return _SURROGATE.sub("\ufffd", text)
-
-
-def storable(env: Envelope) -> Envelope:
-    """The envelope with every lone surrogate in what came from outside replaced by U+FFFD."""
-    inb = env.inbound
-    loc = inb.location
-    outside = [env.chat_id, env.delivery_id, env.message_ref, env.button_step, env.button_ref]
-    outside += [inb.text, inb.option, inb.unsupported, loc.text if loc is not None else None]
-    outside += [part for m in inb.media for part in (m.ref, m.content_type)]
-    if not any(value and _SURROGATE.search(value) for value in outside):
-        return env
-    media = tuple(Media(_fix(m.ref), m.content_type and _fix(m.content_type)) for m in inb.media)
-    if loc is not None and loc.text:
-        loc = replace(loc, text=_fix(loc.text))
-    inbound = replace(
-        inb,
-        text=_fix(inb.text),
-        option=inb.option and _fix(inb.option),
-        unsupported=inb.unsupported and _fix(inb.unsupported),
-        location=loc,
-        media=media,
-    )
-    return replace(
-        env,
-        chat_id=_fix(env.chat_id),
-        inbound=inbound,
-        delivery_id=env.delivery_id and _fix(env.delivery_id),
-        message_ref=env.message_ref and _fix(env.message_ref),
-        button_step=env.button_step and _fix(env.button_step),
-        button_ref=env.button_ref and _fix(env.button_ref),
-    )
-
 
 # Words that always reach the flow, even past the volume limit: leaving fast and getting help now.
 _ALWAYS = frozenset({"exit", "stop", "delete", "999"})
@@ -537,24 +348,14 @@ def _always_answered(inbound: Inbound) -> bool:
     return bool(inbound.text) and words.command(inbound.text) in _ALWAYS
 
 
-def describe_kept(inbound: Inbound) -> str:
-    """The transcript line of a message kept but not run through the flow: as `describe_inbound`, with
-    the references of any photos or files (the flow did not take them into the draft)."""
-    line = describe_inbound(inbound)
-    refs = " ".join(f"[file: {m.ref}]" for m in inbound.media)
-    return f"{line} {refs}" if refs else line
-
-
-def _named(env: Envelope) -> str:
-    """The channel as it may be logged (one of the known channels, else "other")."""
-    return known(env.channel, CHANNELS)
-
-
-def _stale_press(env: Envelope, saved: dict[str, Any] | None) -> bool:
-    """A button from a keyboard of another question than the one the conversation is at."""
+def _unstale(env: Envelope, saved: dict[str, Any] | None) -> Envelope:
+    """A button from a keyboard of another question than the one the conversation is at gets a key no
+    question has, so that the flow re-asks the current one."""
     if env.button_step is None or env.inbound.option is None:
-        return False
-    return saved is None or Draft.from_json(saved).step != env.button_step
+        return env
+    if saved is not None and Draft.from_json(saved).step == env.button_step:
+        return env
+    return replace(env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}"))
 
 
 def _outbox_form(message: Outbound, env: Envelope) -> dict[str, Any]:
@@ -573,11 +374,11 @@ def _in_chat(fields: ReportFields | None) -> bool:
 
 def _log_step(env: Envelope, result: StepResult, reference: str, replies: int) -> None:
     if result.submit is not None:
-        log.info("report submitted reference=%s channel=%s", reference, _named(env))
+        log.info("report submitted reference=%s channel=%s", reference, named(env))
     elif result.erase:
-        log.info("draft erased channel=%s", _named(env))
+        log.info("draft erased channel=%s", named(env))
     if log.isEnabledFor(logging.DEBUG):  # one line a message is for debugging, not for every day
         ended = result.submit is not None or result.erase
         log.debug(
-            "step channel=%s now=%s replies=%d", _named(env), None if ended else result.draft.step, replies
+            "step channel=%s now=%s replies=%d", named(env), None if ended else result.draft.step, replies
         )

@@ -1,0 +1,42 @@
+"""Bounded drafts: what to tell a person whose step grew the draft past a size limit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.config import LimitsConfig
+from flows import catalog
+from flows.types import Draft
+
+
+def too_big(limits: LimitsConfig, kinds: Mapping[str, str], before: Draft, after: Draft) -> str | None:
+    """What to tell the person when this step grew the draft past a size limit, else None.
+
+    Only what grew counts (a draft already over a limit lowered later is not locked), and only the
+    answers are measured: history and work in progress are bounded by the flow itself. `kinds` gives
+    each question's kind by name.
+    """
+    for name, value in after.answers.items():
+        old = before.answers.get(name)
+        if value is old or value == old:
+            continue
+        key = _over(limits, kinds.get(name), value, old)
+        if key is not None:
+            return catalog.text(before.locale, key)
+    return None
+
+
+def _over(limits: LimitsConfig, kind: str | None, value: Any, old: Any) -> str | None:
+    """The catalog key of what to say when this answer is past its limit, else None."""
+    if isinstance(value, list) and kind == "story":
+        grew = len(value) > len(old or ())
+        chars = sum(len(part) for part in value if isinstance(part, str))
+        if grew and (len(value) > limits.story_messages or chars > limits.story_characters):
+            return "service.story_full"
+        return None
+    if isinstance(value, list) and kind == "media":
+        return "service.evidence_full" if len(value) > max(limits.evidence_items, len(old or ())) else None
+    if isinstance(value, str) and len(value) > limits.story_characters:
+        return "service.answer_too_long"
+    return None
