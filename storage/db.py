@@ -146,14 +146,7 @@ class Database:
         deleted something, then start the next group."""
         failed = None if done.cancelled() else done.exception()
         for queued in batch:
-            if queued.future.done():  # its caller stopped waiting; the work ran all the same
-                continue
-            if failed is not None:
-                queued.future.set_exception(failed)
-            elif queued.error is not None:
-                queued.future.set_exception(queued.error)
-            else:
-                queued.future.set_result(queued.result)
+            queued.settle(failed)
         if failed is None and not done.cancelled() and done.result():
             self._checkpoint_due = True
         if self._checkpoint_due and self._start_checkpoint(loop):
@@ -277,6 +270,16 @@ class _Queued:
     future: asyncio.Future[Any]
     result: Any = None
     error: BaseException | None = None
+
+    def settle(self, failed: BaseException | None) -> None:
+        """Answer the caller: the group's failure, else this work's own error, else its result."""
+        if self.future.done():  # its caller stopped waiting; the work ran all the same
+            return
+        error = failed or self.error
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(self.result)
 
 
 def _group_commit(engine: Engine, batch: list[_Queued]) -> bool:

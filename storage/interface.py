@@ -92,6 +92,15 @@ class StepWrite:
 
 
 @dataclass(frozen=True)
+class Lockout:
+    """`failures` failed status look-ups within `window` lock a scope out for `lasts`."""
+
+    failures: int
+    window: timedelta
+    lasts: timedelta
+
+
+@dataclass(frozen=True)
 class ReportStatus:
     """What a status query may tell (no content), and what decides whether staff messages are shown."""
 
@@ -137,16 +146,7 @@ class StepStore(Protocol):
         """True while any of these scopes (a chat's pseudonym, GLOBAL_SCOPE) is locked out of look-ups."""
         ...
 
-    def count_lookup_failure(
-        self,
-        conn: Connection,
-        scope: str,
-        *,
-        now: datetime,
-        limit: int,
-        window: timedelta,
-        lockout: timedelta,
-    ) -> bool:
+    def count_lookup_failure(self, conn: Connection, scope: str, rule: Lockout, *, now: datetime) -> bool:
         """Count a failed look-up; True when this failure starts a lockout."""
         ...
 

@@ -12,7 +12,7 @@ of the channels and of staff commands (to seed and read rows); they go when thos
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -77,35 +77,10 @@ class Store:
 
     # -- reports ---------------------------------------------------------------------------------
 
-    async def create_report(
-        self,
-        s: AsyncSession,
-        *,
-        reference: str,
-        channel: str,
-        clear: dict[str, Any],
-        sealed: dict[str, Any],
-        chat_key: str | None,
-        reply_address: str | None,
-        conversation_id: int | None,
-        at: datetime,
-    ) -> Report:
-        """Store a report; move the conversation's transcript to it (see storage.writes.create_report)."""
-        report_id = await _on_connection(
-            s,
-            lambda conn: writes.create_report(
-                conn,
-                self.cipher,
-                reference=reference,
-                channel=channel,
-                clear=clear,
-                sealed=sealed,
-                chat_key=chat_key,
-                reply_address=reply_address,
-                conversation_id=conversation_id,
-                at=at,
-            ),
-        )
+    async def create_report(self, s: AsyncSession, **fields: Any) -> Report:
+        """Store a report; move the conversation's transcript to it (storage.writes.create_report takes
+        the same keyword arguments)."""
+        report_id = await _on_connection(s, lambda conn: writes.create_report(conn, self.cipher, **fields))
         report = await s.get(Report, report_id)
         assert report is not None
         return report
@@ -132,33 +107,10 @@ class Store:
 
     # -- outbox ----------------------------------------------------------------------------------
 
-    async def enqueue(
-        self,
-        s: AsyncSession,
-        *,
-        channel: str,
-        chat_key: str,
-        address: str,
-        messages: Iterable[dict[str, Any]],
-        conversation_id: int | None = None,
-        report_id: int | None = None,
-        at: datetime | None = None,
-    ) -> list[int]:
-        """Put messages in the outbox, in order; returns their ids."""
-        return await _on_connection(
-            s,
-            lambda conn: writes.enqueue(
-                conn,
-                self.cipher,
-                channel=channel,
-                chat_key=chat_key,
-                address=address,
-                messages=list(messages),
-                conversation_id=conversation_id,
-                report_id=report_id,
-                at=at,
-            ),
-        )
+    async def enqueue(self, s: AsyncSession, **fields: Any) -> list[int]:
+        """Put messages in the outbox, in order; returns their ids (storage.writes.enqueue takes the same
+        keyword arguments: channel, chat_key, address, messages, conversation_id, report_id, at)."""
+        return await _on_connection(s, lambda conn: writes.enqueue(conn, self.cipher, **fields))
 
     async def pending_count(self, s: AsyncSession, channel: str | None = None) -> int:
         """How many messages wait to be delivered."""

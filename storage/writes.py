@@ -18,37 +18,26 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, select, update
 
-from storage import dialect
+from storage import dialect, models
 from storage.crypto import Cipher
 from storage.interface import (
+    Lockout,
     NewReport,
     OpenConversation,
     ReportStatus,
     StepWrite,
     TranscriptLine,
 )
-from storage.models import (
-    AuditEvent,
-    ChatMessage,
-    Conversation,
-    InboundReceipt,
-    LookupFailure,
-    OutboxMessage,
-    Report,
-    SubmissionCount,
-    TranscriptEntry,
-    utcnow,
-)
 
-CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
-RECEIPT: Table = InboundReceipt.__table__  # type: ignore[attr-defined]
-REPORT: Table = Report.__table__  # type: ignore[attr-defined]
-TRANSCRIPT: Table = TranscriptEntry.__table__  # type: ignore[attr-defined]
-OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-CHAT_MESSAGE: Table = ChatMessage.__table__  # type: ignore[attr-defined]
-SUBMISSION: Table = SubmissionCount.__table__  # type: ignore[attr-defined]
-LOOKUP: Table = LookupFailure.__table__  # type: ignore[attr-defined]
-AUDIT: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+CONVERSATION: Table = models.Conversation.__table__  # type: ignore[attr-defined]
+RECEIPT: Table = models.InboundReceipt.__table__  # type: ignore[attr-defined]
+REPORT: Table = models.Report.__table__  # type: ignore[attr-defined]
+TRANSCRIPT: Table = models.TranscriptEntry.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = models.OutboxMessage.__table__  # type: ignore[attr-defined]
+CHAT_MESSAGE: Table = models.ChatMessage.__table__  # type: ignore[attr-defined]
+SUBMISSION: Table = models.SubmissionCount.__table__  # type: ignore[attr-defined]
+LOOKUP: Table = models.LookupFailure.__table__  # type: ignore[attr-defined]
+AUDIT: Table = models.AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 # The statements of every step, built once (building a statement costs more than running it on SQLite).
@@ -131,7 +120,7 @@ def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: 
     values = {
         "channel": channel,
         "delivery_id": delivery_key(cipher, channel, delivery_id),
-        "received_at": receipt_time(utcnow()),
+        "received_at": receipt_time(models.utcnow()),
     }
     return bool(dialect.rows(conn, _RECEIPT_INSERT[conn.dialect.name], values))
 
@@ -144,7 +133,7 @@ def open_conversation(conn: Connection, cipher: Cipher, channel: str, chat_key: 
     stays locked, so a second worker waits for this one's commit (and if that commit deleted the row, it
     inserts afresh). The no-op update changes nothing stored.
     """
-    now = utcnow()
+    now = models.utcnow()
     values = {
         "channel": channel,
         "chat_key": chat_key,
@@ -378,7 +367,7 @@ def enqueue(
     at: datetime | None = None,
 ) -> list[int]:
     """Put messages in the outbox, in order; returns their ids."""
-    now = at or utcnow()
+    now = at or models.utcnow()
     address_enc = cipher.encrypt(address)
     rows = [
         {
@@ -462,17 +451,9 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
     chat = write.chat
     if write.message_ref is not None:
         remember_message(conn, cipher, chat.channel, chat.chat_key, write.message_ref, at=write.at)
-    conversation_id = write.conversation_id
-    report_id = None
-    if write.report is not None:
-        report_id = _submit(conn, cipher, write, write.report)
-    if write.ended and conversation_id is not None:
-        delete_conversation(conn, cipher, conversation_id)
-        conversation_id = None
-        if write.report is not None and not write.report.in_chat:
-            forget_chat(conn, chat.channel, chat.chat_key)
-    elif write.draft is not None and conversation_id is not None:
-        save_draft(conn, cipher, conversation_id, write.draft, at=write.at)
+    report = write.report
+    report_id = _submit(conn, cipher, write, report) if report is not None else None
+    conversation_id = _end_or_save(conn, cipher, write)
     # Both sides in one append (one round trip): after the lines the report took over, or on the
     # conversation.
     if report_id is not None:
@@ -487,9 +468,24 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
         address=chat.address,
         messages=write.messages,
         conversation_id=conversation_id,
-        report_id=report_id if write.report is not None and write.report.in_chat else None,
+        report_id=report_id if report is not None and report.in_chat else None,
         at=write.at,
     )
+
+
+def _end_or_save(conn: Connection, cipher: Cipher, write: StepWrite) -> int | None:
+    """End the conversation or save its draft; the conversation that goes on (None when it ended)."""
+    conversation_id = write.conversation_id
+    if conversation_id is None:
+        return None
+    if not write.ended:
+        if write.draft is not None:
+            save_draft(conn, cipher, conversation_id, write.draft, at=write.at)
+        return conversation_id
+    delete_conversation(conn, cipher, conversation_id)
+    if write.report is not None and not write.report.in_chat:
+        forget_chat(conn, write.chat.channel, write.chat.chat_key)
+    return None
 
 
 def _submit(conn: Connection, cipher: Cipher, write: StepWrite, report: NewReport) -> int:
@@ -538,17 +534,10 @@ class SqlStepStore:
     def locked_out(self, conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
         return locked_out(conn, scopes, now=now)
 
-    def count_lookup_failure(
-        self,
-        conn: Connection,
-        scope: str,
-        *,
-        now: datetime,
-        limit: int,
-        window: timedelta,
-        lockout: timedelta,
-    ) -> bool:
-        return count_lookup_failure(conn, scope, now=now, limit=limit, window=window, lockout=lockout)
+    def count_lookup_failure(self, conn: Connection, scope: str, rule: Lockout, *, now: datetime) -> bool:
+        return count_lookup_failure(
+            conn, scope, now=now, limit=rule.failures, window=rule.window, lockout=rule.lasts
+        )
 
     def audit(self, conn: Connection, *, action: str, detail: str, count: int, at: datetime) -> None:
         audit(conn, action=action, detail=detail, count=count, at=at)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.config import LimitsConfig
@@ -29,14 +29,27 @@ def too_big(limits: LimitsConfig, kinds: Mapping[str, str], before: Draft, after
 
 def _over(limits: LimitsConfig, kind: str | None, value: Any, old: Any) -> str | None:
     """The catalog key of what to say when this answer is past its limit, else None."""
-    if isinstance(value, list) and kind == "story":
-        grew = len(value) > len(old or ())
-        chars = sum(len(part) for part in value if isinstance(part, str))
-        if grew and (len(value) > limits.story_messages or chars > limits.story_characters):
-            return "service.story_full"
-        return None
-    if isinstance(value, list) and kind == "media":
-        return "service.evidence_full" if len(value) > max(limits.evidence_items, len(old or ())) else None
+    if isinstance(value, list):
+        check = _LIST_CHECKS.get(kind or "")
+        return check(limits, value, old or []) if check is not None else None
     if isinstance(value, str) and len(value) > limits.story_characters:
         return "service.answer_too_long"
     return None
+
+
+def _story(limits: LimitsConfig, value: list[Any], old: list[Any]) -> str | None:
+    """A story grew (one more part) past its count of messages or of characters."""
+    chars = sum(len(part) for part in value if isinstance(part, str))
+    over = len(value) > limits.story_messages or chars > limits.story_characters
+    return "service.story_full" if len(value) > len(old) and over else None
+
+
+def _media(limits: LimitsConfig, value: list[Any], old: list[Any]) -> str | None:
+    """More photos and files than allowed (or than the draft already had, if it had more)."""
+    return "service.evidence_full" if len(value) > max(limits.evidence_items, len(old)) else None
+
+
+_LIST_CHECKS: dict[str, Callable[[LimitsConfig, list[Any], list[Any]], str | None]] = {
+    "story": _story,
+    "media": _media,
+}

@@ -12,7 +12,7 @@ from bot.app.envelope import Envelope, named
 from bot.config import LimitsConfig
 from flows.types import StatusInfo
 from storage.crypto import Cipher, normalise_code
-from storage.interface import GLOBAL_SCOPE, ReportStatus, StepStore
+from storage.interface import GLOBAL_SCOPE, Lockout, ReportStatus, StepStore
 
 log = logging.getLogger("reportbot.service")
 
@@ -71,20 +71,20 @@ class StatusLookup:
 
     def _failed(self, conn: Connection, env: Envelope, scope: str, stamp: datetime) -> None:
         limits = self.limits
-        lockout = timedelta(minutes=limits.status_lockout_minutes)
-        for name, key, limit in (
+        lasts = timedelta(minutes=limits.status_lockout_minutes)
+        for name, key, failures in (
             ("chat", scope, limits.status_failures_per_chat),
             ("all", GLOBAL_SCOPE, limits.status_failures_total),
         ):
             if self.storage.count_lookup_failure(
-                conn, key, now=stamp, limit=limit, window=LOOKUP_WINDOW, lockout=lockout
+                conn, key, Lockout(failures, LOOKUP_WINDOW, lasts), now=stamp
             ):
                 log.warning("status look-ups locked out scope=%s channel=%s", name, named(env))
                 self.storage.audit(
                     conn,
                     action="status-lockout",
                     detail=f"scope={name} channel={named(env)} minutes={limits.status_lockout_minutes}",
-                    count=limit,
+                    count=failures,
                     at=stamp,
                 )
 
