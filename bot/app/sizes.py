@@ -21,35 +21,37 @@ def too_big(limits: LimitsConfig, kinds: Mapping[str, str], before: Draft, after
         old = before.answers.get(name)
         if value is old or value == old:
             continue
-        key = _over(limits, kinds.get(name), value, old)
-        if key is not None:
-            return catalog.text(before.locale, key)
+        told = _over(limits, before.locale, kinds.get(name), value, old)
+        if told is not None:
+            return told
     return None
 
 
-def _over(limits: LimitsConfig, kind: str | None, value: Any, old: Any) -> str | None:
-    """The catalog key of what to say when this answer is past its limit, else None."""
+def _over(limits: LimitsConfig, locale: str, kind: str | None, value: Any, old: Any) -> str | None:
+    """What to say when this answer is past its limit, else None."""
     if isinstance(value, list):
         check = _LIST_CHECKS.get(kind or "")
-        return check(limits, value, old or []) if check is not None else None
+        return check(limits, locale, value, old or []) if check is not None else None
     if isinstance(value, str) and len(value) > limits.story_characters:
-        return "service.answer_too_long"
+        return catalog.text(locale, "service.answer_too_long")
     return None
 
 
-def _story(limits: LimitsConfig, value: list[Any], old: list[Any]) -> str | None:
+def _story(limits: LimitsConfig, locale: str, value: list[Any], old: list[Any]) -> str | None:
     """A story grew (one more part) past its count of messages or of characters."""
     chars = sum(len(part) for part in value if isinstance(part, str))
     over = len(value) > limits.story_messages or chars > limits.story_characters
-    return "service.story_full" if len(value) > len(old) and over else None
+    return catalog.text(locale, "service.story_full") if len(value) > len(old) and over else None
 
 
-def _media(limits: LimitsConfig, value: list[Any], old: list[Any]) -> str | None:
+def _media(limits: LimitsConfig, locale: str, value: list[Any], old: list[Any]) -> str | None:
     """More photos and files than allowed (or than the draft already had, if it had more)."""
-    return "service.evidence_full" if len(value) > max(limits.evidence_items, len(old)) else None
+    if len(value) > max(limits.evidence_items, len(old)):
+        return catalog.text(locale, "service.evidence_full")
+    return None
 
 
-_LIST_CHECKS: dict[str, Callable[[LimitsConfig, list[Any], list[Any]], str | None]] = {
+_LIST_CHECKS: dict[str, Callable[[LimitsConfig, str, list[Any], list[Any]], str | None]] = {
     "story": _story,
     "media": _media,
 }
