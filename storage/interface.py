@@ -3,7 +3,7 @@
 The application's step (bot.app.step) works through `StepStore`: a few reads and checks while the flow
 decides, then ONE `record_step` with everything the step wrote. The SQL implementation behind it is
 storage.writes.SqlStepStore (SQLite and PostgreSQL, storage.dialect). Every call runs on a sync
-`Connection` inside the transaction storage.db.Database.run_step opened; none commits.
+`Connection` inside the transaction storage.db.Database.run_write opened; none commits.
 
 Values cross in clear: the implementation decides what is encrypted (everything a person typed, every
 address) and what is kept in clear (codes for counting).

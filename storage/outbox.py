@@ -2,7 +2,7 @@
 and what the send gave (sent, retry later, failed for good).
 
 Each function runs on a sync `Connection` inside a transaction the caller opened and never commits (the
-delivery loop runs them through storage.db.Database.run_step). Messages leave here decrypted.
+delivery loop runs them through storage.db.Database.run_write). Messages leave here decrypted.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each function runs on a sync `Connection` inside a transaction the caller opened and never commits. They
 are the hot path: one message costs a handful of statements here. On a SQLite file storage.db runs the
-step on its step thread over the `sqlite3` driver (group commit); on PostgreSQL through
+step on its writer thread over the `sqlite3` driver (group commit); on PostgreSQL through
 `AsyncConnection.run_sync`: one implementation for both (the differences are in storage.dialect).
 
 `SqlStepStore` at the end is the implementation of storage.interface.StepStore the application uses;

@@ -19,7 +19,7 @@ class Code:
 
 
 class Codes:
-    """Secret codes made ahead, off the step thread: hashing one takes tens of milliseconds of scrypt,
+    """Secret codes made ahead, off the writer thread: hashing one takes tens of milliseconds of scrypt,
     which would hold up every other chat's step if it ran inside the step. A step that may submit a
     report takes one; one that then does not submit gives it back (it was never shown). When none is
     ready the step makes one itself."""
