@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+Q = TypeVar("Q", bound=Select[Any])
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -35,7 +37,7 @@ def request_checkpoint(conn: Connection) -> None:
         conn.info[CHECKPOINT_WANTED] = True
 
 
-def locked(query: Select[Any], name: str, *, skip_locked: bool = False) -> Select[Any]:
+def locked(query: Q, name: str, *, skip_locked: bool = False) -> Q:
     """The query, locking the rows it reads until the transaction ends where the database can (`name`
     is the dialect's name). With `skip_locked`, rows another transaction holds are passed over."""
     if name == POSTGRESQL:
@@ -43,7 +45,7 @@ def locked(query: Select[Any], name: str, *, skip_locked: bool = False) -> Selec
     return query
 
 
-def locked_in(query: Select[Any], s: AsyncSession) -> Select[Any]:
+def locked_in(query: Q, s: AsyncSession) -> Q:
     """`locked` for a query run on an async session."""
     return locked(query, s.get_bind().dialect.name)
 

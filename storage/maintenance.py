@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from storage import dialect
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
 from storage.models import (
@@ -123,17 +124,10 @@ async def _purge_drafts(db: Database, counts: PurgeCounts, *, before: datetime) 
     """Idle drafts, in batches, so that a large purge never holds the database for long."""
     while True:
         async with db.transaction() as s:
-            ids = [
-                int(i or 0)
-                for i in (
-                    await s.execute(
-                        select(col(Conversation.id))
-                        .where(col(Conversation.updated_at) < before)
-                        .limit(BATCH)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).scalars()
-            ]
+            idle = select(col(Conversation.id)).where(col(Conversation.updated_at) < before).limit(BATCH)
+            # A conversation a step holds now is passed over (PostgreSQL): it is not idle.
+            locked = dialect.locked(idle, s.get_bind().dialect.name, skip_locked=True)
+            ids = [int(i or 0) for i in (await s.execute(locked)).scalars()]
             if not ids:
                 return
             t, o = await _delete_drafts(s, ids)
