@@ -19,10 +19,10 @@ test: $(STAMP) browser lint types
 	$(BIN)/python -m pytest -q
 
 # The suite without the tests marked slow (crash runs, canaries through real servers, several workers,
-# bursts), spread over 4 processes (pytest-xdist: the tests mostly wait on fsync and PostgreSQL): for a
-# developer between changes. `make test` still runs everything, in one process.
+# bursts), one process a CPU (pytest-xdist): for a developer between changes. `make test` still runs
+# everything, in one process.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" -n 4
+	$(BIN)/python -m pytest -q -m "not slow" -n auto
 
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here). Installed with
 # apt-get when missing and we are root (CI is); otherwise those tests skip with the reason (fail if CI=true).
