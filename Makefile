@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: chat test lint types browser serve flow bench clean
+.PHONY: chat test test-fast lint types browser serve flow bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ chat: $(STAMP)
 
 test: $(STAMP) browser lint types
 	$(BIN)/python -m pytest -q
+
+# The suite without the tests marked slow (crash runs, canaries through real servers, several workers,
+# bursts), one process a CPU (pytest-xdist): for a developer between changes. `make test` still runs
+# everything, in one process.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" -n auto
 
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here). Installed with
 # apt-get when missing and we are root (CI is); otherwise those tests skip with the reason (fail if CI=true).

@@ -159,7 +159,7 @@ def check(config_path: Path, acked: Acked, only: set[int] | None = None) -> Chec
     """Open the database as a restart would, and look for everything that was acknowledged."""
     from bot.config import load_config
     from storage.crypto import Cipher
-    from storage.store import Store
+    from storage.writes import delivery_key
 
     config = load_config(config_path, env={})
     cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
@@ -171,9 +171,9 @@ def check(config_path: Path, acked: Acked, only: set[int] | None = None) -> Chec
             str(r[0])
             for r in db.execute("SELECT delivery_id FROM inbound_receipt WHERE channel = 'telegram'")
         }
-        store = Store(cipher)  # delivery ids are stored under a pseudonym, as the server keeps them
+        # Delivery ids are stored under a pseudonym, as the server keeps them.
         result.lost_receipts = sum(
-            1 for uid in acked.updates if store._delivery_key("telegram", str(uid)) not in receipts
+            1 for uid in acked.updates if delivery_key(cipher, "telegram", str(uid)) not in receipts
         )
         for chat, lines in acked.lines.items():
             if only is not None and chat not in only:

@@ -7,9 +7,10 @@ Everything per chat here lives in this process's memory, keyed by the chat's pse
 id), and is bounded: idle entries are forgotten. With several workers each keeps its own; see
 docs/limits.md for what that means.
 
-The report cap lives in the database (storage.steps.count_submission) so that it holds across workers
-and restarts. It is keyed by a second pseudonym, not the conversation's, and purged after an hour, so an
-anonymous report keeps no lasting link to the chat (see docs/limits.md for the trade-off).
+The report cap lives in the database (the step counts through StepStore.count_submission, in
+storage.writes) so that it holds across workers and restarts. It is keyed by a second pseudonym, not the
+conversation's, and purged after an hour, so an anonymous report keeps no lasting link to the chat (see
+docs/limits.md for the trade-off).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class ChatVolume:
         self.seconds = minutes * 60.0
         self.clock = clock
         self._windows: dict[str, _Window] = {}
-        self._lock = threading.Lock()  # counted on the database's step thread as well as the loop
+        self._lock = threading.Lock()  # counted on the database's writer thread as well as the loop
 
     def take(self, key: str) -> Volume:
         """Count one message from this chat and say what to do with it."""

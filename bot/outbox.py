@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.render import from_dict
 from flows.types import Outbound
-from storage import steps
+from storage import outbox as steps  # the delivery functions (storage.outbox)
 from storage.db import Database, WriteGate
 from storage.store import Pending, Store
 

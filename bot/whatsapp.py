@@ -42,7 +42,8 @@ from bot.service import Envelope, Outcome, ReportService
 from bot.web import BodyTooLarge, ChannelRoutes, read_body
 from flows import catalog
 from flows.types import Inbound, Location, Media, Outbound
-from storage import followup, steps
+from storage import followup
+from storage import outbox as steps  # the delivery functions (storage.outbox)
 from storage.db import Database
 from storage.models import Report
 from storage.store import Pending

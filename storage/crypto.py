@@ -18,6 +18,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from storage.errors import DecryptError as DecryptError  # raised here; defined with the others
+
 # scrypt for secret codes: 4 MiB of memory and about 10-40 ms a try (docs/limits.md gives the guessing cost).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**12, 8, 1
 
@@ -37,10 +39,6 @@ def new_code() -> str:
 def normalise_code(text: str) -> str:
     """`K7MQ 4XTD`, `k7mq-4xtd` -> `k7mq4xtd`: what is hashed and compared."""
     return re.sub(r"[\s\-_.\u2010-\u2015\u2212]", "", text).lower()
-
-
-class DecryptError(Exception):
-    """A stored value could not be decrypted with any configured key."""
 
 
 class Cipher:

@@ -2,18 +2,23 @@
 
 SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk before it returns) and
 `secure_delete=ON` (deleted content is overwritten), and every transaction starts with
-`BEGIN IMMEDIATE` so that concurrent writers queue instead of failing with "database is locked".
-PostgreSQL locks rows with `SELECT ... FOR UPDATE` (see storage.store).
+`BEGIN IMMEDIATE`, so that concurrent writers queue instead of failing with "database is locked" and a
+transaction is the only writer from its first statement. PostgreSQL locks the rows a transaction
+writes: the conversation by its `INSERT ... ON CONFLICT DO UPDATE` (storage.writes.open_conversation),
+an outbox message by `FOR UPDATE SKIP LOCKED` (storage.outbox.claim_one); see storage.dialect.
 
-On a SQLite file the steps are group-committed: the one step thread takes every step that is waiting,
-runs each in its own SAVEPOINT of one transaction, commits once, and only then answers each of them.
-A step that fails rolls back to its savepoint and fails alone; a commit that fails fails them all.
-Nothing is answered before the commit that holds it is on disk.
+`Database.run_write(work)` runs a callable it is given on a sync connection inside a transaction. It
+knows nothing of what the callable does (the application's step, a delivery result). On a SQLite
+file the work is group-committed: the one writer thread takes every piece of work that is waiting, runs
+each in its own SAVEPOINT of one transaction, commits once, and only then answers each of them. Work
+that fails rolls back to its savepoint and fails alone; a commit that fails fails them all. Nothing is
+answered before the commit that holds it is on disk.
 
-A step that deleted something (`request_checkpoint`) gets the write-ahead log checkpointed and truncated
-on the same thread right after its group is answered, so that the deleted rows' old pages do not stay in
-the -wal file (`secure_delete` overwrites them in the database file only). The checkpoint never waits for
-a reader: if one holds it back, it is tried again after the next group (or half a second later).
+Work that deleted something (storage.dialect.request_checkpoint) gets the write-ahead log checkpointed
+and truncated on the same thread right after its group is answered, so that the deleted rows' old pages
+do not stay in the -wal file (`secure_delete` overwrites them in the database file only). The checkpoint
+never waits for a reader: if one holds it back, it is tried again after the next group (or half a
+second later).
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.dialect import CHECKPOINT_WANTED
 
 T = TypeVar("T")
 
-MAX_BATCH = 64  # steps in one group commit at most: bounds the transaction and the wait of the first
+MAX_BATCH = 64  # pieces of work in one group commit at most: bounds the transaction and the wait of the first
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -46,15 +52,7 @@ SQLITE_PRAGMAS = (
 )
 
 
-CHECKPOINT_WANTED = "reportbot.checkpoint"  # a flag in the driver connection's info (see request_checkpoint)
 CHECKPOINT_RETRY = 0.5  # seconds before a checkpoint held back by a reader is tried again when all is quiet
-
-
-def request_checkpoint(conn: Connection) -> None:
-    """Ask for the write-ahead log to be checkpointed and truncated once this transaction is committed,
-    because it deleted something (SQLite; PostgreSQL has no such file, see docs/security.md)."""
-    if conn.dialect.name == "sqlite":
-        conn.info[CHECKPOINT_WANTED] = True
 
 
 class Database:
@@ -65,24 +63,26 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()  # "sqlite" | "postgresql"
         kwargs: dict[str, Any] = {"echo": echo}
-        # The service's step on a SQLite file runs on one dedicated thread over the sqlite3 driver (one
-        # thread hop a step instead of one per statement); see run_step.
-        self._step_engine: Engine | None = None
-        self._step_thread: ThreadPoolExecutor | None = None
-        self._waiting: list[_Queued] = []  # steps waiting for the next group commit
+        # Work given to run_write on a SQLite file runs on one dedicated thread over the sqlite3 driver
+        # (one thread hop a transaction instead of one per statement).
+        self._writer_engine: Engine | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
+        self._waiting: list[_Queued] = []  # work waiting for the next group commit
         self._committing = False
-        self._checkpoint_due = False  # a committed step deleted something; the WAL still holds it
+        self._checkpoint_due = False  # committed work deleted something; the WAL still holds it
         self._retry: asyncio.TimerHandle | None = None
-        self.checkpoints = 0  # how many truncating checkpoints the step thread made (tests, benches)
+        self.checkpoints = 0  # how many truncating checkpoints the writer thread made (tests, benches)
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 _private_file(Path(parsed.database))
-                self._step_engine = create_engine(
+                self._writer_engine = create_engine(
                     parsed.set(drivername="sqlite+pysqlite"),
                     echo=echo,
-                    connect_args={"check_same_thread": False},  # used by the step thread only; closed by any
+                    connect_args={
+                        "check_same_thread": False
+                    },  # used by the writer thread only; closed by any
                 )
-                _make_sqlite_durable(self._step_engine)
+                _make_sqlite_durable(self._writer_engine)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -100,36 +100,39 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
-    async def run_step(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` on a sync connection inside a transaction: committed (durably) before this returns
-        if `fn` returns, rolled back if it raises.
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run the callable it is given on a sync connection inside a transaction: committed (durably)
+        before this returns if `work` returns, rolled back if it raises. Returns what `work` returned.
 
-        SQLite file: on the one step thread, over the sqlite3 driver, with the same durable pragmas, in
-        a group commit with the other steps waiting (see the module's notes). Otherwise (PostgreSQL,
+        SQLite file: on the one writer thread, over the sqlite3 driver, with the same durable pragmas,
+        in a group commit with the other work waiting (see the module's notes). Otherwise (PostgreSQL,
         in-memory SQLite): its own transaction on the async engine through `run_sync`, so both run the
         same code.
         """
-        if self._step_engine is None:
+        if self._writer_engine is None:
             async with self.engine.begin() as conn:
-                return await conn.run_sync(fn)
+                return await conn.run_sync(work)
         loop = asyncio.get_running_loop()
-        queued = _Queued(fn, loop.create_future())
+        queued = _Queued(work, loop.create_future())
         self._waiting.append(queued)
         if not self._committing:
             self._commit_next(loop)
         result: T = await queued.future
         return result
 
+    # The name the channels' delivery code and the WhatsApp adapter call today (their owners rename it).
+    run_step = run_write
+
     def _commit_next(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Hand the steps waiting now to the step thread as one group (called on the event loop only)."""
-        assert self._step_engine is not None
+        """Hand the work waiting now to the writer thread as one group (called on the event loop only)."""
+        assert self._writer_engine is not None
         batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-        if self._step_thread is None:
-            self._step_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reportbot-step")
+        if self._writer_thread is None:
+            self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reportbot-writer")
         self._committing = True
         try:
-            done = loop.run_in_executor(self._step_thread, _group_commit, self._step_engine, batch)
-        except RuntimeError as exc:  # the step thread was shut down (dispose): nothing of these ran
+            done = loop.run_in_executor(self._writer_thread, _group_commit, self._writer_engine, batch)
+        except RuntimeError as exc:  # the writer thread was shut down (dispose): nothing of these ran
             failed: asyncio.Future[bool] = loop.create_future()
             failed.set_exception(exc)
             self._answer(loop, batch, failed)
@@ -139,18 +142,11 @@ class Database:
     def _answer(
         self, loop: asyncio.AbstractEventLoop, batch: list[_Queued], done: asyncio.Future[bool]
     ) -> None:
-        """After the commit (or its failure): answer each step of the group, checkpoint if one deleted
-        something, then start the next group."""
+        """After the commit (or its failure): answer each piece of work of the group, checkpoint if one
+        deleted something, then start the next group."""
         failed = None if done.cancelled() else done.exception()
         for queued in batch:
-            if queued.future.done():  # its caller stopped waiting; the step ran all the same
-                continue
-            if failed is not None:
-                queued.future.set_exception(failed)
-            elif queued.error is not None:
-                queued.future.set_exception(queued.error)
-            else:
-                queued.future.set_result(queued.result)
+            queued.settle(failed)
         if failed is None and not done.cancelled() and done.result():
             self._checkpoint_due = True
         if self._checkpoint_due and self._start_checkpoint(loop):
@@ -160,13 +156,13 @@ class Database:
             self._commit_next(loop)
 
     def _start_checkpoint(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Checkpoint on the step thread (the next group waits for it); False if the thread is gone."""
-        assert self._step_engine is not None and self._step_thread is not None
+        """Checkpoint on the writer thread (the next group waits for it); False if the thread is gone."""
+        assert self._writer_engine is not None and self._writer_thread is not None
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
         try:
-            done = loop.run_in_executor(self._step_thread, _checkpoint, self._step_engine)
+            done = loop.run_in_executor(self._writer_thread, _checkpoint, self._writer_engine)
         except RuntimeError:  # shut down (dispose): a clean close checkpoints anyway
             return False
         done.add_done_callback(lambda f: self._checkpointed(loop, f))
@@ -185,7 +181,7 @@ class Database:
 
     def _retry_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
         self._retry = None
-        if self._checkpoint_due and not self._committing and self._step_thread is not None:
+        if self._checkpoint_due and not self._committing and self._writer_thread is not None:
             self._committing = True
             if not self._start_checkpoint(loop):
                 self._committing = False
@@ -206,26 +202,26 @@ class Database:
         return True
 
     async def dispose(self) -> None:
-        """Close every pooled connection (and stop the step thread)."""
+        """Close every pooled connection (and stop the writer thread)."""
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
-        if self._step_thread is not None:
-            self._step_thread.shutdown(wait=True)
-            self._step_thread = None
-        if self._step_engine is not None:
-            self._step_engine.dispose()
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown(wait=True)
+            self._writer_thread = None
+        if self._writer_engine is not None:
+            self._writer_engine.dispose()
         await self.engine.dispose()
 
 
 class WriteGate:
-    """Who may write to a SQLite file now, in this process: steps together, or one other writer alone.
+    """Who may write to a SQLite file now, in this process: grouped work together, or one other writer alone.
 
-    Steps (and outbox writes) run on the step thread and are group-committed, so any number of them may
+    Work given to run_write (steps, outbox writes) runs on the writer thread, group-committed, so any number may
     be under way at once (`async with gate.shared()`). A writer on the async engine (quick exit, staff in
-    the console) takes the gate alone (`async with gate`) and waits until the steps under way are done;
-    steps that come while it waits queue behind it, so it is not starved. Without the gate such a writer
-    would meet the step thread's transaction and fall back on SQLite's busy-wait sleeps.
+    the console) takes the gate alone (`async with gate`) and waits until the work under way is done;
+    work that comes while it waits queue behind it, so it is not starved. Without the gate such a writer
+    would meet the writer thread's transaction and fall back on SQLite's busy-wait sleeps.
     """
 
     def __init__(self) -> None:
@@ -253,7 +249,7 @@ class WriteGate:
             self._wanting_alone += 1
             try:
                 await self._changed.wait_for(lambda: not self._alone and self._shared == 0)
-            except BaseException:  # cancelled: steps held back for this writer may go on
+            except BaseException:  # cancelled: work held back for this writer may go on
                 self._wanting_alone -= 1
                 self._changed.notify_all()
                 raise
@@ -268,19 +264,29 @@ class WriteGate:
 
 @dataclass
 class _Queued:
-    """One step waiting for a group commit, and what running it gave."""
+    """One piece of work waiting for a group commit, and what running it gave."""
 
-    fn: Callable[[Connection], Any]
+    work: Callable[[Connection], Any]
     future: asyncio.Future[Any]
     result: Any = None
     error: BaseException | None = None
 
+    def settle(self, failed: BaseException | None) -> None:
+        """Answer the caller: the group's failure, else this work's own error, else its result."""
+        if self.future.done():  # its caller stopped waiting; the work ran all the same
+            return
+        error = failed or self.error
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(self.result)
+
 
 def _group_commit(engine: Engine, batch: list[_Queued]) -> bool:
-    """On the step thread: run each step of the group in one transaction, then commit once. True when a
-    step asked for a checkpoint (it deleted something).
+    """On the writer thread: run each piece of work of the group in one transaction, then commit once.
+    True when one asked for a checkpoint (it deleted something).
 
-    With more than one step each runs in its own SAVEPOINT, so that one that raises is undone alone. A
+    With more than one, each runs in its own SAVEPOINT, so that one that raises is undone alone. A
     failure of the transaction itself (BEGIN, a savepoint, COMMIT) raises, and the caller fails them all.
     """
     with engine.connect() as conn:
@@ -295,23 +301,23 @@ def _group_commit(engine: Engine, batch: list[_Queued]) -> bool:
 def _run_group(conn: Connection, batch: list[_Queued]) -> None:
     if len(batch) == 1:
         queued = batch[0]
-        queued.result = queued.fn(conn)  # raises: the whole (one-step) transaction rolls back
+        queued.result = queued.work(conn)  # raises: the whole (one-piece) transaction rolls back
         return
     driver = conn.connection.dbapi_connection
     assert driver is not None
     for queued in batch:
-        # Savepoints on the driver itself: SQLAlchemy's nested transactions cost more than the step.
-        driver.execute("SAVEPOINT step")
+        # Savepoints on the driver itself: SQLAlchemy's nested transactions cost more than a step.
+        driver.execute("SAVEPOINT work")
         try:
-            queued.result = queued.fn(conn)
+            queued.result = queued.work(conn)
         except Exception as exc:
-            driver.execute("ROLLBACK TO step")
+            driver.execute("ROLLBACK TO work")
             queued.error = exc
-        driver.execute("RELEASE step")
+        driver.execute("RELEASE work")
 
 
 def _checkpoint(engine: Engine) -> bool:
-    """On the step thread, after a commit: copy the WAL into the file and truncate it to nothing. Never
+    """On the writer thread, after a commit: copy the WAL into the file and truncate it to nothing. Never
     waits: a reader in the middle of a transaction makes it return False (try again later)."""
     with engine.connect() as conn:
         driver = conn.connection.dbapi_connection

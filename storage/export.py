@@ -151,10 +151,6 @@ def report_record(cipher: Cipher, report: Report) -> dict[str, Any]:
     sealed: dict[str, Any] = sealed_value if isinstance(sealed_value, dict) else {}
     location = sealed.get("location") or {}
     contact = sealed.get("contact")
-    notes: list[dict[str, Any]] = []
-    if report.staff_note_enc:
-        stored = cipher.decrypt_json(report.staff_note_enc)
-        notes = stored if isinstance(stored, list) else [{"at": None, "status": None, "text": str(stored)}]
     occurred: date | None = report.occurred_on
     return {
         "reference": report.reference,
@@ -179,16 +175,26 @@ def report_record(cipher: Cipher, report: Report) -> dict[str, Any]:
         "evidence": list(sealed.get("evidence") or []),
         "support_requested": report.support_requested,
         "anonymous": bool(report.anonymous),
-        "contact": _contact(contact) if isinstance(contact, dict) and not report.anonymous else None,
+        "contact": None if report.anonymous else _contact(contact),
         "share_with": list(report.share_with or []),
         "status": report.status,
         "status_changed_at": iso_utc(report.status_changed_at),
-        "staff_notes": notes,
+        "staff_notes": _notes(cipher, report),
         "transcript": [],
     }
 
 
-def _contact(c: dict[str, Any]) -> dict[str, Any]:
+def _notes(cipher: Cipher, report: Report) -> list[dict[str, Any]]:
+    """Staff notes, oldest first (a note stored before notes were a list comes as one)."""
+    if not report.staff_note_enc:
+        return []
+    stored = cipher.decrypt_json(report.staff_note_enc)
+    return stored if isinstance(stored, list) else [{"at": None, "status": None, "text": str(stored)}]
+
+
+def _contact(c: object) -> dict[str, Any] | None:
+    if not isinstance(c, dict):
+        return None
     return {
         "name": c.get("name"),
         "phone": c.get("phone"),

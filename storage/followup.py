@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import dialect
 from storage.crypto import Cipher
 from storage.export import aware, iso_utc
 from storage.models import Conversation, Report
@@ -24,9 +25,7 @@ STATUSES = ("new", "in-progress", "closed")
 async def lock_report(s: AsyncSession, reference: str) -> Report | None:
     """The report with this reference, locked until the transaction ends (PostgreSQL; SQLite locks all)."""
     query = select(Report).where(col(Report.reference) == reference)
-    if s.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    return (await s.execute(query)).scalar_one_or_none()
+    return (await s.execute(dialect.locked_in(query, s))).scalar_one_or_none()
 
 
 async def review(

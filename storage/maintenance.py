@@ -17,7 +17,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from storage.crypto import DecryptError
+from storage import dialect
+from storage.crypto import Cipher, DecryptError
 from storage.db import Database
 from storage.models import (
     ALL_TABLES,
@@ -103,66 +104,10 @@ async def purge(
     """Delete what retention says must go: idle drafts, old reports, old delivery ids and sent messages."""
     now = now or utcnow()
     counts = PurgeCounts()
-    draft_cutoff = now - timedelta(days=draft_retention_days)
-    report_cutoff = now - timedelta(days=report_retention_days)
-    while True:  # in batches, so that a large purge never holds the database for long
-        async with db.transaction() as s:
-            ids = [
-                int(i or 0)
-                for i in (
-                    await s.execute(
-                        select(col(Conversation.id))
-                        .where(col(Conversation.updated_at) < draft_cutoff)
-                        .limit(BATCH)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).scalars()
-            ]
-            if not ids:
-                break
-            t, o = await _delete_drafts(s, ids)
-            counts.drafts += len(ids)
-            counts.transcript_entries += t
-            counts.outbox_messages += o
-    while True:
-        async with db.transaction() as s:
-            found = (
-                await s.execute(
-                    select(col(Report.id), col(Report.reference))
-                    .where(col(Report.submitted_at) < report_cutoff)
-                    .limit(BATCH)
-                )
-            ).all()
-            if not found:
-                break
-            t, o = await _delete_reports(s, [int(r[0] or 0) for r in found])
-            counts.reports += len(found)
-            counts.transcript_entries += t
-            counts.outbox_messages += o
-            counts.references.extend(str(r[1]) for r in found)
+    await _purge_drafts(db, counts, before=now - timedelta(days=draft_retention_days))
+    await _purge_reports(db, counts, before=now - timedelta(days=report_retention_days))
     async with db.transaction() as s:
-        r = await s.execute(
-            delete(InboundReceipt).where(col(InboundReceipt.received_at) < now - RECEIPT_KEEP)
-        )
-        counts.receipts = _rows(r)
-        kept = await s.execute(delete(ChatMessage).where(col(ChatMessage.at) < now - SENT_KEEP))
-        counts.message_ids = _rows(kept)
-        # Report counters of the abuse limit live an hour (bot/limits.py); a purge clears any left over.
-        await store.purge_submission_counts(s, before=now - timedelta(hours=1))
-        # Failed status look-ups are counted for an hour, and kept while a lockout lasts (docs/limits.md).
-        await s.execute(
-            delete(LookupFailure).where(
-                col(LookupFailure.window_start) < now - timedelta(hours=1),
-                or_(col(LookupFailure.locked_until).is_(None), col(LookupFailure.locked_until) < now),
-            )
-        )
-        cutoff = now - SENT_KEEP
-        old = await s.execute(
-            delete(OutboxMessage).where(
-                or_(col(OutboxMessage.sent_at) < cutoff, col(OutboxMessage.failed_at) < cutoff)
-            )
-        )
-        counts.outbox_messages += _rows(old)
+        await _purge_the_rest(s, store, counts, now)
         await store.audit(
             s,
             actor=actor,
@@ -173,6 +118,66 @@ async def purge(
         )
     await checkpoint(db)
     return counts
+
+
+async def _purge_drafts(db: Database, counts: PurgeCounts, *, before: datetime) -> None:
+    """Idle drafts, in batches, so that a large purge never holds the database for long."""
+    while True:
+        async with db.transaction() as s:
+            idle = select(col(Conversation.id)).where(col(Conversation.updated_at) < before).limit(BATCH)
+            # A conversation a step holds now is passed over (PostgreSQL): it is not idle.
+            locked = dialect.locked(idle, s.get_bind().dialect.name, skip_locked=True)
+            ids = [int(i or 0) for i in (await s.execute(locked)).scalars()]
+            if not ids:
+                return
+            t, o = await _delete_drafts(s, ids)
+            counts.drafts += len(ids)
+            counts.transcript_entries += t
+            counts.outbox_messages += o
+
+
+async def _purge_reports(db: Database, counts: PurgeCounts, *, before: datetime) -> None:
+    """Reports past retention, in batches."""
+    while True:
+        async with db.transaction() as s:
+            found = (
+                await s.execute(
+                    select(col(Report.id), col(Report.reference))
+                    .where(col(Report.submitted_at) < before)
+                    .limit(BATCH)
+                )
+            ).all()
+            if not found:
+                return
+            t, o = await _delete_reports(s, [int(r[0] or 0) for r in found])
+            counts.reports += len(found)
+            counts.transcript_entries += t
+            counts.outbox_messages += o
+            counts.references.extend(str(r[1]) for r in found)
+
+
+async def _purge_the_rest(s: AsyncSession, store: Store, counts: PurgeCounts, now: datetime) -> None:
+    """Old delivery ids, kept message ids, counters and sent messages."""
+    r = await s.execute(delete(InboundReceipt).where(col(InboundReceipt.received_at) < now - RECEIPT_KEEP))
+    counts.receipts = _rows(r)
+    kept = await s.execute(delete(ChatMessage).where(col(ChatMessage.at) < now - SENT_KEEP))
+    counts.message_ids = _rows(kept)
+    # Report counters of the abuse limit live an hour (bot/limits.py); a purge clears any left over.
+    await store.purge_submission_counts(s, before=now - timedelta(hours=1))
+    # Failed status look-ups are counted for an hour, and kept while a lockout lasts (docs/limits.md).
+    await s.execute(
+        delete(LookupFailure).where(
+            col(LookupFailure.window_start) < now - timedelta(hours=1),
+            or_(col(LookupFailure.locked_until).is_(None), col(LookupFailure.locked_until) < now),
+        )
+    )
+    cutoff = now - SENT_KEEP
+    old = await s.execute(
+        delete(OutboxMessage).where(
+            or_(col(OutboxMessage.sent_at) < cutoff, col(OutboxMessage.failed_at) < cutoff)
+        )
+    )
+    counts.outbox_messages += _rows(old)
 
 
 async def erase_report(db: Database, store: Store, reference: str, *, actor: str) -> EraseCounts | None:
@@ -202,6 +207,59 @@ def _encrypted() -> list[tuple[type[SQLModel], tuple[str, ...]]]:
     return list(ENCRYPTED_COLUMNS.items())
 
 
+async def _rotate_table(
+    db: Database,
+    cipher: Cipher,
+    table: type[SQLModel],
+    columns: tuple[str, ...],
+    counts: RotateCounts,
+    batch_size: int,
+    max_batches: int | None,
+) -> None:
+    """One table's encrypted columns, a committed batch of rows at a time."""
+    id_col = col(table.id)  # type: ignore[attr-defined]
+    last = 0
+    while True:
+        if max_batches is not None and counts.batches >= max_batches:
+            counts.complete = False
+            return
+        async with db.transaction() as s:
+            cols = [getattr(table, c) for c in columns]
+            rows = (
+                await s.execute(select(id_col, *cols).where(id_col > last).order_by(id_col).limit(batch_size))
+            ).all()
+            if not rows:
+                return
+            counts.batches += 1
+            for row in rows:
+                last = int(row[0])
+                await _rotate_row(s, cipher, table, columns, row, counts)
+
+
+async def _rotate_row(
+    s: AsyncSession,
+    cipher: Cipher,
+    table: type[SQLModel],
+    columns: tuple[str, ...],
+    row: Any,
+    counts: RotateCounts,
+) -> None:
+    """Re-encrypt one row's values not under the newest key, each only if it is still the one read."""
+    row_id = int(row[0])
+    id_col = col(table.id)  # type: ignore[attr-defined]
+    for name, token in zip(columns, row[1:], strict=True):
+        if token is None:
+            continue
+        if cipher.is_current(token):
+            counts.current += 1
+            continue
+        fresh = cipher.rotate(token)
+        result = await s.execute(
+            update(table).where(id_col == row_id, getattr(table, name) == token).values({name: fresh})
+        )
+        counts.rotated += _rows(result)
+
+
 async def rotate_keys(
     db: Database, store: Store, *, actor: str, batch_size: int = BATCH, max_batches: int | None = None
 ) -> RotateCounts:
@@ -212,40 +270,9 @@ async def rotate_keys(
     meanwhile (already under the newest key) is never overwritten with an older one. `max_batches`
     stops early (the result says `complete=False`).
     """
-    cipher = store.cipher
     counts = RotateCounts()
     for table, columns in _encrypted():
-        id_col = col(table.id)  # type: ignore[attr-defined]
-        last = 0
-        while True:
-            if max_batches is not None and counts.batches >= max_batches:
-                counts.complete = False
-                break
-            async with db.transaction() as s:
-                cols = [getattr(table, c) for c in columns]
-                rows = (
-                    await s.execute(
-                        select(id_col, *cols).where(id_col > last).order_by(id_col).limit(batch_size)
-                    )
-                ).all()
-                if not rows:
-                    break
-                counts.batches += 1
-                for row in rows:
-                    last = int(row[0])
-                    for name, token in zip(columns, row[1:], strict=True):
-                        if token is None:
-                            continue
-                        if cipher.is_current(token):
-                            counts.current += 1
-                            continue
-                        fresh = cipher.rotate(token)
-                        result = await s.execute(
-                            update(table)
-                            .where(id_col == last, getattr(table, name) == token)
-                            .values({name: fresh})
-                        )
-                        counts.rotated += _rows(result)
+        await _rotate_table(db, store.cipher, table, columns, counts, batch_size, max_batches)
         if not counts.complete:
             break
     async with db.transaction() as s:

@@ -102,7 +102,7 @@ class OutboxMessage(SQLModel, table=True):
     # The foreign keys are indexed: ending a conversation or erasing a report finds its messages by
     # them (and SQLite's foreign-key checks scan the whole table without an index).
     # Delivery looks only at unsent messages, in order, and at the oldest unsent one of each chat: two
-    # partial indexes hold just those rows (storage.steps.claim_due).
+    # partial indexes hold just those rows (storage.outbox.due_messages).
     __table_args__ = (
         Index(
             "ix_outbox_unsent",

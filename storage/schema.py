@@ -21,15 +21,12 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from storage.db import Database
+from storage.errors import SchemaError as SchemaError  # raised here; defined with the others
 from storage.models import table_names
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 FIRST_REVISION = "0001"
 _FIRST_TABLES = {"conversation", "inbound_receipt", "report", "transcript_entry", "outbox", "audit_event"}
-
-
-class SchemaError(Exception):
-    """The database schema cannot be used by this code; str() is one line for the operator."""
 
 
 @dataclass(frozen=True)

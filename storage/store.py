@@ -1,36 +1,37 @@
-"""Reads and writes used by the service's one step and by the outbox. Every function runs inside a
-transaction the caller opened (storage.db.Database.transaction) and never commits by itself.
+"""Storage operations outside the application's step, on an AsyncSession: staff replies and exports,
+quick exit's message ids, maintenance. Every method runs inside a transaction the caller opened
+(storage.db.Database.transaction) and never commits by itself.
 
-Values arrive here in clear and leave encrypted: this module is the only place that calls the cipher
-on the way in, so nothing a person typed can reach a table unencrypted.
+The step itself writes through storage.interface.StepStore (storage.writes); the writes both share run
+the same functions of storage.writes on the session's connection, so values are encrypted the same way.
+Values arrive in clear and leave encrypted.
+
+`transcript`, `create_report`, `sealed`, `pending_count` and `remember_message` are used only by tests
+of the channels and of staff commands (to seed and read rows); they go when those tests move.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import steps
+from storage import writes
 from storage.crypto import Cipher
+from storage.interface import TranscriptLine as Line
 from storage.models import (
     AuditEvent,
     ChatMessage,
-    Conversation,
-    InboundReceipt,
     OutboxMessage,
     Report,
     SubmissionCount,
     TranscriptEntry,
-    utcnow,
 )
-from storage.steps import Pending
-from storage.steps import TranscriptLine as Line
+from storage.outbox import Pending
 
 __all__ = ["Line", "Pending", "Store"]
 
@@ -45,92 +46,6 @@ class Store:
 
     # -- inbound ---------------------------------------------------------------------------------
 
-    def _delivery_key(self, channel: str, delivery_id: str) -> str:
-        # A Twilio MessageSid leads back to the sender through Twilio's API: keep only a pseudonym of it.
-        return self.cipher.pseudonym(f"delivery:{channel}", delivery_id)
-
-    async def record_receipt(self, s: AsyncSession, channel: str, delivery_id: str) -> bool:
-        """Record a delivery id; False when it was recorded before (a repeat to ignore).
-
-        On PostgreSQL a second worker inserting the same id waits on the unique index until the first
-        commits (then it is a repeat) or rolls back (then it is recorded here).
-        """
-        return await _on_connection(
-            s, lambda conn: steps.record_receipt(conn, self.cipher, channel, delivery_id)
-        )
-
-    async def has_receipt(self, s: AsyncSession, channel: str, delivery_id: str) -> bool:
-        """True when this delivery has been acted on (committed)."""
-        found = await s.execute(
-            select(col(InboundReceipt.id)).where(
-                col(InboundReceipt.channel) == channel,
-                col(InboundReceipt.delivery_id) == self._delivery_key(channel, delivery_id),
-            )
-        )
-        return found.first() is not None
-
-    async def lock_conversation(self, s: AsyncSession, channel: str, chat_key: str) -> Conversation:
-        """The chat's conversation row, created if missing, locked until the transaction ends.
-
-        SQLite: the transaction began with BEGIN IMMEDIATE, so it is the only writer anyway. PostgreSQL:
-        `SELECT ... FOR UPDATE` makes a second worker wait for this one's commit. If that commit deleted
-        the row (a report was submitted, a draft erased), the waiting worker finds nothing and inserts
-        afresh, hence the loop.
-        """
-        query = (
-            select(Conversation)
-            .where(col(Conversation.channel) == channel, col(Conversation.chat_key) == chat_key)
-            .execution_options(populate_existing=True)
-        )
-        if _dialect(s) == "postgresql":
-            query = query.with_for_update()
-        for _ in range(5):
-            now = utcnow()
-            stmt = _insert(s, Conversation).values(
-                channel=channel, chat_key=chat_key, step="start", locale="en", created_at=now, updated_at=now
-            )
-            await s.execute(stmt.on_conflict_do_nothing())
-            row = (await s.execute(query)).scalar_one_or_none()
-            if row is not None:
-                return row
-        raise RuntimeError("could not lock the conversation row after 5 tries")
-
-    def read_draft(self, conv: Conversation) -> dict[str, Any] | None:
-        """The decrypted draft, or None for a conversation that has not started."""
-        if conv.draft_enc is None:
-            return None
-        value = self.cipher.decrypt_json(conv.draft_enc)
-        return value if isinstance(value, dict) else None
-
-    async def save_draft(
-        self, s: AsyncSession, conv: Conversation, draft: dict[str, Any], *, at: datetime | None = None
-    ) -> None:
-        """Store the draft encrypted (see storage.steps.save_draft)."""
-        assert conv.id is not None
-        conv_id = conv.id
-        await _on_connection(
-            s, lambda conn: steps.save_draft(conn, self.cipher, conv_id, draft, at=at or utcnow())
-        )
-
-    async def delete_conversation(self, s: AsyncSession, conversation_id: int) -> None:
-        """Remove a conversation, its transcript and what it sent (its report keeps its own copy).
-
-        Messages not yet delivered stay, detached, and are deleted once delivered (an outbox row that
-        belongs to no conversation and no report does not outlive its delivery). Delivered messages go
-        now, except that the platform ids of delivered ones are kept, with the text scrubbed, for the
-        quick exit ("clear the chat") until purge removes them.
-        """
-        await _on_connection(s, lambda conn: steps.delete_conversation(conn, self.cipher, conversation_id))
-
-    async def forget_chat(self, s: AsyncSession, channel: str, chat_key: str) -> int:
-        """Delete every delivered message to this chat that no report keeps, and the kept ids of messages
-        from it (for anonymous reports).
-
-        Called when an anonymous report is submitted: what remains of the chat's messages could
-        otherwise be matched to the report by time. Returns how many rows went.
-        """
-        return await _on_connection(s, lambda conn: steps.forget_chat(conn, channel, chat_key))
-
     # -- transcript ------------------------------------------------------------------------------
 
     async def append_transcript(
@@ -144,7 +59,7 @@ class Store:
         """Append lines, encrypted, after the last one of this conversation or report."""
         await _on_connection(
             s,
-            lambda conn: steps.append_transcript(
+            lambda conn: writes.append_transcript(
                 conn, self.cipher, lines, conversation_id=conversation_id, report_id=report_id
             ),
         )
@@ -162,42 +77,17 @@ class Store:
 
     # -- reports ---------------------------------------------------------------------------------
 
-    async def create_report(
-        self,
-        s: AsyncSession,
-        *,
-        reference: str,
-        channel: str,
-        clear: dict[str, Any],
-        sealed: dict[str, Any],
-        chat_key: str | None,
-        reply_address: str | None,
-        conversation_id: int | None,
-        at: datetime,
-    ) -> Report:
-        """Store a report; move the conversation's transcript to it (see storage.steps.create_report)."""
-        report_id = await _on_connection(
-            s,
-            lambda conn: steps.create_report(
-                conn,
-                self.cipher,
-                reference=reference,
-                channel=channel,
-                clear=clear,
-                sealed=sealed,
-                chat_key=chat_key,
-                reply_address=reply_address,
-                conversation_id=conversation_id,
-                at=at,
-            ),
-        )
+    async def create_report(self, s: AsyncSession, **fields: Any) -> Report:
+        """Store a report; move the conversation's transcript to it (storage.writes.create_report takes
+        the same keyword arguments)."""
+        report_id = await _on_connection(s, lambda conn: writes.create_report(conn, self.cipher, **fields))
         report = await s.get(Report, report_id)
         assert report is not None
         return report
 
     async def reference_exists(self, s: AsyncSession, reference: str) -> bool:
         """True when a report already has this reference."""
-        return await _on_connection(s, lambda conn: steps.reference_exists(conn, reference))
+        return await _on_connection(s, lambda conn: writes.reference_exists(conn, reference))
 
     async def report_by_reference(self, s: AsyncSession, reference: str) -> Report | None:
         """The report with this reference, if any."""
@@ -210,26 +100,6 @@ class Store:
         value = self.cipher.decrypt_json(report.sealed_enc)
         return value if isinstance(value, dict) else {}
 
-    async def staff_replies(self, s: AsyncSession, report_id: int) -> list[str]:
-        """Texts staff sent to the reporter, oldest first."""
-        rows = (
-            await s.execute(
-                select(TranscriptEntry)
-                .where(col(TranscriptEntry.report_id) == report_id, col(TranscriptEntry.author) == "staff")
-                .order_by(col(TranscriptEntry.seq))
-            )
-        ).scalars()
-        return [self.cipher.decrypt(r.text_enc) for r in rows]
-
-    async def count_submission(
-        self, s: AsyncSession, sender_key: str, *, at: datetime, limit: int, window: timedelta
-    ) -> bool:
-        """Count one more report for this sender in the current window; False (nothing counted) when
-        the sender already reached `limit`. Windows older than `window` are deleted on the way."""
-        return await _on_connection(
-            s, lambda conn: steps.count_submission(conn, sender_key, at=at, limit=limit, window=window)
-        )
-
     async def purge_submission_counts(self, s: AsyncSession, *, before: datetime) -> int:
         """Delete report counters whose window started before a time (retention: one hour)."""
         result = await s.execute(delete(SubmissionCount).where(col(SubmissionCount.window_start) < before))
@@ -237,57 +107,10 @@ class Store:
 
     # -- outbox ----------------------------------------------------------------------------------
 
-    async def enqueue(
-        self,
-        s: AsyncSession,
-        *,
-        channel: str,
-        chat_key: str,
-        address: str,
-        messages: Iterable[dict[str, Any]],
-        conversation_id: int | None = None,
-        report_id: int | None = None,
-        at: datetime | None = None,
-    ) -> list[int]:
-        """Put messages in the outbox, in order; returns their ids."""
-        return await _on_connection(
-            s,
-            lambda conn: steps.enqueue(
-                conn,
-                self.cipher,
-                channel=channel,
-                chat_key=chat_key,
-                address=address,
-                messages=list(messages),
-                conversation_id=conversation_id,
-                report_id=report_id,
-                at=at,
-            ),
-        )
-
-    async def claim_due(
-        self, s: AsyncSession, channel: str, *, now: datetime, lease: timedelta, limit: int = 100
-    ) -> list[Pending]:
-        """Claim due messages (see storage.steps.claim_due, which does the work)."""
-        return await _on_connection(
-            s, lambda conn: steps.claim_due(conn, self.cipher, channel, now=now, lease=lease, limit=limit)
-        )
-
-    async def mark_sent(
-        self, s: AsyncSession, ids: Sequence[int], *, at: datetime, platform_ids: Sequence[str] = ()
-    ) -> None:
-        """Record delivery (see storage.steps.mark_sent)."""
-        await _on_connection(
-            s, lambda conn: steps.mark_sent(conn, self.cipher, ids, at=at, platform_ids=platform_ids)
-        )
-
-    async def mark_retry(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
-        """Try again at a later time."""
-        await _on_connection(s, lambda conn: steps.mark_retry(conn, msg_id, at=at, error=error))
-
-    async def mark_failed(self, s: AsyncSession, msg_id: int, *, at: datetime, error: str) -> None:
-        """Give up on a message the platform will never accept (see storage.steps.mark_failed)."""
-        await _on_connection(s, lambda conn: steps.mark_failed(conn, msg_id, at=at, error=error))
+    async def enqueue(self, s: AsyncSession, **fields: Any) -> list[int]:
+        """Put messages in the outbox, in order; returns their ids (storage.writes.enqueue takes the same
+        keyword arguments: channel, chat_key, address, messages, conversation_id, report_id, at)."""
+        return await _on_connection(s, lambda conn: writes.enqueue(conn, self.cipher, **fields))
 
     async def pending_count(self, s: AsyncSession, channel: str | None = None) -> int:
         """How many messages wait to be delivered."""
@@ -307,7 +130,7 @@ class Store:
     ) -> None:
         """Keep the platform id of a message the person sent (encrypted), for quick exit."""
         await _on_connection(
-            s, lambda conn: steps.remember_message(conn, self.cipher, channel, chat_key, ref, at=at)
+            s, lambda conn: writes.remember_message(conn, self.cipher, channel, chat_key, ref, at=at)
         )
 
     async def message_refs(
@@ -384,23 +207,7 @@ class Store:
 
 
 async def _on_connection(s: AsyncSession, fn: Callable[[Connection], T]) -> T:
-    """Run a storage.steps function on the session's connection, in its transaction, after flushing what
+    """Run a storage.writes function on the session's connection, in its transaction, after flushing what
     the session holds (Core statements do not flush by themselves)."""
     await s.flush()
     return await s.run_sync(lambda sync: fn(sync.connection()))
-
-
-def _dialect(s: AsyncSession) -> str:
-    return s.get_bind().dialect.name
-
-
-def _insert(s: AsyncSession, table: Any) -> Any:
-    """An INSERT that supports ON CONFLICT DO NOTHING on both SQLite and PostgreSQL."""
-    if _dialect(s) == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def day_start(d: date) -> datetime:
-    """Midnight UTC at the start of a day."""
-    return datetime(d.year, d.month, d.day, tzinfo=UTC)

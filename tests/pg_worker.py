@@ -18,13 +18,17 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from bot.config import load_config
 from bot.outbox import Outbox
 from bot.render import as_text
 from bot.service import Envelope, ReportService
 from flows.types import Inbound, Outbound
 from storage.db import Database
+from storage.models import InboundReceipt
 from storage.store import Pending
+from storage.writes import delivery_key
 from tests.reporting import START
 
 CHANNEL = "console"
@@ -64,8 +68,14 @@ async def run(config_path: str, plan: dict[str, list[str]], worker: int, workers
     sender = RecordingSender(Path(log), worker)
 
     async def acknowledged(chat: str, j: int) -> bool:
+        key = delivery_key(service.cipher, CHANNEL, delivery_id(chat, j))
         async with db.transaction() as s:
-            return await service.store.has_receipt(s, CHANNEL, delivery_id(chat, j))
+            found = await s.execute(
+                select(InboundReceipt.id).where(
+                    InboundReceipt.channel == CHANNEL, InboundReceipt.delivery_id == key
+                )
+            )
+            return found.first() is not None
 
     async def talk(chat: str, lines: list[str]) -> None:
         for j, text in enumerate(lines):

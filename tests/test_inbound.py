@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from bot.telegram import MAX_UPDATE_AGE
 from bot.whatsapp import PATH
 from storage.models import ChatMessage, Conversation, InboundReceipt, OutboxMessage, TranscriptEntry
-from tests.test_bursts import (
+from tests.app.test_bursts import (
     CHAT,
     TELEGRAM_TOML,
     TelegramPhone,

@@ -143,6 +143,7 @@ def answers_with_canaries() -> dict[str, list[str]]:
     return {**BY_PHONE, "where": [PLACE], "offender": [WHO]}
 
 
+@pytest.mark.slow  # a whole report through the real app and its logs, on both databases
 @every_backend
 async def test_telegram_canaries_reach_neither_the_database_nor_verbose_logs(
     make_config: Callable[..., Config],
@@ -212,6 +213,7 @@ async def test_telegram_canaries_reach_neither_the_database_nor_verbose_logs(
     assert_nowhere(canaries, *places)
 
 
+@pytest.mark.slow  # a whole report through the real app and its logs, on both databases
 @every_backend
 async def test_whatsapp_canaries_reach_neither_the_database_nor_verbose_logs(
     make_config: Callable[..., Config],

@@ -26,7 +26,7 @@ from tests.pg_worker import RecordingSender
 from tests.reporting import ANONYMOUS, BY_PHONE, IN_CHAT, converse, script
 
 WORKERS = 3
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def plan(config: Config) -> dict[str, list[str]]:
@@ -50,7 +50,7 @@ async def final_state(db: Database, service: ReportService) -> dict[str, object]
     state: dict[str, object] = {}
     async with db.transaction() as s:
         for conv in (await s.execute(select(Conversation))).scalars():
-            draft = store.read_draft(conv) or {}
+            draft = store.cipher.decrypt_json(conv.draft_enc) if conv.draft_enc is not None else {}
             draft.pop("last_active", None)
             state[f"draft:{conv.chat_key}"] = (conv.step, json.dumps(draft, sort_keys=True))
         reports = []

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
@@ -278,6 +279,7 @@ async def whatsapp_reach(person: WhatsAppPerson, phrase: str) -> None:
     raise AssertionError(f"never reached {phrase!r}")
 
 
+@pytest.mark.slow  # Twilio posts signed one by one, then the whole outbox delivered
 async def test_whatsapp_30_messages_posted_at_once_are_all_kept_in_order_with_no_send_again(
     whatsapp: WhatsAppApp,
 ) -> None:
@@ -295,6 +297,7 @@ async def test_whatsapp_30_messages_posted_at_once_are_all_kept_in_order_with_no
     assert in_order(draft, parts)
 
 
+@pytest.mark.slow  # Twilio posts signed one by one, then the whole outbox delivered
 async def test_whatsapp_several_photos_at_once_are_all_kept_as_evidence(whatsapp: WhatsAppApp) -> None:
     person = whatsapp.person
     await whatsapp_reach(person, EVIDENCE_ASK)

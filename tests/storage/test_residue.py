@@ -129,7 +129,7 @@ async def test_erase_and_purge_leave_nothing_on_disk(db: Database, config: Confi
 async def test_telegram_quick_exit_leaves_no_message_ids_on_disk(phone: Phone, tg_config: Config) -> None:  # noqa: F811
     """Quick exit deletes the chat's messages on Telegram, then forgets their ids: those go from disk too.
     (The ids are forgotten while "Chat closed." is being sent; recording that orphan message as sent
-    deletes it and asks for the checkpoint, storage.steps.mark_sent.)"""
+    deletes it and asks for the checkpoint, storage.outbox.mark_sent.)"""
     await phone.say("hi")
     await phone.press("Continue")
     await phone.press("No")

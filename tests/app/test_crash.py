@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench import crash
+
+pytestmark = pytest.mark.slow  # real servers killed under load: `make test` runs them, `make test-fast` not
 
 
 def test_sigkill_under_load_loses_nothing_that_was_acknowledged(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.config import Config
 from bot.service import Envelope, ReportService
 from flows.types import Inbound
-from storage import steps
+from storage import writes
 from storage.db import Database
 from storage.models import InboundReceipt, Report, TranscriptEntry
 from tests.conftest import every_backend
@@ -47,7 +47,7 @@ async def test_receipts_of_an_anonymous_report_keep_no_time_that_joins_it(
     assert reference is not None
 
     # The attacker's side: the sender's delivery ids, turned into receipt keys with the pseudonym key.
-    keys = {steps.delivery_key(service.cipher, channel, delivery_id(channel, i)) for i in range(len(lines))}
+    keys = {writes.delivery_key(service.cipher, channel, delivery_id(channel, i)) for i in range(len(lines))}
     async with db.transaction() as s:
         receipts = list(
             (await s.execute(select(InboundReceipt).where(InboundReceipt.delivery_id.in_(keys)))).scalars()

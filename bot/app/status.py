@@ -1,0 +1,96 @@
+"""`status <reference>`: what the step may tell about a report, with the secret code and the lockout."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from bot.app.envelope import Envelope, named
+from bot.config import LimitsConfig
+from flows.types import StatusInfo
+from storage.crypto import Cipher, normalise_code
+from storage.interface import GLOBAL_SCOPE, Lockout, ReportStatus, StepStore
+
+log = logging.getLogger("reportbot.service")
+
+LOOKUP_WINDOW = timedelta(hours=1)
+
+
+class StatusLookup:
+    """Looks references up inside the step's transaction.
+
+    Staff messages are shown only in the report's own chat, or with the report's secret code. A
+    reference that finds nothing, or a wrong code, is a failure, counted for this chat and for all
+    chats; at the limit, look-ups wait (a lockout, audited). The report's own chat is never locked out.
+    """
+
+    def __init__(self, storage: StepStore, cipher: Cipher, limits: LimitsConfig, zone: ZoneInfo) -> None:
+        self.storage = storage
+        self.cipher = cipher
+        self.limits = limits
+        self.zone = zone
+
+    def look_up(
+        self,
+        conn: Connection,
+        env: Envelope,
+        chat_key: str,
+        reference: str,
+        code: str | None,
+        stamp: datetime,
+    ) -> tuple[StatusInfo | None, bool]:
+        """(what to show, whether to say "wait" instead)."""
+        report = self.storage.report_status(conn, reference)
+        own = _own(report, env, chat_key)
+        scope = self.cipher.pseudonym(f"status-lookup:{env.channel}", env.chat_id)
+        if not own and self.storage.locked_out(conn, (scope, GLOBAL_SCOPE), now=stamp):
+            log.info("status look-up refused: locked out channel=%s", named(env))
+            return None, True
+        shown = own or self._code_opens(report, code)
+        if report is None or (code is not None and not shown):
+            self._failed(conn, env, scope, stamp)
+        if report is None:
+            return None, False
+        replies = self.storage.staff_replies(conn, report.id) if shown else []
+        info = StatusInfo(
+            reference=report.reference,
+            status=report.status,
+            submitted_on=report.submitted_at.astimezone(self.zone).date(),
+            replies=tuple(replies),
+            withheld=not shown,
+        )
+        return info, False
+
+    def _code_opens(self, report: ReportStatus | None, code: str | None) -> bool:
+        if report is None or code is None:
+            return False
+        return self.cipher.code_matches(report.code_hash, normalise_code(code))
+
+    def _failed(self, conn: Connection, env: Envelope, scope: str, stamp: datetime) -> None:
+        limits = self.limits
+        lasts = timedelta(minutes=limits.status_lockout_minutes)
+        for name, key, failures in (
+            ("chat", scope, limits.status_failures_per_chat),
+            ("all", GLOBAL_SCOPE, limits.status_failures_total),
+        ):
+            if self.storage.count_lookup_failure(
+                conn, key, Lockout(failures, LOOKUP_WINDOW, lasts), now=stamp
+            ):
+                log.warning("status look-ups locked out scope=%s channel=%s", name, named(env))
+                self.storage.audit(
+                    conn,
+                    action="status-lockout",
+                    detail=f"scope={name} channel={named(env)} minutes={limits.status_lockout_minutes}",
+                    count=failures,
+                    at=stamp,
+                )
+
+
+def _own(report: ReportStatus | None, env: Envelope, chat_key: str) -> bool:
+    """The look-up comes from the report's own chat (a report that asked for contact there)."""
+    if report is None or report.chat_key is None:
+        return False
+    return report.channel == env.channel and report.chat_key == chat_key

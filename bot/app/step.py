@@ -1,0 +1,384 @@
+"""The one step: the only path by which an inbound message changes anything.
+
+    authenticate (the adapter did) -> record the delivery id -> open (lock) the conversation
+    -> run the flow -> ONE storage write (draft, transcript, outbox, report) -> commit -> deliver the outbox
+
+Recording the delivery id and its effects happen in one transaction: a repeat delivery is a no-op, and
+a crash at any point loses nothing that was acknowledged. The step reaches storage only through
+storage.interface.StepStore, which decides what is stored encrypted. Logs carry question names and
+references, never what people typed, never a chat id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from bot import limits
+from bot.app.codes import Code, Codes
+from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
+from bot.app.sizes import too_big
+from bot.app.status import StatusLookup
+from bot.config import Config
+from bot.render import as_text, describe_inbound, to_dict
+from flows import catalog, words
+from flows.engine import Flow
+from flows.references import new_reference
+from flows.report import REPORT_FLOW
+from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StepResult
+from storage.crypto import Cipher
+from storage.db import Database, WriteGate
+from storage.interface import Chat, NewReport, StepStore, StepWrite
+from storage.interface import TranscriptLine as Line
+from storage.store import Store
+from storage.writes import SqlStepStore
+
+log = logging.getLogger("reportbot.service")
+
+CAN_CLEAR_CHAT = {"telegram": True}
+UNLIMITED = {"console"}  # the operator's own terminal (and scripts piped into it): no rate limit
+
+
+class _Dropped(Exception):
+    """A message past what the volume limit keeps, after the person was told: roll back, store nothing.
+    Never leaves this module (the step answers it with a limited Outcome)."""
+
+
+REPORT_WINDOW = timedelta(hours=1)
+NEAR_SUBMIT_MAX = 50_000  # chats remembered at the review step before the set is emptied (memory bound)
+
+
+class ReportService:
+    """Joins flows and storage. One instance per process; safe to call concurrently."""
+
+    def __init__(self, config: Config, db: Database, flow: Flow = REPORT_FLOW) -> None:
+        self.config = config
+        self.db = db
+        self.flow = flow
+        self.cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
+        self.store = Store(self.cipher)  # outside the step: staff, quick exit (and tests seeding rows)
+        self.storage: StepStore = SqlStepStore(self.cipher)  # the step's one way into storage
+        self.settings = config.flow_settings()
+        self.zone = ZoneInfo(config.service.timezone)
+        self.status = StatusLookup(self.storage, self.cipher, config.limits, self.zone)
+        self.kinds = {name: question.kind for name, question in flow.steps.items()}
+        # SQLite takes one writer at a time (BEGIN IMMEDIATE). Steps and outbox writes run together on
+        # the database's one writer thread, group-committed (Database.run_write), under the gate's shared
+        # side; the writers that still use the async engine in this process (quick exit, staff in the
+        # console) take it alone, instead of meeting the writer thread in SQLite's busy-wait sleeps.
+        self.sqlite_writer = WriteGate() if db.is_sqlite else None
+        lim = config.limits
+        self.turns = limits.ChatTurns()
+        self.pace = limits.ChatPace(lim.messages_per_second)
+        self.volume = limits.ChatVolume(lim.window_messages, lim.window_kept, lim.window_minutes)
+        self.codes = Codes(self.cipher, keep=4)
+        # Chats whose conversation is at a question that can submit (as far as this process saw): their
+        # next step gets a secret code made before it starts, off the writer thread. Bounded like the buckets.
+        self._near_submit: set[str] = set()
+        # Questions from which the flow can submit a report (they lead to its last question): only a step
+        # at one of them takes a secret code.
+        self.submitting = frozenset(
+            str(edge["source"]) for edge in flow.transitions if edge["dest"] == flow.final
+        )
+
+    def chat_key(self, channel: str, chat_id: str) -> str:
+        """The pseudonym under which a chat is stored."""
+        return self.cipher.pseudonym(channel, chat_id)
+
+    def context(self, channel: str, now: datetime, reference: str, passphrase: str = "") -> FlowContext:
+        """What the flow needs to know about this moment and this deployment."""
+        return FlowContext(
+            now=now,
+            today=now.astimezone(self.zone).date(),
+            reference=reference,
+            passphrase=passphrase,
+            channel=channel,
+            can_clear_chat=CAN_CLEAR_CHAT.get(channel, False),
+            settings=self.settings,
+        )
+
+    async def handle(self, env: Envelope) -> Outcome:
+        """Run one step for one inbound message, durably. Returns what to show the person.
+
+        One chat's messages run one at a time, in the order they arrived here; a chat sending faster
+        than `limits.messages_per_second` waits its turn. Nothing is refused for speed.
+        """
+        env = storable(env)
+        chat_key = self.chat_key(env.channel, env.chat_id)
+        async with self.turns.turn(chat_key):
+            if env.channel not in UNLIMITED:
+                wait = self.pace.delay(chat_key)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            try:
+                if self.sqlite_writer is None:
+                    return await self._handle(env, chat_key)
+                async with self.sqlite_writer.shared():
+                    return await self._handle(env, chat_key)
+            except _Dropped:
+                return Outcome(limited=True)
+            finally:
+                self.codes.top_up()
+
+    def sender_key(self, channel: str, chat_id: str) -> str:
+        """The pseudonym under which reports are counted: not the chat key, so nothing joins on it."""
+        return self.cipher.pseudonym(f"report-count:{channel}", chat_id)
+
+    async def _handle(self, env: Envelope, chat_key: str) -> Outcome:
+        code = await self.codes.take_soon() if chat_key in self._near_submit else None
+        outcome = await self.db.run_write(partial(self._step, env, chat_key, code))
+        if outcome.step in self.submitting:
+            if len(self._near_submit) >= NEAR_SUBMIT_MAX:
+                self._near_submit.clear()
+            self._near_submit.add(chat_key)
+        else:
+            self._near_submit.discard(chat_key)
+        return outcome
+
+    def _step(self, env: Envelope, chat_key: str, code: Code | None, conn: Connection) -> Outcome:
+        """The step's work inside one transaction on a sync connection (given to Database.run_write):
+        check the receipt and the volume, open the conversation, run the flow, then ONE write."""
+        now = env.received_at or datetime.now(UTC)
+        stamp = now.astimezone(UTC)
+        early = self._admit(conn, env, chat_key, stamp)
+        if early is not None:
+            return early
+        conv = self.storage.open_conversation(conn, env.channel, chat_key)
+        env = _unstale(env, conv.draft)
+        result, reference, code, limited = self._decide(conn, env, conv.draft, now, code)
+        if result.submit is None and code is not None:
+            self.codes.give_back(code)  # never shown: another report can have it
+            code = None
+        if result.status_query is not None:
+            info, wait = self.status.look_up(
+                conn, env, chat_key, result.status_query, result.status_code, stamp
+            )
+            context = self.context(env.channel, now, "")
+            result.replies.extend(self.flow.status_reply(result.draft, info, context, wait=wait))
+        write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
+        ids = self.storage.record_step(conn, write)
+        _log_step(env, result, reference, len(ids))
+        ended = write.ended
+        return Outcome(
+            replies=result.replies,
+            outbox_ids=ids,
+            reference=reference if result.submit is not None else None,
+            step=None if ended else result.draft.step,
+            limited=limited,
+        )
+
+    def _admit(self, conn: Connection, env: Envelope, chat_key: str, stamp: datetime) -> Outcome | None:
+        """What to answer before the flow, if anything: a repeat delivery, or a chat past its volume."""
+        if env.delivery_id is not None and not self.storage.record_receipt(
+            conn, env.channel, env.delivery_id
+        ):
+            log.info("repeat delivery ignored channel=%s", named(env))
+            return Outcome(duplicate=True)
+        if env.channel in UNLIMITED:
+            return None
+        volume = self.volume.take(chat_key)
+        if volume is limits.Volume.ANSWER or _always_answered(env.inbound):
+            return None
+        return self._over_volume(conn, env, chat_key, volume, stamp)
+
+    def _decide(
+        self, conn: Connection, env: Envelope, saved: dict[str, Any] | None, now: datetime, code: Code | None
+    ) -> tuple[StepResult, str, Code | None, bool]:
+        """Run the flow on the saved draft, then the limits on what it decided: (result, the reference
+        it may use, the secret code it took, whether a limit answered instead)."""
+        draft = Draft.from_json(saved) if saved is not None else None
+        try:
+            result, reference, code = self._run_flow(conn, draft, env, now, code)
+        except Exception as exc:
+            # A bug must not block this chat for ever (webhooks retry a failing update): keep the
+            # draft as it was, record the message, and say sorry. Only the error class is logged.
+            log.error("flow failed step=%s error=%s", draft.step if draft else None, type(exc).__name__)
+            return self._apology(draft), "", code, False
+        if result.submit is not None:
+            return self._capped(conn, env, saved, result, reference, code, now)
+        full = (
+            None
+            if draft is None or result.erase
+            else too_big(self.config.limits, self.kinds, draft, result.draft)
+        )
+        if full is None:
+            return result, reference, code, False
+        # Keep the draft as it was: the message is in the transcript, not in the answer.
+        assert draft is not None
+        kept = draft.copy()
+        kept.last_active = result.draft.last_active
+        log.info("draft size limit reached channel=%s step=%s", named(env), draft.step)
+        return StepResult(draft=kept, replies=[Outbound(full, step="limits")]), reference, code, True
+
+    def _capped(
+        self,
+        conn: Connection,
+        env: Envelope,
+        saved: dict[str, Any] | None,
+        result: StepResult,
+        reference: str,
+        code: Code | None,
+        now: datetime,
+    ) -> tuple[StepResult, str, Code | None, bool]:
+        """A submission, counted against the sender's hourly cap; over it, the draft as it was and a calm
+        word instead (nothing submitted)."""
+        if self._may_submit(conn, env, now.astimezone(UTC)):
+            return result, reference, code, False
+        assert saved is not None
+        calm = Outbound(limits.words("too_many_reports"), step="limits")
+        log.info("report cap reached channel=%s", named(env))
+        return StepResult(draft=Draft.from_json(saved), replies=[calm]), reference, code, True
+
+    def _write(
+        self,
+        env: Envelope,
+        chat_key: str,
+        conversation_id: int,
+        result: StepResult,
+        reference: str,
+        code: Code | None,
+        stamp: datetime,
+    ) -> StepWrite:
+        """What the step writes. No report is touched for a message in a conversation: a contactable
+        report stamped with each later message would carry the times of an anonymous report's
+        conversation (see storage.followup.last_inbound)."""
+        report = None
+        if result.submit is not None:
+            report = NewReport(
+                reference=reference,
+                answers=asdict(result.submit),
+                in_chat=_in_chat(result.submit),
+                code_hash=code.hashed if code is not None else None,
+            )
+        ended = result.submit is not None or result.erase
+        lines = [
+            Line("in", "person", describe_inbound(env.inbound), stamp),
+            *(Line("out", "bot", as_text(m), stamp) for m in result.replies),
+        ]
+        return StepWrite(
+            chat=Chat(env.channel, chat_key, env.chat_id),
+            conversation_id=conversation_id,
+            at=stamp,
+            message_ref=env.message_ref,
+            draft=None if ended else result.draft.to_json(),
+            ended=ended,
+            report=report,
+            lines=lines,
+            messages=[_outbox_form(m, env) for m in result.replies],
+        )
+
+    def _over_volume(
+        self, conn: Connection, env: Envelope, chat_key: str, volume: limits.Volume, stamp: datetime
+    ) -> Outcome:
+        """A message past the chat's volume limit: kept in the transcript but not run through the flow,
+        the person told once; past what is kept, told once more, then acknowledged and not stored."""
+        if volume is limits.Volume.DROP:
+            raise _Dropped  # rolls back the receipt too: a retry of it is treated the same way
+        chat = Chat(env.channel, chat_key, env.chat_id)
+        minutes = self.volume.minutes_left(chat_key)
+        if volume is limits.Volume.FULL:
+            log.info("chat past what the volume limit keeps channel=%s", named(env))
+            calm = Outbound(limits.words("nothing_more_kept", minutes=minutes), step="limits")
+            write = StepWrite(chat=chat, conversation_id=None, at=stamp, messages=[to_dict(calm)])
+            return Outcome(replies=[calm], outbox_ids=self.storage.record_step(conn, write), limited=True)
+        conv = self.storage.open_conversation(conn, env.channel, chat_key)
+        replies: list[Outbound] = []
+        if volume is limits.Volume.TELL:
+            log.info("chat over its volume limit channel=%s", named(env))
+            replies.append(Outbound(limits.words("too_many_messages", minutes=minutes), step="limits"))
+        write = StepWrite(
+            chat=chat,
+            conversation_id=conv.id,
+            at=stamp,
+            message_ref=env.message_ref,
+            lines=[
+                Line("in", "person", describe_kept(env.inbound), stamp),
+                *(Line("out", "bot", as_text(m), stamp) for m in replies),
+            ],
+            messages=[to_dict(m) for m in replies],
+        )
+        return Outcome(replies=replies, outbox_ids=self.storage.record_step(conn, write), limited=True)
+
+    def _may_submit(self, conn: Connection, env: Envelope, stamp: datetime) -> bool:
+        """Count a new report against the sender's hourly cap; False when the cap is reached."""
+        cap = self.config.limits.reports_per_hour
+        if cap <= 0:
+            return True
+        key = self.sender_key(env.channel, env.chat_id)
+        return self.storage.count_submission(conn, key, at=stamp, limit=cap, window=REPORT_WINDOW)
+
+    def _apology(self, draft: Draft | None) -> StepResult:
+        kept = draft if draft is not None else Draft()
+        step = kept.step
+        return StepResult(
+            draft=kept, replies=[Outbound(text=catalog.text(kept.locale, "service.sorry"), step=step)]
+        )
+
+    def _run_flow(
+        self, conn: Connection, draft: Draft | None, env: Envelope, now: datetime, code: Code | None
+    ) -> tuple[StepResult, str, Code | None]:
+        """Run the pure flow; a fresh reference is offered each time and checked only if used. A step
+        that may submit is offered a secret code too (see Codes); the one it used comes back with it."""
+        if code is None and draft is not None and draft.step in self.submitting:
+            code = self.codes.take()  # made here only when this process did not see it coming
+        for _ in range(10):
+            reference = new_reference()
+            shown = code.shown if code is not None else ""
+            result = self.flow.step(draft, env.inbound, self.context(env.channel, now, reference, shown))
+            if result.submit is not None and code is None:
+                code = self.codes.take()  # submitted from an unexpected step: again, with a code
+                continue
+            if result.submit is None or not self.storage.reference_exists(conn, reference):
+                return result, reference, code
+        raise RuntimeError("could not find an unused reference after 10 tries")
+
+
+# Words that always reach the flow, even past the volume limit: leaving fast and getting help now.
+_ALWAYS = frozenset({"exit", "stop", "delete", "999"})
+
+
+def _always_answered(inbound: Inbound) -> bool:
+    return bool(inbound.text) and words.command(inbound.text) in _ALWAYS
+
+
+def _unstale(env: Envelope, saved: dict[str, Any] | None) -> Envelope:
+    """A button from a keyboard of another question than the one the conversation is at gets a key no
+    question has, so that the flow re-asks the current one."""
+    if env.button_step is None or env.inbound.option is None:
+        return env
+    if saved is not None and Draft.from_json(saved).step == env.button_step:
+        return env
+    return replace(env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}"))
+
+
+def _outbox_form(message: Outbound, env: Envelope) -> dict[str, Any]:
+    """The stored message; a toggle carries the id of the message to edit (channels that can, do)."""
+    data = to_dict(message)
+    if message.update and env.button_ref is not None:
+        data["edit_ref"] = env.button_ref
+    return data
+
+
+def _in_chat(fields: ReportFields | None) -> bool:
+    return bool(
+        fields is not None and not fields.anonymous and fields.contact is not None and fields.contact.in_chat
+    )
+
+
+def _log_step(env: Envelope, result: StepResult, reference: str, replies: int) -> None:
+    if result.submit is not None:
+        log.info("report submitted reference=%s channel=%s", reference, named(env))
+    elif result.erase:
+        log.info("draft erased channel=%s", named(env))
+    if log.isEnabledFor(logging.DEBUG):  # one line a message is for debugging, not for every day
+        ended = result.submit is not None or result.erase
+        log.debug(
+            "step channel=%s now=%s replies=%d", named(env), None if ended else result.draft.step, replies
+        )

@@ -1,0 +1,22 @@
+"""The storage package's exceptions, in one place.
+
+    StorageError
+    ├── DecryptError   a stored value could not be decrypted with any configured key
+    └── SchemaError    the database schema cannot be used by this code (str() is one line for the operator)
+
+storage.crypto and storage.schema import them from here (and still export them under their old names).
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Something stored, or the store itself, cannot be used as this code needs."""
+
+
+class DecryptError(StorageError):
+    """A stored value could not be decrypted with any configured key."""
+
+
+class SchemaError(StorageError):
+    """The database schema cannot be used by this code; str() is one line for the operator."""

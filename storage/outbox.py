@@ -1,0 +1,211 @@
+"""Outbox delivery, synchronous and in Core statements: which messages are due, claiming one for one send,
+and what the send gave (sent, retry later, failed for good).
+
+Each function runs on a sync `Connection` inside a transaction the caller opened and never commits (the
+delivery loop runs them through storage.db.Database.run_write). Messages leave here decrypted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
+
+from storage import dialect
+from storage.crypto import Cipher, DecryptError
+from storage.models import AuditEvent, OutboxMessage
+
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+AUDIT: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An outbox message claimed for delivery, decrypted."""
+
+    id: int
+    channel: str
+    chat_key: str
+    address: str
+    message: dict[str, Any]
+    attempts: int
+    conversation_id: int | None
+    report_id: int | None
+
+
+_CLAIM_UPDATE = update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+
+
+def _unsent(channel: str) -> tuple[Any, ...]:
+    return (OUTBOX.c.channel == channel, OUTBOX.c.sent_at.is_(None), OUTBOX.c.failed_at.is_(None))
+
+
+def _due(now: datetime, fresh_before: datetime) -> Any:
+    """Due now: its next attempt has come, and a message never tried is old enough (a webhook may
+    still be delivering a fresh one in its response; a message already tried is not left waiting)."""
+    return and_(
+        OUTBOX.c.next_attempt_at <= now,
+        or_(OUTBOX.c.attempts > 0, OUTBOX.c.created_at <= fresh_before),
+    )
+
+
+def due_messages(
+    conn: Connection,
+    channel: str,
+    *,
+    now: datetime,
+    fresh_before: datetime | None = None,
+    limit: int = 100,
+    chat_key: str | None = None,
+) -> list[int]:
+    """Ids of the messages to try now, oldest first: each chat's oldest unsent message, when it is due.
+    Nothing is claimed here (see claim_one).
+
+    A chat's oldest unsent message stays its oldest until it is sent or failed (later messages have
+    larger ids), so an id read here can still be claimed in its turn without breaking the chat's order.
+    """
+    earlier = OUTBOX.alias("earlier")
+    oldest_of_chat = (
+        select(func.min(earlier.c.id))
+        .where(
+            earlier.c.channel == OUTBOX.c.channel,
+            earlier.c.chat_key == OUTBOX.c.chat_key,
+            earlier.c.sent_at.is_(None),
+            earlier.c.failed_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    query = (
+        select(OUTBOX.c.id)
+        .where(*_unsent(channel), _due(now, fresh_before or now), OUTBOX.c.id == oldest_of_chat)
+        .order_by(OUTBOX.c.id)
+        .limit(limit)
+    )
+    if chat_key is not None:
+        query = query.where(OUTBOX.c.chat_key == chat_key)
+    return [int(row[0]) for row in conn.execute(query)]
+
+
+# Why claim_one did not hand over a message: someone else has it (or it is done, or not due yet), or
+# it was marked failed on the way (its attempts are used up, or it cannot be read).
+TAKEN = "taken"
+ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+UNREADABLE = "unreadable"
+
+
+def claim_one(
+    conn: Connection,
+    cipher: Cipher,
+    msg_id: int,
+    *,
+    now: datetime,
+    lease: timedelta,
+    max_attempts: int,
+    fresh_before: datetime | None = None,
+) -> Pending | str:
+    """Claim one message for one send: counts the attempt and leases it for `lease` (no other worker,
+    nor this one, takes it or its chat's next message meanwhile). Returns the message, or why not.
+
+    A message whose attempts are used up is marked failed instead (so the limit also holds for
+    messages whose sender crashed or raised before any result was written), and so is one that does
+    not decrypt; both are audited by reason, never by content or id.
+    """
+    query = select(
+        OUTBOX.c.id,
+        OUTBOX.c.channel,
+        OUTBOX.c.chat_key,
+        OUTBOX.c.address_enc,
+        OUTBOX.c.message_enc,
+        OUTBOX.c.attempts,
+        OUTBOX.c.conversation_id,
+        OUTBOX.c.report_id,
+    ).where(
+        OUTBOX.c.id == msg_id,
+        OUTBOX.c.sent_at.is_(None),
+        OUTBOX.c.failed_at.is_(None),
+        _due(now, fresh_before or now),
+    )
+    # Another worker claiming it now (PostgreSQL): it is theirs.
+    row = conn.execute(dialect.locked(query, conn.dialect.name, skip_locked=True)).first()
+    if row is None:
+        return TAKEN
+    if row.attempts >= max_attempts:
+        fail_for_good(conn, msg_id, channel=row.channel, at=now, reason=ATTEMPTS_EXHAUSTED)
+        return ATTEMPTS_EXHAUSTED
+    try:
+        pending = Pending(
+            id=int(row.id),
+            channel=row.channel,
+            chat_key=row.chat_key,
+            address=cipher.decrypt(row.address_enc),
+            message=cipher.decrypt_json(row.message_enc),
+            attempts=row.attempts + 1,
+            conversation_id=row.conversation_id,
+            report_id=row.report_id,
+        )
+    except (DecryptError, ValueError):
+        fail_for_good(conn, msg_id, channel=row.channel, at=now, reason=UNREADABLE)
+        return UNREADABLE
+    # last_error is cleared while the message is in flight: a row leased and without an error is being
+    # sent now (or its sender died); one with an error waits for its retry.
+    conn.execute(
+        _CLAIM_UPDATE,
+        {"b_id": msg_id, "attempts": row.attempts + 1, "next_attempt_at": now + lease, "last_error": None},
+    )
+    return pending
+
+
+def fail_for_good(conn: Connection, msg_id: int, *, channel: str, at: datetime, reason: str) -> None:
+    """Mark a message failed (see mark_failed) and audit it: the channel and the reason, nothing else."""
+    mark_failed(conn, msg_id, at=at, error=reason)
+    conn.execute(
+        AUDIT.insert().values(
+            at=at,
+            actor="delivery",
+            action="delivery-failed",
+            count=1,
+            detail=f"channel={channel}; reason={reason}"[:500],
+        )
+    )
+
+
+def _orphan() -> tuple[Any, ...]:
+    """Conditions of an outbox row that belongs to no conversation and no report."""
+    return (OUTBOX.c.conversation_id.is_(None), OUTBOX.c.report_id.is_(None))
+
+
+def mark_sent(
+    conn: Connection, cipher: Cipher, ids: Sequence[int], *, at: datetime, platform_ids: Sequence[str] = ()
+) -> None:
+    """Record delivery (and the platform's message ids, encrypted, for quick exit).
+
+    A message that belongs to no conversation and no report (the last words of an erased draft or
+    of an anonymous report) is deleted instead: once delivered, nothing of it stays.
+    """
+    ids = list(ids)
+    if conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids), *_orphan())).rowcount:
+        dialect.request_checkpoint(conn)
+    values: dict[str, Any] = {"sent_at": at, "last_error": None}
+    if platform_ids:
+        values["platform_ids_enc"] = cipher.encrypt_json(list(platform_ids))
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(**values))
+
+
+def mark_retry(
+    conn: Connection, msg_id: int, *, at: datetime, error: str, attempts: int | None = None
+) -> None:
+    """Try again at a later time; `attempts` sets the count back (a try that did not count)."""
+    values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:200]}
+    if attempts is not None:
+        values["attempts"] = attempts
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(**values))
+
+
+def mark_failed(conn: Connection, msg_id: int, *, at: datetime, error: str) -> None:
+    """Give up on a message the platform will never accept (an orphan is deleted, see mark_sent)."""
+    if conn.execute(delete(OUTBOX).where(OUTBOX.c.id == msg_id, *_orphan())).rowcount:
+        dialect.request_checkpoint(conn)
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(failed_at=at, last_error=error[:200]))

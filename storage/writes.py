@@ -1,0 +1,546 @@
+"""The writes and reads of the application's step, synchronous and in Core statements (no ORM unit of work).
+
+Each function runs on a sync `Connection` inside a transaction the caller opened and never commits. They
+are the hot path: one message costs a handful of statements here. On a SQLite file storage.db runs the
+step on its writer thread over the `sqlite3` driver (group commit); on PostgreSQL through
+`AsyncConnection.run_sync`: one implementation for both (the differences are in storage.dialect).
+
+`SqlStepStore` at the end is the implementation of storage.interface.StepStore the application uses;
+`record_step` writes everything one step decided. Values arrive in clear and leave encrypted: what is
+kept in clear (codes for counting) and what is sealed is decided here (`seal_report`), not by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, select, update
+
+from storage import dialect, models
+from storage.crypto import Cipher
+from storage.interface import (
+    Lockout,
+    NewReport,
+    OpenConversation,
+    ReportStatus,
+    StepWrite,
+    TranscriptLine,
+)
+
+CONVERSATION: Table = models.Conversation.__table__  # type: ignore[attr-defined]
+RECEIPT: Table = models.InboundReceipt.__table__  # type: ignore[attr-defined]
+REPORT: Table = models.Report.__table__  # type: ignore[attr-defined]
+TRANSCRIPT: Table = models.TranscriptEntry.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = models.OutboxMessage.__table__  # type: ignore[attr-defined]
+CHAT_MESSAGE: Table = models.ChatMessage.__table__  # type: ignore[attr-defined]
+SUBMISSION: Table = models.SubmissionCount.__table__  # type: ignore[attr-defined]
+LOOKUP: Table = models.LookupFailure.__table__  # type: ignore[attr-defined]
+AUDIT: Table = models.AuditEvent.__table__  # type: ignore[attr-defined]
+
+
+# The statements of every step, built once (building a statement costs more than running it on SQLite).
+# Values come as parameters; the SET clause of an UPDATE from the parameters named after columns.
+
+
+def _receipt_insert(name: str) -> Any:
+    return dialect.insert(name, RECEIPT).on_conflict_do_nothing().returning(RECEIPT.c.id)
+
+
+def _conversation_upsert(name: str) -> Any:
+    stmt = dialect.insert(name, CONVERSATION)
+    return stmt.on_conflict_do_update(
+        index_elements=[CONVERSATION.c.channel, CONVERSATION.c.chat_key],
+        set_={"chat_key": stmt.excluded.chat_key},
+    ).returning(CONVERSATION.c.id, CONVERSATION.c.draft_enc)
+
+
+_RECEIPT_INSERT = dialect.per_dialect(_receipt_insert)
+_CONVERSATION_UPSERT = dialect.per_dialect(_conversation_upsert)
+_SAVE_DRAFT = update(CONVERSATION).where(CONVERSATION.c.id == bindparam("b_id"))
+_LAST_SEQ_CONVERSATION = select(func.max(TRANSCRIPT.c.seq)).where(
+    TRANSCRIPT.c.conversation_id == bindparam("b_owner")
+)
+_LAST_SEQ_REPORT = select(func.max(TRANSCRIPT.c.seq)).where(TRANSCRIPT.c.report_id == bindparam("b_owner"))
+_TRANSCRIPT_INSERT = TRANSCRIPT.insert()
+_OUTBOX_INSERT = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
+_CHAT_MESSAGE_INSERT = CHAT_MESSAGE.insert()
+_REFERENCE_EXISTS = select(REPORT.c.id).where(REPORT.c.reference == bindparam("b_reference"))
+# A report sent: the report, its transcript taken over, the conversation and what it sent let go.
+_REPORT_INSERT = REPORT.insert().returning(REPORT.c.id)
+_TRANSCRIPT_TO_REPORT = (
+    update(TRANSCRIPT)
+    .where(TRANSCRIPT.c.conversation_id == bindparam("b_conversation"))
+    .values(report_id=bindparam("b_report"), conversation_id=null())
+)
+_MINE = OUTBOX.c.conversation_id == bindparam("b_conversation")
+_DONE = or_(OUTBOX.c.sent_at.is_not(None), OUTBOX.c.failed_at.is_not(None))
+_DELETE_TRANSCRIPT = delete(TRANSCRIPT).where(TRANSCRIPT.c.conversation_id == bindparam("b_conversation"))
+_DELETE_DELIVERED = delete(OUTBOX).where(_MINE, _DONE, OUTBOX.c.platform_ids_enc.is_(None))
+_SCRUB_DELIVERED = update(OUTBOX).where(_MINE, _DONE).values(message_enc=bindparam("b_blank"))
+_DETACH_UNSENT = update(OUTBOX).where(_MINE).values(conversation_id=null())
+_DELETE_CONVERSATION = delete(CONVERSATION).where(CONVERSATION.c.id == bindparam("b_conversation"))
+_FORGET_DELIVERED = delete(OUTBOX).where(
+    OUTBOX.c.channel == bindparam("b_channel"),
+    OUTBOX.c.chat_key == bindparam("b_chat"),
+    OUTBOX.c.report_id.is_(None),
+    _DONE,
+)
+_FORGET_MESSAGE_IDS = delete(CHAT_MESSAGE).where(
+    CHAT_MESSAGE.c.channel == bindparam("b_channel"), CHAT_MESSAGE.c.chat_key == bindparam("b_chat")
+)
+_COUNT_EXPIRE = delete(SUBMISSION).where(SUBMISSION.c.window_start <= bindparam("b_before"))
+_COUNT_FIND = select(SUBMISSION.c.id, SUBMISSION.c.count).where(
+    SUBMISSION.c.sender_key == bindparam("b_sender")
+)
+_COUNT_INSERT = SUBMISSION.insert()
+_COUNT_BUMP = update(SUBMISSION).where(SUBMISSION.c.id == bindparam("b_id"))
+
+
+def delivery_key(cipher: Cipher, channel: str, delivery_id: str) -> str:
+    # A Twilio MessageSid leads back to the sender through Twilio's API: keep only a pseudonym of it.
+    return cipher.pseudonym(f"delivery:{channel}", delivery_id)
+
+
+def receipt_time(now: datetime) -> datetime:
+    """The time a receipt keeps: the hour, not the moment. A receipt is found again from the delivery id
+    (a Twilio MessageSid, which Twilio's API lists for the sender); an exact time would then match the
+    transcript and `submitted_at` of an anonymous report to the microsecond. Rounded down, it still says
+    when the receipt may be purged (it is kept 47 to 48 hours, see storage.maintenance)."""
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
+def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: str) -> bool:
+    """Record a delivery id; False when it was recorded before (a repeat to ignore).
+
+    On PostgreSQL a second worker inserting the same id waits on the unique index until the first
+    commits (then it is a repeat) or rolls back (then it is recorded here).
+    """
+    values = {
+        "channel": channel,
+        "delivery_id": delivery_key(cipher, channel, delivery_id),
+        "received_at": receipt_time(models.utcnow()),
+    }
+    return bool(dialect.rows(conn, _RECEIPT_INSERT[conn.dialect.name], values))
+
+
+def open_conversation(conn: Connection, cipher: Cipher, channel: str, chat_key: str) -> OpenConversation:
+    """The chat's conversation row, created if missing, locked until the transaction ends.
+
+    One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`: SQLite is the only writer anyway (BEGIN
+    IMMEDIATE); on PostgreSQL the statement either inserts or updates, atomically, and the updated row
+    stays locked, so a second worker waits for this one's commit (and if that commit deleted the row, it
+    inserts afresh). The no-op update changes nothing stored.
+    """
+    now = models.utcnow()
+    values = {
+        "channel": channel,
+        "chat_key": chat_key,
+        "step": "start",
+        "locale": "en",
+        "created_at": now,
+        "updated_at": now,
+    }
+    ((conversation_id, token),) = dialect.rows(conn, _CONVERSATION_UPSERT[conn.dialect.name], values)
+    draft = None if token is None else cipher.decrypt_json(token)
+    return OpenConversation(int(conversation_id), draft if isinstance(draft, dict) else None)
+
+
+def save_draft(
+    conn: Connection, cipher: Cipher, conversation_id: int, draft: dict[str, Any], *, at: datetime
+) -> None:
+    """Store the draft encrypted; the step name stays in clear (it is not content)."""
+    values = {
+        "b_id": conversation_id,
+        "draft_enc": cipher.encrypt_json(draft),
+        "step": str(draft.get("step", "start"))[:64],
+        "locale": str(draft.get("locale", "en"))[:16],
+        "updated_at": at,  # the last message's time: retention counts from it
+    }
+    dialect.rows(conn, _SAVE_DRAFT, values)
+
+
+def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) -> None:
+    """Remove a conversation, its transcript and what it sent (its report keeps its own copy).
+
+    Messages not yet delivered stay, detached, and are deleted once delivered (an outbox row that
+    belongs to no conversation and no report does not outlive its delivery). Delivered messages go
+    now, except that the platform ids of delivered ones are kept, with the text scrubbed, for the
+    quick exit ("clear the chat") until purge removes them.
+    """
+    owner = {"b_conversation": conversation_id}
+    dialect.rows(conn, _DELETE_TRANSCRIPT, owner)
+    dialect.rows(conn, _DELETE_DELIVERED, owner)
+    dialect.rows(conn, _SCRUB_DELIVERED, {**owner, "b_blank": cipher.encrypt_json({"text": ""})})
+    dialect.rows(conn, _DETACH_UNSENT, owner)
+    dialect.rows(conn, _DELETE_CONVERSATION, owner)
+    dialect.request_checkpoint(conn)  # the draft's old versions are in the WAL: see storage.db
+
+
+def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
+    """Delete every delivered message to this chat that no report keeps, and the kept ids of messages
+    from it (for anonymous reports). Returns how many rows went."""
+    chat = {"b_channel": channel, "b_chat": chat_key}
+    result = conn.execute(_FORGET_DELIVERED, chat)
+    kept = conn.execute(_FORGET_MESSAGE_IDS, chat)
+    dialect.request_checkpoint(conn)
+    return int(result.rowcount or 0) + int(kept.rowcount or 0)
+
+
+def append_transcript(
+    conn: Connection,
+    cipher: Cipher,
+    lines: Sequence[TranscriptLine],
+    *,
+    conversation_id: int | None = None,
+    report_id: int | None = None,
+) -> None:
+    """Append lines, encrypted, after the last one of this conversation or report."""
+    if not lines:
+        return
+    if conversation_id is not None:
+        ((last,),) = dialect.rows(conn, _LAST_SEQ_CONVERSATION, {"b_owner": conversation_id})
+    else:
+        ((last,),) = dialect.rows(conn, _LAST_SEQ_REPORT, {"b_owner": report_id})
+    seq = int(last or 0)
+    rows = []
+    for line in lines:
+        seq += 1
+        rows.append(
+            {
+                "conversation_id": conversation_id,
+                "report_id": report_id,
+                "seq": seq,
+                "at": line.at,
+                "direction": line.direction,
+                "author": line.author,
+                "text_enc": cipher.encrypt(line.text),
+            }
+        )
+    dialect.insert_all(conn, _TRANSCRIPT_INSERT, rows)
+
+
+def create_report(
+    conn: Connection,
+    cipher: Cipher,
+    *,
+    reference: str,
+    channel: str,
+    clear: dict[str, Any],
+    sealed: dict[str, Any],
+    chat_key: str | None,
+    reply_address: str | None,
+    conversation_id: int | None,
+    at: datetime,
+    code_hash: str | None = None,
+) -> int:
+    """Store a report; move the conversation's transcript to it. `clear` holds codes only."""
+    values = {
+        "code_hash": code_hash,
+        "reference": reference,
+        "submitted_at": at,
+        "channel": channel,
+        "status": "new",
+        "status_changed_at": None,
+        "sealed_enc": cipher.encrypt_json(sealed),
+        "staff_note_enc": None,
+        "chat_key": chat_key,
+        "reply_address_enc": cipher.encrypt(reply_address) if reply_address else None,
+        "last_inbound_at": at if chat_key else None,
+        **clear,
+    }
+    report_id = int(dialect.rows(conn, _REPORT_INSERT, values)[0][0])
+    if conversation_id is not None:
+        dialect.rows(conn, _TRANSCRIPT_TO_REPORT, {"b_conversation": conversation_id, "b_report": report_id})
+    return report_id
+
+
+def reference_exists(conn: Connection, reference: str) -> bool:
+    """True when a report already has this reference."""
+    return bool(dialect.rows(conn, _REFERENCE_EXISTS, {"b_reference": reference}))
+
+
+def report_status(conn: Connection, reference: str) -> ReportStatus | None:
+    """The report with this reference (id, status, submitted time, its chat and code hash), if any."""
+    row = conn.execute(
+        select(
+            REPORT.c.id,
+            REPORT.c.reference,
+            REPORT.c.status,
+            REPORT.c.submitted_at,
+            REPORT.c.channel,
+            REPORT.c.chat_key,
+            REPORT.c.code_hash,
+        ).where(REPORT.c.reference == reference)
+    ).first()
+    return None if row is None else ReportStatus(int(row[0]), *row[1:])
+
+
+def locked_out(conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
+    """True while any of these scopes (a chat's pseudonym, GLOBAL_SCOPE) is locked out of look-ups."""
+    found = conn.execute(
+        select(LOOKUP.c.locked_until).where(
+            LOOKUP.c.scope.in_(list(scopes)), LOOKUP.c.locked_until.is_not(None)
+        )
+    ).scalars()
+    return any(_aware(until) > now for until in found)
+
+
+def count_lookup_failure(
+    conn: Connection, scope: str, *, now: datetime, limit: int, window: timedelta, lockout: timedelta
+) -> bool:
+    """Count one failed look-up for a scope; True when this failure starts a lockout (at `limit` failures
+    in the window). Windows and lockouts that are over are deleted on the way (counts only, no history)."""
+    conn.execute(
+        delete(LOOKUP).where(
+            LOOKUP.c.window_start <= now - window,
+            or_(LOOKUP.c.locked_until.is_(None), LOOKUP.c.locked_until <= now),
+        )
+    )
+    # One statement, so that two workers counting for the same scope at once both count (PostgreSQL
+    # waits on the unique index instead of failing).
+    first = dialect.insert(conn.dialect.name, LOOKUP).values(
+        scope=scope, window_start=now, failures=1, locked_until=None
+    )
+    counted = first.on_conflict_do_update(
+        index_elements=[LOOKUP.c.scope], set_={"failures": LOOKUP.c.failures + 1}
+    ).returning(LOOKUP.c.failures)
+    failures = int(conn.execute(counted).scalar_one())
+    locks = failures == limit
+    if locks:
+        conn.execute(update(LOOKUP).where(LOOKUP.c.scope == scope).values(locked_until=now + lockout))
+    return locks
+
+
+def audit(conn: Connection, *, action: str, detail: str, count: int, at: datetime) -> None:
+    """An audit event written by the service itself (actor "service"): counts and words, never content."""
+    conn.execute(
+        AUDIT.insert().values(
+            at=at, actor="service", action=action, reference=None, count=count, detail=detail, refs=None
+        )
+    )
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def staff_replies(conn: Connection, cipher: Cipher, report_id: int) -> list[str]:
+    """Texts staff sent to the reporter, oldest first."""
+    rows = conn.execute(
+        select(TRANSCRIPT.c.text_enc)
+        .where(TRANSCRIPT.c.report_id == report_id, TRANSCRIPT.c.author == "staff")
+        .order_by(TRANSCRIPT.c.seq)
+    )
+    return [cipher.decrypt(token) for (token,) in rows]
+
+
+def count_submission(
+    conn: Connection, sender_key: str, *, at: datetime, limit: int, window: timedelta
+) -> bool:
+    """Count one more report for this sender in the current window; False (nothing counted) when
+    the sender already reached `limit`. Windows older than `window` are deleted on the way."""
+    start = at - timedelta(minutes=at.minute % 10, seconds=at.second, microseconds=at.microsecond)
+    dialect.rows(conn, _COUNT_EXPIRE, {"b_before": at - window})
+    found = dialect.rows(conn, _COUNT_FIND, {"b_sender": sender_key})
+    if not found:
+        dialect.rows(conn, _COUNT_INSERT, {"sender_key": sender_key, "window_start": start, "count": 1})
+        return True
+    row_id, count = found[0]
+    if count >= limit:
+        return False
+    dialect.rows(conn, _COUNT_BUMP, {"b_id": row_id, "count": count + 1})
+    return True
+
+
+def enqueue(
+    conn: Connection,
+    cipher: Cipher,
+    *,
+    channel: str,
+    chat_key: str,
+    address: str,
+    messages: Iterable[dict[str, Any]],
+    conversation_id: int | None = None,
+    report_id: int | None = None,
+    at: datetime | None = None,
+) -> list[int]:
+    """Put messages in the outbox, in order; returns their ids."""
+    now = at or models.utcnow()
+    address_enc = cipher.encrypt(address)
+    rows = [
+        {
+            "channel": channel,
+            "chat_key": chat_key,
+            "address_enc": address_enc,
+            "message_enc": cipher.encrypt_json(message),
+            "conversation_id": conversation_id,
+            "report_id": report_id,
+            "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+        for message in messages
+    ]
+    return [int(found[0]) for found in dialect.insert_all(conn, _OUTBOX_INSERT, rows)]
+
+
+def remember_message(
+    conn: Connection, cipher: Cipher, channel: str, chat_key: str, ref: str, *, at: datetime
+) -> None:
+    """Keep the platform id of a message the person sent (encrypted), for quick exit."""
+    values = {"channel": channel, "chat_key": chat_key, "at": at, "ref_enc": cipher.encrypt(ref)}
+    dialect.rows(conn, _CHAT_MESSAGE_INSERT, values)
+
+
+# -- what a report keeps in clear, what it seals -----------------------------------------------------
+
+# Codes kept in clear for counting: nothing here identifies anyone or repeats what they typed.
+CLEAR_FIELDS = (
+    "role",
+    "incident_types",
+    "motivations",
+    "occurred_on",
+    "repeat",
+    "support_requested",
+    "anonymous",
+    "share_with",
+)
+_LISTS = ("incident_types", "motivations", "share_with")
+_CONTACT = ("name", "phone", "email", "in_chat", "safe_times", "notes")
+_SEALED_TEXT = ("someone_else_knows", "description", "occurred_at_text", "offender", "injuries", "witnesses")
+
+
+def seal_report(answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A submitted report's answers split into (the codes kept in clear, everything a person typed or
+    that could identify them, to be stored encrypted). An anonymous report keeps no contact details."""
+    clear = {name: answers.get(name) for name in CLEAR_FIELDS}
+    for name in _LISTS:
+        clear[name] = list(clear[name] or ())
+    given = answers.get("contact")
+    contact = None
+    if given is not None and not answers.get("anonymous", True):
+        contact = {name: given.get(name) for name in _CONTACT}
+    sealed = {name: answers.get(name) for name in _SEALED_TEXT}
+    sealed["location"] = {
+        "text": answers.get("location_text"),
+        "latitude": answers.get("latitude"),
+        "longitude": answers.get("longitude"),
+    }
+    sealed["evidence"] = [
+        {"ref": item["ref"], "content_type": item.get("content_type")} for item in answers.get("evidence", ())
+    ]
+    sealed["contact"] = contact
+    # The order the sealed JSON has always had (a stored value compared across versions stays the same).
+    order = (*_SEALED_TEXT[:3], "location", *_SEALED_TEXT[3:], "evidence", "contact")
+    return clear, {name: sealed[name] for name in order}
+
+
+# -- one step's writes --------------------------------------------------------------------------------
+
+
+def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]:
+    """Write everything one step decided (see storage.interface.StepWrite); the outbox ids, in order.
+
+    A submitted report takes over the conversation's transcript, then the conversation goes; an
+    anonymous report also takes what the chat was sent with it (storage.writes.forget_chat), and this
+    step's replies belong to nothing, so they are deleted once delivered. An erased conversation keeps no
+    transcript, so no line is written for it.
+    """
+    chat = write.chat
+    if write.message_ref is not None:
+        remember_message(conn, cipher, chat.channel, chat.chat_key, write.message_ref, at=write.at)
+    report = write.report
+    report_id = _submit(conn, cipher, write, report) if report is not None else None
+    conversation_id = _end_or_save(conn, cipher, write)
+    # Both sides in one append (one round trip): after the lines the report took over, or on the
+    # conversation.
+    if report_id is not None:
+        append_transcript(conn, cipher, write.lines, report_id=report_id)
+    elif conversation_id is not None:
+        append_transcript(conn, cipher, write.lines, conversation_id=conversation_id)
+    return enqueue(
+        conn,
+        cipher,
+        channel=chat.channel,
+        chat_key=chat.chat_key,
+        address=chat.address,
+        messages=write.messages,
+        conversation_id=conversation_id,
+        report_id=report_id if report is not None and report.in_chat else None,
+        at=write.at,
+    )
+
+
+def _end_or_save(conn: Connection, cipher: Cipher, write: StepWrite) -> int | None:
+    """End the conversation or save its draft; the conversation that goes on (None when it ended)."""
+    conversation_id = write.conversation_id
+    if conversation_id is None:
+        return None
+    if not write.ended:
+        if write.draft is not None:
+            save_draft(conn, cipher, conversation_id, write.draft, at=write.at)
+        return conversation_id
+    delete_conversation(conn, cipher, conversation_id)
+    if write.report is not None and not write.report.in_chat:
+        forget_chat(conn, write.chat.channel, write.chat.chat_key)
+    return None
+
+
+def _submit(conn: Connection, cipher: Cipher, write: StepWrite, report: NewReport) -> int:
+    clear, sealed = seal_report(report.answers)
+    return create_report(
+        conn,
+        cipher,
+        reference=report.reference,
+        channel=write.chat.channel,
+        clear=clear,
+        sealed=sealed,
+        chat_key=write.chat.chat_key if report.in_chat else None,
+        reply_address=write.chat.address if report.in_chat else None,
+        conversation_id=write.conversation_id,
+        at=write.at,
+        code_hash=report.code_hash,
+    )
+
+
+class SqlStepStore:
+    """storage.interface.StepStore on SQLite or PostgreSQL, for one deployment (one cipher)."""
+
+    def __init__(self, cipher: Cipher) -> None:
+        self.cipher = cipher
+
+    def record_receipt(self, conn: Connection, channel: str, delivery_id: str) -> bool:
+        return record_receipt(conn, self.cipher, channel, delivery_id)
+
+    def open_conversation(self, conn: Connection, channel: str, chat_key: str) -> OpenConversation:
+        return open_conversation(conn, self.cipher, channel, chat_key)
+
+    def reference_exists(self, conn: Connection, reference: str) -> bool:
+        return reference_exists(conn, reference)
+
+    def count_submission(
+        self, conn: Connection, sender_key: str, *, at: datetime, limit: int, window: timedelta
+    ) -> bool:
+        return count_submission(conn, sender_key, at=at, limit=limit, window=window)
+
+    def report_status(self, conn: Connection, reference: str) -> ReportStatus | None:
+        return report_status(conn, reference)
+
+    def staff_replies(self, conn: Connection, report_id: int) -> list[str]:
+        return staff_replies(conn, self.cipher, report_id)
+
+    def locked_out(self, conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
+        return locked_out(conn, scopes, now=now)
+
+    def count_lookup_failure(self, conn: Connection, scope: str, rule: Lockout, *, now: datetime) -> bool:
+        return count_lookup_failure(
+            conn, scope, now=now, limit=rule.failures, window=rule.window, lockout=rule.lasts
+        )
+
+    def audit(self, conn: Connection, *, action: str, detail: str, count: int, at: datetime) -> None:
+        audit(conn, action=action, detail=detail, count=count, at=at)
+
+    def record_step(self, conn: Connection, write: StepWrite) -> list[int]:
+        return record_step(conn, self.cipher, write)
