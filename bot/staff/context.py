@@ -29,9 +29,9 @@ from sqlmodel import col
 
 from bot.channels import ChannelUnavailable, followup_refusal, sender_for
 from bot.config import Config
-from bot.exports import FORMATS, ExportInfo, describe_filters, encoding_for, writer_for
 from bot.outbox import Outbox, Sender
 from bot.render import to_dict
+from bot.staff.commands.export.writers import FORMATS, ExportInfo, describe_filters, encoding_for, writer_for
 from flows import catalog
 from flows.references import EXAMPLE, parse_reference
 from flows.types import Outbound
@@ -581,7 +581,7 @@ async def _stats(staff: Staff, args: argparse.Namespace) -> int:
         out.print()
         out.print(table)
     if args.chart:
-        from bot.charts import draw
+        from bot.staff.commands.stats.chart import draw
 
         path = Path(args.chart)
         if not path.parent.is_dir():
