@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -636,8 +636,8 @@ def _sealed_fields(f: ReportFields) -> dict[str, Any]:
         "description": f.description,
         "occurred_at_text": f.occurred_at_text,
         "location": {"text": f.location_text, "latitude": f.latitude, "longitude": f.longitude},
-        "offender": f.offender,
-        "injuries": f.injuries,
+        "offender": asdict(f.offender) if f.offender else None,  # {description, known, recognise}
+        "injuries": asdict(f.injuries) if f.injuries else None,  # {hurt, needs_help_now, property_damaged}
         "witnesses": f.witnesses,
         "evidence": [{"ref": m.ref, "content_type": m.content_type} for m in f.evidence],
         "contact": contact,

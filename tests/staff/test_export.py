@@ -432,7 +432,7 @@ def test_the_audit_trail_finds_an_export_by_any_report_in_it(
 async def test_a_very_large_export_is_audited_by_its_selection_not_its_references(
     staff_config_path: Path, staff_db: Database, made: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.staff import context as staff
+    from bot.staff.commands import export as staff
 
     monkeypatch.setattr(staff, "AUDIT_REFERENCES_MAX", 2)  # as if the export held more than 10,000
     code = await asyncio.to_thread(export, staff_config_path, "csv", tmp_path / "all.csv")
