@@ -2,6 +2,9 @@
 
 Every command takes `--config PATH`. A bad configuration stops the command at once with one line that
 names the key, and exit code 2.
+
+This module only wires: the parser is built from the channel commands below and the staff commands that
+bot/staff/registry.py finds in bot/staff/commands/ (one module each), and the chosen one is run.
 """
 
 from __future__ import annotations

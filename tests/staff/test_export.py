@@ -333,7 +333,7 @@ async def test_export_records_an_audit_event_without_content(
     assert events[0].actor
 
 
-BOT_BUBBLE = (0xE3, 0xF0, 0xFF)  # --bot in bot/exports.py
+BOT_BUBBLE = (0xE3, 0xF0, 0xFF)  # --bot in bot/staff/commands/export/html.py
 PERSON_BUBBLE = (0xEE, 0xF1, 0xF5)  # --person
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
