@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -102,3 +103,18 @@ def test_reportbot_help_lists_the_commands_in_the_same_order_as_before(
 def test_every_staff_command_is_in_the_staff_guide_and_every_one_there_exists() -> None:
     table = re.findall(r"^\| `reportbot ([a-z-]+)", DOCS.read_text(encoding="utf-8"), re.M)
     assert sorted(table) == sorted(c.name for c in staff_commands())
+
+
+def test_only_commands_that_read_stored_data_create_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("REPORTBOT_")]:
+        monkeypatch.delenv(name)
+    assert main(["flow"]) == 0
+    assert capsys.readouterr().out.startswith("# The reporting conversation\n")
+    assert not (tmp_path / "data").exists(), "drawing the flow must leave no key file behind"
+
+    assert main(["audit"]) == 0
+    assert capsys.readouterr().err.endswith("reportbot: no audit events\n")
+    assert (tmp_path / "data" / "keys.toml").is_file()
