@@ -2,6 +2,9 @@
 
 Every command takes `--config PATH`. A bad configuration stops the command at once with one line that
 names the key, and exit code 2.
+
+This module only wires: the parser is built from the channel commands below and the staff commands that
+bot/staff/registry.py finds in bot/staff/commands/ (one module each), and the chosen one is run.
 """
 
 from __future__ import annotations
@@ -11,92 +14,78 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
 from bot.config import Config, ConfigError, load_config
 
-log = logging.getLogger("reportbot")
-
 EXIT_CONFIG = 2
-NO_KEYS = {"flow"}
+
+if TYPE_CHECKING:
+    from bot.staff.registry import Command
 
 
-def _common(top: bool) -> argparse.ArgumentParser:
-    # The options work before or after the command; below it, an absent option must not hide one given above.
-    common = argparse.ArgumentParser(add_help=False)
-    default_config = None if top else argparse.SUPPRESS
-    default_verbose = False if top else argparse.SUPPRESS
-    common.add_argument(
-        "--config",
-        metavar="PATH",
-        default=default_config,
-        help="config file (default: $REPORTBOT_CONFIG or ./config.toml)",
-    )
-    common.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        default=default_verbose,
-        help="log more (never message content)",
-    )
-    return common
+def _channel_commands() -> list[Command]:
+    """The commands that run the bot itself; their functions are below."""
+    from bot.staff.registry import Command
+
+    return [
+        Command("chat", "talk to the bot here, in the terminal (or pipe a script)", _chat, order=10),
+        Command(
+            "serve",
+            "run the webhook server",
+            lambda args, config: serve(config, host=args.host, port=args.port),
+            options=_serve_options,
+            order=30,
+            log_level=logging.INFO,
+        ),
+        Command(
+            "poll",
+            "run the Telegram bot by polling (no public URL needed)",
+            lambda args, config: _poll(config),
+            order=40,
+            log_level=logging.INFO,
+        ),
+        Command(
+            "telegram",
+            "Telegram set-up",
+            lambda args, config: _telegram_setup(config, args.telegram_command),
+            options=_telegram_options,
+            order=50,
+        ),
+    ]
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = _common(top=False)
+def _commands() -> dict[str, Command]:
+    """Every command: the channel commands here and the staff commands of bot/staff/commands/."""
+    from bot.staff.registry import staff_commands
+
+    return {command.name: command for command in [*_channel_commands(), *staff_commands()]}
+
+
+def _parser(commands: Iterable[Command]) -> argparse.ArgumentParser:
+    from bot.staff.registry import add_commands, common_options
+
     parser = argparse.ArgumentParser(
-        prog="reportbot", description=__doc__.splitlines()[0], parents=[_common(top=True)]
+        prog="reportbot", description=__doc__.splitlines()[0], parents=[common_options(top=True)]
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    sub.add_parser("chat", parents=[common], help="talk to the bot here, in the terminal (or pipe a script)")
-    sub.add_parser("flow", parents=[common], help="print the conversation as a Mermaid diagram")
-
-    serve = sub.add_parser("serve", parents=[common], help="run the webhook server")
-    serve.add_argument("--host", help="address to listen on (default: server.host)")
-    serve.add_argument("--port", type=int, help="port to listen on (default: server.port)")
-
-    sub.add_parser("poll", parents=[common], help="run the Telegram bot by polling (no public URL needed)")
-    tg = sub.add_parser("telegram", parents=[common], help="Telegram set-up")
-    tg_sub = tg.add_subparsers(dest="telegram_command", required=True, metavar="ACTION")
-    tg_sub.add_parser(
-        "set-webhook",
-        parents=[common],
-        help="register telegram.public_url + /telegram/webhook (once per deployment)",
-    )
-    tg_sub.add_parser("delete-webhook", parents=[common], help="remove the webhook (before `reportbot poll`)")
-
-    db = sub.add_parser("db", parents=[common], help="database schema")
-    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_sub.add_parser("upgrade", parents=[common], help="create or upgrade the schema to this version's")
-    down = db_sub.add_parser("downgrade", parents=[common], help="take the schema back to a revision")
-    down.add_argument("revision", help='a revision id, or "base" to drop every table')
-    db_sub.add_parser("current", parents=[common], help="show the schema revision and row counts")
-
-    sub.add_parser(
-        "purge",
-        parents=[common],
-        help="delete drafts and reports past their retention (service.*_retention_days); for cron",
-    )
-    erase = sub.add_parser("erase", parents=[common], help="delete one report and everything linked to it")
-    erase.add_argument("reference", metavar="REF", help="the report's reference, e.g. HC-7K3Q-9XPD")
-    rotate = sub.add_parser(
-        "rotate-keys", parents=[common], help="re-encrypt everything under the newest encryption key"
-    )
-    rotate.add_argument("--batch-size", type=int, default=500, help="rows per transaction (default 500)")
-    audit = sub.add_parser("audit", parents=[common], help="list audit events (never report content)")
-    audit.add_argument("--since", metavar="DATE", help="only events on or after this date (YYYY-MM-DD)")
-    audit.add_argument("--action", help="only this action (export, reply, erase, purge, rotate-keys, ...)")
-    audit.add_argument("--reference", metavar="REF", help="only events that touched this report")
-    audit.add_argument("--limit", type=int, default=1000, help="at most this many events (default 1000)")
-
-    from bot import staff
-
-    staff.register(sub, common)
+    add_commands(parser, commands)
     return parser
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default: server.host)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: server.port)")
+
+
+def _telegram_options(parser: argparse.ArgumentParser) -> None:
+    from bot.staff.registry import actions
+
+    add = actions(parser, "telegram_command")
+    add("set-webhook", "register telegram.public_url + /telegram/webhook (once per deployment)")
+    add("delete-webhook", "remove the webhook (before `reportbot poll`)")
 
 
 # Libraries that log request URLs (with the bot token) or payloads (with chat ids and text) below WARNING;
@@ -114,87 +103,26 @@ def _logging(verbose: bool, default: int = logging.WARNING) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `reportbot` command."""
-    args = _parser().parse_args(argv)
+    commands = _commands()
+    args = _parser(commands.values()).parse_args(argv)
+    command = commands[args.command]
     try:
         # Only commands that touch stored data need keys; the others must not create any.
-        config = load_config(args.config, create_keys=args.command not in NO_KEYS)
+        config = load_config(args.config, create_keys=command.needs_keys)
     except ConfigError as exc:
         print(f"reportbot: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        return _run(args, config)
+        _logging(args.verbose, command.log_level)
+        return command.invoke(args, config)
     except KeyboardInterrupt:
         return 130
 
 
-def _run(args: argparse.Namespace, config: Config) -> int:
-    _logging(args.verbose, logging.INFO if args.command in ("serve", "poll") else logging.WARNING)
-    if args.command == "db":
-        return asyncio.run(_db(config, args))
-    if args.command in ("purge", "erase", "rotate-keys", "audit"):
-        return asyncio.run(_maintenance(config, args))
-    if args.command == "chat":
-        from bot.console import run_console
+async def _chat(args: argparse.Namespace, config: Config) -> int:
+    from bot.console import run_console
 
-        return asyncio.run(run_console(config))
-    if args.command == "flow":
-        from flows.report import REPORT_FLOW
-
-        sys.stdout.write(flow_markdown(REPORT_FLOW.mermaid()))
-        return 0
-    if args.command == "serve":
-        return serve(config, host=args.host, port=args.port)
-    if args.command == "poll":
-        return asyncio.run(_poll(config))
-    if args.command == "telegram":
-        return asyncio.run(_telegram_setup(config, args.telegram_command))
-    from bot import staff
-
-    if args.command in staff.COMMANDS:
-        return staff.run(args, config)
-    raise AssertionError(f"unhandled command {args.command}")
-
-
-def flow_markdown(mermaid: str) -> str:
-    """docs/flow.md: the diagram as generated from the flow's state machine."""
-    return (
-        "# The reporting conversation\n\n"
-        "Generated by `reportbot flow` from the state machine itself; a test fails when this file is stale.\n\n"
-        "```mermaid\n" + mermaid.rstrip("\n") + "\n```\n"
-    )
-
-
-async def _db(config: Config, args: argparse.Namespace) -> int:
-    from storage import schema
-    from storage.db import Database
-    from storage.maintenance import count_rows
-
-    db = Database(config.database_url)
-    try:
-        if args.db_command == "upgrade":
-            before = await schema.schema_state(db)
-            state = await schema.upgrade(db)
-            if before.current == state.current:
-                print(f"reportbot: database schema is up to date (revision {state.current})")
-            else:
-                print(
-                    f"reportbot: database schema upgraded from {before.current or 'empty'} to {state.current}"
-                )
-        elif args.db_command == "downgrade":
-            state = await schema.downgrade(db, args.revision)
-            print(f"reportbot: database schema is now at {state.current or 'base (no tables)'}")
-        else:
-            state = await schema.schema_state(db)
-            print(f"revision {state.current or 'none'} (this reportbot: {state.head})")
-            if state.has_tables and state.known:
-                for table, n in (await count_rows(db)).items():
-                    print(f"{table} {n}")
-    except schema.SchemaError as exc:
-        print(f"reportbot: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    finally:
-        await db.dispose()
-    return 0
+    return await run_console(config)
 
 
 async def open_database(config: Config):  # type: ignore[no-untyped-def]
@@ -212,89 +140,6 @@ async def open_database(config: Config):  # type: ignore[no-untyped-def]
         await db.dispose()
         raise
     return db
-
-
-async def _maintenance(config: Config, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from bot.staff import StaffError, normalise_reference
-    from bot.staff import actor as staff_actor
-    from storage import maintenance
-    from storage.crypto import Cipher
-    from storage.schema import SchemaError
-    from storage.store import Store
-
-    # A reference is read the way the chat reads it (flows.references), before anything is opened.
-    try:
-        reference = normalise_reference(args.reference) if getattr(args, "reference", None) else None
-    except StaffError as exc:
-        print(f"reportbot {args.command}: {exc}", file=sys.stderr)
-        return 1
-
-    try:
-        db = await open_database(config)
-    except SchemaError as exc:
-        print(f"reportbot: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    store = Store(Cipher(config.security.encryption_keys, config.security.pseudonym_key))
-    actor = staff_actor()
-    try:
-        if args.command == "purge":
-            counts = await maintenance.purge(
-                db,
-                store,
-                draft_retention_days=config.service.draft_retention_days,
-                report_retention_days=config.service.report_retention_days,
-                actor=actor,
-            )
-            print("reportbot: purged " + ", ".join(f"{k}={v}" for k, v in counts.as_dict().items()))
-            log.info("purge drafts=%d reports=%d", counts.drafts, counts.reports)
-            return 0
-        if args.command == "erase":
-            assert reference is not None  # REF is a required argument
-            erased = await maintenance.erase_report(db, store, reference, actor=actor)
-            if erased is None:
-                print(f"reportbot: no report {reference}", file=sys.stderr)
-                return 1
-            print(
-                f"reportbot: erased {reference}: report=1 transcript_entries={erased.transcript_entries} "
-                f"outbox_messages={erased.outbox_messages}"
-            )
-            return 0
-        if args.command == "rotate-keys":
-            if args.batch_size < 1:
-                print("reportbot: --batch-size must be at least 1", file=sys.stderr)
-                return 1
-            rotated = await maintenance.rotate_keys(db, store, actor=actor, batch_size=args.batch_size)
-            stale = await maintenance.stale_values(db, store)
-            print(
-                f"reportbot: re-encrypted {rotated.rotated} values ({rotated.current} already under the "
-                f"newest key); {stale} left under older keys"
-            )
-            if stale == 0 and len(config.security.encryption_keys) > 1:
-                print("reportbot: older keys can now be removed from security.encryption_keys")
-            return 0 if stale == 0 else 1
-        since = None
-        if args.since:
-            try:
-                since = datetime.fromisoformat(args.since).replace(tzinfo=UTC)
-            except ValueError:
-                print(f"reportbot: --since {args.since!r} is not a date like 2026-01-31", file=sys.stderr)
-                return 1
-        events = await maintenance.audit_events(
-            db, since=since, action=args.action, reference=reference, limit=args.limit
-        )
-        for e in events:
-            refs = ",".join(e.refs or ([e.reference] if e.reference else [])) or "-"
-            print(
-                f"{e.at.astimezone(UTC).isoformat(timespec='seconds')}\t{e.actor}\t{e.action}\t"
-                f"count={e.count}\trefs={refs}\t{e.detail or ''}".rstrip()
-            )
-        if not events:
-            print("reportbot: no audit events", file=sys.stderr)
-        return 0
-    finally:
-        await db.dispose()
 
 
 def _need_telegram(config: Config) -> None:

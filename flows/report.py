@@ -17,7 +17,7 @@ from flows.contact import parse_reach
 from flows.danger import assess
 from flows.dates import parse_when
 from flows.engine import Earlier, Flow, Go, Parsed, Say, Step, Told, When, answer_is, choice_of
-from flows.types import ContactDetails, Draft, FlowContext, Media, ReportFields
+from flows.types import ContactDetails, Draft, FlowContext, Harm, Media, Offender, ReportFields
 
 ROLES = ("victim", "witness", "someone_else", "organisation")
 KINDS = ("verbal", "physical", "property", "online", "harassment", "written", "other")
@@ -224,25 +224,21 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, float | int) and not isinstance(value, bool) else None
 
 
-def _offender(a: Mapping[str, Any]) -> str | None:
-    offender = [p for p in [_text(a.get("offender"))] if p]
-    for step, label in (("offender_known", "known"), ("offender_recognise", "recognise")):
-        code = _code(a.get(step), YES_NO_UNSURE)
-        if code and not (step == "offender_recognise" and a.get("offender_known") == "yes"):
-            offender.append(f"{label}={code}")
-    return "; ".join(offender) or None
+def _offender(a: Mapping[str, Any]) -> Offender | None:
+    known = _code(a.get("offender_known"), YES_NO_UNSURE)
+    recognise = None if known == "yes" else _code(a.get("offender_recognise"), YES_NO_UNSURE)
+    offender = Offender(description=_text(a.get("offender")), known=known, recognise=recognise)
+    return offender if offender != Offender() else None
 
 
-def _harm(a: Mapping[str, Any]) -> str | None:
-    harm = []
+def _harm(a: Mapping[str, Any]) -> Harm | None:
     hurt = _code(a.get("harm_hurt"), YES_NO_UNSURE)
-    if hurt:
-        harm.append(f"hurt={hurt}")
-    if hurt == "yes" and _code(a.get("harm_now"), ("yes", "no")):
-        harm.append(f"needs_help_now={a['harm_now']}")
-    if damaged := _code(a.get("harm_property"), YES_NO_UNSURE):
-        harm.append(f"property_damaged={damaged}")
-    return "; ".join(harm) or None
+    harm = Harm(
+        hurt=hurt,
+        needs_help_now=_code(a.get("harm_now"), ("yes", "no")) if hurt == "yes" else None,
+        property_damaged=_code(a.get("harm_property"), YES_NO_UNSURE),
+    )
+    return harm if harm != Harm() else None
 
 
 def _contact(a: Mapping[str, Any]) -> ContactDetails | None:

@@ -192,6 +192,24 @@ class ContactDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class Offender:
+    """Who did it: the person's description in their own words, and what they answered about knowing them."""
+
+    description: str | None = None
+    known: str | None = None  # "yes" | "no" | "not_sure": do they know who it was
+    recognise: str | None = None  # "yes" | "no" | "not_sure": would they know them again (not asked if known)
+
+
+@dataclass(frozen=True, slots=True)
+class Harm:
+    """What the person answered about harm: codes only."""
+
+    hurt: str | None = None  # "yes" | "no" | "not_sure": was anyone hurt
+    needs_help_now: str | None = None  # "yes" | "no": needed a doctor or ambulance then (asked if hurt)
+    property_damaged: str | None = None  # "yes" | "no" | "not_sure"
+
+
+@dataclass(frozen=True, slots=True)
 class ReportFields:
     """A submitted report in the shape storage keeps and staff export (DESIGN.md export fields).
 
@@ -210,8 +228,8 @@ class ReportFields:
     latitude: float | None = None
     longitude: float | None = None
     repeat: str | None = None
-    offender: str | None = None
-    injuries: str | None = None
+    offender: Offender | None = None
+    injuries: Harm | None = None
     witnesses: str | None = None
     evidence: tuple[Media, ...] = ()
     support_requested: bool | None = None

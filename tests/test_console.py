@@ -267,7 +267,7 @@ def test_reportbot_chat_piped_completes_a_report_and_a_second_run_finds_it(
 
 
 def test_docs_flow_is_the_diagram_the_machine_draws() -> None:
-    from bot.cli import flow_markdown
+    from bot.staff.commands.flow import flow_markdown
     from flows.report import REPORT_FLOW
 
     committed = (Path(__file__).parent.parent / "docs" / "flow.md").read_text(encoding="utf-8")

@@ -40,7 +40,7 @@ from tests.reporting import (
     converse,
     script,
 )
-from tests.test_maintenance import all_rows, deliver_all
+from tests.staff.test_maintenance import all_rows, deliver_all
 from tests.test_telegram import TELEGRAM_TOML
 
 

@@ -6,7 +6,7 @@ import json
 from datetime import date
 
 from flows.report import REPORT_FLOW
-from flows.types import ContactDetails, Draft, Media, StatusInfo
+from flows.types import ContactDetails, Draft, Harm, Media, Offender, StatusInfo
 from tests.flows.chat import REFERENCE, Chat, go_to, said
 
 
@@ -73,8 +73,8 @@ def test_a_victim_who_wants_a_call_back_sends_a_full_report() -> None:
     assert report.location_text == "Bus stop on Mill Road, TS1 2AB"
     assert report.latitude is None and report.longitude is None
     assert report.repeat == "ongoing"
-    assert report.offender == "Tall man, grey hoodie, about 40; known=no; recognise=yes"
-    assert report.injuries == "hurt=no; property_damaged=no"
+    assert report.offender == Offender("Tall man, grey hoodie, about 40", known="no", recognise="yes")
+    assert report.injuries == Harm(hurt="no", property_damaged="no")
     assert report.witnesses == "yes"
     assert report.evidence == (Media("file-1", "image/jpeg"), Media("file-2", "image/jpeg"))
     assert report.support_requested is True
@@ -454,7 +454,7 @@ def test_someone_hurt_and_needing_help_now_is_told_to_call_999() -> None:
     go_to(chat, "review")
     chat.send("send")
     assert chat.result.submit is not None
-    assert chat.result.submit.injuries == "hurt=yes; needs_help_now=yes; property_damaged=no"
+    assert chat.result.submit.injuries == Harm(hurt="yes", needs_help_now="yes", property_damaged="no")
 
 
 def test_without_partners_the_report_is_kept_as_a_record() -> None:

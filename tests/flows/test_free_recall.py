@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.render import as_text
 from flows.report import REPORT_FLOW
+from flows.types import Offender
 from tests.flows.chat import Chat, go_to, said
 
 STORY = "A man grabbed my hijab at the bus stop and called me a terrorist"
@@ -129,7 +130,9 @@ def test_refusals_at_typed_questions_are_skips_not_answers() -> None:
     go_to(chat, "review")
     assert "Who did it" not in chat.last.text.split("Skipped")[0]
     chat.send("send")
-    assert chat.result.submit is not None and chat.result.submit.offender == "known=no; recognise=no"
+    assert chat.result.submit is not None and chat.result.submit.offender == Offender(
+        known="no", recognise="no"
+    )
 
 
 def test_changing_an_answer_from_the_review_replaces_it() -> None:

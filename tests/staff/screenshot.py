@@ -65,7 +65,7 @@ def shoot(html: Path, png: Path, *, width: int = 1100, height: int = 2600) -> No
         )
 
 
-STAFF_BUBBLE = (0xE2, 0xF5, 0xE6)  # --staff in bot/exports.py
+STAFF_BUBBLE = (0xE2, 0xF5, 0xE6)  # --staff in bot/staff/commands/export/html.py
 
 
 def around_staff_reply(whole: Path, out: Path, *, above: int = 700, below: int = 250) -> None:

@@ -333,7 +333,7 @@ async def test_export_records_an_audit_event_without_content(
     assert events[0].actor
 
 
-BOT_BUBBLE = (0xE3, 0xF0, 0xFF)  # --bot in bot/exports.py
+BOT_BUBBLE = (0xE3, 0xF0, 0xFF)  # --bot in bot/staff/commands/export/html.py
 PERSON_BUBBLE = (0xEE, 0xF1, 0xF5)  # --person
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -432,7 +432,7 @@ def test_the_audit_trail_finds_an_export_by_any_report_in_it(
 async def test_a_very_large_export_is_audited_by_its_selection_not_its_references(
     staff_config_path: Path, staff_db: Database, made: Made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot import staff
+    from bot.staff.commands import export as staff
 
     monkeypatch.setattr(staff, "AUDIT_REFERENCES_MAX", 2)  # as if the export held more than 10,000
     code = await asyncio.to_thread(export, staff_config_path, "csv", tmp_path / "all.csv")

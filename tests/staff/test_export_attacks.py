@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.config import Config
-from bot.exports import csv_row
+from bot.staff.commands.export.writers import csv_row
 from storage.db import Database
 from storage.models import AuditEvent, Report
 from tests.staff.conftest import Made

@@ -1,0 +1,182 @@
+"""`reportbot export`: write decrypted reports to a file only the person running it can read.
+
+The formats: writers.py (jsonl, csv), html.py (the printable page); answers.py reads the offender and
+harm answers in either stored form. Reports are read in pages and written as they come (flat memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.config import Config
+from bot.staff.commands.export.html import HtmlWriter
+from bot.staff.commands.export.writers import CsvWriter, ExportInfo, JsonLinesWriter, Writer, encoding_for
+from bot.staff.context import StaffContext, StaffError, code_label, opened, undecryptable_refused
+from bot.staff.registry import Command
+from bot.staff.selection import Selection, day_options, selection
+from storage.export import count_reports, iter_reports
+
+# An export's audit event lists the references it holds, up to this many; a bigger export is recorded by
+# its selection (dates, partner) instead, so that memory stays flat however many reports go out.
+AUDIT_REFERENCES_MAX = 10_000
+
+WRITERS: dict[str, Callable[[TextIO, ExportInfo], Writer]] = {
+    "jsonl": lambda out, info: JsonLinesWriter(out),
+    "csv": lambda out, info: CsvWriter(out),
+    "html": HtmlWriter,
+}
+FORMATS = tuple(WRITERS)
+
+Progressed = Callable[[int, int], None]
+
+
+async def export_reports(
+    staff: StaffContext,
+    fmt: str,
+    out: Path,
+    sel: Selection,
+    *,
+    progress: Progressed | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Write the selected reports to `out` (owner-only), then audit. Returns how many."""
+    if fmt not in FORMATS:
+        raise StaffError(f"--format: use one of {', '.join(FORMATS)}")
+    _check_target(out)
+    if sel.reference is not None:
+        async with staff.db.transaction() as s:
+            if not await staff.store.reference_exists(s, sel.reference):
+                raise StaffError(f"no report has the reference {sel.reference}")
+    info = ExportInfo(
+        service=staff.config.service.name,
+        operator=staff.config.service.operator,
+        generated_at=now or datetime.now(UTC),
+        filters=sel.describe(),
+        zone=staff.zone,
+        partner_names={p.id: p.name for p in staff.config.partners},
+        label=code_label,
+    )
+    with _private_file(out, encoding_for(fmt)) as fh:
+        with fh:
+            count, exported = await _write(staff, WRITERS[fmt](fh, info), sel, fmt != "csv", progress)
+        # The audit comes before the file appears: an export nobody could account for never exists.
+        await _audit(staff, fmt, sel, count, exported)
+    return count
+
+
+async def _write(
+    staff: StaffContext, writer: Writer, sel: Selection, transcripts: bool, progress: Progressed | None
+) -> tuple[int, list[str]]:
+    """(how many, their references for the audit; empty past AUDIT_REFERENCES_MAX)."""
+    query = sel.query(staff.zone)
+    total = await count_reports(staff.db, query) if progress is not None else 0
+    count = 0
+    exported: list[str] = []  # for the audit trail: `reportbot audit --reference` finds this export
+    writer.begin()
+    async for record in iter_reports(staff.db, staff.cipher, query, transcripts=transcripts):
+        writer.write(record)
+        count += 1
+        if count <= AUDIT_REFERENCES_MAX:
+            exported.append(record["reference"])
+        else:
+            exported.clear()
+        if progress is not None:
+            progress(count, max(total, count))
+    writer.end(count)
+    return count, exported
+
+
+async def _audit(staff: StaffContext, fmt: str, sel: Selection, count: int, exported: list[str]) -> None:
+    too_many = "" if count <= AUDIT_REFERENCES_MAX else "; too many to list, see the selection"
+    async with staff.db.transaction() as s:
+        await staff.store.audit(
+            s,
+            actor=staff.who,
+            action="export",
+            reference=sel.reference,
+            count=count,
+            detail=f"format={fmt}; {sel.describe()}{too_many}"[:500],
+            references=exported,
+        )
+
+
+def _check_target(out: Path) -> None:
+    if out.is_dir():
+        raise StaffError(f"--out: {out} is a folder; give a file name")
+    if not out.parent.is_dir():
+        raise StaffError(f"--out: the folder {out.parent} does not exist")
+
+
+@contextmanager
+def _private_file(out: Path, encoding: str) -> Iterator[TextIO]:
+    """A new file beside `out`, readable by its owner only, renamed over `out` when the block completes
+    and removed, leaving nothing behind, when it does not."""
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    os.fchmod(fd, 0o600)
+    newline = "" if encoding == "utf-8-sig" else "\n"
+    fh = os.fdopen(fd, "w", encoding=encoding, newline=newline)
+    try:
+        yield fh  # the caller may close it first, to do something once it is complete on disk
+        fh.close()
+        os.replace(name, out)
+    except BaseException:
+        fh.close()
+        Path(name).unlink(missing_ok=True)
+        raise
+    os.chmod(out, 0o600)
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", required=True, choices=FORMATS, help="jsonl, csv or html")
+    parser.add_argument("--out", required=True, metavar="PATH", help="file to write (owner-only)")
+    day_options(parser)
+    parser.add_argument("--partner", metavar="ID", help="only reports the reporter agreed to share with ID")
+    parser.add_argument("--reference", metavar="REF", help="only this report")
+
+
+async def run(args: argparse.Namespace, config: Config) -> int:
+    async with opened(config) as staff:
+        sel = selection(
+            config, since=args.since, until=args.until, partner=args.partner, reference=args.reference
+        )
+        out = Path(args.out)
+        with undecryptable_refused():
+            count = await _with_progress(staff, args.format, out, sel)
+    noun = "report" if count == 1 else "reports"
+    print(f"reportbot export: wrote {count} {noun} to {out} ({args.format}, readable by you only)")
+    return 0
+
+
+async def _with_progress(staff: StaffContext, fmt: str, out: Path, sel: Selection) -> int:
+    """In a terminal, a progress bar on stderr; piped or from cron, nothing until the end."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return await export_reports(staff, fmt, out, sel)
+    columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("export", total=None)
+
+        def advance(done: int, total: int) -> None:
+            if done % 100 == 0 or done == total:
+                bar.update(task, completed=done, total=total)
+
+        return await export_reports(staff, fmt, out, sel, progress=advance)
+
+
+COMMAND = Command(
+    "export",
+    "write decrypted reports to a file (jsonl, csv or html)",
+    run,
+    options=_options,
+    order=110,
+)

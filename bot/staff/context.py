@@ -1,0 +1,96 @@
+"""What every staff command works with: the deployment, its database, its keys, and who is acting.
+
+A refusal raises `StaffError` with the reason in plain words and changes nothing; the registry prints it as
+one line, `reportbot COMMAND: reason`, and exits 1.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from zoneinfo import ZoneInfo
+
+from bot.channels import sender_for
+from bot.config import Config
+from bot.outbox import Sender
+from flows import catalog
+from storage.crypto import Cipher, DecryptError
+from storage.db import Database
+from storage.schema import ensure_schema
+from storage.store import Store
+
+SETTLE_WITHIN = 20.0  # seconds a reply waits for another process that is sending it to confirm it
+
+UNDECRYPTABLE = (
+    "a stored value could not be decrypted with any key in security.encryption_keys; "
+    "nothing was written or sent"
+)
+
+
+class StaffError(Exception):
+    """A staff command refused or failed; str() is one line saying why. Nothing was changed."""
+
+
+def actor() -> str:
+    """Who is running the command, for the audit trail: $REPORTBOT_ACTOR, $SUDO_USER, else the login."""
+    name = (os.environ.get("REPORTBOT_ACTOR") or os.environ.get("SUDO_USER") or "").strip()
+    if name:
+        return name[:64]
+    try:
+        return getpass.getuser()[:64]
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def code_label(code: str) -> str:
+    """The label the reporter saw for an option code (from the catalog), else the code in words."""
+    key = f"option.{code}"
+    if catalog.has("en", key):
+        return catalog.text("en", key)
+    return code.replace("_", " ").replace("-", " ").capitalize()
+
+
+class StaffContext:
+    """One deployment as a staff command sees it: configuration, database, keys, time zone, actor."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        *,
+        who: str | None = None,
+        senders: Callable[[str], Sender] | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        # How to reach each channel; tests give the same senders over a fake network edge.
+        self.senders = senders or (lambda channel: sender_for(config, channel))
+        self.cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
+        self.store = Store(self.cipher)
+        self.zone = ZoneInfo(config.service.timezone)
+        self.who = who or actor()
+        self.settle_within = SETTLE_WITHIN
+
+
+@asynccontextmanager
+async def opened(config: Config) -> AsyncIterator[StaffContext]:
+    """The deployment, its database checked: local SQLite is brought up to date; PostgreSQL must have had
+    `reportbot db upgrade` (SchemaError otherwise). The database is closed when the block ends."""
+    db = Database(config.database_url)
+    try:
+        await ensure_schema(db, auto_upgrade=db.is_sqlite)
+        yield StaffContext(config, db)
+    finally:
+        await db.dispose()
+
+
+@contextmanager
+def undecryptable_refused() -> Iterator[None]:
+    """A value no configured key decrypts (a wrong or missing key, a damaged row) stops the command with
+    a line naming the setting to check, never the value."""
+    try:
+        yield
+    except DecryptError:
+        raise StaffError(UNDECRYPTABLE) from None
