@@ -53,7 +53,7 @@ from bench.harness import (
     write_config,
 )
 from bench.people import script
-from bot.outbox import LEASE
+from bot.delivery import LEASE
 
 CONTROL = "--serve-acknowledging-before-commit"
 
@@ -218,10 +218,12 @@ def control_server(config_path: str, port: int) -> None:
     from starlette.routing import Route
     from telegram import Update
 
+    from bot.channels.base import ChannelRoutes
+    from bot.channels.telegram.api import make_bot
+    from bot.channels.telegram.webhook import TelegramChannel
     from bot.config import load_config
+    from bot.server import create_app
     from bot.service import ReportService
-    from bot.telegram import TelegramChannel, make_bot
-    from bot.web import ChannelRoutes, create_app
     from storage.db import Database
 
     config = load_config(config_path)

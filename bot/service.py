@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from bot import limits
+from bot.channels import can_clear_chat, rate_limited
 from bot.config import Config
 from bot.logs import CHANNELS, known
 from bot.render import as_text, describe_inbound, to_dict
@@ -39,9 +40,6 @@ from storage.steps import TranscriptLine as Line
 from storage.store import Store
 
 log = logging.getLogger("reportbot.service")
-
-CAN_CLEAR_CHAT = {"telegram": True}
-UNLIMITED = {"console"}  # the operator's own terminal (and scripts piped into it): no rate limit
 
 
 @dataclass(frozen=True)
@@ -182,7 +180,7 @@ class ReportService:
             reference=reference,
             passphrase=passphrase,
             channel=channel,
-            can_clear_chat=CAN_CLEAR_CHAT.get(channel, False),
+            can_clear_chat=can_clear_chat(channel),
             settings=self.settings,
         )
 
@@ -195,7 +193,7 @@ class ReportService:
         env = storable(env)
         chat_key = self.chat_key(env.channel, env.chat_id)
         async with self.turns.turn(chat_key):
-            if env.channel not in UNLIMITED:
+            if rate_limited(env.channel):
                 wait = self.pace.delay(chat_key)
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -234,7 +232,7 @@ class ReportService:
         ):
             log.info("repeat delivery ignored channel=%s", _named(env))
             return Outcome(duplicate=True)
-        if env.channel not in UNLIMITED:
+        if rate_limited(env.channel):
             volume = self.volume.take(chat_key)
             if volume is not limits.Volume.ANSWER and not _always_answered(env.inbound):
                 return self._over_volume(conn, env, chat_key, volume, stamp)

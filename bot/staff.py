@@ -28,9 +28,10 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from bot.channels import ChannelUnavailable, followup_refusal, sender_for
+from bot.channels.base import Sender
 from bot.config import Config
+from bot.delivery import Outbox
 from bot.exports import FORMATS, ExportInfo, describe_filters, encoding_for, writer_for
-from bot.outbox import Outbox, Sender
 from bot.render import to_dict
 from flows import catalog
 from flows.references import EXAMPLE, parse_reference

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.config import load_config
-from bot.outbox import Outbox
+from bot.delivery import Outbox
 from bot.render import as_text
 from bot.service import Envelope, ReportService
 from flows.types import Inbound, Outbound

@@ -19,12 +19,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.channels.telegram.send import Pacer
+from bot.channels.telegram.webhook import TelegramChannel
 from bot.cli import _logging
 from bot.config import Config
 from bot.logs import RedactingFilter
+from bot.server import create_app
 from bot.service import ReportService
-from bot.telegram import Pacer, TelegramChannel
-from bot.web import create_app
 from storage.db import Database
 from storage.models import ChatMessage, Conversation, OutboxMessage, Report, TranscriptEntry
 from tests.conftest import every_backend, raw_database_bytes, stored_text
@@ -216,8 +217,8 @@ async def test_telegram_canaries_reach_neither_the_database_nor_verbose_logs(
 async def test_whatsapp_canaries_reach_neither_the_database_nor_verbose_logs(
     make_config: Callable[..., Config],
 ) -> None:
+    from tests.channels.whatsapp_edge import WHATSAPP_TOML, WhatsAppPerson, form, sign
     from tests.test_whatsapp import App
-    from tests.whatsapp_edge import WHATSAPP_TOML, WhatsAppPerson, form, sign
 
     config = make_config(WHATSAPP_TOML)
     app = App(config)
@@ -297,7 +298,7 @@ async def test_every_stored_ciphertext_is_in_a_column_key_rotation_knows(
     the real schema (migrations included) that is a Fernet token must sit in a listed column."""
     from sqlalchemy import inspect, text
 
-    from bot.console import ConsoleSender
+    from bot.channels.console.chat import ConsoleSender
     from bot.staff import Staff
     from storage.models import ENCRYPTED_COLUMNS
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select
 
+from bot.channels.console.chat import ConsoleSender
 from bot.cli import main
 from bot.config import Config
-from bot.console import ConsoleSender
-from bot.outbox import Outbox
+from bot.delivery import Outbox
 from bot.service import Envelope, ReportService
 from flows.types import Inbound
 from storage.db import Database

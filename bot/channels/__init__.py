@@ -1,47 +1,70 @@
-"""Which channels a deployment runs, and how to reach a person on each one outside a webhook.
+"""The channels this bot speaks, listed once, and what the rest of the bot asks about them.
 
-Staff commands (`reportbot reply`) and background delivery ask here for a channel's sender, so that
-they never import a platform library themselves. Each channel module fills in its own branch.
+Adding a channel: a folder beside these whose `__init__` defines `CHANNEL` (a `bot.channels.base.Channel`),
+and one line in `LISTED`. Nothing else names a channel: the service reads `can_clear_chat` and
+`rate_limited` here, the server mounts `routes`, staff commands ask for a `sender`.
 """
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
+from importlib import import_module
 
+from bot.channels.base import Channel, Sender
 from bot.config import Config
-from bot.outbox import Sender
+from bot.errors import ChannelUnavailable
+
+LISTED = (
+    "bot.channels.console",
+    "bot.channels.telegram",
+    "bot.channels.whatsapp",
+)
+
+CHANNELS: dict[str, Channel] = {
+    channel.name: channel for channel in (import_module(module).CHANNEL for module in LISTED)
+}
 
 
-class ChannelUnavailable(Exception):
-    """The channel is not configured in this deployment, or cannot reach the person now."""
+def can_clear_chat(name: str) -> bool:
+    """Whether the bot can delete this channel's chat on quick exit (False for a channel not listed)."""
+    channel = CHANNELS.get(name)
+    return channel is not None and channel.can_clear_chat
+
+
+def rate_limited(name: str) -> bool:
+    """Whether per-chat limits apply on this channel (True for a channel not listed)."""
+    channel = CHANNELS.get(name)
+    return channel is None or channel.rate_limited
+
+
+def enabled(config: Config) -> list[Channel]:
+    """The channels this deployment runs, in the order listed."""
+    return [channel for channel in CHANNELS.values() if channel.enabled(config)]
 
 
 def sender_for(config: Config, channel: str) -> Sender:
-    """The sender that delivers outbox messages of `channel`."""
-    if channel == "console":
-        from bot.console import ConsoleSender
-
-        return ConsoleSender(sys.stdout, terminal=False)
-    if channel == "telegram" and config.telegram_enabled:
-        from bot import telegram
-
-        return telegram.sender_for(config)
-    if channel == "whatsapp" and config.whatsapp_enabled:
-        from bot import whatsapp
-
-        if not whatsapp.can_send(config):
-            raise ChannelUnavailable("WhatsApp follow-ups need whatsapp.account_sid and whatsapp.from")
-        return whatsapp.make_sender(config, whatsapp.config_lookup(config))
-    raise ChannelUnavailable(f"the {channel} channel is not available in this deployment")
+    """The sender that delivers outbox messages of `channel` outside the server (staff commands)."""
+    found = CHANNELS.get(channel)
+    if found is None or not found.enabled(config):
+        raise ChannelUnavailable(f"the {channel} channel is not available in this deployment")
+    return found.sender(config)
 
 
 def followup_refusal(
     config: Config, channel: str, last_inbound_at: datetime | None, now: datetime
 ) -> str | None:
     """Why a staff follow-up cannot be sent on this channel now, or None when it can."""
-    if channel == "whatsapp":
-        from bot import whatsapp
+    found = CHANNELS.get(channel)
+    return None if found is None else found.followup_refusal(config, last_inbound_at, now)
 
-        return whatsapp.followup_refusal(config, last_inbound_at, now)
-    return None
+
+__all__ = [
+    "CHANNELS",
+    "Channel",
+    "ChannelUnavailable",
+    "can_clear_chat",
+    "enabled",
+    "followup_refusal",
+    "rate_limited",
+    "sender_for",
+]

@@ -21,12 +21,12 @@ from sqlalchemy import select, update
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from bot.channels.telegram.send import Pacer, TelegramSender
 from bot.config import Config
-from bot.outbox import MAX_ATTEMPTS, PROBE_CAP, Outbox
+from bot.delivery import MAX_ATTEMPTS, PROBE_CAP, Outbox
 from bot.render import to_dict
 from bot.service import ReportService
 from bot.staff import Staff
-from bot.telegram import Pacer, TelegramSender
 from flows.types import Outbound
 from storage.db import Database
 from storage.models import AuditEvent, OutboxMessage

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram import Update
 
-from bot.telegram import message_envelope, plain_text_envelope
+from bot.channels.telegram.parse import message_envelope, plain_text_envelope
 
 
 def plain(text: str = "Someone shouted at me", chat_id: int = 424242) -> dict[str, Any]:
