@@ -9,7 +9,7 @@ checks of every earlier cycle are run again at the end, against the final databa
 Replies go to the fake Bot API (bench/fake_telegram.py), one process for the whole run, which counts
 replies delivered twice to a chat: the outbox commits each send's result as soon as it returns, so a
 kill may repeat at most the one reply in flight. A reply claimed when the server died is sent again
-only when its lease ends (bot.outbox.LEASE), so the run ends by serving once more, unkilled, for that
+only when its lease ends (bot.delivery.LEASE), so the run ends by serving once more, unkilled, for that
 long (`--settle`), and the figure counts every repeat the kills caused.
 
 The control (`--control`) runs a server built from the same real parts composed wrongly: its webhook

@@ -80,6 +80,19 @@ class DeliveryReport:
     reasons: Counter[str] = field(default_factory=Counter)  # why messages failed or wait, by reason
 
 
+def _log_round(channel: str, report: DeliveryReport) -> None:
+    """One line for a round that met a failure or a wait (reasons only, never content)."""
+    if report.failed or report.retried:
+        log.info(
+            "delivery round channel=%s sent=%d retried=%d failed=%d reasons=%s",
+            channel,
+            report.sent,
+            report.retried,
+            report.failed,
+            ",".join(f"{k}:{v}" for k, v in sorted(report.reasons.items())),
+        )
+
+
 @dataclass
 class _Channel:
     """What this process knows about a platform's health: consecutive failures and when to try again."""
@@ -162,15 +175,7 @@ class Outbox:
                 continue
             if not await self._send_one(sender, claimed, state, report):
                 break  # the platform is down or asked us to wait: the others keep their turn
-        if report.failed or report.retried:
-            log.info(
-                "delivery round channel=%s sent=%d retried=%d failed=%d reasons=%s",
-                channel,
-                report.sent,
-                report.retried,
-                report.failed,
-                ",".join(f"{k}:{v}" for k, v in sorted(report.reasons.items())),
-            )
+        _log_round(channel, report)
         return report
 
     async def _send_one(

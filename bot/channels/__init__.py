@@ -20,9 +20,19 @@ LISTED = (
     "bot.channels.whatsapp",
 )
 
-CHANNELS: dict[str, Channel] = {
-    channel.name: channel for channel in (import_module(module).CHANNEL for module in LISTED)
-}
+
+def load(modules: tuple[str, ...]) -> dict[str, Channel]:
+    """The channels the modules define (each module's `CHANNEL`), by name; a name listed twice is a bug."""
+    found: dict[str, Channel] = {}
+    for module in modules:
+        channel: Channel = import_module(module).CHANNEL
+        if channel.name in found:
+            raise ValueError(f"two channels are named {channel.name!r}")
+        found[channel.name] = channel
+    return found
+
+
+CHANNELS = load(LISTED)
 
 
 def can_clear_chat(name: str) -> bool:
@@ -65,6 +75,7 @@ __all__ = [
     "can_clear_chat",
     "enabled",
     "followup_refusal",
+    "load",
     "rate_limited",
     "sender_for",
 ]

@@ -1,4 +1,4 @@
-"""The webhook reads a plain text message straight from the update's JSON (bot.telegram's fast path);
+"""The webhook reads a plain text message straight from the update's JSON (bot.channels.telegram.parse's fast path);
 everything else goes through PTB's `Update.de_json`. Whatever the fast path accepts, it must turn into
 exactly the envelope PTB's path makes; whatever it declines goes to PTB, as before."""
 

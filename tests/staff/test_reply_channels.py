@@ -1,6 +1,6 @@
 """`reportbot reply` on Telegram and WhatsApp: a report made through the channel's real webhook, then the
 staff reply delivered by the channel's real sender. Only the network edge is fake: the Bot API
-(tests/fakes/telegram_api.py) and twilio's HTTP client (tests/whatsapp_edge.py)."""
+(tests/fakes/telegram_api.py) and twilio's HTTP client (tests/channels/whatsapp_edge.py)."""
 
 from __future__ import annotations
 

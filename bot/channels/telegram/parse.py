@@ -134,14 +134,15 @@ def _plain_message(data: dict[str, Any]) -> dict[str, Any] | None:
     if data.keys() - _PLAIN_UPDATE or not _whole(data.get("update_id")):
         return None
     message = data.get("message")
-    if type(message) is not dict or message.keys() != _PLAIN_MESSAGE:
-        return None
-    if not (_whole(message["message_id"]) and _whole(message["date"]) and 0 <= message["date"] < _LAST_DATE):
-        return None
-    text = message["text"]
-    if type(text) is not str or not text:
+    if type(message) is not dict or message.keys() != _PLAIN_MESSAGE or not _plain_fields(message):
         return None
     return message if _plain_chat(message["chat"]) and _plain_person(message["from"]) else None
+
+
+def _plain_fields(message: dict[str, Any]) -> bool:
+    date, text = message["date"], message["text"]
+    whole = _whole(message["message_id"]) and _whole(date) and 0 <= date < _LAST_DATE
+    return whole and type(text) is str and bool(text)
 
 
 def _plain_chat(chat: Any) -> bool:
