@@ -28,6 +28,7 @@ from bot.server import create_app
 from bot.service import ReportService
 from storage.db import Database
 from storage.models import ChatMessage, Conversation, OutboxMessage, Report, TranscriptEntry
+from tests.channels.test_telegram import TELEGRAM_TOML
 from tests.conftest import every_backend, raw_database_bytes, stored_text
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.reporting import (
@@ -42,7 +43,6 @@ from tests.reporting import (
     script,
 )
 from tests.test_maintenance import all_rows, deliver_all
-from tests.test_telegram import TELEGRAM_TOML
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -217,8 +217,8 @@ async def test_telegram_canaries_reach_neither_the_database_nor_verbose_logs(
 async def test_whatsapp_canaries_reach_neither_the_database_nor_verbose_logs(
     make_config: Callable[..., Config],
 ) -> None:
+    from tests.channels.test_whatsapp import App
     from tests.channels.whatsapp_edge import WHATSAPP_TOML, WhatsAppPerson, form, sign
-    from tests.test_whatsapp import App
 
     config = make_config(WHATSAPP_TOML)
     app = App(config)

@@ -24,9 +24,9 @@ from bot.service import Envelope, ReportService
 from flows.types import Inbound
 from storage.db import Database
 from storage.models import ENCRYPTED_COLUMNS, Report
+from tests.channels.test_telegram import Phone, phone, tg_config  # noqa: F401  (fixtures)
 from tests.conftest import raw_database_bytes
 from tests.reporting import ANONYMOUS, CANARY_CHAT_ID, IN_CHAT, START, script
-from tests.test_telegram import Phone, phone, tg_config  # noqa: F401  (fixtures)
 
 LATER = datetime(2026, 3, 18, 11, 0, tzinfo=UTC)
 

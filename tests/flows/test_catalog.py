@@ -49,7 +49,7 @@ FACTS = Path(__file__).resolve().parents[3] / "shared" / "FACTS.md"
 def channel_keys() -> set[str]:
     """Keys the channel adapters in bot/ read themselves, as `catalog.text(locale, "table.key")`."""
     bot = Path(catalog.__file__).resolve().parents[1] / "bot"
-    source = "\n".join(p.read_text() for p in bot.glob("*.py"))
+    source = "\n".join(p.read_text() for p in bot.rglob("*.py"))
     return set(re.findall(r"catalog\.text\(\s*[^,()]+,\s*[\"']([a-z_]+\.[a-z_.\-]+)[\"']", source))
 
 
