@@ -9,7 +9,7 @@ checks of every earlier cycle are run again at the end, against the final databa
 Replies go to the fake Bot API (bench/fake_telegram.py), one process for the whole run, which counts
 replies delivered twice to a chat: the outbox commits each send's result as soon as it returns, so a
 kill may repeat at most the one reply in flight. A reply claimed when the server died is sent again
-only when its lease ends (bot.outbox.LEASE), so the run ends by serving once more, unkilled, for that
+only when its lease ends (bot.delivery.LEASE), so the run ends by serving once more, unkilled, for that
 long (`--settle`), and the figure counts every repeat the kills caused.
 
 The control (`--control`) runs a server built from the same real parts composed wrongly: its webhook
@@ -53,7 +53,7 @@ from bench.harness import (
     write_config,
 )
 from bench.people import script
-from bot.outbox import LEASE
+from bot.delivery import LEASE
 
 CONTROL = "--serve-acknowledging-before-commit"
 
@@ -218,10 +218,12 @@ def control_server(config_path: str, port: int) -> None:
     from starlette.routing import Route
     from telegram import Update
 
+    from bot.channels.base import ChannelRoutes
+    from bot.channels.telegram.api import make_bot
+    from bot.channels.telegram.webhook import TelegramChannel
     from bot.config import load_config
+    from bot.server import create_app
     from bot.service import ReportService
-    from bot.telegram import TelegramChannel, make_bot
-    from bot.web import ChannelRoutes, create_app
     from storage.db import Database
 
     config = load_config(config_path)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import write_config
 from bench.people import script
 from bot.config import load_config
-from bot.outbox import Outbox
+from bot.delivery import Outbox
 from bot.service import Envelope, ReportService
 from flows.types import Inbound, Outbound
 from storage.db import Database

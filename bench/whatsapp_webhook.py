@@ -17,13 +17,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.channels.whatsapp.webhook import whatsapp_routes
 from bot.config import load_config
+from bot.server import create_app
 from bot.service import ReportService
-from bot.web import create_app
-from bot.whatsapp import whatsapp_routes
 from storage.db import Database
+from tests.channels.whatsapp_edge import WHATSAPP_TOML, FakeTwilio, WhatsAppPerson
 from tests.conftest import write_config
-from tests.whatsapp_edge import WHATSAPP_TOML, FakeTwilio, WhatsAppPerson
 
 SCRIPT = ["Hi", "1", "2", "1", "1 2", "1", "Someone shouted at me in the street.", "1", "2", "3"]
 

@@ -17,8 +17,6 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from starlette.applications import Starlette
-
 from bot.config import Config, ConfigError, load_config
 
 EXIT_CONFIG = 2
@@ -120,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _chat(args: argparse.Namespace, config: Config) -> int:
-    from bot.console import run_console
+    from bot.channels.console.chat import run_console
 
     return await run_console(config)
 
@@ -150,8 +148,8 @@ def _need_telegram(config: Config) -> None:
 async def _poll(config: Config) -> int:
     import signal
 
+    from bot.channels.telegram.webhook import run_polling
     from bot.service import ReportService
-    from bot.telegram import run_polling
     from storage.db import Database
     from storage.schema import SchemaError, ensure_schema
 
@@ -182,7 +180,7 @@ async def _poll(config: Config) -> int:
 
 
 async def _telegram_setup(config: Config, action: str) -> int:
-    from bot.telegram import delete_webhook, set_webhook, webhook_url
+    from bot.channels.telegram.api import delete_webhook, set_webhook, webhook_url
 
     try:
         _need_telegram(config)
@@ -202,26 +200,6 @@ async def _telegram_setup(config: Config, action: str) -> int:
         print(f"reportbot: Telegram refused ({type(exc).__name__}); check telegram.token", file=sys.stderr)
         return 1
     return 0
-
-
-def build_app(config: Config) -> Starlette:
-    """The Starlette app with every configured channel mounted."""
-    from bot.service import ReportService
-    from bot.web import ChannelRoutes, create_app
-    from storage.db import Database
-
-    db = Database(config.database_url)
-    service = ReportService(config, db)
-    channels: list[ChannelRoutes] = []
-    if config.telegram_enabled:
-        from bot.telegram import telegram_routes
-
-        channels.append(telegram_routes(config, service))
-    if config.whatsapp_enabled:
-        from bot.whatsapp import whatsapp_routes
-
-        channels.append(whatsapp_routes(config, service))
-    return create_app(config, service, channels)
 
 
 async def check_schema(config: Config) -> str | None:
@@ -257,6 +235,8 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None) -
     """Run the app under uvicorn, after checking the database schema."""
     import uvicorn
 
+    from bot.server import build_app
+
     problem = asyncio.run(check_schema(config))
     if problem is not None:
         print(f"reportbot: {problem}", file=sys.stderr)
@@ -277,7 +257,7 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None) -
         # Worker processes build their own app from the same config file and environment.
         if config.source != "built-in defaults":
             os.environ["REPORTBOT_CONFIG"] = config.source
-        uvicorn.run("bot.asgi:app_factory", factory=True, workers=config.server.workers, **options)
+        uvicorn.run("bot.server:app_factory", factory=True, workers=config.server.workers, **options)
     else:
         uvicorn.run(app, **options)
     return 0

@@ -39,20 +39,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bot.errors import ConfigError as ConfigError  # importers keep `from bot.config import ConfigError`
 from flows.types import FlowSettings, Partner, SupportService
 
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "REPORTBOT_"
 KEY_FILE = "keys.toml"
-
-
-class ConfigError(Exception):
-    """A configuration problem; str() is one line that starts with the key at fault."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
 
 
 # -- value checks: each failure is the problem in the words of the one-line error ------------------------

@@ -17,6 +17,8 @@ import logging
 import re
 import sys
 
+from bot.channels import CHANNELS as LISTED_CHANNELS
+
 OURS = ("reportbot", "bot", "flows", "storage")
 # Third-party loggers whose arguments are never payloads (server start-up, migration names): their
 # values are kept, still redacted, so that operators can read them.
@@ -36,7 +38,7 @@ _PATTERNS = (
 
 # Values from outside that our log lines name, each from a known set; anything else is logged as "other"
 # (an attacker-chosen chat type could otherwise write newlines, fake records or canaries into the log).
-CHANNELS = frozenset({"telegram", "whatsapp", "console", "web"})
+CHANNELS = frozenset(LISTED_CHANNELS)  # the registry, bot/channels/__init__.py
 CHAT_TYPES = frozenset({"private", "group", "supergroup", "channel", "sender"})
 OTHER = "other"
 

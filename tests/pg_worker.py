@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.config import load_config
-from bot.outbox import Outbox
+from bot.delivery import Outbox
 from bot.render import as_text
 from bot.service import Envelope, ReportService
 from flows.types import Inbound, Outbound

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bench.harness import text_update
 from bench.people import script
 from storage.models import Report, TranscriptEntry
-from tests.webapp import WebApp
+from tests.channels.telegram_app import WebApp
 
 
 @pytest_asyncio.fixture

@@ -19,14 +19,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.channels.telegram.send import Pacer
+from bot.channels.telegram.webhook import TelegramChannel
 from bot.cli import _logging
 from bot.config import Config
 from bot.logs import RedactingFilter
+from bot.server import create_app
 from bot.service import ReportService
-from bot.telegram import Pacer, TelegramChannel
-from bot.web import create_app
 from storage.db import Database
 from storage.models import ChatMessage, Conversation, OutboxMessage, Report, TranscriptEntry
+from tests.channels.test_telegram import TELEGRAM_TOML
 from tests.conftest import every_backend, raw_database_bytes, stored_text
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.reporting import (
@@ -41,7 +43,6 @@ from tests.reporting import (
     script,
 )
 from tests.staff.test_maintenance import all_rows, deliver_all
-from tests.test_telegram import TELEGRAM_TOML
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -218,8 +219,8 @@ async def test_telegram_canaries_reach_neither_the_database_nor_verbose_logs(
 async def test_whatsapp_canaries_reach_neither_the_database_nor_verbose_logs(
     make_config: Callable[..., Config],
 ) -> None:
-    from tests.test_whatsapp import App
-    from tests.whatsapp_edge import WHATSAPP_TOML, WhatsAppPerson, form, sign
+    from tests.channels.test_whatsapp import App
+    from tests.channels.whatsapp_edge import WHATSAPP_TOML, WhatsAppPerson, form, sign
 
     config = make_config(WHATSAPP_TOML)
     app = App(config)
@@ -299,7 +300,7 @@ async def test_every_stored_ciphertext_is_in_a_column_key_rotation_knows(
     the real schema (migrations included) that is a Fernet token must sit in a listed column."""
     from sqlalchemy import inspect, text
 
-    from bot.console import ConsoleSender
+    from bot.channels.console.chat import ConsoleSender
     from bot.staff import Staff
     from storage.models import ENCRYPTED_COLUMNS
 

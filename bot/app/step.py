@@ -26,6 +26,7 @@ from bot.app.codes import Code, Codes
 from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
 from bot.app.sizes import too_big
 from bot.app.status import StatusLookup
+from bot.channels import can_clear_chat, rate_limited
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
 from flows import catalog, words
@@ -41,9 +42,6 @@ from storage.store import Store
 from storage.writes import SqlStepStore
 
 log = logging.getLogger("reportbot.service")
-
-CAN_CLEAR_CHAT = {"telegram": True}
-UNLIMITED = {"console"}  # the operator's own terminal (and scripts piped into it): no rate limit
 
 
 class _Dropped(Exception):
@@ -100,7 +98,7 @@ class ReportService:
             reference=reference,
             passphrase=passphrase,
             channel=channel,
-            can_clear_chat=CAN_CLEAR_CHAT.get(channel, False),
+            can_clear_chat=can_clear_chat(channel),
             settings=self.settings,
         )
 
@@ -113,7 +111,7 @@ class ReportService:
         env = storable(env)
         chat_key = self.chat_key(env.channel, env.chat_id)
         async with self.turns.turn(chat_key):
-            if env.channel not in UNLIMITED:
+            if rate_limited(env.channel):
                 wait = self.pace.delay(chat_key)
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -181,7 +179,7 @@ class ReportService:
         ):
             log.info("repeat delivery ignored channel=%s", named(env))
             return Outcome(duplicate=True)
-        if env.channel in UNLIMITED:
+        if not rate_limited(env.channel):
             return None
         volume = self.volume.take(chat_key)
         if volume is limits.Volume.ANSWER or _always_answered(env.inbound):

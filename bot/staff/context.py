@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager, contextmanager
 from zoneinfo import ZoneInfo
 
 from bot.channels import sender_for
+from bot.channels.base import Sender
 from bot.config import Config
-from bot.outbox import Sender
+from bot.errors import StaffError
 from flows import catalog
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
@@ -27,10 +28,6 @@ UNDECRYPTABLE = (
     "a stored value could not be decrypted with any key in security.encryption_keys; "
     "nothing was written or sent"
 )
-
-
-class StaffError(Exception):
-    """A staff command refused or failed; str() is one line saying why. Nothing was changed."""
 
 
 def actor() -> str:

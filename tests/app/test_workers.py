@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import Config, load_config
-from bot.outbox import Outbox
+from bot.delivery import Outbox
 from bot.service import ReportService
 from storage.db import Database
 from storage.models import Conversation, InboundReceipt, OutboxMessage, Report

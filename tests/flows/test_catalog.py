@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import textstat
 
-from bot import limits, telegram
+from bot import limits
+from bot.channels.telegram import send as telegram
 from flows import catalog
 from flows.catalog import CATALOGS, placeholders
 from flows.report import REPORT_FLOW

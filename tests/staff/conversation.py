@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.channels.console.chat import CHANNEL, ConsoleSender
 from bot.config import Config
-from bot.console import CHANNEL, ConsoleSender
-from bot.outbox import Outbox
+from bot.delivery import Outbox
 from bot.service import Envelope, ReportService
 from flows.types import Inbound
 from storage.db import Database

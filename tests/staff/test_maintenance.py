@@ -13,10 +13,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from bot.channels.console.chat import ConsoleSender
 from bot.cli import main
 from bot.config import Config, load_config
-from bot.console import ConsoleSender
-from bot.outbox import Outbox
+from bot.delivery import Outbox
 from bot.service import ReportService
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database

@@ -1,6 +1,6 @@
 """`reportbot reply` on Telegram and WhatsApp: a report made through the channel's real webhook, then the
 staff reply delivered by the channel's real sender. Only the network edge is fake: the Bot API
-(tests/fakes/telegram_api.py) and twilio's HTTP client (tests/whatsapp_edge.py)."""
+(tests/fakes/telegram_api.py) and twilio's HTTP client (tests/channels/whatsapp_edge.py)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,20 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.channels.telegram.send import Pacer, TelegramSender
+from bot.channels.telegram.webhook import TelegramChannel
+from bot.channels.whatsapp.send import database_lookup, make_sender
+from bot.channels.whatsapp.webhook import whatsapp_routes
 from bot.config import Config
+from bot.server import create_app
 from bot.service import ReportService
 from bot.staff import Staff, StaffError
-from bot.telegram import Pacer, TelegramChannel, TelegramSender
-from bot.web import create_app
-from bot.whatsapp import database_lookup, make_sender, whatsapp_routes
 from storage.db import Database
 from storage.models import OutboxMessage, Report
 from storage.schema import upgrade
+from tests.channels.whatsapp_edge import BOT_NUMBER, PERSON, WHATSAPP_TOML, FakeTwilio, WhatsAppPerson
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
 from tests.staff.conversation import CONTACT_IN_CHAT
-from tests.whatsapp_edge import BOT_NUMBER, PERSON, WHATSAPP_TOML, FakeTwilio, WhatsAppPerson
 
 SECRET = "staff-test-secret-0123456789"
 CHAT = 515151

@@ -16,17 +16,17 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select
 
+from bot.channels.console.chat import ConsoleSender
 from bot.cli import main
 from bot.config import Config
-from bot.console import ConsoleSender
-from bot.outbox import Outbox
+from bot.delivery import Outbox
 from bot.service import Envelope, ReportService
 from flows.types import Inbound
 from storage.db import Database
 from storage.models import ENCRYPTED_COLUMNS, Report
+from tests.channels.test_telegram import Phone, phone, tg_config  # noqa: F401  (fixtures)
 from tests.conftest import raw_database_bytes
 from tests.reporting import ANONYMOUS, CANARY_CHAT_ID, IN_CHAT, START, script
-from tests.test_telegram import Phone, phone, tg_config  # noqa: F401  (fixtures)
 
 LATER = datetime(2026, 3, 18, 11, 0, tzinfo=UTC)
 

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.channels import ChannelUnavailable, followup_refusal
+from bot.channels.base import Sender
 from bot.config import Config
-from bot.outbox import Outbox, Sender
+from bot.delivery import Outbox
 from bot.render import to_dict
 from bot.staff.context import StaffContext, StaffError, opened, undecryptable_refused
 from bot.staff.registry import Command

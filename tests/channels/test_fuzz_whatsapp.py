@@ -20,14 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from bot.channels.whatsapp.webhook import PATH, whatsapp_routes
 from bot.config import load_config
+from bot.server import create_app
 from bot.service import ReportService
-from bot.web import create_app
-from bot.whatsapp import PATH, whatsapp_routes
 from storage.db import Database
 from storage.models import ALL_TABLES
+from tests.channels.whatsapp_edge import ACCOUNT, PUBLIC, WHATSAPP_TOML, FakeTwilio, form, messages, sign
 from tests.conftest import write_config
-from tests.whatsapp_edge import ACCOUNT, PUBLIC, WHATSAPP_TOML, FakeTwilio, form, messages, sign
 
 EXAMPLES = int(os.environ.get("REPORTBOT_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(

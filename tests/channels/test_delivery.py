@@ -8,6 +8,7 @@ Each test reads as what each person's phone shows after the fault.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,19 +18,20 @@ from itertools import pairwise
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from bot.channels.console.chat import ConsoleSender
+from bot.channels.telegram.send import Pacer, TelegramSender
 from bot.config import Config
-from bot.outbox import MAX_ATTEMPTS, PROBE_CAP, Outbox
+from bot.delivery import MAX_ATTEMPTS, PROBE_CAP, Delivery, Outbox
 from bot.render import to_dict
 from bot.service import ReportService
 from bot.staff import Staff
-from bot.telegram import Pacer, TelegramSender
 from flows.types import Outbound
 from storage.db import Database
-from storage.models import AuditEvent, OutboxMessage
+from storage.models import AuditEvent, ChatMessage, OutboxMessage
 from storage.schema import upgrade
 from tests.conftest import every_backend
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
@@ -200,7 +202,7 @@ class FakeClock:
 
 
 async def run_delivery(outbox: Outbox, sender: TelegramSender, clock: FakeClock, until: float) -> None:
-    """What bot.telegram.Delivery does, on the fake clock: a round, then sleep until the interval or the
+    """What bot.delivery.Delivery does, on the fake clock: a round, then sleep until the interval or the
     next probe, whichever comes first."""
     while clock.seconds() < until:
         await outbox.drain(sender)
@@ -329,3 +331,84 @@ async def test_reply_says_queued_and_why_when_the_platform_cannot_take_it_now(de
     result = await staff.reply(ref, WORDS)
     assert result.state == "queued"
     assert "queued" in result.describe() and "it will be retried" in result.describe()
+
+
+# -- the one delivery loop (bot.delivery.Delivery), as every channel runs it ---------------------------------
+
+
+async def until(done: Callable[[], bool], within: float = 5.0) -> None:
+    for _ in range(int(within / 0.02)):
+        if done():
+            return
+        await asyncio.sleep(0.02)
+
+
+async def queue_console(desk: Desk, text: str, *, at: datetime | None = None, chat: str = "k") -> None:
+    async with desk.db.transaction() as s:
+        await desk.service.store.enqueue(
+            s,
+            channel="console",
+            chat_key=chat,
+            address="local",
+            messages=[to_dict(Outbound(text=text))],
+            at=at,
+        )
+
+
+async def test_what_an_earlier_run_left_goes_out_at_start_not_after_the_interval(desk: Desk) -> None:
+    await queue_console(desk, "Left by the last run.")
+    screen = io.StringIO()
+    delivery = Delivery(
+        Outbox(desk.db, desk.service.store), ConsoleSender(screen, terminal=False), interval=3600
+    )
+    await delivery.start()
+    try:
+        await until(lambda: "Left by the last run." in screen.getvalue())
+    finally:
+        await delivery.stop()
+    assert screen.getvalue() == "Left by the last run.\n\n"
+
+
+async def test_replies_a_webhook_response_may_still_carry_are_left_to_it(desk: Desk) -> None:
+    now = datetime.now(UTC)
+    await queue_console(desk, "Still in the webhook's hands.", at=now, chat="a")
+    await queue_console(desk, "Its webhook gave up on it.", at=now - timedelta(minutes=5), chat="b")
+    screen = io.StringIO()
+    delivery = Delivery(
+        Outbox(desk.db, desk.service.store),
+        ConsoleSender(screen, terminal=False),
+        interval=3600,
+        older_than=timedelta(seconds=60),
+    )
+    await delivery.start()
+    try:
+        await until(lambda: "gave up" in screen.getvalue())
+        await asyncio.sleep(0.2)
+    finally:
+        await delivery.stop()
+    assert screen.getvalue() == "Its webhook gave up on it.\n\n"
+
+
+async def test_message_ids_too_old_to_delete_are_forgotten_by_the_loop(desk: Desk) -> None:
+    now = datetime.now(UTC)
+    async with desk.db.transaction() as s:
+        for ref, at in (("11", now - timedelta(days=3)), ("12", now - timedelta(hours=1))):
+            await desk.service.store.remember_message(s, "telegram", "k", ref, at=at)
+    delivery = Delivery(Outbox(desk.db, desk.service.store), desk.sender(), interval=3600)
+    await delivery.start()
+
+    async def kept() -> int:
+        async with desk.db.transaction() as s:
+            return int((await s.execute(select(func.count()).select_from(ChatMessage))).scalar() or 0)
+
+    try:
+        for _ in range(250):
+            if await kept() == 1:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await delivery.stop()
+    async with desk.db.transaction() as s:
+        assert await desk.service.store.message_refs(s, "telegram", "k", since=now - timedelta(days=7)) == [
+            "12"
+        ]

@@ -15,24 +15,18 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from bot.channels import ChannelUnavailable, followup_refusal, sender_for
+from bot.channels.whatsapp.send import HttpxTwilioClient, WhatsAppSender, database_lookup, make_sender
+from bot.channels.whatsapp.webhook import REDELIVER_AFTER, whatsapp_routes
 from bot.config import Config
-from bot.outbox import PROBE_CAP, DeliveryReport, Outbox
+from bot.delivery import PROBE_CAP, DeliveryReport, Outbox
 from bot.render import to_dict
+from bot.server import create_app
 from bot.service import ReportService
-from bot.web import create_app
-from bot.whatsapp import (
-    REDELIVER_AFTER,
-    HttpxTwilioClient,
-    WhatsAppSender,
-    database_lookup,
-    make_sender,
-    whatsapp_routes,
-)
 from flows.types import Outbound
 from storage.db import Database
 from storage.followup import last_inbound
 from storage.models import OutboxMessage, Report
-from tests.whatsapp_edge import (
+from tests.channels.whatsapp_edge import (
     ACCOUNT,
     BOT_NUMBER,
     PERSON,

@@ -20,8 +20,8 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
 
+from bot.channels.whatsapp.webhook import PATH
 from bot.service import ReportService
-from bot.whatsapp import PATH
 
 PUBLIC = "https://reports.example.org"
 TOKEN = "0f3b" * 8  # the account's auth token (32 hex characters, as Twilio's are)

@@ -1,4 +1,4 @@
-"""The webhook reads a plain text message straight from the update's JSON (bot.telegram's fast path);
+"""The webhook reads a plain text message straight from the update's JSON (bot.channels.telegram.parse's fast path);
 everything else goes through PTB's `Update.de_json`. Whatever the fast path accepts, it must turn into
 exactly the envelope PTB's path makes; whatever it declines goes to PTB, as before."""
 
@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from telegram import Update
 
-from bot.telegram import message_envelope, plain_text_envelope
+from bot.channels.telegram.parse import message_envelope, plain_text_envelope
 
 
 def plain(text: str = "Someone shouted at me", chat_id: int = 424242) -> dict[str, Any]:

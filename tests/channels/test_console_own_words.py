@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.channels.console.chat import run_console
 from bot.cli import main
 from bot.config import Config
-from bot.console import run_console
 
 STORY = "CANARY-WELCOME a man grabbed my hijab at the bus stop and called me a terrorist"
 

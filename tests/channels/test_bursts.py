@@ -21,15 +21,16 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
+from bot.channels.telegram.send import Pacer
+from bot.channels.telegram.webhook import TelegramChannel
+from bot.channels.whatsapp.webhook import whatsapp_routes
 from bot.config import Config
+from bot.server import create_app
 from bot.service import ReportService
-from bot.telegram import Pacer, TelegramChannel
-from bot.web import create_app
-from bot.whatsapp import whatsapp_routes
 from storage.db import Database
 from storage.models import Conversation, TranscriptEntry
+from tests.channels.whatsapp_edge import PERSON, WHATSAPP_TOML, FakeTwilio, WhatsAppPerson, form, messages
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
-from tests.whatsapp_edge import PERSON, WHATSAPP_TOML, FakeTwilio, WhatsAppPerson, form, messages
 
 SECRET = "webhook-secret-0123456789abcdef"
 CHAT = 424242777

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from bench.harness import text_update
 from storage.models import OutboxMessage
-from tests.webapp import SECRET, WebApp
+from tests.channels.telegram_app import SECRET, WebApp
 
 EXAMPLES = int(os.environ.get("REPORTBOT_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(

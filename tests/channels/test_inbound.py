@@ -20,10 +20,10 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.telegram import MAX_UPDATE_AGE
-from bot.whatsapp import PATH
+from bot.channels.telegram.webhook import MAX_UPDATE_AGE
+from bot.channels.whatsapp.webhook import PATH
 from storage.models import ChatMessage, Conversation, InboundReceipt, OutboxMessage, TranscriptEntry
-from tests.app.test_bursts import (
+from tests.channels.test_bursts import (
     CHAT,
     TELEGRAM_TOML,
     TelegramPhone,
@@ -31,7 +31,7 @@ from tests.app.test_bursts import (
     telegram_phone,
     whatsapp_app,
 )
-from tests.whatsapp_edge import PERSON, WHATSAPP_TOML, form, messages, sign
+from tests.channels.whatsapp_edge import PERSON, WHATSAPP_TOML, form, messages, sign
 
 HOURS = 3600
 

@@ -1,7 +1,10 @@
-"""The web server: one Starlette app with a route per configured channel and a health check.
+"""The web server (`reportbot serve`): one Starlette app with the routes of every configured channel and
+a health check.
 
-Webhooks stay thin: authenticate, parse, hand the message to the service's one step, answer. Channel
-modules contribute their routes through `ChannelRoutes`; only configured channels are mounted.
+Webhooks stay thin: authenticate, parse, hand the message to the service's one step, answer. Each
+channel in the registry (bot/channels/__init__.py) contributes its routes and background tasks through
+`ChannelRoutes`; only configured channels are mounted. `app_factory` builds the same app in each of
+uvicorn's worker processes (`server.workers` > 1).
 """
 
 from __future__ import annotations
@@ -9,47 +12,21 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.config import Config
+from bot import channels
+from bot.channels.base import ChannelRoutes
+from bot.config import Config, load_config
+from bot.logs import install
 from bot.service import ReportService
 from storage.db import Database
 
 log = logging.getLogger("reportbot.web")
-
-
-class BodyTooLarge(Exception):
-    """The request body is over the configured limit."""
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body, refusing more than `limit` bytes without reading it all into memory."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-@dataclass
-class ChannelRoutes:
-    """What a channel adds to the app: routes, and tasks to run while the app is up (outbox delivery)."""
-
-    routes: Sequence[BaseRoute]
-    startup: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
-    shutdown: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
 
 
 def create_app(
@@ -94,3 +71,18 @@ def create_app(
     app.state.service = service
     app.state.config = config
     return app
+
+
+def build_app(config: Config) -> Starlette:
+    """The Starlette app with every configured channel mounted."""
+    db = Database(config.database_url)
+    service = ReportService(config, db)
+    mounted = [channel.routes(config, service) for channel in channels.enabled(config)]
+    return create_app(config, service, [routes for routes in mounted if routes is not None])
+
+
+def app_factory() -> Starlette:
+    """Build one worker's app: the configuration from the same `$REPORTBOT_CONFIG` and environment as
+    the parent, and the same redacting log filter installed before anything is handled."""
+    install(logging.INFO)
+    return build_app(load_config())

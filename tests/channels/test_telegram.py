@@ -20,11 +20,14 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from bot.channels import sender_for
-from bot.cli import build_app, main, serve
+from bot.channels.telegram.api import delete_webhook, set_webhook
+from bot.channels.telegram.parse import callback_data
+from bot.channels.telegram.send import Pacer, TelegramSender
+from bot.channels.telegram.webhook import TelegramChannel
+from bot.cli import main, serve
 from bot.config import Config
+from bot.server import build_app, create_app
 from bot.service import ReportService
-from bot.telegram import Pacer, TelegramChannel, TelegramSender, callback_data, delete_webhook, set_webhook
-from bot.web import create_app
 from storage.db import Database
 from storage.models import ChatMessage, Conversation, InboundReceipt, OutboxMessage, Report
 from tests.conftest import raw_database_bytes

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from bot.channels.console import CHANNEL as CONSOLE
 from bot.config import Config
-from bot.outbox import Outbox
+from bot.delivery import Outbox
 from bot.render import as_text
 from bot.service import Envelope, ReportService
 from flows.types import Inbound, Outbound
@@ -21,7 +22,7 @@ from storage.db import Database
 from storage.schema import SchemaError, ensure_schema
 from storage.store import Pending
 
-CHANNEL = "console"
+CHANNEL = CONSOLE.name
 CLEAR_SCREEN = "\033[2J\033[H"
 
 

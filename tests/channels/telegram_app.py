@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from bot.channels.telegram.send import Pacer
+from bot.channels.telegram.webhook import TelegramChannel
 from bot.config import Config, load_config
+from bot.server import create_app
 from bot.service import ReportService
-from bot.telegram import Pacer, TelegramChannel
-from bot.web import create_app
 from storage.db import Database
 from storage.models import ALL_TABLES
 from tests.conftest import write_config

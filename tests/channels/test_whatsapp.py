@@ -12,16 +12,16 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from bot.cli import build_app
+from bot.channels.whatsapp.parse import inbound_from_form
+from bot.channels.whatsapp.render import bodies, split_message
+from bot.channels.whatsapp.webhook import PATH, whatsapp_routes
 from bot.config import Config
+from bot.server import build_app, create_app
 from bot.service import Envelope, ReportService
-from bot.web import create_app
-from bot.whatsapp import PATH, bodies, inbound_from_form, split_message, whatsapp_routes
 from flows.types import Inbound, Option, Outbound
 from storage.db import Database
 from storage.models import Conversation, InboundReceipt, OutboxMessage, Report, TranscriptEntry
-from tests.conftest import raw_database_bytes
-from tests.whatsapp_edge import (
+from tests.channels.whatsapp_edge import (
     PERSON,
     PROFILE_NAME,
     PUBLIC,
@@ -33,6 +33,7 @@ from tests.whatsapp_edge import (
     number,
     sign,
 )
+from tests.conftest import raw_database_bytes
 
 
 @pytest.fixture

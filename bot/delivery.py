@@ -14,22 +14,31 @@ failure pauses the channel, and while it is paused only one message at a time is
 after a capped, jittered back-off (at most PROBE_CAP seconds), so a platform that has recovered gets
 its first message within a few seconds. Probes during an outage do not use up a message's attempts.
 A `retry_after` from the platform is honoured for the whole channel.
+
+`Delivery` is the one loop that runs the outbox in the background for every channel, with the channel's
+sender: at once when kicked after a commit, every `interval` seconds for retries, and when a paused
+channel may be probed again. A sender that can delete messages (`bot.channels.base.DeletesMessages`)
+gets quick exit and its housekeeping from here, not from its own code (`KeptMessages`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.channels.base import DeletesMessages, Sender
+from bot.errors import GiveUp, RetryLater
 from bot.render import from_dict
 from flows.types import Outbound
 from storage import outbox as steps  # the delivery functions (storage.outbox)
@@ -46,34 +55,9 @@ PROBE_FIRST = 0.5  # seconds before the first probe of a platform that failed
 PROBE_CAP = 4.0  # the longest wait between probes: a recovered platform hears from us within 5 s
 
 
-class RetryLater(Exception):
-    """The platform could not take the message now (network, 5xx, 429)."""
-
-    def __init__(self, code: str, after: float | None = None) -> None:
-        super().__init__(code)
-        self.code = code
-        self.after = after
-
-
-class GiveUp(Exception):
-    """The platform will never accept this message (blocked by the user, chat gone, bad request)."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
 # What a sender raises when the platform, the network or a database is away for now: not the message's
 # fault, so it waits (see _send_one).
 PASSING: tuple[type[Exception], ...] = (RetryLater, OSError, TimeoutError, SQLAlchemyError)
-
-
-class Sender(Protocol):
-    """A channel's way of sending one message. Raises RetryLater or GiveUp; returns platform ids."""
-
-    channel: str
-
-    async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]: ...
 
 
 def backoff(failures: int) -> float:
@@ -94,6 +78,19 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)  # why messages failed or wait, by reason
+
+
+def _log_round(channel: str, report: DeliveryReport) -> None:
+    """One line for a round that met a failure or a wait (reasons only, never content)."""
+    if report.failed or report.retried:
+        log.info(
+            "delivery round channel=%s sent=%d retried=%d failed=%d reasons=%s",
+            channel,
+            report.sent,
+            report.retried,
+            report.failed,
+            ",".join(f"{k}:{v}" for k, v in sorted(report.reasons.items())),
+        )
 
 
 @dataclass
@@ -178,15 +175,7 @@ class Outbox:
                 continue
             if not await self._send_one(sender, claimed, state, report):
                 break  # the platform is down or asked us to wait: the others keep their turn
-        if report.failed or report.retried:
-            log.info(
-                "delivery round channel=%s sent=%d retried=%d failed=%d reasons=%s",
-                channel,
-                report.sent,
-                report.retried,
-                report.failed,
-                ",".join(f"{k}:{v}" for k, v in sorted(report.reasons.items())),
-            )
+        _log_round(channel, report)
         return report
 
     async def _send_one(
@@ -273,6 +262,15 @@ class Outbox:
                 break
         return total
 
+    async def session(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run `fn` in one transaction of the async engine, alone with the SQLite writer when there is one
+        (quick exit's reads and deletes of kept message ids)."""
+        if self._lock is None:
+            async with self.db.transaction() as s:
+                return await fn(s)
+        async with self._lock, self.db.transaction() as s:
+            return await fn(s)
+
     async def _write(self, fn: Callable[[Connection], T]) -> T:
         """Run one short write transaction on the database's step path, with the steps (see
         storage.db.Database.run_step and WriteGate)."""
@@ -280,3 +278,127 @@ class Outbox:
             return await self.db.run_step(fn)
         async with self._lock.shared():
             return await self.db.run_step(fn)
+
+
+# -- what the loop adds around a sender that can delete messages ---------------------------------------
+
+
+class KeptMessages:
+    """Quick exit and its housekeeping for a sender that can delete messages (Telegram).
+
+    Before a message that asks to clear the chat, the chat's kept message ids (the person's and the
+    bot's, as stored with the step and with each send) that the platform still lets a bot delete go to
+    the sender's `delete`, then are forgotten. `forget_old` drops ids too old to delete at all."""
+
+    def __init__(self, sender: DeletesMessages, outbox: Outbox) -> None:
+        self.sender = sender
+        self.channel = sender.channel
+        self.outbox = outbox
+
+    async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]:
+        if message.clear_chat:
+            await self.clear(address, pending.chat_key)
+        return await self.sender.send(address, message, pending)
+
+    async def clear(self, address: str, chat_key: str) -> None:
+        """Delete this chat's messages the platform still lets a bot delete, then forget their ids."""
+        store, channel = self.outbox.store, self.channel
+        since = datetime.now(UTC) - self.sender.deletable_for
+        refs = await self.outbox.session(lambda s: store.message_refs(s, channel, chat_key, since=since))
+        deleted = await self.sender.delete(address, refs, chat_key)
+        await self.outbox.session(lambda s: store.forget_messages(s, channel, chat_key))
+        log.info("chat cleared channel=%s messages=%d", channel, deleted)
+
+    async def forget_old(self) -> None:
+        """Drop kept message ids too old for the platform to delete (quick exit could not use them)."""
+        store, channel = self.outbox.store, self.channel
+        before = datetime.now(UTC) - self.sender.deletable_for
+        await self.outbox.session(lambda s: store.forget_messages(s, channel, None, before=before))
+
+
+# -- the one delivery loop -------------------------------------------------------------------------------
+
+HOUSEKEEPING_EVERY = 600.0  # seconds between housekeeping rounds (purge of message ids too old to use)
+
+
+class Delivery:
+    """Runs the outbox in the background for one channel's sender: at once when kicked after a commit
+    (and at start), every `interval` seconds for retries, and when a paused channel may be probed again.
+
+    `older_than` leaves alone messages never tried that are younger than that: a channel that answers in
+    the webhook response (WhatsApp) delivers its replies itself and leaves here only what it could not.
+    Stopping lets the message in flight finish and its result be committed (one cut off between the
+    platform accepting it and being marked sent would be sent again), then stops before the next."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        sender: Sender,
+        *,
+        interval: float = 2.0,
+        older_than: timedelta = timedelta(0),
+        housekeeping: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
+        self.outbox = outbox
+        self.channel = sender.channel
+        self.sender: Sender = sender
+        self.housekeeping = list(housekeeping)
+        if isinstance(sender, DeletesMessages):
+            kept = KeptMessages(sender, outbox)
+            self.sender = kept
+            self.housekeeping.append(kept.forget_old)
+        self.interval = interval
+        self.older_than = older_than
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_housekeeping: float | None = None
+
+    def kick(self) -> None:
+        """Deliver now (called after a step's commit)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._wake.set()  # what an earlier run left in the outbox goes out at once
+        self._task = asyncio.create_task(self._run(), name=f"{self.channel}-delivery")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            # The platform down: wake for the next probe rather than the next interval (see above).
+            paused = self.outbox.resume_in(self.channel)
+            wait = min(self.interval, paused) if paused > 0 else self.interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            self._wake.clear()
+            if self._stopping:
+                break
+            try:
+                await self._round()
+            except Exception as exc:  # a database hiccup must not end delivery for good
+                log.warning("delivery round failed channel=%s error=%s", self.channel, type(exc).__name__)
+
+    async def _round(self) -> None:
+        got = await self.outbox.drain(
+            self.sender, older_than=self.older_than, keep_going=lambda: not self._stopping
+        )
+        if self.older_than and (got.sent or got.failed):
+            log.info("redelivered channel=%s sent=%d failed=%d", self.channel, got.sent, got.failed)
+        now = asyncio.get_running_loop().time()
+        if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
+            self._last_housekeeping = now
+            for hook in self.housekeeping:
+                await hook()

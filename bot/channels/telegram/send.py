@@ -1,0 +1,222 @@
+"""Outbound: an outbox message to Bot API calls (sendMessage, editMessageText, deleteMessages), paced
+per chat and overall. Bot API errors become the outbox's retry-or-give-up, by code only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.channels.telegram import CHANNEL as TELEGRAM
+from bot.channels.telegram.parse import callback_data
+from bot.errors import GiveUp, RetryLater
+from flows import catalog
+from flows.types import Outbound
+from storage.store import Pending
+
+log = logging.getLogger("reportbot.telegram")
+
+CHANNEL = TELEGRAM.name
+MAX_TEXT = 4096  # Bot API limit for one message
+DELETE_BATCH = 100  # deleteMessages takes 1-100 ids
+DELETABLE_FOR = timedelta(hours=48) - timedelta(minutes=10)  # a margin under Telegram's 48 hours
+PER_CHAT_INTERVAL = 1.0  # seconds between messages to one chat
+OVERALL_RATE = 25.0  # messages a second for the whole bot (Telegram allows about 30)
+
+# The catalog keys this channel reads itself (a [telegram] table); the flow's own words come in Outbound.
+CATALOG_KEYS = frozenset({"telegram.private_only", "telegram.share_location", "telegram.old_button"})
+
+
+def words(key: str) -> str:
+    """A word of this channel's own, from the [telegram] table of the catalog."""
+    name = f"telegram.{key}"
+    assert name in CATALOG_KEYS, name
+    return str(catalog.text(catalog.DEFAULT_LOCALE, name))
+
+
+class Pacer:
+    """Spaces sends: at most one a `per_chat` seconds to a chat, and `overall` a second in all.
+
+    Delivery sends one message per chat per round, in sequence, so a wait here delays a round by at
+    most about `per_chat` seconds, not by the sum over chats. Limits are per process.
+    """
+
+    def __init__(self, per_chat: float = PER_CHAT_INTERVAL, overall: float = OVERALL_RATE) -> None:
+        self.per_chat = per_chat
+        self.gap = 1.0 / overall if overall > 0 else 0.0
+        self._next_any = 0.0
+        self._next_chat: dict[str, float] = {}
+
+    async def wait(self, chat: str) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self._next_any, self._next_chat.get(chat, 0.0))
+        if start > now:
+            await asyncio.sleep(start - now)
+        self._next_any = start + self.gap
+        self._next_chat[chat] = start + self.per_chat
+        if len(self._next_chat) > 10_000:
+            self._next_chat = {k: t for k, t in self._next_chat.items() if t > start}
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def classify(exc: TelegramError) -> RetryLater | GiveUp:
+    """Map a Bot API error to the outbox's retry-or-give-up (codes only, never the message text)."""
+    if isinstance(exc, RetryAfter):
+        return RetryLater("retry_after", after=retry_seconds(exc))
+    if isinstance(exc, Forbidden):
+        return GiveUp("forbidden")  # the person blocked the bot or deleted their account
+    if isinstance(exc, ChatMigrated):
+        return GiveUp("chat_migrated")
+    if isinstance(exc, BadRequest):  # before NetworkError: BadRequest is one
+        if "chat not found" in exc.message.lower():
+            return GiveUp("chat_not_found")
+        return GiveUp("bad_request")
+    if isinstance(exc, InvalidToken):
+        return RetryLater("invalid_token", after=300.0)  # a deployment problem: keep the message
+    if isinstance(exc, Conflict):
+        return RetryLater("conflict")
+    return RetryLater(type(exc).__name__.lower())  # NetworkError, TimedOut, 5xx
+
+
+def _chunks(text: str, size: int = MAX_TEXT) -> list[str]:
+    if len(text) <= size:
+        return [text]
+    parts: list[str] = []
+    while text:
+        cut = text.rfind("\n", 0, size) if len(text) > size else len(text)
+        if cut <= 0:
+            cut = min(size, len(text))
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return parts
+
+
+def inline_keyboard(message: Outbound) -> InlineKeyboardMarkup:
+    """One button a row (labels can be long on a phone); picked options of a multi-select get a tick."""
+    rows = []
+    for option in message.options:
+        label = option.label
+        if message.multi and option.key in message.selected:
+            label = f"\u2705 {label}"
+        rows.append([InlineKeyboardButton(label, callback_data=callback_data(message.step, option.key))])
+    return InlineKeyboardMarkup(rows)
+
+
+class TelegramSender:
+    """Sends outbox messages with the Bot API (bot.channels.base.Sender). Raises RetryLater or GiveUp.
+
+    It can delete a chat's messages too (bot.channels.base.DeletesMessages): the delivery loop calls
+    `delete` for quick exit, with the ids it kept."""
+
+    channel = CHANNEL
+    deletable_for = DELETABLE_FOR
+
+    def __init__(self, bot: Bot, *, pacer: Pacer | None = None) -> None:
+        self.bot = bot
+        self.pacer = pacer or Pacer()
+        self._reply_keyboard: set[str] = set()  # chats showing a "share location" keyboard (cosmetic)
+
+    async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]:
+        chat_id = _chat_id(address)
+        try:
+            edit_ref = pending.message.get("edit_ref")
+            if (
+                message.update
+                and message.options
+                and edit_ref
+                and await self._edit(chat_id, int(edit_ref), message, pending.chat_key)
+            ):
+                return ()
+            return await self._send_new(chat_id, message, pending.chat_key)
+        except TelegramError as exc:
+            raise classify(exc) from exc
+
+    async def _send_new(self, chat_id: int, message: Outbound, chat_key: str) -> list[str]:
+        markup: Any = None
+        if message.request_location:
+            rows = [[KeyboardButton(words("share_location"), request_location=True)]]
+            rows += [[KeyboardButton(o.label)] for o in message.options]
+            markup = ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+            self._reply_keyboard.add(chat_key)
+        elif message.options:
+            markup = inline_keyboard(message)
+        elif chat_key in self._reply_keyboard or message.clear_chat:
+            markup = ReplyKeyboardRemove()
+            self._reply_keyboard.discard(chat_key)
+        if not message.text:
+            return []
+        ids: list[str] = []
+        parts = _chunks(message.text)
+        for i, part in enumerate(parts):
+            await self.pacer.wait(chat_key)
+            sent = await self.bot.send_message(
+                chat_id, part, reply_markup=markup if i == len(parts) - 1 else None
+            )
+            ids.append(str(sent.message_id))
+        return ids
+
+    async def _edit(self, chat_id: int, message_id: int, message: Outbound, chat_key: str) -> bool:
+        """Show a toggle on the pressed message itself; False when that message can no longer be edited."""
+        await self.pacer.wait(chat_key)
+        try:
+            await self.bot.edit_message_text(
+                message.text[:MAX_TEXT],
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=inline_keyboard(message),
+            )
+        except BadRequest as exc:
+            # "not modified": a double press, the message already shows this; anything else: send anew.
+            return "not modified" in str(exc).lower()
+        return True
+
+    async def delete(self, address: str, refs: Sequence[str], chat_key: str) -> int:
+        """Quick exit: delete these messages of the chat (Telegram lets a bot delete them for 48 hours)."""
+        chat_id = _chat_id(address)
+        ids = sorted({int(r) for r in refs if str(r).isdigit()})
+        try:
+            for start in range(0, len(ids), DELETE_BATCH):
+                await self.pacer.wait(chat_key)
+                try:
+                    await self.bot.delete_messages(chat_id, ids[start : start + DELETE_BATCH])
+                except BadRequest as exc:
+                    log.info("some messages could not be deleted error=%s", type(exc).__name__)
+        except TelegramError as exc:
+            raise classify(exc) from exc
+        return len(ids)
+
+
+def _chat_id(address: str) -> int:
+    try:
+        return int(address)
+    except ValueError:
+        raise GiveUp("bad_address") from None  # never the address itself
