@@ -93,6 +93,7 @@ CSV_COLUMNS = (
     "channel",
     "role",
     "someone_else_knows",
+    "organisation",
     "incident_types",
     "motivations",
     "occurred_on",
@@ -114,6 +115,9 @@ CSV_COLUMNS = (
     "contact_in_chat",
     "contact_safe_times",
     "contact_notes",
+    "contact_by",
+    "contact_leave_message",
+    "contact_no_calls",
     "share_with",
     "staff_notes",
 )
@@ -163,6 +167,9 @@ def csv_row(record: Mapping[str, Any]) -> dict[str, str | float | int]:
         "contact_in_chat": contact.get("in_chat") if contact else None,
         "contact_safe_times": contact.get("safe_times"),
         "contact_notes": contact.get("notes"),
+        "contact_by": contact.get("by"),
+        "contact_leave_message": contact.get("leave_message"),
+        "contact_no_calls": contact.get("no_calls") if contact else None,
     }
     return {key: _cell(flat.get(key)) for key in CSV_COLUMNS}
 
@@ -228,6 +235,7 @@ footer.export { margin-top: 2rem; border-top: 2px solid var(--ink); padding-top:
 }
 """
 
+BY = {"chat": "In the chat", "phone": "Phone call", "text": "Text message only", "email": "Email"}
 ROLE = {
     "victim": "The person it happened to",
     "witness": "Someone who saw it",
@@ -352,6 +360,8 @@ class HtmlWriter:
             ("Reported through", CHANNEL.get(str(r.get("channel")), str(r.get("channel")))),
             ("Reported by", ROLE.get(str(r.get("role")), str(r.get("role") or "Not said"))),
         ]
+        if r.get("organisation"):
+            rows.append(("Organisation", str(r["organisation"])))
         if r.get("someone_else_knows"):
             rows.append(("Does the person know?", info.label(str(r["someone_else_knows"]))))
         rows += [
@@ -386,6 +396,12 @@ class HtmlWriter:
         lines = []
         if c.get("in_chat"):
             lines.append("Reply in the chat they used (reportbot reply)")
+        if c.get("by") in BY:
+            lines.append(f"How: {BY[str(c['by'])]}")
+        if c.get("no_calls"):
+            lines.append("Do not phone: calls are hard for them (use text or email)")
+        if c.get("leave_message") in ("yes", "no"):
+            lines.append(f"Safe to leave a message: {c['leave_message']}")
         for label, key in (
             ("Name", "name"),
             ("Phone", "phone"),

@@ -27,7 +27,7 @@ from bot import limits
 from bot.config import Config
 from bot.logs import CHANNELS, known
 from bot.render import as_text, describe_inbound, to_dict
-from flows import catalog, words
+from flows import catalog, references, words
 from flows.engine import Flow
 from flows.references import new_reference
 from flows.report import REPORT_FLOW
@@ -243,6 +243,10 @@ class ReportService:
         draft = Draft.from_json(saved) if saved is not None else None
         if env.message_ref is not None:
             steps.remember_message(conn, cipher, env.channel, chat_key, env.message_ref, at=stamp)
+        if draft is None:
+            answered = self._answer_to_staff(conn, env, chat_key, conv.id, stamp)
+            if answered is not None:
+                return answered
         if _stale_press(env, draft):
             # An old keyboard: give the flow a key no question has, so it re-asks the current one.
             env = replace(env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}"))
@@ -346,6 +350,35 @@ class ReportService:
             step=None if ended else result.draft.step,
             limited=limited,
         )
+
+    def _answer_to_staff(
+        self, conn: Connection, env: Envelope, chat_key: str, conversation_id: int, stamp: datetime
+    ) -> Outcome | None:
+        """After a staff reply, what the reporter writes (within `service.reply_window_hours`, with no
+        report in progress) joins THAT report's transcript, with a short thank-you: "thank you" after a
+        staff reply is not the start of a new report. Commands (start, status, help, exit...) are not."""
+        hours = self.config.service.reply_window_hours
+        if hours <= 0 or not _talks_back(env.inbound):
+            return None
+        report_id = steps.staff_thread(conn, env.channel, chat_key, since=stamp - timedelta(hours=hours))
+        if report_id is None:
+            return None
+        reference = steps.answered_staff(conn, report_id, at=stamp)
+        thanks = Outbound(catalog.text("en", "service.reply_received", reference=reference), step="staff")
+        lines = [Line("in", "person", describe_kept(env.inbound), stamp), Line("out", "bot", thanks.text, stamp)]
+        steps.append_transcript(conn, self.cipher, lines, report_id=report_id)
+        ids = steps.enqueue(
+            conn,
+            self.cipher,
+            channel=env.channel,
+            chat_key=chat_key,
+            address=env.chat_id,
+            messages=[to_dict(thanks)],
+            report_id=report_id,
+            at=stamp,
+        )
+        log.info("answer to staff kept reference=%s channel=%s", reference, _named(env))
+        return Outcome(replies=[thanks], outbox_ids=ids)
 
     def _over_volume(
         self, conn: Connection, env: Envelope, chat_key: str, volume: limits.Volume, stamp: datetime
@@ -570,6 +603,16 @@ def _always_answered(inbound: Inbound) -> bool:
     return bool(inbound.text) and words.command(inbound.text) in _ALWAYS
 
 
+def _talks_back(inbound: Inbound) -> bool:
+    """Words or files that answer staff; not a button, a location, an edit or a word that works anywhere."""
+    text = inbound.text or ""
+    if inbound.option is not None or inbound.location is not None or inbound.edited:
+        return False
+    if not (text.strip() or inbound.media):
+        return False
+    return words.command(text) is None and not references.status_request(text)[0]
+
+
 def describe_kept(inbound: Inbound) -> str:
     """The transcript line of a message kept but not run through the flow: as `describe_inbound`, with
     the references of any photos or files (the flow did not take them into the draft)."""
@@ -630,8 +673,12 @@ def _sealed_fields(f: ReportFields) -> dict[str, Any]:
             "in_chat": c.in_chat,
             "safe_times": c.safe_times,
             "notes": c.notes,
+            "by": c.by,
+            "leave_message": c.leave_message,
+            "no_calls": c.no_calls,
         }
     return {
+        "organisation": f.organisation,
         "someone_else_knows": f.someone_else_knows,
         "description": f.description,
         "occurred_at_text": f.occurred_at_text,

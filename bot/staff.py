@@ -131,7 +131,8 @@ def selection(
     if first and last and first > last:
         raise StaffError(f"--since {first} is after --until {last}")
     if partner is not None:
-        ids = [p.id for p in config.partners]
+        # Partners, and support services a reporter can choose to contact them (shared the same way).
+        ids = [p.id for p in config.partners] + [s.id for s in config.support if s.referrals and s.id]
         if partner not in ids:
             known = ", ".join(ids) if ids else "none are configured"
             raise StaffError(f"--partner: {partner!r} is not a configured partner id ({known})")
@@ -192,7 +193,10 @@ class Staff:
             generated_at=now or datetime.now(UTC),
             filters=sel.describe(),
             zone=self.zone,
-            partner_names={p.id: p.name for p in self.config.partners},
+            partner_names={
+                **{s.id: s.name for s in self.config.support if s.id},
+                **{p.id: p.name for p in self.config.partners},
+            },
             label=code_label,
         )
         fh, tmp = _private_temp(out, encoding_for(fmt))

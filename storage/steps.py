@@ -631,3 +631,29 @@ def mark_failed(conn: Connection, msg_id: int, *, at: datetime, error: str) -> N
     if conn.execute(delete(OUTBOX).where(OUTBOX.c.id == msg_id, *_orphan())).rowcount:
         request_checkpoint(conn)
     conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(failed_at=at, last_error=error[:200]))
+
+
+def staff_thread(conn: Connection, channel: str, chat_key: str, *, since: datetime) -> int | None:
+    """The report of this chat that staff wrote to most recently, if they did at or after `since`.
+
+    Only reports contactable in the chat keep their chat key, so an anonymous report is never found.
+    """
+    row = conn.execute(
+        select(REPORT.c.id)
+        .select_from(REPORT.join(TRANSCRIPT, TRANSCRIPT.c.report_id == REPORT.c.id))
+        .where(
+            REPORT.c.channel == channel,
+            REPORT.c.chat_key == chat_key,
+            TRANSCRIPT.c.author == "staff",
+            TRANSCRIPT.c.at >= since,
+        )
+        .order_by(TRANSCRIPT.c.at.desc(), TRANSCRIPT.c.seq.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else int(row[0])
+
+
+def answered_staff(conn: Connection, report_id: int, *, at: datetime) -> str:
+    """The reporter wrote back on a report (its WhatsApp window opens again): its reference."""
+    conn.execute(update(REPORT).where(REPORT.c.id == report_id).values(last_inbound_at=at))
+    return str(conn.execute(select(REPORT.c.reference).where(REPORT.c.id == report_id)).scalar_one())
