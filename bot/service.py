@@ -365,7 +365,10 @@ class ReportService:
             return None
         reference = steps.answered_staff(conn, report_id, at=stamp)
         thanks = Outbound(catalog.text("en", "service.reply_received", reference=reference), step="staff")
-        lines = [Line("in", "person", describe_kept(env.inbound), stamp), Line("out", "bot", thanks.text, stamp)]
+        lines = [
+            Line("in", "person", describe_kept(env.inbound), stamp),
+            Line("out", "bot", thanks.text, stamp),
+        ]
         steps.append_transcript(conn, self.cipher, lines, report_id=report_id)
         ids = steps.enqueue(
             conn,

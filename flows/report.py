@@ -9,12 +9,11 @@ see live in `flows/messages/<locale>.toml`, the words the bot understands in `fl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
-
-import re
 from functools import cache
+from typing import Any
 
 from flows import access, support, vocab
 from flows.contact import email_address, phone_number
@@ -711,7 +710,11 @@ STEPS: tuple[Step, ...] = (
         kind="text",
         # Nothing to reach them by: back to "how would you like us to contact you?", never a report
         # that looks contactable and is not.
-        go=(Go("contact", _NOTHING_GIVEN), Go("contact_message", Given("contact_times")), Go("contact_times")),
+        go=(
+            Go("contact", _NOTHING_GIVEN),
+            Go("contact_message", Given("contact_times")),
+            Go("contact_times"),
+        ),
         parse=_phone,
         errors=("contact_phone.bad",),
         group="contact",

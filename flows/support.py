@@ -61,7 +61,11 @@ def fitting(
 
 
 def _rank(
-    service: SupportService, wanted: set[str], role: str | None, spotted: set[str], about: Mapping[str, object]
+    service: SupportService,
+    wanted: set[str],
+    role: str | None,
+    spotted: set[str],
+    about: Mapping[str, object],
 ) -> int | None:
     """How specific a service is for this report (lower first), or None when it does not fit."""
     if service.roles and role is not None and role not in service.roles:

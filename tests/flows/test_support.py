@@ -174,7 +174,11 @@ def test_phone_asks_whether_a_message_is_safe_and_text_too() -> None:
         go_to(chat, "review")
         chat.send("send")
         contact = chat.result.submit.contact if chat.result.submit else None
-        assert contact is not None and contact.leave_message == "yes" and contact.safe_times == "weekday evenings"
+        assert (
+            contact is not None
+            and contact.leave_message == "yes"
+            and contact.safe_times == "weekday evenings"
+        )
 
 
 def test_after_sending_it_says_what_happens_next_not_that_it_was_sent() -> None:
