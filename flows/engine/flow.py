@@ -367,7 +367,18 @@ class Flow:
         if aside.note is not None:
             draft.answers[aside.note] = True
         replies.append(Outbound(text=self._say(draft.locale)(aside.key), step="aside"))
-        return self._reask(turn, replies, hint=None, count=False) if aside.only else None
+        if not aside.only or self._names_an_option(turn, text):
+            return None  # "because I'm deaf" at "why" also answers it (the question's words name an option)
+        return self._reask(turn, replies, hint=None, count=False)
+
+    def _names_an_option(self, turn: Turn, text: str) -> bool:
+        """Whether the question's own words in `text` name one of the options offered now."""
+        step = self.steps.get(turn.draft.step)
+        if step is None:
+            return False
+        offered = {o.key for o in self._options(step, turn.draft, turn.ctx)}
+        spotted = understand.spot(text, understand.step_words(turn.draft.locale, step.name))
+        return any(key in offered for key in spotted)
 
     def _not_an_answer(self, turn: Turn, inbound: Inbound, replies: list[Outbound]) -> StepResult | None:
         """Edits, the first message, a long silence, stickers, things this question cannot use, "why?"."""

@@ -124,6 +124,8 @@ def test_emergency_numbers_are_the_ones_in_facts() -> None:
     for number in ("999", "112", "18000", "emergencySMS", "register", "999 BSL", "55"):
         assert number in emergency
     assert "101" in CATALOGS["en"]["done.police"] and "101" in CATALOGS["en"]["done.police_not_told"]
+    for key in ("done.police", "done.police_not_told", "access.no_calls"):  # wherever 101 is offered
+        assert "18001 101" in CATALOGS["en"][key], key
     if FACTS.exists():  # the numbers we state are all in FACTS.md
         facts = FACTS.read_text()
         for number in ("999", "112", "18000", "55", "101", "emergencySMS", "999 BSL", "999bsl.co.uk"):

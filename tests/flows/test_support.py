@@ -94,6 +94,7 @@ def test_the_deaf_user_gets_the_text_routes_at_any_question_and_no_phone_call_is
         assert said(reply[:1], "18001 101", "18000", "register to 999", "999 BSL", "999bsl.co.uk"), step
         assert reply[-1] == question or step == "contact", (step, reply)
         assert chat.step == step and chat.answers.get("no_calls") is True
+        assert not chat.answers.get("story"), step  # not taken for part of what happened
     chat = go_to(Chat(), "what")
     for typed in ("deaf", "cant hear", "can't speak", "I use BSL", "cant phone anyone"):
         assert said(chat.send(typed)[:1], "18001 101"), typed
@@ -109,6 +110,13 @@ def test_the_deaf_user_gets_the_text_routes_at_any_question_and_no_phone_call_is
     contact = chat.result.submit.contact if chat.result.submit else None
     assert contact is not None and contact.by == "text" and contact.no_calls is True
     assert said(done, "18001 101")  # wherever 101 is offered
+
+
+def test_because_i_am_deaf_at_why_is_the_disability_strand_and_gets_the_text_routes() -> None:
+    chat = go_to(Chat(), "why")
+    reply = chat.send("because I'm deaf")
+    assert said(reply[:1], "18001 101")
+    assert chat.answers["why"] == ["disability"] and chat.step == "when"
 
 
 def test_a_sentence_that_mentions_deafness_is_answered_and_still_read() -> None:
