@@ -76,8 +76,9 @@ def pools(cipher: Cipher, rnd: random.Random) -> tuple[list[str], list[str]]:
     ]
     lines = [
         cipher.encrypt(
-            "Would you like us to contact you about this? We will not tell our partners who you are "
-            f"unless you say yes.\n\n1. Here in this chat\n2. By phone or email\n3. Don't contact me ({i})"
+            "How would you like us to contact you about this? We only share your name and details with "
+            "people you agree to.\n\n1. Here in this chat\n2. Phone call\n3. Text message only\n4. Email\n"
+            f"5. Don't contact me ({i})"
             if i % 2
             else f"It happened outside the shop, he shouted at me ({i})"
         )

@@ -192,6 +192,8 @@ class ServiceConfig:
     report_retention_days: Days = 2555  # 7 years, a common retention period for crime records
     resume_after_minutes: Days = 30
     timezone: Annotated[str, AfterValidator(_time_zone)] = "Europe/London"
+    # After a staff reply, what the reporter writes within this many hours joins that report's record.
+    reply_window_hours: Annotated[Whole, AfterValidator(_at_least(0))] = 72
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -263,6 +265,22 @@ class PartnerTable:
     does: Filled
 
 
+STRANDS = ("race", "religion", "sexual_orientation", "disability", "transgender", "other", "not_sure")
+ROLES = ("victim", "witness", "someone_else", "organisation")
+# Not a strand a report can have: a service given when words suggest thoughts of self-harm.
+SELF_HARM = "self_harm"
+
+
+def _one_of(allowed: tuple[str, ...]) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+    def check(values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if value not in allowed:
+                raise _problem(f"{value!r} is not one of {', '.join(allowed)}")
+        return values
+
+    return check
+
+
 @dataclass(frozen=True, kw_only=True, config=_SECTION)
 class SupportTable:
     """One `[[support]]` table."""
@@ -270,6 +288,74 @@ class SupportTable:
     name: Filled
     for_: Filled = Field(alias="for")
     contact: Filled
+    # Needed when referrals = true: the id the report is shared under (exports: --partner ID).
+    id: Annotated[str, AfterValidator(lambda v: _partner_id(v) if v else v)] = ""
+    # The motivations it serves (empty: every report); see config.example.toml.
+    strands: Annotated[
+        tuple[str, ...], BeforeValidator(_comma_list), AfterValidator(_one_of((*STRANDS, SELF_HARM)))
+    ] = ()
+    roles: Annotated[tuple[str, ...], BeforeValidator(_comma_list), AfterValidator(_one_of(ROLES))] = ()
+    referrals: bool = False  # it agreed to contact people who choose it, and to receive their reports
+
+
+_FIVE = ("race", "religion", "sexual_orientation", "disability", "transgender")
+# The built-in support list (FACTS.md, "Specialist services"). Numbers change: check them before going live.
+DEFAULT_SUPPORT = (
+    SupportService(
+        id="tellmama",
+        name="Tell MAMA",
+        for_whom="anti-Muslim hate",
+        contact="0800 456 1226. They can report to the police for you",
+        strands=("religion",),
+        referrals=True,
+    ),
+    SupportService(
+        id="cst",
+        name="CST",
+        for_whom="antisemitism (hate against Jewish people), 24 hours",
+        contact="0800 032 3263. They can report to the police for you",
+        strands=("religion", "race"),
+        referrals=True,
+    ),
+    SupportService(
+        id="galop",
+        name="Galop",
+        for_whom="anti-LGBT+ hate",
+        contact="hate crime line 020 7704 2040. LGBT+ helpline 0800 999 5428, Monday to Friday, daytime, "
+        "help@galop.org.uk",
+        strands=("sexual_orientation", "transgender"),
+        referrals=True,
+    ),
+    SupportService(
+        id="stophate",
+        name="Stop Hate UK",
+        for_whom="anyone affected by hate, 24 hours",
+        contact="0800 138 1625, or text 07717 989 025",
+        strands=(*_FIVE, "other", "not_sure"),
+        referrals=True,
+    ),
+    SupportService(
+        id="victimsupport",
+        name="Victim Support",
+        for_whom="every victim of crime, reported to police or not, free, 24 hours",
+        contact="08 08 16 89 111",
+        roles=("victim", "witness", "someone_else"),
+    ),
+    SupportService(
+        id="samaritans",
+        name="Samaritans",
+        for_whom="anyone struggling, free, 24 hours",
+        contact="116 123",
+        strands=(SELF_HARM,),
+    ),
+    SupportService(
+        id="childline",
+        name="Childline",
+        for_whom="children and young people, free",
+        contact="0800 1111",
+        strands=(SELF_HARM,),
+    ),
+)
 
 
 @plain_dataclass(frozen=True)
@@ -282,7 +368,7 @@ class Config:
     whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     partners: tuple[Partner, ...] = ()
-    support: tuple[SupportService, ...] = ()
+    support: tuple[SupportService, ...] = DEFAULT_SUPPORT
     source: str = "built-in defaults"
 
     @property
@@ -379,7 +465,7 @@ class _Settings(BaseSettings):
     whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     partners: tuple[PartnerTable, ...] = ()
-    support: tuple[SupportTable, ...] = ()
+    support: tuple[SupportTable, ...] | None = None  # None: the built-in list (DEFAULT_SUPPORT)
 
     @classmethod
     def settings_customise_sources(
@@ -467,6 +553,13 @@ def _check(cfg: Config) -> None:
         if partner.id in seen:
             raise ConfigError(f"partners[{i}].id", f"{partner.id!r} is used twice")
         seen.add(partner.id)
+    services: set[str] = set()
+    for i, service in enumerate(cfg.support):
+        if service.referrals and not service.id:
+            raise ConfigError(f"support[{i}].id", "is required with referrals = true (exports use it)")
+        if service.id and service.id in services:
+            raise ConfigError(f"support[{i}].id", f"{service.id!r} is used twice")
+        services.add(service.id)
     if cfg.whatsapp.auth_token and not cfg.whatsapp.public_url:
         raise ConfigError(
             "whatsapp.public_url", "is required with whatsapp.auth_token (Twilio signs that address)"
@@ -496,8 +589,19 @@ def _config(settings: _Settings, source: str) -> Config:
     return Config(
         **{name: getattr(settings, name) for name in _SECTIONS},
         partners=tuple(Partner(id=p.id, name=p.name, does=p.does) for p in settings.partners),
-        support=tuple(
-            SupportService(name=s.name, for_whom=s.for_, contact=s.contact) for s in settings.support
+        support=DEFAULT_SUPPORT
+        if settings.support is None
+        else tuple(
+            SupportService(
+                name=s.name,
+                for_whom=s.for_,
+                contact=s.contact,
+                id=s.id,
+                strands=s.strands,
+                roles=s.roles,
+                referrals=s.referrals,
+            )
+            for s in settings.support
         ),
         source=source,
     )

@@ -9,15 +9,27 @@ see live in `flows/messages/<locale>.toml`, the words the bot understands in `fl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
-from flows.contact import parse_reach
+from flows import access, support, vocab
+from flows.contact import email_address, phone_number
 from flows.danger import assess
 from flows.dates import parse_when
-from flows.engine import Earlier, Flow, Go, Parsed, Say, Step, Told, When, answer_is, choice_of
-from flows.types import ContactDetails, Draft, FlowContext, Harm, Media, Offender, ReportFields
+from flows.engine import Earlier, Flow, Given, Go, Parsed, Say, Step, Told, When, answer_is, choice_of
+from flows.types import (
+    ContactDetails,
+    Draft,
+    FlowContext,
+    Harm,
+    Media,
+    Offender,
+    ReportFields,
+    SupportService,
+)
 
 ROLES = ("victim", "witness", "someone_else", "organisation")
 KINDS = ("verbal", "physical", "property", "online", "harassment", "written", "other")
@@ -25,6 +37,8 @@ MOTIVATIONS = ("race", "religion", "sexual_orientation", "disability", "transgen
 REPEATS = ("first", "before", "ongoing")
 YES_NO_UNSURE = ("yes", "no", "not_sure")
 TIMES = ("morning", "afternoon", "evening", "night")
+CONTACTS = ("chat", "phone", "text", "email", "anonymous")
+_BY_PHONE = ("phone", "text")  # ways that need a phone number (and ask if a message is safe)
 
 # What "change an answer" offers at the review: group key -> the first step of that group.
 GROUPS: Mapping[str, str] = {
@@ -49,17 +63,59 @@ _SUMMARY_CUT = 80
 # ----- answers ---------------------------------------------------------------------------------------------
 
 
+def _option_key(oid: str, index: int, prefix: str) -> str:
+    """Ids that are short plain ASCII travel as they are (as option keys), others by position."""
+    ok = oid.isascii() and 0 < len(oid) <= 24 and oid.replace("-", "").replace("_", "").isalnum()
+    return oid if ok and oid not in ("none", "done", "skip", "no_one") else f"{prefix}{index}"
+
+
 def _partner_keys(ctx: FlowContext) -> list[tuple[str, str]]:
-    """(option key, partner id): ids that are short plain ASCII travel as they are, others by position."""
-    keys = []
-    for index, partner in enumerate(ctx.settings.partners, start=1):
-        pid = partner.id
-        ok = pid.isascii() and 0 < len(pid) <= 24 and pid.replace("-", "").replace("_", "").isalnum()
-        keys.append((pid if ok and pid not in ("none", "done", "skip") else f"p{index}", pid))
-    return keys
+    """(option key, partner id)."""
+    return [(_option_key(p.id, i, "p"), p.id) for i, p in enumerate(ctx.settings.partners, start=1)]
 
 
-def _consent_options(ctx: FlowContext) -> Sequence[tuple[str, str | None]]:
+def _said(draft: Draft) -> str:
+    """What the person wrote that may name a service: their account and the words typed at "why"."""
+    return "\n".join(_parts(draft.answers.get("story")))
+
+
+def _fitting(draft: Draft, ctx: FlowContext, services: Sequence[SupportService]) -> list[SupportService]:
+    a = draft.answers
+    strands = _codes(a.get("why"), MOTIVATIONS)
+    role = _code(a.get("role"), ROLES)
+    return support.fitting(services, strands, role, _said(draft), draft.locale, most=len(services))
+
+
+def _offered_support(draft: Draft, ctx: FlowContext) -> list[tuple[str, SupportService]]:
+    """(option key, service): the services that can contact the person, those fitting the report first."""
+    every = support.referrals(ctx.settings.support)
+    fit = [s for s in _fitting(draft, ctx, ctx.settings.support) if s in every]
+    keys = {s.id: _option_key(s.id, i, "s") for i, s in enumerate(every, start=1)}
+    return [(keys[s.id], s) for s in (*fit, *(s for s in every if s not in fit))]
+
+
+def _support_options(draft: Draft, ctx: FlowContext) -> Sequence[tuple[str, str | None]]:
+    options: list[tuple[str, str | None]] = [(key, s.name) for key, s in _offered_support(draft, ctx)]
+    options.append(("no_one", None))
+    return options
+
+
+def _chosen_support(draft: Draft, ctx: FlowContext) -> SupportService | None:
+    chosen = draft.answers.get("support_choice")
+    if draft.answers.get("support") != "yes" or not isinstance(chosen, str):
+        return None
+    every = support.referrals(ctx.settings.support)
+    keys = {_option_key(s.id, i, "s"): s for i, s in enumerate(every, start=1)}
+    return keys.get(chosen)
+
+
+_HAS_REFERRALS = When(
+    "is_yes_and_a_service_can_contact",
+    lambda value, ctx: value == "yes" and bool(support.referrals(ctx.settings.support)),
+)
+
+
+def _consent_options(_draft: Draft, ctx: FlowContext) -> Sequence[tuple[str, str | None]]:
     options: list[tuple[str, str | None]] = [
         (key, partner.name)
         for (key, _), partner in zip(_partner_keys(ctx), ctx.settings.partners, strict=True)
@@ -96,7 +152,48 @@ def _recognise_key(draft: Draft, _ctx: FlowContext) -> str:
 
 
 def _contact_key(draft: Draft, _ctx: FlowContext) -> str:
-    return "contact.after_support" if draft.answers.get("support") == "yes" else "contact.ask"
+    a = draft.answers
+    how = a.get("contact")
+    detail = "contact_email" if how == "email" else "contact_phone"
+    if how in (*_BY_PHONE, "email") and detail in a and a.get(detail) is None:
+        return "contact.empty"  # they chose a way and gave nothing to reach them by
+    if a.get("no_calls"):
+        return "contact.no_calls"
+    return "contact.after_support" if a.get("support") == "yes" else "contact.ask"
+
+
+def _contact_options(draft: Draft, _ctx: FlowContext) -> Sequence[tuple[str, str | None]]:
+    """The ways to contact the person; no phone calls for someone who said the phone is hard."""
+    calls = not draft.answers.get("no_calls")
+    return [(key, None) for key in CONTACTS if calls or key != "phone"]
+
+
+@cache
+def _time_patterns(locale: str) -> tuple[re.Pattern[str], ...]:
+    table = vocab.table(locale, "contact")["safe_times"]
+    return tuple(re.compile(str(p), re.IGNORECASE) for p in table["patterns"])
+
+
+def _safe_time_said(text: str, key: str, draft: Draft, _ctx: FlowContext) -> None:
+    """ "phone me after 6": the way (phone) and, from the same words, when it is safe ("after 6")."""
+    if key not in (*_BY_PHONE, "email"):
+        return
+    found = [m.group(0).strip() for p in _time_patterns(draft.locale) for m in p.finditer(text)]
+    if found:
+        draft.answers["contact_times"] = ", ".join(dict.fromkeys(found))[:200]
+
+
+def _phone(text: str, _draft: Draft, _ctx: FlowContext) -> Parsed:
+    number = phone_number(text)
+    return Parsed(value=number) if number else Parsed(error="contact_phone.bad")
+
+
+def _email(text: str, _draft: Draft, _ctx: FlowContext) -> Parsed:
+    address = email_address(text) if "@" in text else None
+    return Parsed(value=address) if address else Parsed(error="contact_email.bad")
+
+
+_NOTHING_GIVEN = When("nothing_given", lambda value, _ctx: value is None)
 
 
 def _store_when(key: str, _draft: Draft, ctx: FlowContext) -> dict[str, Any]:
@@ -141,13 +238,6 @@ def _typed_place(text: str, _draft: Draft, _ctx: FlowContext) -> Parsed:
 
 def _store_place(key: str, _draft: Draft, _ctx: FlowContext) -> dict[str, Any]:
     return {"online": True} if key == "web" else {"choice": key}
-
-
-def _reach(text: str, _draft: Draft, _ctx: FlowContext) -> Parsed:
-    found = parse_reach(text)
-    if not found.ok:
-        return Parsed(error="contact_reach.bad")
-    return Parsed(value={"phone": found.phone, "email": found.email})
 
 
 def _text(value: Any) -> str | None:
@@ -242,25 +332,37 @@ def _harm(a: Mapping[str, Any]) -> Harm | None:
 
 
 def _contact(a: Mapping[str, Any]) -> ContactDetails | None:
+    """How to reach the person; None (anonymous) unless the way they chose can really be used."""
     how = a.get("contact")
+    no_calls = bool(a.get("no_calls"))
     if how == "chat":
-        return ContactDetails(in_chat=True)
-    if how != "phone_email":
+        return ContactDetails(in_chat=True, by="chat", no_calls=no_calls)
+    phone = _text(a.get("contact_phone")) if how in _BY_PHONE else None
+    email = _text(a.get("contact_email")) if how == "email" else None
+    if not (phone or email):
         return None
-    reach = _dict(a.get("contact_reach"))
     return ContactDetails(
         name=_text(a.get("contact_name")),
-        phone=reach.get("phone"),
-        email=reach.get("email"),
+        phone=phone,
+        email=email,
         safe_times=_text(a.get("contact_times")),
         notes=_text(a.get("contact_notes")),
+        by=str(how),
+        leave_message=_code(a.get("contact_message"), ("yes", "no")) if phone else None,
+        no_calls=no_calls or how == "text",
     )
 
 
-def _share(a: Mapping[str, Any], ctx: FlowContext) -> tuple[str, ...]:
+def _share(draft: Draft, ctx: FlowContext) -> tuple[str, ...]:
+    """The partners they picked, and the support service they chose to contact them."""
+    a = draft.answers
     ids = dict(_partner_keys(ctx))
     chosen = a.get("consent") if ctx.settings.partners else None
-    return tuple(ids[k] for k in ids if isinstance(chosen, list) and k in chosen)
+    shared = [ids[k] for k in ids if isinstance(chosen, list) and k in chosen]
+    service = _chosen_support(draft, ctx)
+    if service is not None and service.id not in shared:
+        shared.append(service.id)
+    return tuple(shared)
 
 
 def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
@@ -278,6 +380,7 @@ def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
     knows = _code(a.get("someone_else_knows"), YES_NO_UNSURE)
     return ReportFields(
         role=role,
+        organisation=_text(a.get("org_name")) if role == "organisation" else None,
         someone_else_knows=knows if role == "someone_else" else None,
         incident_types=_codes(a.get("what"), KINDS),
         motivations=_codes(a.get("why"), MOTIVATIONS),
@@ -295,7 +398,7 @@ def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
         support_requested={"yes": True, "no": False}.get(str(a.get("support"))),
         anonymous=contact is None,
         contact=contact,
-        share_with=_share(a, ctx),
+        share_with=_share(draft, ctx),
     )
 
 
@@ -328,21 +431,31 @@ def _where_shown(place: Any, say: Say) -> str | None:
     return None
 
 
-def _consent_shown(a: Mapping[str, Any], ctx: FlowContext, say: Say) -> str:
-    if not ctx.settings.partners:
-        return str(say("option.none"))
-    names = dict(_consent_options(ctx))
-    chosen = _list(a.get("consent"))
-    return ", ".join(str(names[k]) for k in names if k in chosen and k != "none") or str(say("option.none"))
+def _consent_shown(draft: Draft, ctx: FlowContext, say: Say) -> str:
+    names = dict(_consent_options(draft, ctx)) if ctx.settings.partners else {}
+    chosen = _list(draft.answers.get("consent"))
+    shown = [str(names[k]) for k in names if k in chosen and k != "none"]
+    service = _chosen_support(draft, ctx)
+    if service is not None and service.name not in shown:
+        shown.append(service.name)
+    return ", ".join(shown) or str(say("option.none"))
 
 
 def _contact_shown(a: Mapping[str, Any], say: Say) -> str | None:
     contact = _labels(a.get("contact"), say)
-    if contact and a.get("contact") == "phone_email":
-        reach = _dict(a.get("contact_reach"))
-        extra = [_text(a.get("contact_name")), reach.get("phone"), reach.get("email")]
+    reached = _contact(a)
+    if contact and reached is not None and not reached.in_chat:
+        extra = [reached.name, reached.phone, reached.email]
         contact = ", ".join([contact, *(_cut(str(e)) for e in extra if e)])
+    elif contact and a.get("contact") != "anonymous" and reached is None:
+        contact = str(say("option.anonymous"))
     return contact
+
+
+def _role_shown(a: Mapping[str, Any], say: Say) -> str | None:
+    role = _labels(a.get("role"), say)
+    name = _text(a.get("org_name")) if a.get("role") == "organisation" else None
+    return f"{role} ({_cut(name)})" if role and name else role
 
 
 def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
@@ -351,7 +464,7 @@ def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
     story = " ".join(_parts(a.get("story")))
     files = len(a.get("evidence") or [])
     rows: list[tuple[str, str, str | None]] = [
-        ("role", "role", _labels(a.get("role"), say)),
+        ("role", "role", _role_shown(a, say)),
         ("story", "story", _cut(story) if story else None),
         ("what", "what", _labels(a.get("what"), say)),
         ("why", "why", _labels(a.get("why"), say)),
@@ -363,9 +476,9 @@ def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
         ("harm", "damage", _labels(a.get("harm_property"), say)),
         ("witnesses", "witnesses", _labels(a.get("witnesses"), say)),
         ("evidence", "evidence", say("review.files", count=files) if files else None),
-        ("support", "support", _labels(a.get("support"), say)),
+        ("support", "support", _support_shown(draft, ctx, say)),
         ("contact", "contact", _contact_shown(a, say)),
-        ("consent", "consent", _consent_shown(a, ctx, say)),
+        ("consent", "consent", _consent_shown(draft, ctx, say)),
     ]
     return {"summary": _lines(rows, say)}
 
@@ -377,6 +490,12 @@ def _lines(rows: Sequence[tuple[str, str, str | None]], say: Say) -> str:
     if skipped:
         lines.append(say("review.line.skipped", value=", ".join(skipped)))
     return "\n".join(lines)
+
+
+def _support_shown(draft: Draft, ctx: FlowContext, say: Say) -> str | None:
+    shown = _labels(draft.answers.get("support"), say)
+    service = _chosen_support(draft, ctx)
+    return f"{shown}, {service.name}" if shown and service is not None else shown
 
 
 def _when_shown(answers: Mapping[str, Any], say: Say) -> str | None:
@@ -405,19 +524,22 @@ def _record_fields(_draft: Draft, ctx: FlowContext, _say: Say) -> Mapping[str, o
 
 
 def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
-    """The messages after sending: the reference, what happens next, 101, support, keep the reference."""
-    # A report kept only as a record reached nobody: say "saved", and that the police don't have it.
-    shared = bool(build_report(draft, ctx).share_with)
+    """The messages after sending: the reference, what happens next and who does it, 101, the support
+    services that fit, keep the reference. Nothing has reached anyone yet: staff pass it on."""
+    report = build_report(draft, ctx)
+    shared = bool(report.share_with)
     texts = [
-        say("done.sent" if shared else "done.saved", reference=ctx.reference),
+        say("done.sent" if shared else "done.saved", reference=ctx.reference, operator=ctx.settings.operator),
         say("done.next", next_steps=ctx.settings.next_steps, reference=ctx.reference),
-        say("done.police" if shared else "done.police_not_told"),
     ]
-    if ctx.settings.support:
-        lines = [
-            say("done.support_line", name=s.name, for_whom=s.for_whom, contact=s.contact)
-            for s in ctx.settings.support
-        ]
+    service = _chosen_support(draft, ctx)
+    if service is not None:
+        key = "done.support_chosen" if report.contact is not None else "done.support_no_contact"
+        texts.append(say(key, name=service.name))
+    texts.append(say("done.police" if shared else "done.police_not_told"))
+    fit = _fitting(draft, ctx, ctx.settings.support)[: support.SHOWN_MOST]
+    if fit:
+        lines = [say("done.support_line", name=s.name, for_whom=s.for_whom, contact=s.contact) for s in fit]
         texts.append(say("done.support", services="\n".join(lines)))
     texts.append(say("done.keep", reference=ctx.reference))
     if ctx.passphrase:
@@ -455,9 +577,14 @@ STEPS: tuple[Step, ...] = (
     Step(
         "role",
         options=ROLES,
-        go=(Go("someone_else_knows", answer_is("someone_else")), Go("story")),
+        go=(
+            Go("someone_else_knows", answer_is("someone_else")),
+            Go("org_name", answer_is("organisation")),
+            Go("story"),
+        ),
         group="role",
     ),
+    Step("org_name", kind="text", go=(Go("story"),), group="role"),
     Step("someone_else_knows", options=YES_NO_UNSURE, go=(Go("story"),), group="role"),
     Step("story", kind="story", go=(Go("what"),), group="story"),
     Step(
@@ -548,30 +675,70 @@ STEPS: tuple[Step, ...] = (
     Step("harm_property", options=YES_NO_UNSURE, go=(Go("witnesses"),), group="harm"),
     Step("witnesses", options=YES_NO_UNSURE, go=(Go("evidence"),), group="witnesses"),
     Step("evidence", kind="media", go=(Go("support"),), group="evidence"),
-    Step("support", options=("yes", "no"), go=(Go("contact"),), group="support"),
+    Step(
+        "support",
+        options=("yes", "no"),
+        go=(Go("support_choice", _HAS_REFERRALS), Go("contact")),
+        group="support",
+    ),
+    Step(
+        "support_choice",
+        options=("no_one",),
+        dynamic_options=_support_options,
+        go=(Go("contact"),),
+        group="support",
+    ),
     Step(
         "contact",
-        options=("chat", "phone_email", "anonymous"),
+        options=CONTACTS,
+        dynamic_options=_contact_options,
+        also=_safe_time_said,
+        skip_as="anonymous",  # skip is "don't contact me", with the same honest note
         go=(
-            Go("contact_name", answer_is("phone_email")),
+            Go("contact_name", answer_is(*_BY_PHONE, "email")),
             Go("consent", _HAS_PARTNERS),
             Go("record_only"),
         ),
         notes={"anonymous": "contact.anonymous_note", "chat": "contact.chat_note"},
         group="contact",
         ask_key=_contact_key,
-        keys=("contact.ask", "contact.after_support"),
+        keys=("contact.ask", "contact.after_support", "contact.empty", "contact.no_calls"),
     ),
-    Step("contact_name", kind="text", go=(Go("contact_reach"),), group="contact"),
     Step(
-        "contact_reach",
+        "contact_name",
         kind="text",
-        go=(Go("contact_times"),),
-        parse=_reach,
-        errors=("contact_reach.bad",),
+        go=(Go("contact_email", Earlier("contact", "email")), Go("contact_phone")),
         group="contact",
     ),
-    Step("contact_times", kind="text", go=(Go("contact_notes"),), group="contact"),
+    Step(
+        "contact_phone",
+        kind="text",
+        # Nothing to reach them by: back to "how would you like us to contact you?", never a report
+        # that looks contactable and is not.
+        go=(
+            Go("contact", _NOTHING_GIVEN),
+            Go("contact_message", Given("contact_times")),
+            Go("contact_times"),
+        ),
+        parse=_phone,
+        errors=("contact_phone.bad",),
+        group="contact",
+    ),
+    Step(
+        "contact_email",
+        kind="text",
+        go=(Go("contact", _NOTHING_GIVEN), Go("contact_notes", Given("contact_times")), Go("contact_times")),
+        parse=_email,
+        errors=("contact_email.bad",),
+        group="contact",
+    ),
+    Step(
+        "contact_times",
+        kind="text",
+        go=(Go("contact_message", Earlier("contact", *_BY_PHONE)), Go("contact_notes")),
+        group="contact",
+    ),
+    Step("contact_message", options=("yes", "no"), go=(Go("contact_notes"),), group="contact"),
     Step(
         "contact_notes",
         kind="text",
@@ -648,8 +815,12 @@ REPORT_FLOW = Flow(
     submit=build_report,
     finish=finish,
     alarm=assess,
+    aside=access.assess,
     account="story",
     keys=(
+        "access.no_calls",
+        "done.support_chosen",
+        "done.support_no_contact",
         "done.sent",
         "done.saved",
         "done.next",

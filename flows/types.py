@@ -74,11 +74,20 @@ class Partner:
 
 @dataclass(frozen=True, slots=True)
 class SupportService:
-    """A support service the bot can point people to (numbers come from config, not code)."""
+    """A support service the bot can point people to (numbers come from config, not code).
+
+    `strands` are the motivation keys it serves (race, religion, ...; empty: every report); `roles` the
+    roles it serves (empty: every role). One that takes `referrals` can be chosen to contact the person:
+    it then receives the report like a partner, under its `id`.
+    """
 
     name: str
     for_whom: str
     contact: str
+    id: str = ""
+    strands: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    referrals: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +198,9 @@ class ContactDetails:
     in_chat: bool = False  # contact me here, in this chat
     safe_times: str | None = None
     notes: str | None = None  # anything that makes contact difficult
+    by: str | None = None  # "chat" | "phone" | "text" (text messages only) | "email"
+    leave_message: str | None = None  # phone and text: is it safe to leave a message? "yes" | "no"
+    no_calls: bool = False  # the person said phone calls are hard for them (deaf, can't speak)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +230,7 @@ class ReportFields:
     """
 
     role: str | None = None
+    organisation: str | None = None  # the organisation's name, for reports made for an organisation
     someone_else_knows: str | None = None  # "yes" | "no" | "not_sure", for reports about someone else
     incident_types: tuple[str, ...] = ()
     motivations: tuple[str, ...] = ()

@@ -283,3 +283,8 @@ def strip_fillers(said: str, locale: str) -> str:
 
 def label_words(label: str) -> frozenset[str]:
     return frozenset(fold(label).split())
+
+
+def section_words(locale: str, name: str, section: str) -> Mapping[str, tuple[str, ...]]:
+    """Key -> phrases (folded) of one section of a vocabulary table (`support.toml` [about])."""
+    return _folded(locale, name, section)

@@ -157,6 +157,7 @@ def report_record(cipher: Cipher, report: Report) -> dict[str, Any]:
         "submitted_at": iso_utc(report.submitted_at),
         "channel": report.channel,
         "role": report.role,
+        "organisation": sealed.get("organisation"),
         "someone_else_knows": sealed.get("someone_else_knows"),
         "incident_types": list(report.incident_types or []),
         "motivations": list(report.motivations or []),
@@ -202,4 +203,7 @@ def _contact(c: object) -> dict[str, Any] | None:
         "in_chat": bool(c.get("in_chat")),
         "safe_times": c.get("safe_times"),
         "notes": c.get("notes"),
+        "by": c.get("by"),
+        "leave_message": c.get("leave_message"),
+        "no_calls": bool(c.get("no_calls")),
     }

@@ -157,3 +157,21 @@ class StepStore(Protocol):
     def record_step(self, conn: Connection, write: StepWrite) -> list[int]:
         """Write everything the step decided; returns the ids of the outbox messages, in order."""
         ...
+
+    def staff_thread(self, conn: Connection, chat: Chat, *, since: datetime) -> tuple[int, str] | None:
+        """(id, reference) of the report of this chat that staff wrote to last, at or after `since`."""
+        ...
+
+    def answer_staff(
+        self,
+        conn: Connection,
+        report_id: int,
+        chat: Chat,
+        lines: Sequence[TranscriptLine],
+        messages: Sequence[dict[str, Any]],
+        *,
+        at: datetime,
+    ) -> list[int]:
+        """The reporter wrote back to staff: the lines join that report's transcript, the messages go
+        out on it, and its last-inbound time moves on. Returns the outbox ids."""
+        ...

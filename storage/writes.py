@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, se
 from storage import dialect, models
 from storage.crypto import Cipher
 from storage.interface import (
+    Chat,
     Lockout,
     NewReport,
     OpenConversation,
@@ -408,7 +409,7 @@ CLEAR_FIELDS = (
     "share_with",
 )
 _LISTS = ("incident_types", "motivations", "share_with")
-_CONTACT = ("name", "phone", "email", "in_chat", "safe_times", "notes")
+_CONTACT = ("name", "phone", "email", "in_chat", "safe_times", "notes", "by", "leave_message", "no_calls")
 _SEALED_TEXT = ("someone_else_knows", "description", "occurred_at_text", "offender", "injuries", "witnesses")
 
 
@@ -423,6 +424,7 @@ def seal_report(answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     if given is not None and not answers.get("anonymous", True):
         contact = {name: given.get(name) for name in _CONTACT}
     sealed = {name: answers.get(name) for name in _SEALED_TEXT}
+    sealed["organisation"] = answers.get("organisation")
     sealed["location"] = {
         "text": answers.get("location_text"),
         "latitude": answers.get("latitude"),
@@ -433,7 +435,7 @@ def seal_report(answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     ]
     sealed["contact"] = contact
     # The order the sealed JSON has always had (a stored value compared across versions stays the same).
-    order = (*_SEALED_TEXT[:3], "location", *_SEALED_TEXT[3:], "evidence", "contact")
+    order = ("organisation", *_SEALED_TEXT[:3], "location", *_SEALED_TEXT[3:], "evidence", "contact")
     return clear, {name: sealed[name] for name in order}
 
 
@@ -544,3 +546,59 @@ class SqlStepStore:
 
     def record_step(self, conn: Connection, write: StepWrite) -> list[int]:
         return record_step(conn, self.cipher, write)
+
+    def staff_thread(self, conn: Connection, chat: Chat, *, since: datetime) -> tuple[int, str] | None:
+        report_id = staff_thread(conn, chat.channel, chat.chat_key, since=since)
+        if report_id is None:
+            return None
+        reference = conn.execute(select(REPORT.c.reference).where(REPORT.c.id == report_id)).scalar_one()
+        return report_id, str(reference)
+
+    def answer_staff(
+        self,
+        conn: Connection,
+        report_id: int,
+        chat: Chat,
+        lines: Sequence[TranscriptLine],
+        messages: Sequence[dict[str, Any]],
+        *,
+        at: datetime,
+    ) -> list[int]:
+        answered_staff(conn, report_id, at=at)
+        append_transcript(conn, self.cipher, lines, report_id=report_id)
+        return enqueue(
+            conn,
+            self.cipher,
+            channel=chat.channel,
+            chat_key=chat.chat_key,
+            address=chat.address,
+            messages=messages,
+            report_id=report_id,
+            at=at,
+        )
+
+
+def staff_thread(conn: Connection, channel: str, chat_key: str, *, since: datetime) -> int | None:
+    """The report of this chat that staff wrote to most recently, if they did at or after `since`.
+
+    Only reports contactable in the chat keep their chat key, so an anonymous report is never found.
+    """
+    row = conn.execute(
+        select(REPORT.c.id)
+        .select_from(REPORT.join(TRANSCRIPT, TRANSCRIPT.c.report_id == REPORT.c.id))
+        .where(
+            REPORT.c.channel == channel,
+            REPORT.c.chat_key == chat_key,
+            TRANSCRIPT.c.author == "staff",
+            TRANSCRIPT.c.at >= since,
+        )
+        .order_by(TRANSCRIPT.c.at.desc(), TRANSCRIPT.c.seq.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else int(row[0])
+
+
+def answered_staff(conn: Connection, report_id: int, *, at: datetime) -> str:
+    """The reporter wrote back on a report (its WhatsApp window opens again): its reference."""
+    conn.execute(update(REPORT).where(REPORT.c.id == report_id).values(last_inbound_at=at))
+    return str(conn.execute(select(REPORT.c.reference).where(REPORT.c.id == report_id)).scalar_one())

@@ -27,9 +27,9 @@ IN_CHAT = {
 }
 BY_PHONE = {
     "story": [CANARY_STORY, "done"],
-    "contact": ["By phone or email"],
+    "contact": ["Phone call"],
     "contact_name": [CANARY_NAME],
-    "contact_reach": [CANARY_PHONE],
+    "contact_phone": [CANARY_PHONE],
     "review": ["Send report"],
 }
 

@@ -29,7 +29,7 @@ from bot.app.status import StatusLookup
 from bot.channels import can_clear_chat, rate_limited
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
-from flows import catalog, words
+from flows import catalog, references, words
 from flows.engine import Flow
 from flows.references import new_reference
 from flows.report import REPORT_FLOW
@@ -149,6 +149,10 @@ class ReportService:
         if early is not None:
             return early
         conv = self.storage.open_conversation(conn, env.channel, chat_key)
+        if conv.draft is None:
+            answered = self._answer_to_staff(conn, env, chat_key, stamp)
+            if answered is not None:
+                return answered
         env = _unstale(env, conv.draft)
         result, reference, code, limited = self._decide(conn, env, conv.draft, now, code)
         if result.submit is None and code is not None:
@@ -171,6 +175,29 @@ class ReportService:
             step=None if ended else result.draft.step,
             limited=limited,
         )
+
+    def _answer_to_staff(
+        self, conn: Connection, env: Envelope, chat_key: str, stamp: datetime
+    ) -> Outcome | None:
+        """After a staff reply, what the reporter writes (within `service.reply_window_hours`, with no
+        report in progress) joins THAT report's transcript, with a short thank-you: "thank you" after a
+        staff reply is not the start of a new report. Commands (start, status, help, exit...) are not."""
+        hours = self.config.service.reply_window_hours
+        if hours <= 0 or not _talks_back(env.inbound):
+            return None
+        chat = Chat(channel=env.channel, chat_key=chat_key, address=env.chat_id)
+        found = self.storage.staff_thread(conn, chat, since=stamp - timedelta(hours=hours))
+        if found is None:
+            return None
+        report_id, reference = found
+        thanks = Outbound(catalog.text("en", "service.reply_received", reference=reference), step="staff")
+        lines = [
+            Line("in", "person", describe_kept(env.inbound), stamp),
+            Line("out", "bot", thanks.text, stamp),
+        ]
+        ids = self.storage.answer_staff(conn, report_id, chat, lines, [to_dict(thanks)], at=stamp)
+        log.info("answer to staff kept reference=%s channel=%s", reference, named(env))
+        return Outcome(replies=[thanks], outbox_ids=ids)
 
     def _admit(self, conn: Connection, env: Envelope, chat_key: str, stamp: datetime) -> Outcome | None:
         """What to answer before the flow, if anything: a repeat delivery, or a chat past its volume."""
@@ -340,6 +367,16 @@ class ReportService:
 
 # Words that always reach the flow, even past the volume limit: leaving fast and getting help now.
 _ALWAYS = frozenset({"exit", "stop", "delete", "999"})
+
+
+def _talks_back(inbound: Inbound) -> bool:
+    """Words or files that answer staff; not a button, a location, an edit or a word that works anywhere."""
+    text = inbound.text or ""
+    if inbound.option is not None or inbound.location is not None or inbound.edited:
+        return False
+    if not (text.strip() or inbound.media):
+        return False
+    return words.command(text) is None and not references.status_request(text)[0]
 
 
 def _always_answered(inbound: Inbound) -> bool:

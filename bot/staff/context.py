@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.channels import sender_for
 from bot.channels.base import Sender
 from bot.config import Config
-from bot.errors import StaffError
+from bot.errors import StaffError as StaffError  # re-exported: commands import it from here
 from flows import catalog
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database

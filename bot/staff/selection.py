@@ -95,7 +95,8 @@ def _days(since: str | None, until: str | None) -> tuple[date | None, date | Non
 
 
 def _check_partner(config: Config, partner: str) -> None:
-    ids = [p.id for p in config.partners]
+    # Partners, and support services a reporter can choose to contact them (shared the same way).
+    ids = [p.id for p in config.partners] + [s.id for s in config.support if s.referrals and s.id]
     if partner not in ids:
         known = ", ".join(ids) if ids else "none are configured"
         raise StaffError(f"--partner: {partner!r} is not a configured partner id ({known})")

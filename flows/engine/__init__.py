@@ -12,6 +12,7 @@ from flows.engine.flow import ENGINE_KEYS, Flow
 from flows.engine.model import (
     START,
     Earlier,
+    Given,
     Go,
     Kind,
     Parsed,
@@ -30,6 +31,7 @@ __all__ = [
     "START",
     "Earlier",
     "Flow",
+    "Given",
     "Go",
     "Kind",
     "Parsed",

@@ -24,6 +24,7 @@ from transitions import Machine
 from transitions.extensions import GraphMachine
 
 from flows import catalog, references, understand, words
+from flows.access import Aside
 from flows.danger import Concern
 from flows.engine.interpret import Reply, interpret
 from flows.engine.model import (
@@ -110,6 +111,7 @@ class Flow:
         submit: Callable[[Draft, FlowContext], ReportFields],
         finish: Callable[[Draft, FlowContext, Say], list[str]],
         alarm: Callable[[str, str], Concern],
+        aside: Callable[[str, str], Aside] | None = None,
         keys: Sequence[str] = (),
         account: str | None = None,
     ) -> None:
@@ -119,6 +121,7 @@ class Flow:
         self.review, self.change, self.final = review, change, final
         self.account = account if account in self.steps else None
         self._submit, self._finish, self._alarm = submit, finish, alarm
+        self._aside = aside
         self._keys = frozenset((*ENGINE_KEYS, *keys, *self._step_keys()))
         self.states: tuple[str, ...] = (START, *self.steps, final)
         self.transitions: tuple[dict[str, Any], ...] = self._declare()
@@ -265,6 +268,9 @@ class Flow:
         early = self._safety_net(turn, inbound, replies, reminded)
         if early is not None:
             return early
+        early = self._aside_said(turn, inbound, replies)
+        if early is not None:
+            return early
         early = self._not_an_answer(turn, inbound, replies)
         if early is not None:
             return early
@@ -347,6 +353,32 @@ class Flow:
         if concern.self_harm:  # Samaritans and Childline, calmly; then the conversation goes on
             replies.append(Outbound(text=say("alarm.self_harm"), step="alarm"))
         return None
+
+    def _aside_said(self, turn: Turn, inbound: Inbound, replies: list[Outbound]) -> StepResult | None:
+        """Words that say something besides the answer ("I am deaf"): answered, remembered, and the
+        question asked again when the message said nothing else."""
+        text = inbound.text or ""
+        if self._aside is None or not text or not self._plain(inbound) or inbound.option is not None:
+            return None
+        draft = turn.draft
+        aside = self._aside(text, draft.locale)
+        if aside.key is None:
+            return None
+        if aside.note is not None:
+            draft.answers[aside.note] = True
+        replies.append(Outbound(text=self._say(draft.locale)(aside.key), step="aside"))
+        if not aside.only or self._names_an_option(turn, text):
+            return None  # "because I'm deaf" at "why" also answers it (the question's words name an option)
+        return self._reask(turn, replies, hint=None, count=False)
+
+    def _names_an_option(self, turn: Turn, text: str) -> bool:
+        """Whether the question's own words in `text` name one of the options offered now."""
+        step = self.steps.get(turn.draft.step)
+        if step is None:
+            return False
+        offered = {o.key for o in self._options(step, turn.draft, turn.ctx)}
+        spotted = understand.spot(text, understand.step_words(turn.draft.locale, step.name))
+        return any(key in offered for key in spotted)
 
     def _not_an_answer(self, turn: Turn, inbound: Inbound, replies: list[Outbound]) -> StepResult | None:
         """Edits, the first message, a long silence, stickers, things this question cannot use, "why?"."""
@@ -461,6 +493,9 @@ class Flow:
         if not step.skippable:
             return self._reask(turn, replies, hint="skip.not_allowed")
         value: Any = None
+        if step.skip_as is not None:
+            store = step.store
+            value = store(step.skip_as, draft, turn.ctx) if store is not None else step.skip_as
         if step.kind in ("story", "media"):  # keep what was already sent
             value = draft.answers.get(step.name) or None
         return self._complete(turn, value, replies)
@@ -488,7 +523,7 @@ class Flow:
         say = self._say(draft.locale)
         pairs: list[tuple[str, str]] = []
         if step.dynamic_options is not None:
-            for key, label in step.dynamic_options(ctx):
+            for key, label in step.dynamic_options(draft, ctx):
                 pairs.append((key, label if label is not None else say(f"option.{key}")))
         else:
             pairs.extend((key, say(f"option.{key}")) for key in step.options)

@@ -63,6 +63,8 @@ def chosen(reply: Reply, key: str) -> Outcome:
         return Command(key)
     if key == "done" and step.kind in ("story", "media"):
         return Answer(draft.answers.get(step.name) or None)
+    if step.also is not None and reply.inbound.option is None and reply.text:
+        step.also(reply.text, key, draft, reply.ctx)
     if step.store is not None:
         return Answer(step.store(key, draft, reply.ctx))
     return Answer(key)

@@ -38,6 +38,19 @@ class When:
         return self.test(turn.value, turn.ctx)
 
 
+class Given(When):
+    """A condition: an earlier step already has an answer (given there, or read from other words)."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(f"{step}_given", lambda _value, _ctx: False)
+        self.step = step
+
+    def __call__(self, event: EventData) -> bool:
+        turn = event.model
+        assert isinstance(turn, Turn)
+        return turn.draft.answers.get(self.step) is not None
+
+
 class Earlier(When):
     """A condition on an answer given at an earlier step (for example the role), not the one just given."""
 
@@ -92,7 +105,9 @@ class Parsed:
 
 Parser = Callable[[str, Draft, FlowContext], Parsed]
 Fields = Callable[[Draft, FlowContext, Say], Mapping[str, object]]
-DynamicOptions = Callable[[FlowContext], Sequence[tuple[str, str | None]]]
+DynamicOptions = Callable[[Draft, FlowContext], Sequence[tuple[str, str | None]]]
+# Words that chose an option may say more (a safe time in "phone me after 6"): (text, key, draft, ctx).
+Also = Callable[[str, str, Draft, FlowContext], None]
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,8 @@ class Step:
     exclusive: tuple[str, ...] = ()  # multi: keys that cannot be picked with others
     everything: str | None = None  # multi: a key people may say ("both", "all of them") meaning all items
     dynamic_options: DynamicOptions | None = None  # options from config: (key, label or None)
+    also: Also | None = None  # an option understood from typed words: read more from the same words
+    skip_as: str | None = None  # "skip" here means choosing this option (contact: don't contact me)
     ask_key: Callable[[Draft, FlowContext], str] | None = None
     fields: Fields | None = None  # placeholders for the question
     keys: tuple[str, ...] = ()  # further catalog keys this step uses (ask variants, summary lines)

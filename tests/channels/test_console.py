@@ -43,10 +43,11 @@ VICTIM = [
     "no",  # no witnesses
     "skip",  # no evidence
     "no",  # no support service
-    "2",  # by phone or email
+    "2",  # by phone
     "Canary Namesake",
     "07700 900123",
     "evenings",
+    "no",  # not safe to leave a message
     "skip",
     "police",
     "send",
@@ -84,7 +85,7 @@ async def test_a_victim_reports_and_nothing_they_typed_is_stored_in_clear(config
     assert "Hello. This is Report Hate" in out
     assert "Is it happening now?" in out
     assert "Here is your report" in out
-    refs = set(REFERENCE.findall(out.split("Your report has been sent")[1]))
+    refs = set(REFERENCE.findall(out.split("We have your report")[1]))
     assert len(refs) == 1, out[-800:]
 
     reports, conversations, pending = await stored(config)
@@ -134,14 +135,14 @@ async def test_an_anonymous_witness_leaves_no_link_to_the_chat(config: Config) -
         "skip",
         "skip",
         "no",
-        "3",
+        "5",  # don't contact me
         "3",
         "done",
         "send",
     ]
     out = await chat(config, lines, chat_id="witness-chat")
     # The honest limits of anonymity on a messaging app (FACTS.md)
-    limits = out.split("> 3")[-2]
+    limits = out.split("> 5")[1].split("> 3")[0]
     assert "can still see your account and your messages" in limits
     assert "may not be able to look into it fully" in limits
     assert "Contact: Don't contact me" in out
@@ -207,7 +208,7 @@ async def test_a_restart_mid_conversation_resumes_at_the_same_question(config: C
         config,
         ["continue", "done", "1", "done", "race", "today", "skip", "skip", "1"]
         + ["skip"] * 8
-        + ["3", "3", "done", "send"],
+        + ["5", "3", "done", "send"],  # don't contact me; nobody, keep a record
     )
     assert "Is there more you want to add?" in third.split("> continue")[1].lstrip().split("\n")[0]
     reports, _, _ = await stored(config)
@@ -251,7 +252,7 @@ def test_reportbot_chat_piped_completes_a_report_and_a_second_run_finds_it(
 ) -> None:
     first = run_reportbot(config_path, "\n".join(VICTIM) + "\n", tmp_path)
     assert first.returncode == 0, first.stderr
-    refs = REFERENCE.findall(first.stdout.split("Your report has been sent")[-1])
+    refs = REFERENCE.findall(first.stdout.split("We have your report")[-1])
     assert refs, first.stdout[-1000:]
     reference = refs[0]
     assert "CANARY" not in first.stderr  # nothing typed reaches the logs

@@ -61,7 +61,7 @@ def test_a_person_in_their_own_words_is_understood_end_to_end(config: Config, co
     assert "Your words: CANARY-WELCOME a man grabbed my hijab" in review
     assert "Why: Religion or belief" in review
     assert "Shared with: Police" in review
-    assert "Your report has been sent" in screen
+    assert "We have your report" in screen
 
     target = config_path.parent / "export.jsonl"
     assert main(["--config", str(config_path), "export", "--format", "jsonl", "--out", str(target)]) == 0

@@ -112,7 +112,7 @@ async def test_a_whole_report_by_numbers_and_typed_text_with_location_and_photo(
     photo = "https://api.twilio.com/2010-04-01/Accounts/AC5e/Messages/MM01/Media/ME01"
     assert "Send more, or choose Done" in await p.photo(photo, caption="the bus stop")
     assert "support service" in await p.choose("Done")
-    assert "contact you about this?" in await p.choose("No")
+    assert "How would you like us to contact you about this?" in await p.choose("No")
     said = await p.choose("Here in this chat")
     assert "we will reply here in this chat" in said
     while "Here is your report" not in said:  # optional contact questions, then consent

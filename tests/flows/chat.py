@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
+from bot.config import DEFAULT_SUPPORT
 from flows.report import REPORT_FLOW
 from flows.types import (
     Draft,
@@ -18,7 +19,6 @@ from flows.types import (
     Partner,
     StatusInfo,
     StepResult,
-    SupportService,
 )
 
 TODAY = date(2026, 3, 18)  # a Wednesday
@@ -33,7 +33,7 @@ SETTINGS = FlowSettings(
         Partner(id="police", name="Townsville Police", does="They can look into it and may contact you."),
         Partner(id="stophate", name="Stop Hate UK", does="They can give you support."),
     ),
-    support=(SupportService(name="Stop Hate UK", for_whom="anyone", contact="0800 138 1625"),),
+    support=DEFAULT_SUPPORT,  # the built-in list from FACTS.md
 )
 
 
@@ -131,6 +131,8 @@ PLAIN_ANSWERS = {
     "safety": "No",
     "role": "It happened to me",
     "someone_else_knows": "Yes",
+    "org_name": "skip",
+    "support_choice": "None of these",
     "what": "Verbal abuse or threats",
     "why": "Race or nationality",
     "story": "done",
@@ -150,7 +152,9 @@ PLAIN_ANSWERS = {
     "support": "No",
     "contact": "Don't contact me",
     "contact_name": "skip",
-    "contact_reach": "skip",
+    "contact_phone": "07700 900123",
+    "contact_email": "amira@example.com",
+    "contact_message": "No",
     "contact_times": "skip",
     "contact_notes": "skip",
     "consent": "done",

@@ -125,6 +125,8 @@ def test_emergency_numbers_are_the_ones_in_facts() -> None:
     for number in ("999", "112", "18000", "emergencySMS", "register", "999 BSL", "55"):
         assert number in emergency
     assert "101" in CATALOGS["en"]["done.police"] and "101" in CATALOGS["en"]["done.police_not_told"]
+    for key in ("done.police", "done.police_not_told", "access.no_calls"):  # wherever 101 is offered
+        assert "18001 101" in CATALOGS["en"][key], key
     if FACTS.exists():  # the numbers we state are all in FACTS.md
         facts = FACTS.read_text()
         for number in ("999", "112", "18000", "55", "101", "emergencySMS", "999 BSL", "999bsl.co.uk"):
@@ -136,7 +138,7 @@ def test_emergency_numbers_are_the_ones_in_facts() -> None:
         stated.update(re.findall(r"(?<![\d/])\d{2,5}(?![\d/])", text))
     # Only FACTS.md numbers, plus the example phone (an Ofcom drama number), times and example dates.
     assert "116 123" in CATALOGS["en"]["alarm.self_harm"] and "0800 1111" in CATALOGS["en"]["alarm.self_harm"]
-    allowed = {"999", "112", "18000", "55", "101", "07700", "900123", "12", "2025", "6pm"}
+    allowed = {"999", "112", "18000", "18001", "55", "101", "07700", "900123", "12", "2025", "6pm"}
     assert stated <= allowed | {"116", "123", "0800", "1111"}, stated  # + Samaritans, Childline
 
 

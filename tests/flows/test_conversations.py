@@ -38,16 +38,18 @@ def test_a_victim_who_wants_a_call_back_sends_a_full_report() -> None:
     assert said(chat.photo("file-1"), "Send more, or choose Done")
     assert said(chat.photo("file-2"), "Send more, or choose Done")
     assert said(chat.press("done"), "support service")
-    assert said(chat.send("yes"), "contact you about this")
-    assert said(chat.send("By phone or email"), "What name should we use?")
-    assert said(chat.send("Amira"), "What phone number or email")
+    assert said(chat.send("yes"), "Which service would you like to get in touch with you?")
+    assert said(chat.send("None of these"), "How would you like us to contact you")
+    assert said(chat.send("Phone call"), "What name should we use?")
+    assert said(chat.send("Amira"), "What phone number should we use")
 
     reply = chat.send("0770 090")  # too short: asked again, nothing lost
     assert said(reply, "does not look like a phone number")
-    assert chat.step == "contact_reach"
+    assert chat.step == "contact_phone"
     assert chat.answers["contact_name"] == "Amira"
     assert said(chat.send("07700 900123"), "When is it safe to contact you?")
-    assert said(chat.send("Weekdays after 6pm"), "anything that makes contact hard")
+    assert said(chat.send("Weekdays after 6pm"), "safe for us to leave a message")
+    assert said(chat.send("no"), "anything that makes contact hard")
     assert said(
         chat.send("My brother reads my texts"), "Who can we send your report to?", "Townsville Police"
     )
@@ -86,6 +88,8 @@ def test_a_victim_who_wants_a_call_back_sends_a_full_report() -> None:
         in_chat=False,
         safe_times="Weekdays after 6pm",
         notes="My brother reads my texts",
+        by="phone",
+        leave_message="no",
     )
     assert report.share_with == ("police",)
 
@@ -94,14 +98,14 @@ def test_an_anonymous_witness_is_told_the_honest_limits() -> None:
     chat = go_to(Chat(), "role")
     assert said(chat.send("I saw it happen"), "What happened?")
     go_to(chat, "contact")
-    reply = chat.send("3")
+    reply = chat.send("5")
     assert said(reply, "we will not contact you", "WhatsApp or Telegram", "can still see your account")
     assert said(reply, "might show who you are", "may not be able to look into it fully", "life is at risk")
     assert chat.step == "consent"
     assert said(chat.send("Nobody"), "Shared with: Nobody")
     done = chat.send("send")
     # Kept as a record only: it is "saved", not "sent", and the police have not been told.
-    assert said(done, "Your report is saved", "We have not sent it to the police", "call 101")
+    assert said(done, "We have your report", "as a record", "We have not sent it to the police", "call 101")
     assert not said(done, "has been sent")
     report = chat.result.submit
     assert report is not None
@@ -124,7 +128,8 @@ def test_reporting_for_someone_else_asks_whether_they_know() -> None:
 
 def test_an_organisation_is_not_asked_whether_the_person_knows() -> None:
     chat = go_to(Chat(), "role")
-    assert said(chat.send("4"), "What happened?")
+    assert said(chat.send("4"), "What is the name of the organisation?")
+    assert said(chat.send("skip"), "In your own words, what happened?")
     assert "someone_else_knows" not in chat.answers
 
 
@@ -468,7 +473,7 @@ def test_without_partners_the_report_is_kept_as_a_record() -> None:
     report = chat.result.submit
     assert report is not None
     assert report.share_with == () and report.anonymous is False
-    assert report.contact == ContactDetails(in_chat=True)
+    assert report.contact == ContactDetails(in_chat=True, by="chat")
 
 
 def test_consent_is_per_partner_and_nobody_cannot_be_picked_with_others() -> None:
@@ -488,10 +493,10 @@ def test_consent_is_per_partner_and_nobody_cannot_be_picked_with_others() -> Non
 
 def test_an_email_is_accepted_for_contact() -> None:
     chat = go_to(Chat(), "contact")
-    chat.send("2")
+    chat.send("Email")
     chat.send("skip")
     chat.send("not an email@")
-    assert chat.step == "contact_reach"
+    assert chat.step == "contact_email"
     chat.send("Amira@Example.ORG")
     go_to(chat, "review")
     chat.send("send")
@@ -510,7 +515,7 @@ def test_a_number_from_another_country_is_accepted_and_a_local_one_is_explained(
     chat.send("skip")
     reply = chat.send("601 234 567")  # a Polish mobile without its country code: not a UK number
     assert said(reply, "does not look like a phone number", "start with + and the country code")
-    assert chat.step == "contact_reach"
+    assert chat.step == "contact_phone"
     chat.send("+48 601 234 567")
     go_to(chat, "review")
     chat.send("send")

@@ -121,7 +121,7 @@ def test_refusals_at_typed_questions_are_skips_not_answers() -> None:
     for step, typed in [("where", "no"), ("where", "rather not say"), ("contact_notes", "nope")]:
         chat = go_to(Chat(), "contact") if step == "contact_notes" else go_to(Chat(), step)
         if step == "contact_notes":
-            chat.send("By phone or email")
+            chat.send("Phone call")
             go_to(chat, "contact_notes")
         chat.send(typed)
         assert chat.step != step and chat.answers[step] is None, typed
@@ -191,7 +191,7 @@ def test_why_are_you_asking_explains_the_question_then_asks_it_again() -> None:
         assert said(reply[-1:], "Is it happening now?")
         assert chat.step == "safety" and "story" not in chat.answers
     chat = go_to(Chat(), "contact")
-    chat.send("By phone or email")
+    chat.send("Phone call")
     assert said(chat.send("why do you need my name"), "what to call you")
 
 

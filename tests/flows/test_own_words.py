@@ -43,10 +43,14 @@ ROUTES: dict[str, dict[str, str]] = {
     "someone_else_knows": {"role": "For someone else"},
     "when_date": {"when": "Another date"},
     "harm_now": {"harm_hurt": "Yes"},
-    "contact_name": {"contact": "By phone or email"},
-    "contact_reach": {"contact": "By phone or email"},
-    "contact_times": {"contact": "By phone or email", "contact_reach": "07700 900123"},
-    "contact_notes": {"contact": "By phone or email", "contact_reach": "07700 900123"},
+    "org_name": {"role": "For an organisation"},
+    "support_choice": {"support": "Yes"},
+    "contact_name": {"contact": "Phone call"},
+    "contact_phone": {"contact": "Phone call"},
+    "contact_email": {"contact": "Email"},
+    "contact_times": {"contact": "Phone call"},
+    "contact_message": {"contact": "Phone call"},
+    "contact_notes": {"contact": "Phone call"},
 }
 
 
@@ -88,6 +92,9 @@ def test_every_reply_means_what_the_person_meant(step: str, text: str, meaning: 
         return
     answers = chat.draft.answers if chat.draft is not None else {}
     story = list(answers.get("story") or [])
+    if isinstance(meaning, dict) and "times" in meaning:  # the way, and when, from the same words
+        assert answers[step] == meaning["answer"] and answers["contact_times"] == meaning["times"], shown
+        return
     if isinstance(meaning, dict) and "kept" in meaning:  # an answer that also tells what happened
         assert story == [*before, text.strip()] and "added that to what happened" in shown, shown
         assert chat.step != step and answers[step] == meaning["answer"], shown
@@ -97,6 +104,10 @@ def test_every_reply_means_what_the_person_meant(step: str, text: str, meaning: 
         assert "added that to what happened" in shown, shown
         return
     assert story == before or step == "story", (story, shown)
+    if meaning == "contact_empty":  # nothing to reach them by: back to the contact question
+        assert chat.step == "contact" and answers[step] is None, shown
+        assert "without a number or an email" in shown, shown
+        return
     if meaning == "reask":
         assert chat.step == step and step not in answers, shown
     elif isinstance(meaning, str) and meaning.startswith("tick:"):

@@ -167,7 +167,8 @@ def test_contact_says_plainly_who_learns_your_details() -> None:
 
 def test_asking_for_support_then_no_contact_is_told_support_cannot_reach_you() -> None:
     chat = go_to(Chat(), "support")
-    assert said(chat.send("yes"), "contact")
+    assert said(chat.send("yes"), "Which service would you like to get in touch with you?")
+    assert said(chat.send("Tell MAMA"), "contact")
     assert said([chat.last.text], "support service can only")
     chat = go_to(Chat(), "support")
     chat.send("no")
@@ -176,13 +177,13 @@ def test_asking_for_support_then_no_contact_is_told_support_cannot_reach_you() -
 
 def test_the_review_shows_the_contact_details_to_check_them() -> None:
     chat = go_to(Chat(), "contact")
-    chat.send("By phone or email")
+    chat.send("Email")
     chat.send("Sara")
     chat.send("sara@example.com")
     chat.send("skip")
     chat.send("skip")
     review = go_to(chat, "review").last.text
-    assert "Contact: By phone or email, Sara, sara@example.com" in review
+    assert "Contact: Email, Sara, sara@example.com" in review
 
 
 def test_the_review_shows_hurt_and_damage() -> None:

@@ -76,10 +76,11 @@ BY_PHONE = [
     "skip",
     "skip",
     "skip",
-    "2",  # by phone or email
+    "2",  # by phone
     "Sam Jones",
     "07700 900123",
     "After 6pm",
+    "2",  # not safe to leave a message
     "Please don't leave voicemail",
     "1 2",  # police and council
     "1",  # send
@@ -106,7 +107,7 @@ ANONYMOUS = [
     "skip",
     "skip",
     "2",  # support: no
-    "3",  # don't contact me
+    "5",  # don't contact me
     "2",  # consent: the council, ticked
     "done",
     "1",  # send

@@ -87,6 +87,9 @@ def test_jsonl_has_every_field_decrypted(staff_config_path: Path, made: Made, tm
         "in_chat": True,
         "safe_times": None,
         "notes": None,
+        "by": "chat",
+        "leave_message": None,
+        "no_calls": False,
     }
     assert a["share_with"] == ["police"]
 
@@ -98,6 +101,7 @@ def test_jsonl_has_every_field_decrypted(staff_config_path: Path, made: Made, tm
     assert c["role"] == "someone_else" and c["someone_else_knows"] == "yes"
     assert c["occurred_on"] == "2026-03-02" and c["location"]["text"] == "Bus station, Market Road"
     assert c["contact"]["name"] == "Sam Jones" and c["contact"]["in_chat"] is False
+    assert (c["contact"]["by"], c["contact"]["leave_message"]) == ("phone", "no")
     assert c["contact"]["phone"] == "+447700900123"
     assert c["contact"]["safe_times"] == "After 6pm"
     assert c["contact"]["notes"] == "Please don't leave voicemail"

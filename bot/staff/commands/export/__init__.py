@@ -63,7 +63,10 @@ async def export_reports(
         generated_at=now or datetime.now(UTC),
         filters=sel.describe(),
         zone=staff.zone,
-        partner_names={p.id: p.name for p in staff.config.partners},
+        partner_names={
+            **{s.id: s.name for s in staff.config.support if s.id},
+            **{p.id: p.name for p in staff.config.partners},
+        },
         label=code_label,
     )
     with _private_file(out, encoding_for(fmt)) as fh:

@@ -58,6 +58,7 @@ footer.export { margin-top: 2rem; border-top: 2px solid var(--ink); padding-top:
 }
 """
 
+BY = {"chat": "In the chat", "phone": "Phone call", "text": "Text message only", "email": "Email"}
 ROLE = {
     "victim": "The person it happened to",
     "witness": "Someone who saw it",
@@ -171,6 +172,8 @@ class HtmlWriter:
             ("Reported through", CHANNEL.get(str(r.get("channel")), str(r.get("channel")))),
             ("Reported by", ROLE.get(str(r.get("role")), str(r.get("role") or NOT_SAID))),
         ]
+        if r.get("organisation"):
+            rows.append(("Organisation", str(r["organisation"])))
         if r.get("someone_else_knows"):
             rows.append(("Does the person know?", info.label(str(r["someone_else_knows"]))))
         return rows
@@ -212,9 +215,7 @@ class HtmlWriter:
         c = r.get("contact")
         if r.get("anonymous") or not c:
             return "Anonymous: the reporter asked not to be contacted"
-        lines = []
-        if c.get("in_chat"):
-            lines.append("Reply in the chat they used (reportbot reply)")
+        lines = _how(c)
         for label, key in (
             ("Name", "name"),
             ("Phone", "phone"),
@@ -246,3 +247,17 @@ class HtmlWriter:
             out.append('<li class="day">No messages kept for this report.</li>\n')
         out.append("</ol>\n")
         return "".join(out)
+
+
+def _how(c: Mapping[str, Any]) -> list[str]:
+    """How the reporter wants to be reached, and what to avoid."""
+    lines = []
+    if c.get("in_chat"):
+        lines.append("Reply in the chat they used (reportbot reply)")
+    if c.get("by") in BY:
+        lines.append(f"How: {BY[str(c['by'])]}")
+    if c.get("no_calls"):
+        lines.append("Do not phone: calls are hard for them (use text or email)")
+    if c.get("leave_message") in ("yes", "no"):
+        lines.append(f"Safe to leave a message: {c['leave_message']}")
+    return lines

@@ -80,6 +80,7 @@ CSV_COLUMNS = (
     "channel",
     "role",
     "someone_else_knows",
+    "organisation",
     "incident_types",
     "motivations",
     "occurred_on",
@@ -101,6 +102,9 @@ CSV_COLUMNS = (
     "contact_in_chat",
     "contact_safe_times",
     "contact_notes",
+    "contact_by",
+    "contact_leave_message",
+    "contact_no_calls",
     "share_with",
     "staff_notes",
 )
@@ -135,6 +139,9 @@ SPREAD = {
         "contact_in_chat": "in_chat",
         "contact_safe_times": "safe_times",
         "contact_notes": "notes",
+        "contact_by": "by",
+        "contact_leave_message": "leave_message",
+        "contact_no_calls": "no_calls",
     },
 }
 
