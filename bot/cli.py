@@ -376,6 +376,10 @@ def build_app(config: Config) -> Starlette:
         from bot.whatsapp import whatsapp_routes
 
         channels.append(whatsapp_routes(config, service))
+    if config.web.enabled:
+        from bot.webchat import webchat_routes
+
+        channels.append(webchat_routes(config, service))
     return create_app(config, service, channels)
 
 

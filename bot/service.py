@@ -35,7 +35,7 @@ from storage.store import Store
 
 log = logging.getLogger("reportbot.service")
 
-CAN_CLEAR_CHAT = {"telegram": True}
+CAN_CLEAR_CHAT = {"telegram": True, "web": True}  # the web page is replaced on exit
 UNLIMITED = {"console"}  # the operator's own terminal (and scripts piped into it): no rate limit
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import textstat
 
-from bot import limits, telegram
+from bot import limits, telegram, webchat
 from flows import catalog
 from flows.catalog import CATALOGS, placeholders
 from flows.report import REPORT_FLOW
@@ -39,7 +39,7 @@ FRAGMENTS = {
     "done.support_line",
 }
 # Channel adapters and the abuse limits read a few words of their own, from a table named after them.
-CHANNEL_KEYS = telegram.CATALOG_KEYS | limits.CATALOG_KEYS
+CHANNEL_KEYS = telegram.CATALOG_KEYS | limits.CATALOG_KEYS | webchat.CATALOG_KEYS
 FACTS = Path(__file__).resolve().parents[3] / "shared" / "FACTS.md"
 
 
