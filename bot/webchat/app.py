@@ -16,7 +16,7 @@ import contextlib
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from functools import partial
 from importlib import resources
@@ -247,9 +247,7 @@ class WebChat:
         self._set_cookie(response, session, embed)
         return response
 
-    async def _inbound(
-        self, form: Any, session: Session
-    ) -> tuple[Inbound | None, str | None, str | None]:
+    async def _inbound(self, form: Any, session: Session) -> tuple[Inbound | None, str | None, str | None]:
         """The form as one Inbound, what to show as the person's own message, or a problem to say."""
         upload = form.get("photo")
         if isinstance(upload, UploadFile) and upload.filename:
@@ -278,7 +276,9 @@ class WebChat:
             return None, None, None
         return Inbound(text=text), text, None
 
-    def _show(self, session: Session, shown: str | None, outcome: Outcome) -> tuple[list[Entry], Entry | None]:
+    def _show(
+        self, session: Session, shown: str | None, outcome: Outcome
+    ) -> tuple[list[Entry], Entry | None]:
         """Put the person's message and our replies on the session's page."""
         added: list[Entry] = []
         replaced: Entry | None = None
@@ -309,7 +309,9 @@ class WebChat:
         self._set_cookie(response, session, embed)
         return response
 
-    def _refused(self, fetch: bool, why: str, *, status: int = 403, session: Session | None = None) -> Response:
+    def _refused(
+        self, fetch: bool, why: str, *, status: int = 403, session: Session | None = None
+    ) -> Response:
         """A post the server will not act on; nothing was stored."""
         log.info("web chat post refused reason=%s", why)
         if fetch:
@@ -346,7 +348,9 @@ class WebChat:
             if self.sessions.csrf_ok(session, _field(form, "csrf")):
                 async with session.lock:
                     if session.entries:  # a conversation exists only after the first answer
-                        outcome = await self.service.handle(Envelope(CHANNEL, session.id, Inbound(text="exit")))
+                        outcome = await self.service.handle(
+                            Envelope(CHANNEL, session.id, Inbound(text="exit"))
+                        )
                         await self._mark_sent(outcome)
                 self.sessions.end(session)
         return self._left(fetch)
@@ -415,7 +419,7 @@ async def _parse_form(request: Request, body: bytes) -> Any:
     """The posted form (urlencoded or multipart), parsed from the body already read and capped."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
 
-        async def chunks() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncGenerator[bytes, None]:
             yield body
 
         try:

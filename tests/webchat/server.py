@@ -109,7 +109,9 @@ def fake_sites(context: Any) -> None:
     )
     context.route(
         "https://partner.test/**",
-        lambda route: route.fulfill(status=200, content_type="text/html", body="<title>Partner</title>Report"),
+        lambda route: route.fulfill(
+            status=200, content_type="text/html", body="<title>Partner</title>Report"
+        ),
     )
 
 
