@@ -33,6 +33,10 @@ def sender_for(config: Config, channel: str) -> Sender:
         if not whatsapp.can_send(config):
             raise ChannelUnavailable("WhatsApp follow-ups need whatsapp.account_sid and whatsapp.from")
         return whatsapp.make_sender(config, whatsapp.config_lookup(config))
+    if channel == "web" and config.web.enabled:
+        from bot import webchat
+
+        return webchat.WebSender()
     raise ChannelUnavailable(f"the {channel} channel is not available in this deployment")
 
 

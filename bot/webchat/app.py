@@ -16,7 +16,7 @@ import contextlib
 import logging
 import math
 import secrets
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from importlib import resources
@@ -38,7 +38,9 @@ from bot.webchat.sessions import Entry, Session, SessionStore
 from bot.webchat.uploads import UploadStore, sniff
 from flows import catalog
 from flows.types import Inbound, Location, Media, Outbound
+from flows.words import COMMAND_OPTIONS
 from storage import steps
+from storage.store import Pending
 
 log = logging.getLogger("reportbot.webchat")
 
@@ -74,6 +76,9 @@ CATALOG_KEYS = frozenset(
         "web.start_again",
     }
 )
+
+# Options of a multi-select question that act rather than tick (Done, Skip, ...): shown apart, as buttons.
+ACTIONS = frozenset({"done"}) | COMMAND_OPTIONS
 
 STATIC = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
 
@@ -195,6 +200,7 @@ class WebChat:
             nonce=secrets.token_urlsafe(12),
             view="embed" if embed else "chat",
             accept=",".join(self.web.upload_types),
+            actions=ACTIONS,
         )
 
     # -- answers -------------------------------------------------------------------------------------
@@ -442,3 +448,14 @@ async def _parse_form(request: Request, body: bytes) -> Any:
 def webchat_routes(config: Config, service: ReportService) -> ChannelRoutes:
     """The web chat's routes, for `bot.web.create_app`."""
     return WebChat(config, service).routes()
+
+
+class WebSender:
+    """Staff follow-ups to a web reporter. A web page cannot be written to once it has been answered:
+    the reply stays in the report's transcript, and the reporter reads it when they come back and
+    look up their reference (`status`). Nothing is pushed, so there is nothing to retry."""
+
+    channel = CHANNEL
+
+    async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]:
+        return []
