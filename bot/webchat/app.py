@@ -48,6 +48,7 @@ CHANNEL = "web"
 COOKIE = "reportbot_chat"
 FETCH_HEADER = "X-Reportbot-Fetch"  # set by chat.js: answer with JSON instead of a redirect
 MAX_TEXT = 4000  # characters of one typed message
+NOT_KEPT = "web-upload:not-kept"  # a photo sent where none was asked for (the flow declines it)
 
 # Every word the page itself shows (a [web] table in the catalog); the conversation's own words come
 # from the flow, as on every channel.
@@ -239,6 +240,12 @@ class WebChat:
                     button_step=_field(form, "step") if inbound.option is not None else None,
                 )
                 outcome = await self.service.handle(env)
+                kept = [m.ref for m in inbound.media if m.ref != NOT_KEPT]
+                if outcome.duplicate or outcome.limited:
+                    self.uploads.forget(kept)  # the step did not take it
+                else:
+                    session.uploads.extend(kept)
+                self._settle_uploads(session, outcome)
                 added, replaced = self._show(session, shown, outcome)
                 await self._mark_sent(outcome)
             ended = any(m.clear_chat for m in outcome.replies)
@@ -261,6 +268,16 @@ class WebChat:
             kind = sniff(data)
             if kind is None or kind not in self.web.upload_types or len(data) > self.web.upload_max_bytes:
                 return None, None, words("photo_bad")
+            question = session.question
+            step = self.service.flow.steps.get(question.step) if question is not None else None
+            if step is None or step.kind != "media":  # not asked for: the flow says so, nothing is kept
+                return (
+                    Inbound(
+                        text=_text(_field(form, "text")), media=(Media(ref=NOT_KEPT, content_type=kind),)
+                    ),
+                    None,
+                    None,
+                )
             ref = await self.uploads.save(data)
             caption = _text(_field(form, "text"))
             shown = words("photo_sent") + (f" {caption}" if caption else "")
@@ -281,6 +298,14 @@ class WebChat:
         if not text:
             return None, None, None
         return Inbound(text=text), text, None
+
+    def _settle_uploads(self, session: Session, outcome: Outcome) -> None:
+        """Photos belong to the report once it is sent; a draft that was erased takes them with it."""
+        if outcome.duplicate or outcome.limited or outcome.step is not None:
+            return
+        if outcome.reference is None:  # stop, delete or exit: the draft is gone, and so are its photos
+            self.uploads.forget(session.uploads)
+        session.uploads.clear()
 
     def _show(
         self, session: Session, shown: str | None, outcome: Outcome

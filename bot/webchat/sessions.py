@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from flows.types import Outbound
 
 MAX_SESSIONS = 20_000  # the least recently used are forgotten first (memory stays bounded)
+NOTICES = frozenset({"web", "limits"})  # steps of messages that are not the flow's questions
 MAX_ENTRIES = 120  # messages kept for the page of one session (the oldest scroll away)
 
 
@@ -46,6 +47,7 @@ class Session:
     entries: list[Entry] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one answer at a time: later ones queue
     counter: int = 0
+    uploads: list[str] = field(default_factory=list)  # photos of the draft in progress (references)
 
     def add(self, entry: Entry) -> Entry:
         self.counter += 1
@@ -56,9 +58,10 @@ class Session:
 
     @property
     def question(self) -> Outbound | None:
-        """The last message we sent: its options are the ones the page offers now."""
+        """The last question the flow asked: its options are the ones the page offers now (a notice
+        of the page's own, such as "we can't use that file", leaves the question as it was)."""
         for entry in reversed(self.entries):
-            if entry.message is not None:
+            if entry.message is not None and entry.message.step not in NOTICES:
                 return entry.message
         return None
 

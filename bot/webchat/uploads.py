@@ -70,6 +70,11 @@ class UploadStore:
         """Encrypt and store; the reference to keep in the report."""
         return await asyncio.to_thread(self._write, data)
 
+    def forget(self, refs: Sequence[str]) -> None:
+        """Delete uploads that no report keeps (the person stopped, deleted or left)."""
+        for ref in refs:
+            self._path(ref).unlink(missing_ok=True)
+
     def read(self, ref: str) -> bytes:
         """The bytes behind a reference (for staff tools)."""
         return self._all.decrypt(self._path(ref).read_bytes())

@@ -183,3 +183,32 @@ async def test_answers_sent_at_once_are_queued_and_each_is_answered(chat: Chat) 
     assert all(a.status_code == 200 for a in answers)
     # Each one shows something: the answer, or (over the rate) a calm "please wait", never nothing.
     assert all(a.json()["added"] for a in answers)
+
+
+async def test_photos_of_a_draft_that_is_stopped_are_deleted_and_uploads_have_a_size_limit(
+    tmp_path: Path,
+) -> None:
+    from tests.staff.conversation import CONTACT_IN_CHAT
+
+    config = load_config(write_config(tmp_path, WEB_TOML), env={"REPORTBOT_WEB__UPLOAD_MAX_BYTES": "2048"})
+    chat = Chat(config)
+    await upgrade(chat.service.db)
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 1000
+    async with chat.app.router.lifespan_context(chat.app):
+        await chat.open()
+        evidence = [i for i, line in enumerate(CONTACT_IN_CHAT) if line == "done"][1]
+        for line in CONTACT_IN_CHAT[:evidence]:
+            said = await chat.say(line)
+        assert "photos, screenshots or videos" in said["added"]
+        big = {"photo": ("big.png", png * 3, "image/png")}
+        answer = await chat.client.post("/chat/send", data={"csrf": chat.csrf}, files=big, headers=FETCH)
+        assert "we can&#39;t use that file" in answer.json()["added"]  # over upload_max_bytes
+        files = {"photo": ("ok.png", png, "image/png")}
+        answer = await chat.client.post("/chat/send", data={"csrf": chat.csrf}, files=files, headers=FETCH)
+        assert "Send more, or choose Done" in answer.json()["added"]
+        folder = config.data_path / "web-uploads"
+        [kept] = list(folder.iterdir())
+        assert png not in kept.read_bytes()  # encrypted on disk
+        assert "answers are deleted" in (await chat.say("stop"))["added"]
+        assert list(folder.iterdir()) == []  # the photo went with the draft
+        await chat.client.aclose()
