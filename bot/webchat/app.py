@@ -209,7 +209,7 @@ class WebChat:
     async def send(self, request: Request) -> Response:
         """One answer: a button, typed text, a photo or a location."""
         fetch = request.headers.get(FETCH_HEADER) == "1"
-        session = self.sessions.find(request.cookies.get(COOKIE))
+        session = self.sessions.find(request.cookies.get(COOKIE), start=True)
         if session is None:  # no session, or one that ended: start none
             return self._refused(fetch, "no session")
         limit = self.config.server.max_body_bytes + self.web.upload_max_bytes

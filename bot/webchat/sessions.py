@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 from flows.types import Outbound
 
-MAX_SESSIONS = 20_000  # the least recently used are forgotten first (memory stays bounded)
+MAX_SESSIONS = 10_000  # the least recently used are forgotten first (memory stays bounded)
 NOTICES = frozenset({"web", "limits"})  # steps of messages that are not the flow's questions
-MAX_ENTRIES = 120  # messages kept for the page of one session (the oldest scroll away)
+MAX_ENTRIES = 80  # messages kept for the page of one session (the oldest scroll away)
 
 
 @dataclass
@@ -96,15 +96,21 @@ class SessionStore:
         self.clock = clock
         self.max_sessions = max_sessions
         self._sessions: OrderedDict[str, Session] = OrderedDict()
+        # Ended sessions whose cookies could still be within their idle time (never longer).
+        self._ended: OrderedDict[str, float] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def new(self) -> Session:
-        """A fresh session (the cookie is set with the response)."""
+        """A fresh session for a page: only its signed cookie exists until its first answer arrives,
+        so opening the page (or a crawler fetching it) keeps nothing on the server."""
+        return Session(id=secrets.token_urlsafe(32), seen=self.clock())
+
+    def _register(self, sid: str, now: float) -> Session:
         self._expire()
-        session = Session(id=secrets.token_urlsafe(32), seen=self.clock())
-        self._sessions[session.id] = session
+        session = Session(id=sid, seen=now)
+        self._sessions[sid] = session
         while len(self._sessions) > self.max_sessions:
             self._sessions.popitem(last=False)
         return session
@@ -114,8 +120,11 @@ class SessionStore:
         stamp = str(int(self.clock()))
         return f"{session.id}.{stamp}.{_sign(self._key, f'cookie:{session.id}.{stamp}')}"
 
-    def find(self, cookie: str | None) -> Session | None:
-        """The live session behind a cookie, or None (unsigned, idle too long, ended, or unknown)."""
+    def find(self, cookie: str | None, *, start: bool = False) -> Session | None:
+        """The live session behind a cookie, or None (unsigned, idle too long, ended, or unknown).
+
+        `start`: a cookie this server signed for a page, whose session has not begun, begins it (the
+        first answer); one that ended (quick exit) never begins again."""
         if not cookie or cookie.count(".") != 2:
             return None
         sid, stamp, mac = cookie.split(".")
@@ -125,6 +134,8 @@ class SessionStore:
         if now - int(stamp) > self.idle:
             return None
         session = self._sessions.get(sid)
+        if session is None and start and sid not in self._ended:
+            session = self._register(sid, now)
         if session is None or now - session.seen > self.idle:
             return None
         session.seen = now
@@ -132,8 +143,9 @@ class SessionStore:
         return session
 
     def end(self, session: Session) -> None:
-        """Forget a session now (quick exit)."""
+        """Forget a session now (quick exit); its cookie is never accepted again."""
         self._sessions.pop(session.id, None)
+        self._ended[session.id] = self.clock()
 
     def csrf(self, session: Session) -> str:
         """The token every post must carry: only a page this server sent to this session has it."""
@@ -145,6 +157,10 @@ class SessionStore:
     def _expire(self) -> None:
         """Drop sessions idle too long (the oldest are first in the order)."""
         now = self.clock()
+        while self._ended and now - next(iter(self._ended.values())) > self.idle:
+            self._ended.popitem(last=False)
+        while len(self._ended) > self.max_sessions:
+            self._ended.popitem(last=False)
         while self._sessions:
             sid, oldest = next(iter(self._sessions.items()))
             if now - oldest.seen <= self.idle:

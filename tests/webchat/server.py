@@ -67,13 +67,16 @@ class Server:
 
     @property
     def webchat(self) -> Any:
-        """The WebChat behind the routes (its session store), for asserting what the server holds."""
-        for route in self.app.routes:
-            endpoint = getattr(route, "endpoint", None)
-            owner = getattr(endpoint, "__self__", None)
-            if owner is not None and type(owner).__name__ == "WebChat":
-                return owner
-        raise LookupError("no web chat mounted")
+        return webchat_of(self.app)
+
+
+def webchat_of(app: Any) -> Any:
+    """The WebChat behind an app's routes (its session store), for asserting what the server holds."""
+    for route in app.routes:
+        owner = getattr(getattr(route, "endpoint", None), "__self__", None)
+        if owner is not None and type(owner).__name__ == "WebChat":
+            return owner
+    raise LookupError("no web chat mounted")
 
 
 @contextmanager

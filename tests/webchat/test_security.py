@@ -20,7 +20,7 @@ from bot.config import Config, load_config
 from storage.models import ALL_TABLES
 from storage.schema import upgrade
 from tests.conftest import raw_database_bytes, write_config
-from tests.webchat.server import NEUTRAL, WEB_TOML, web_config
+from tests.webchat.server import NEUTRAL, WEB_TOML, web_config, webchat_of
 
 FETCH = {"X-Reportbot-Fetch": "1"}
 
@@ -82,7 +82,9 @@ async def test_a_post_with_a_missing_or_wrong_csrf_token_is_refused_and_stores_n
 
 
 async def test_a_post_without_a_session_starts_none(chat: Chat) -> None:
+    sessions = webchat_of(chat.app).sessions
     await chat.open()
+    assert len(sessions) == 0  # opening the page keeps nothing on the server
     token = chat.csrf
     chat.client.cookies.clear()
     refused = await chat.post({"csrf": token, "option": "start"})
@@ -90,7 +92,10 @@ async def test_a_post_without_a_session_starts_none(chat: Chat) -> None:
     chat.client.cookies.set("reportbot_chat", "a.1.b", domain="rb.test", path="/chat")
     forged = await chat.post({"csrf": token, "text": "hi"})
     assert forged.status_code == 403
-    assert await chat.rows() == 0
+    assert await chat.rows() == 0 and len(sessions) == 0
+    await chat.open()
+    assert (await chat.post({"csrf": chat.csrf, "option": "start"})).status_code == 200
+    assert len(sessions) == 1  # the first answer with the page's cookie and token starts it
 
 
 async def test_security_headers_and_no_inline_script_or_style(chat: Chat) -> None:
