@@ -235,7 +235,7 @@ ROLE = {
     "organisation": "An organisation",
 }
 REPEAT = {"first": "First time", "before": "Has happened before", "ongoing": "Keeps happening"}
-CHANNEL = {"telegram": "Telegram", "whatsapp": "WhatsApp", "console": "Console (local)"}
+CHANNEL = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web chat", "console": "Console (local)"}
 AUTHOR = {"person": "Reporter", "bot": "Bot", "staff": "Staff"}
 # The flow stores a few follow-up answers as `key=code` after the person's words (flows/report.py).
 FACTS = {

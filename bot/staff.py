@@ -357,7 +357,7 @@ def counts_table(counts: Counts, label: Callable[[str], str] = code_label) -> li
     by_month = (
         [(m, counts.by_month.get(m, 0)) for m in months_between(months[0], months[-1])] if months else []
     )
-    channel_names = {"telegram": "Telegram", "whatsapp": "WhatsApp", "console": "Console"}
+    channel_names = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web chat", "console": "Console"}
     return [
         ("By month", by_month),
         ("By motivation", [(label(k), n) for k, n in counts.by_motivation.most_common()]),

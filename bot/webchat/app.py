@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import secrets
 from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ CHANNEL = "web"
 COOKIE = "reportbot_chat"
 FETCH_HEADER = "X-Reportbot-Fetch"  # set by chat.js: answer with JSON instead of a redirect
 MAX_TEXT = 4000  # characters of one typed message
+_OPTION_KEY = re.compile(r"[a-z0-9_]{1,64}")
 NOT_KEPT = "web-upload:not-kept"  # a photo sent where none was asked for (the flow declines it)
 
 # Every word the page itself shows (a [web] table in the catalog); the conversation's own words come
@@ -291,9 +293,11 @@ class WebChat:
             labels = {o.key: o.label for o in question.options} if question is not None else {}
             if option == "start" and not session.entries:
                 return Inbound(text="start"), None, None
-            if option not in labels:
-                return Inbound(text=""), None, None  # an old page: the flow asks its question again
-            return Inbound(option=option), labels[option], None
+            if option in labels:
+                return Inbound(option=option), labels[option], None
+            if _OPTION_KEY.fullmatch(option):  # a button from an older page: the service re-asks
+                return Inbound(option=option), None, None
+            return None, None, None
         text = _text(_field(form, "text"))
         if not text:
             return None, None, None
@@ -313,6 +317,8 @@ class WebChat:
         """Put the person's message and our replies on the session's page."""
         added: list[Entry] = []
         replaced: Entry | None = None
+        if outcome.duplicate:  # the same form sent twice (a double click, Back then send): done once
+            return added, replaced
         replies = outcome.replies
         if outcome.limited and not replies:  # over the rate: say so, nothing was stored
             replies = [Outbound(limit_words("slow_down"), step="limits")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest_asyncio
 from sqlalchemy import select
 
-from bot.staff import Staff
+from bot.staff import Selection, Staff, counts_table
 from storage.models import OutboxMessage, Report
 from storage.schema import upgrade
 from tests.staff.conversation import CONTACT_IN_CHAT
@@ -46,6 +46,10 @@ async def test_a_staff_reply_reaches_a_web_reporter_who_comes_back_with_the_refe
     async with chat.service.db.transaction() as s:
         unsent = (await s.execute(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))).all()
     assert unsent == []
+
+    staff = Staff(chat.config, chat.service.db, who="test")
+    table = dict(counts_table(await staff.stats(Selection())))
+    assert table["By channel"] == [("Web chat", 1)]  # a channel like the others in stats
 
     chat.client.cookies.clear()  # another day, a new session
     await chat.open()

@@ -217,3 +217,19 @@ async def test_photos_of_a_draft_that_is_stopped_are_deleted_and_uploads_have_a_
         assert "answers are deleted" in (await chat.say("stop"))["added"]
         assert list(folder.iterdir()) == []  # the photo went with the draft
         await chat.client.aclose()
+
+
+async def test_a_form_sent_twice_counts_once_and_a_button_from_an_older_page_answers_nothing(
+    chat: Chat,
+) -> None:
+    await chat.open()
+    await chat.post({"csrf": chat.csrf, "option": "start"})
+    press = {"csrf": chat.csrf, "option": "continue", "step": "welcome", "n": "form-1"}
+    first = (await chat.post(press)).json()
+    assert "Is it happening now?" in first["added"]
+    again = (await chat.post(press)).json()  # a double click: the same form, the same nonce
+    assert again["added"] == "" and 'value="yes"' in again["controls"]
+    old = (await chat.post({**press, "n": "form-2"})).json()  # Back to the old page, pressed again
+    assert "Is it happening now?" in old["added"] and "Which of these fits you best?" not in old["added"]
+    page = (await chat.client.get("/chat")).text
+    assert page.count("Is it happening now?") == 2 and page.count("Continue</p>") == 1

@@ -65,7 +65,7 @@
     }
     fetch(form.action, { method: "POST", body: body, headers: FETCH, credentials: "same-origin" })
       .then(function (response) {
-        if (response.status === 403) { window.location.replace("/chat"); return null; }
+        if (response.status === 403) { window.location.replace(window.location.pathname); return null; }
         if (!response.ok) { throw new Error("status " + response.status); }
         return response.json();
       })
