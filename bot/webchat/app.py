@@ -214,7 +214,10 @@ class WebChat:
         session = self.sessions.find(request.cookies.get(COOKIE), start=True)
         if session is None:  # no session, or one that ended: start none
             return self._refused(fetch, "no session")
-        limit = self.config.server.max_body_bytes + self.web.upload_max_bytes
+        # The webhooks' cap; a photo may add its own limit on top (multipart posts only).
+        limit = self.config.server.max_body_bytes
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            limit += self.web.upload_max_bytes
         try:
             body = await read_body(request, limit)
         except BodyTooLarge:

@@ -121,6 +121,9 @@ def test_a_whole_report_with_buttons_ticks_typing_a_photo_a_change_and_status(
     assert "contact you about this?" in p.choose("No")
     said = to_review(p, p.choose("Here in this chat"))
     assert "Where: Mill Road bus stop" in said and "Photos and files: 1 sent" in said
+    assert "Who can we send your report to?" in p.say("back")  # back from the review: the last question
+    assert p.pressed() == ["Police"]  # with the answer given before
+    assert "Here is your report" in p.choose("Done")
     assert "Which answer do you want to change?" in p.choose("Change an answer")
     assert "Where did it happen?" in p.choose("Where")
     said = p.say("Station Road")
