@@ -6,11 +6,17 @@ order (at most one more, the one in flight, may be there too); every delivery id
 receipt; every report whose "send" got a 200 is there, decrypts, and holds the person's story. The
 checks of every earlier cycle are run again at the end, against the final database.
 
+Replies go to the fake Bot API (bench/fake_telegram.py), one process for the whole run, which counts
+replies delivered twice to a chat: the outbox commits each send's result as soon as it returns, so a
+kill may repeat at most the one reply in flight. A reply claimed when the server died is sent again
+only when its lease ends (bot.outbox.LEASE), so the run ends by serving once more, unkilled, for that
+long (`--settle`), and the figure counts every repeat the kills caused.
+
 The control (`--control`) runs a server built from the same real parts composed wrongly: its webhook
 answers 200 first and runs the step afterwards. The same checks must catch it losing messages, which
 shows that they can fail.
 
-    python bench/crash.py --kills 200            # the proof, about 10 minutes
+    python bench/crash.py --kills 300            # the proof, about 20 minutes
     python bench/crash.py --kills 5 --control    # the faulty server must be caught
 """
 
@@ -23,6 +29,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -46,6 +53,7 @@ from bench.harness import (
     write_config,
 )
 from bench.people import script
+from bot.outbox import LEASE
 
 CONTROL = "--serve-acknowledging-before-commit"
 
@@ -73,6 +81,9 @@ class Check:
     acked_reports: int = 0
     bad_reports: int = 0
     integrity: str = "not run"
+    replies: int = 0  # accepted by the fake Bot API (so far, for a cycle)
+    duplicates: int = 0  # replies accepted twice in a row for the same chat (so far)
+    most_in_one_chat: int = 0
 
     @property
     def ok(self) -> bool:
@@ -243,12 +254,54 @@ def run(
     seed: int | None = None,
     stop_when_caught: bool = False,
     say: bool = True,
+    settle: float = 0.0,
 ) -> tuple[Check, list[Check]]:
-    """Kill the server `kills` times; returns the final check over everything and each cycle's check."""
+    """Kill the server `kills` times; returns the final check over everything and each cycle's check.
+    `settle`: seconds to serve at the end, unkilled, so that replies left claimed are sent again."""
     rng = random.Random(seed)
-    # High limits: the rate limit would rightly refuse these fast robots, and a refused message is
-    # answered 200 without being stored (see tests/test_limits.py); here every 200 must be stored.
-    config = write_config(folder, api_port=None, messages_per_second=1000, reports_per_hour=100_000)
+    api_port = free_port()
+    api = start(["bench/fake_telegram.py", str(api_port)], log=folder / "fake.log")
+    try:
+        return _run(folder, kills, api_port, rng, control, people, kill_window, stop_when_caught, say, settle)
+    finally:
+        api.kill()
+        api.wait()
+
+
+def api_stats(port: int) -> dict[str, int]:
+    """The fake Bot API's counts (sendMessage, duplicates, most_in_one_chat)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /stats HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return dict(json.loads(data.split(b"\r\n\r\n", 1)[1]))
+
+
+def _counted(result: Check, stats: dict[str, int]) -> Check:
+    result.replies = stats.get("sendMessage", 0)
+    result.duplicates = stats.get("duplicates", 0)
+    result.most_in_one_chat = stats.get("most_in_one_chat", 0)
+    return result
+
+
+def _run(
+    folder: Path,
+    kills: int,
+    api_port: int,
+    rng: random.Random,
+    control: bool,
+    people: int,
+    kill_window: tuple[float, float],
+    stop_when_caught: bool,
+    say: bool,
+    settle: float,
+) -> tuple[Check, list[Check]]:
+    # High limits: the pace would slow these fast robots down, and past the volume limit a message is
+    # kept but not run (see docs/limits.md); here every 200 must be a step that ran.
+    config = write_config(
+        folder, api_port=api_port, messages_per_second=1000, reports_per_hour=100_000, window_messages=100_000
+    )
     chats = itertools.count(rng.randrange(10**9, 2 * 10**9, 10**6))
     everything = Acked()
     crowd = [Person.new(next(chats)) for _ in range(people)]
@@ -268,18 +321,29 @@ def run(
                 proc.kill()
             proc.wait()
         everything.merge(acked)
-        result = check(config, everything, only=set(acked.lines))
+        result = _counted(check(config, everything, only=set(acked.lines)), api_stats(api_port))
         cycles.append(result)
         if say:
             print(
                 f"kill {n}/{kills}: {result.acked_messages} acknowledged, {result.lost_messages} lost, "
                 f"{result.lost_receipts} receipts missing, {result.acked_reports} reports "
-                f"({result.bad_reports} bad), integrity {result.integrity} [{time.monotonic() - t0:.0f} s]",
+                f"({result.bad_reports} bad), integrity {result.integrity}; so far {result.replies} "
+                f"replies, {result.duplicates} twice [{time.monotonic() - t0:.0f} s]",
                 flush=True,
             )
         if stop_when_caught and not result.ok:
             break
-    return check(config, everything), cycles
+    if settle > 0:
+        # Serve once more without a kill, until every lease the kills left has ended and its reply gone.
+        port = free_port()
+        proc = start(serve_args(config, port), log=folder / "server.log")
+        try:
+            wait_ready(port, proc)
+            time.sleep(settle)
+        finally:
+            proc.terminate()
+            proc.wait()
+    return _counted(check(config, everything), api_stats(api_port)), cycles
 
 
 def main() -> int:
@@ -292,16 +356,26 @@ def main() -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--control", action="store_true", help="run the faulty server (must be caught)")
     parser.add_argument("--dir", type=Path)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=LEASE.total_seconds() + 10,
+        help="seconds to serve unkilled at the end, so that replies left claimed go out (default: lease + 10)",
+    )
     args = parser.parse_args()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="reportbot-crash-"))
-    final, cycles = run(folder, args.kills, control=args.control, people=args.people, seed=args.seed)
+    final, cycles = run(
+        folder, args.kills, control=args.control, people=args.people, seed=args.seed, settle=args.settle
+    )
     caught = sum(1 for c in cycles if not c.ok)
     print(
         f"{'control' if args.control else 'reportbot serve'}: {len(cycles)} kills, "
         f"{final.acked_messages} messages and {final.acked_reports} reports acknowledged, "
         f"{final.lost_messages} messages lost, {final.lost_receipts} receipts missing, "
         f"{final.bad_reports} reports bad, final integrity {final.integrity}; "
-        f"{caught} of {len(cycles)} cycles failed the check"
+        f"{caught} of {len(cycles)} cycles failed the check; "
+        f"{final.replies} replies delivered, {final.duplicates} of them twice "
+        f"({final.duplicates / max(1, len(cycles)):.2f} a kill, at most {final.most_in_one_chat} in one chat)"
     )
     return 0 if final.ok != args.control else 1
 

@@ -1,5 +1,10 @@
 """The fake Bot API (tests/fakes/telegram_api.py) served over HTTP on loopback, for benchmarks and the
-crash test: `python bench/fake_telegram.py PORT`. It keeps only counts, so memory stays flat."""
+crash test: `python bench/fake_telegram.py PORT`. It keeps only counts, so memory stays flat.
+
+It also counts duplicates: a message accepted for a chat that is the same (text and buttons) as the
+last one accepted for that chat. The outbox sends a chat's messages in order, one at a time, so a reply
+sent again after a crash always directly follows its first copy; the bot never asks the same thing
+twice in a row in the scripted reports the benchmarks make. `GET /stats` returns the counts."""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import hashlib
 
 import httpx
 import uvicorn
@@ -21,6 +28,8 @@ from tests.fakes.telegram_api import FakeBotAPI
 def make_app() -> Starlette:
     api = FakeBotAPI()
     counts: dict[str, int] = {}
+    last: dict[str, bytes] = {}  # chat -> digest of the last message accepted for it
+    worst: dict[str, int] = {}  # chat -> duplicates
 
     async def method(request: Request) -> Response:
         body = await request.body()
@@ -30,6 +39,17 @@ def make_app() -> Starlette:
         response = await api.handle(forwarded)
         name = request.url.path.rsplit("/", 1)[-1]
         counts[name] = counts.get(name, 0) + 1
+        if name == "sendMessage" and response.status_code == 200 and api.calls:
+            params = api.calls[-1].params
+            chat = str(params.get("chat_id"))
+            digest = hashlib.blake2b(
+                repr((params.get("text"), params.get("reply_markup"))).encode(), digest_size=8
+            ).digest()
+            if last.get(chat) == digest:
+                counts["duplicates"] = counts.get("duplicates", 0) + 1
+                worst[chat] = worst.get(chat, 0) + 1
+                counts["most_in_one_chat"] = max(counts.get("most_in_one_chat", 0), worst[chat])
+            last[chat] = digest
         # Keep memory flat over a long run: the benchmark needs answers, not a record of every call.
         api.calls.clear()
         api.chats.clear()

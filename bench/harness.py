@@ -40,6 +40,7 @@ def write_config(
     database_url: str | None = None,
     messages_per_second: float = 5.0,
     reports_per_hour: int = 5,
+    window_messages: int = 200,
 ) -> Path:
     """A complete config for `reportbot serve` with Telegram pointed at a fake Bot API on loopback."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,7 @@ api_base_url = "{api}"
 
 [limits]
 messages_per_second = {messages_per_second}
+window_messages = {window_messages}
 reports_per_hour = {reports_per_hour}
 
 [[partners]]

@@ -10,10 +10,11 @@ REPORT_SCRIPT: tuple[str, ...] = (
     "no",  # not happening now
     "3",  # for someone else
     "yes",  # they know
-    "1",  # verbal abuse
-    "disability",
-    "{story}",
+    "{story}",  # in their own words first
     "done",
+    "1",  # verbal abuse: ticked
+    "done",
+    "disability",
     "not sure",  # when
     "skip",  # where
     "2",  # has happened before
@@ -26,7 +27,8 @@ REPORT_SCRIPT: tuple[str, ...] = (
     "skip",  # evidence
     "no",  # no support service
     "1",  # contact here in this chat
-    "1",  # share with the first partner
+    "1",  # share with the first partner: ticked
+    "done",
     "send",
 )
 

@@ -216,9 +216,8 @@ def main() -> int:
     folder.mkdir(parents=True, exist_ok=True)
     api_port, port = free_port(), free_port()
     fake = start(["bench/fake_telegram.py", str(api_port)], log=folder / "fake.log")
-    # The per-chat rate limit answers a flood without storing it (bot/limits.py, tests/test_limits.py):
-    # here it would turn the fastest simulated people's messages into cheap refusals, so it is set out
-    # of reach and every 200 below is a stored step.
+    # The per-chat pace would make the fastest simulated people wait (bot/limits.py, docs/limits.md):
+    # it is set out of reach so that the figures measure the server, not the pace.
     config = write_config(
         folder / "run", api_port=api_port, database_url=args.postgres, messages_per_second=1000.0
     )

@@ -245,8 +245,20 @@ class WhatsAppConfig:
 
 @dataclass(frozen=True, config=_SECTION)
 class LimitsConfig:
-    messages_per_second: Annotated[Number, AfterValidator(_above_zero)] = 5.0  # per chat
+    messages_per_second: Annotated[Number, AfterValidator(_above_zero)] = 5.0  # per chat; faster ones wait
+    window_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 10  # the volume window, per chat
+    window_messages: Annotated[Whole, AfterValidator(_at_least(1))] = 200  # read and answered a window
+    window_kept: Annotated[Whole, AfterValidator(_at_least(0))] = 100  # more kept unanswered (transcript)
     reports_per_hour: Annotated[Whole, AfterValidator(_at_least(1))] = 5  # new reports per sender
+    # The size of one report's draft (docs/limits.md): far above what a person writes, low enough that one
+    # chat's draft never slows another chat's step.
+    story_characters: Annotated[Whole, AfterValidator(_at_least(1))] = 30_000  # also any one typed answer
+    story_messages: Annotated[Whole, AfterValidator(_at_least(1))] = 300  # messages in the story
+    evidence_items: Annotated[Whole, AfterValidator(_at_least(1))] = 50  # photos and files in one report
+    # `status REFERENCE` look-ups that find nothing (or give a wrong code), per hour, before a lockout.
+    status_failures_per_chat: Annotated[Whole, AfterValidator(_at_least(1))] = 10
+    status_failures_total: Annotated[Whole, AfterValidator(_at_least(1))] = 300  # all chats together
+    status_lockout_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 60
 
 
 def _https_url(value: str) -> str:

@@ -1,78 +1,165 @@
-"""Abuse limits: how fast one chat may send, and how many reports one sender may submit in an hour.
+"""Abuse limits that never lose what a person sent: one chat's messages are handled one at a time and
+in the order they arrived, a chat sending fast is slowed down (never refused), and a chat sending a
+great deal over some minutes is told once and kept, not run through the flow. Also the cap on reports
+one sender may submit in an hour.
 
-The per-chat rate is a token bucket kept in this process's memory, keyed by the chat's pseudonym (never
-the chat id). With several workers each keeps its own buckets, so a chat whose messages are spread over
-N workers may send up to N times the rate; the limit is a brake on floods, not an accounting rule.
+Everything per chat here lives in this process's memory, keyed by the chat's pseudonym (never the chat
+id), and is bounded: idle entries are forgotten. With several workers each keeps its own; see
+docs/limits.md for what that means.
 
-The report cap lives in the database (storage.store.Store.count_submission) so that it holds across
-workers and restarts. It is keyed by a second pseudonym, not the conversation's, and purged after an
-hour, so an anonymous report keeps no lasting link to the chat (see docs/limits.md for the trade-off).
+The report cap lives in the database (storage.steps.count_submission) so that it holds across workers
+and restarts. It is keyed by a second pseudonym, not the conversation's, and purged after an hour, so an
+anonymous report keeps no lasting link to the chat (see docs/limits.md for the trade-off).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import Enum
 
 from flows import catalog
 
 # The words this module says itself (a [limits] table in the catalog).
-CATALOG_KEYS = frozenset({"limits.slow_down", "limits.too_many_reports"})
+CATALOG_KEYS = frozenset({"limits.too_many_messages", "limits.nothing_more_kept", "limits.too_many_reports"})
 
-MAX_TRACKED = 50_000  # buckets kept before idle ones are dropped (memory stays bounded under a flood)
+MAX_TRACKED = 50_000  # chats remembered before idle ones are dropped (memory stays bounded under a flood)
 
 
-def words(key: str) -> str:
+def words(key: str, **fields: object) -> str:
     """A calm message from the [limits] table."""
     name = f"limits.{key}"
     assert name in CATALOG_KEYS, name
-    return catalog.text(catalog.DEFAULT_LOCALE, name)
+    return catalog.text(catalog.DEFAULT_LOCALE, name, **fields)
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
-    told: bool = False  # told to slow down since the bucket last had a token
+class _Turn:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
-class ChatRateLimit:
-    """A token bucket per chat: `rate` messages a second on average, bursts of up to twice that (a person
-    ticking several boxes quickly is not a flood)."""
+class ChatTurns:
+    """One chat's messages one at a time, first come first served (asyncio.Lock wakes its waiters in
+    the order they started waiting). Other chats never wait for this one."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, _Turn] = {}
+
+    @asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        entry = self._turns.get(key)
+        if entry is None:
+            entry = self._turns[key] = _Turn()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._turns[key]
+
+    def waiting(self, key: str) -> int:
+        """Messages of this chat in its queue now, the one being handled included."""
+        entry = self._turns.get(key)
+        return 0 if entry is None else entry.users
+
+
+class ChatPace:
+    """Spaces one chat's messages to `rate` a second on average, letting bursts of up to twice that
+    through at once (a person ticking several boxes quickly is not a flood). A message over the rate
+    waits for its time; it is never refused. (A token bucket in its "virtual scheduling" form: per chat
+    only the time the next message is due.)"""
 
     def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
-        self.burst = max(1.0, 2 * rate)
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.tolerance = (max(1.0, 2 * rate) - 1.0) * self.interval
         self.clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        self._due: dict[str, float] = {}
 
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
-
-    def take(self, key: str) -> str:
-        """'ok' to go on, 'tell' for the first message over the limit, 'drop' for the ones after it."""
-        if not self.enabled:
-            return "ok"
+    def delay(self, key: str) -> float:
+        """Seconds this chat's next message should wait, and count it as sent after that wait."""
+        if self.interval <= 0:
+            return 0.0
         now = self.clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= MAX_TRACKED:
-                self._forget_idle(now)
-            bucket = self._buckets[key] = _Bucket(self.burst, now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            bucket.told = False
-            return "ok"
-        if bucket.told:
-            return "drop"
-        bucket.told = True
-        return "tell"
+        due = max(self._due.get(key, now), now)
+        wait = due - self.tolerance - now
+        wait = wait if wait > 1e-9 else 0.0  # sums of intervals are not exact
+        if key not in self._due and len(self._due) >= MAX_TRACKED:
+            self._due = {k: t for k, t in self._due.items() if t > now}  # caught-up chats: nothing to keep
+        self._due[key] = due + self.interval
+        return wait
 
-    def _forget_idle(self, now: float) -> None:
-        """Drop buckets that have refilled completely: forgetting them changes nothing."""
-        full_after = self.burst / self.rate
-        self._buckets = {k: b for k, b in self._buckets.items() if now - b.at < full_after}
+
+class Volume(Enum):
+    """What the volume limit says about one more message from a chat."""
+
+    ANSWER = "answer"  # under the limit: the flow reads and answers it
+    TELL = "tell"  # the first over: keep it, do not run it, say so once
+    KEEP = "keep"  # over: keep it in the transcript, unanswered
+    FULL = "full"  # the first past what is kept: say that nothing more is kept for now
+    DROP = "drop"  # past that, until the window ends: acknowledged, not stored (they were told)
+
+
+@dataclass
+class _Window:
+    start: float
+    count: int = 0
+
+
+class ChatVolume:
+    """Messages a chat may send in a window of `minutes`: `answered` are run through the flow, `kept` more
+    are kept unanswered; each step over is said once. The window starts with the chat's first message
+    and ends `minutes` later (a fixed window: one start time and one count per chat)."""
+
+    def __init__(
+        self, answered: int, kept: int, minutes: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.answered = answered
+        self.kept = kept
+        self.seconds = minutes * 60.0
+        self.clock = clock
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.Lock()  # counted on the database's step thread as well as the loop
+
+    def take(self, key: str) -> Volume:
+        """Count one message from this chat and say what to do with it."""
+        with self._lock:
+            now = self.clock()
+            window = self._windows.get(key)
+            if window is None or now - window.start >= self.seconds:
+                if window is None and len(self._windows) >= MAX_TRACKED:
+                    self._forget_ended(now)
+                window = self._windows[key] = _Window(now)
+            window.count += 1
+            n = window.count
+        if n <= self.answered:
+            return Volume.ANSWER
+        if n == self.answered + 1:
+            return Volume.TELL
+        if n <= self.answered + self.kept:
+            return Volume.KEEP
+        if n == self.answered + self.kept + 1:
+            return Volume.FULL
+        return Volume.DROP
+
+    def minutes_left(self, key: str) -> int:
+        """Whole minutes (at least 1) until this chat's window ends: what to tell the person to wait."""
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                return 1
+            left = window.start + self.seconds - self.clock()
+        return max(1, math.ceil(left / 60.0))
+
+    def _forget_ended(self, now: float) -> None:
+        self._windows = {k: w for k, w in self._windows.items() if now - w.start < self.seconds}

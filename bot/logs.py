@@ -1,7 +1,8 @@
 """Logging that cannot leak what people typed: a filter on every handler, installed by the CLI.
 
-Our own loggers (`reportbot.*`) log step names, references, counts and error classes only; this is the
-net under that rule. For every record it
+Our own loggers (`reportbot.*`) log step names, references, counts and error classes only, and values
+from outside (a chat type, a channel) only through `known`, which maps anything unexpected to "other";
+this module is also the net under that rule. For every record it
 - drops the arguments of third-party records (httpx logs request URLs, which carry the Telegram bot
   token; uvicorn, SQLAlchemy and the drivers can echo payloads and SQL parameters): the message
   template stays, the values go;
@@ -31,6 +32,18 @@ _PATTERNS = (
     re.compile(r"\d{6,}"),  # long digit runs: chat ids, update ids
     re.compile(r"\[parameters: .*?\]", re.DOTALL),  # SQLAlchemy's echo of bound values
 )
+
+
+# Values from outside that our log lines name, each from a known set; anything else is logged as "other"
+# (an attacker-chosen chat type could otherwise write newlines, fake records or canaries into the log).
+CHANNELS = frozenset({"telegram", "whatsapp", "console", "web"})
+CHAT_TYPES = frozenset({"private", "group", "supergroup", "channel", "sender"})
+OTHER = "other"
+
+
+def known(value: object, allowed: frozenset[str]) -> str:
+    """`value` if it is one of `allowed`, else "other": the only way an outside value reaches a log line."""
+    return value if isinstance(value, str) and value in allowed else OTHER
 
 
 def redact(text: str) -> str:

@@ -1,21 +1,34 @@
 """Delivery of committed outbound messages, after the transaction that made them.
 
-Each chat's messages go out in order, one at a time; a failure is retried with exponential back-off
-(or the platform's own `retry_after`), and a message the platform refuses for good is marked failed
-instead of blocking the chat for ever. A message is marked sent only after the platform accepted it.
+Each chat's messages go out in order, one at a time, and each send's result is committed as soon as the
+send returns: a message is claimed alone (a short lease), sent, and marked sent, retried or failed in
+its own small transaction. A crash can so repeat at most the one message that was in flight.
+
+Failures stay with their message. A permanent refusal (GiveUp), or any exception a sender was not
+written to raise, marks that message failed with an enumerated reason, audited and logged by reason
+only, and the round goes on with the other chats. Every claim counts an attempt, and a message whose
+attempts are used up is failed when it is next claimed, whatever ended its earlier tries.
+
+A platform that is down (network errors, 5xx) is not hammered and not forgotten: the first such
+failure pauses the channel, and while it is paused only one message at a time is tried, as a probe,
+after a capped, jittered back-off (at most PROBE_CAP seconds), so a platform that has recovered gets
+its first message within a few seconds. Probes during an outage do not use up a message's attempts.
+A `retry_after` from the platform is honoured for the whole channel.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.render import from_dict
 from flows.types import Outbound
@@ -27,9 +40,10 @@ log = logging.getLogger("reportbot.outbox")
 
 T = TypeVar("T")
 
-LEASE = timedelta(seconds=60)
-MAX_BACKOFF = 15 * 60.0
-MAX_ATTEMPTS = 50  # about 12 hours at the longest back-off
+LEASE = timedelta(seconds=60)  # one send, its parts and their pacing, well within this
+MAX_ATTEMPTS = 50
+PROBE_FIRST = 0.5  # seconds before the first probe of a platform that failed
+PROBE_CAP = 4.0  # the longest wait between probes: a recovered platform hears from us within 5 s
 
 
 class RetryLater(Exception):
@@ -49,6 +63,11 @@ class GiveUp(Exception):
         self.code = code
 
 
+# What a sender raises when the platform, the network or a database is away for now: not the message's
+# fault, so it waits (see _send_one).
+PASSING: tuple[type[Exception], ...] = (RetryLater, OSError, TimeoutError, SQLAlchemyError)
+
+
 class Sender(Protocol):
     """A channel's way of sending one message. Raises RetryLater or GiveUp; returns platform ids."""
 
@@ -57,10 +76,16 @@ class Sender(Protocol):
     async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]: ...
 
 
-def backoff(attempts: int) -> float:
-    """Seconds to wait before the next try: 2, 4, 8 ... up to 15 minutes, with jitter."""
-    base = min(MAX_BACKOFF, 2.0 ** max(1, attempts))
-    return base * (0.8 + 0.4 * random.random())
+def backoff(failures: int) -> float:
+    """Seconds to wait before the next try: 0.5, 1, 2, 4, then 4, with jitter (never above PROBE_CAP)."""
+    base = min(PROBE_CAP, PROBE_FIRST * 2.0 ** max(0, failures - 1))
+    return base * (0.75 + 0.25 * random.random())
+
+
+def unexpected(exc: BaseException) -> str:
+    """The failure reason for an exception a sender was not written to raise: its class name only."""
+    name = type(exc).__name__
+    return "unexpected-" + "".join(c for c in name if c.isalnum())[:40]
 
 
 @dataclass
@@ -68,83 +93,183 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # why messages failed or wait, by reason
+
+
+@dataclass
+class _Channel:
+    """What this process knows about a platform's health: consecutive failures and when to try again."""
+
+    failures: int = 0
+    resume_at: datetime | None = None
 
 
 class Outbox:
     """Delivers what the service committed, through one sender per channel."""
 
-    def __init__(self, db: Database, store: Store, *, lock: WriteGate | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: Store,
+        *,
+        lock: WriteGate | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lease: timedelta = LEASE,
+    ) -> None:
         self.db = db
         self.store = store
         self._lock = lock  # the service's SQLite write gate, when there is one
+        self._clock = clock  # tests give a fake one
+        self.lease = lease
+        self._channels: dict[str, _Channel] = {}
+
+    def resume_in(self, channel: str) -> float:
+        """Seconds until the channel may be tried again (0 when it is not paused)."""
+        state = self._channels.get(channel)
+        if state is None or state.resume_at is None:
+            return 0.0
+        return max(0.0, (state.resume_at - self._clock()).total_seconds())
 
     async def deliver_once(
-        self, sender: Sender, *, limit: int = 50, older_than: timedelta = timedelta(0)
+        self,
+        sender: Sender,
+        *,
+        limit: int = 50,
+        older_than: timedelta = timedelta(0),
+        chat_key: str | None = None,
+        keep_going: Callable[[], bool] = lambda: True,
     ) -> DeliveryReport:
-        """Send every message that is due now (one per chat per round), then record the results.
+        """Send the next due message of each chat (up to `limit` chats), each result committed at once.
 
-        `older_than` leaves alone messages due less than that long ago (a webhook may still be
-        delivering them in its response).
+        `older_than` leaves alone messages never tried that are younger than that (a webhook may still
+        be delivering them in its response). `chat_key` delivers one chat only. The round stops early
+        when the platform is down (see the module's notes) or `keep_going()` turns false.
         """
         report = DeliveryReport()
-        due = datetime.now(UTC) - older_than
-        cipher = self.store.cipher
-        claimed = await self._write(  # the lease still runs LEASE from now
-            lambda c: steps.claim_due(
-                c, cipher, sender.channel, now=due, lease=LEASE + older_than, limit=limit
+        channel = sender.channel
+        state = self._channels.setdefault(channel, _Channel())
+        if state.resume_at is not None and self._clock() < state.resume_at:
+            return report
+        now = self._clock()
+        ids = await self._write(
+            lambda c: steps.due_messages(
+                c, channel, now=now, fresh_before=now - older_than, limit=limit, chat_key=chat_key
             )
         )
-        # What happened to each message is written once for the round, in one transaction after the last
-        # send (or when the round stops early): each chat has at most one message in a round, so a crash
-        # before that write sends at most one message per chat again, as a crash right after a send did.
-        results: list[Callable[[Connection], None]] = []
-        try:
-            for pending in claimed:
-                try:
-                    ids = await sender.send(pending.address, from_dict(pending.message), pending)
-                except RetryLater as exc:
-                    wait = exc.after if exc.after is not None else backoff(pending.attempts)
-                    at = datetime.now(UTC) + timedelta(seconds=wait)
-                    if pending.attempts >= MAX_ATTEMPTS:
-                        results.append(partial(steps.mark_failed, msg_id=pending.id, at=at, error=exc.code))
-                        report.failed += 1
-                    else:
-                        results.append(partial(steps.mark_retry, msg_id=pending.id, at=at, error=exc.code))
-                        report.retried += 1
-                    log.warning(
-                        "delivery retry channel=%s attempt=%d error=%s",
-                        sender.channel,
-                        pending.attempts,
-                        exc.code,
-                    )
-                    continue
-                except GiveUp as exc:
-                    at = datetime.now(UTC)
-                    results.append(partial(steps.mark_failed, msg_id=pending.id, at=at, error=exc.code))
-                    report.failed += 1
-                    log.warning("delivery failed for good channel=%s error=%s", sender.channel, exc.code)
-                    continue
-                at = datetime.now(UTC)
-                results.append(
-                    partial(steps.mark_sent, cipher=cipher, ids=[pending.id], at=at, platform_ids=list(ids))
+        cipher = self.store.cipher
+        for msg_id in ids:
+            if not keep_going():
+                break
+            now = self._clock()
+            claimed = await self._write(
+                partial(
+                    steps.claim_one,
+                    cipher=cipher,
+                    msg_id=msg_id,
+                    now=now,
+                    lease=self.lease,
+                    max_attempts=MAX_ATTEMPTS,
+                    fresh_before=now - older_than,
                 )
-                report.sent += 1
-        finally:
-            if results:
-                await self._write(partial(_run_all, results))
+            )
+            if isinstance(claimed, str):
+                if claimed != steps.TAKEN:
+                    self._failed(report, channel, claimed)
+                continue
+            if not await self._send_one(sender, claimed, state, report):
+                break  # the platform is down or asked us to wait: the others keep their turn
+        if report.failed or report.retried:
+            log.info(
+                "delivery round channel=%s sent=%d retried=%d failed=%d reasons=%s",
+                channel,
+                report.sent,
+                report.retried,
+                report.failed,
+                ",".join(f"{k}:{v}" for k, v in sorted(report.reasons.items())),
+            )
         return report
 
+    async def _send_one(
+        self, sender: Sender, pending: Pending, state: _Channel, report: DeliveryReport
+    ) -> bool:
+        """Send one claimed message and commit what happened. False when the round should stop."""
+        channel = sender.channel
+        try:
+            ids = await sender.send(pending.address, from_dict(pending.message), pending)
+        except PASSING as exc:
+            code = exc.code if isinstance(exc, RetryLater) else type(exc).__name__.lower()
+            after = exc.after if isinstance(exc, RetryLater) else None
+            # A probe while the platform is known to be down does not count against the message.
+            attempts = pending.attempts - 1 if state.failures > 0 and after is None else None
+            state.failures += 1
+            wait = after if after is not None else backoff(state.failures)
+            at = self._clock() + timedelta(seconds=wait)
+            state.resume_at = at
+            await self._write(
+                partial(steps.mark_retry, msg_id=pending.id, at=at, error=code, attempts=attempts)
+            )
+            report.retried += 1
+            report.reasons[code] += 1
+            log.warning(
+                "delivery retry channel=%s attempt=%d error=%s wait=%.1fs",
+                channel,
+                pending.attempts,
+                code,
+                wait,
+            )
+            return False
+        except GiveUp as exc:
+            await self._fail(pending, channel, exc.code)
+            self._failed(report, channel, exc.code)
+            return True
+        except Exception as exc:  # a bug or a malformed message: that message fails, the others go on
+            reason = unexpected(exc)
+            await self._fail(pending, channel, reason)
+            self._failed(report, channel, reason)
+            return True
+        state.failures = 0
+        state.resume_at = None
+        at = self._clock()
+        await self._write(
+            partial(
+                steps.mark_sent, cipher=self.store.cipher, ids=[pending.id], at=at, platform_ids=list(ids)
+            )
+        )
+        report.sent += 1
+        return True
+
+    async def _fail(self, pending: Pending, channel: str, reason: str) -> None:
+        at = self._clock()
+        await self._write(
+            partial(steps.fail_for_good, msg_id=pending.id, channel=channel, at=at, reason=reason)
+        )
+
+    @staticmethod
+    def _failed(report: DeliveryReport, channel: str, reason: str) -> None:
+        report.failed += 1
+        report.reasons[reason] += 1
+        log.warning("delivery failed for good channel=%s reason=%s", channel, reason)
+
     async def drain(
-        self, sender: Sender, *, rounds: int = 1000, older_than: timedelta = timedelta(0)
+        self,
+        sender: Sender,
+        *,
+        rounds: int = 1000,
+        older_than: timedelta = timedelta(0),
+        chat_key: str | None = None,
+        keep_going: Callable[[], bool] = lambda: True,
     ) -> DeliveryReport:
         """Deliver until nothing is due now (each round sends the next message of each chat)."""
         total = DeliveryReport()
         for _ in range(rounds):
-            got = await self.deliver_once(sender, older_than=older_than)
+            got = await self.deliver_once(
+                sender, older_than=older_than, chat_key=chat_key, keep_going=keep_going
+            )
             total.sent += got.sent
             total.retried += got.retried
             total.failed += got.failed
-            if got.sent == 0:
+            total.reasons.update(got.reasons)
+            if got.sent == 0 and got.failed == 0:
                 break
         return total
 
@@ -155,8 +280,3 @@ class Outbox:
             return await self.db.run_step(fn)
         async with self._lock.shared():
             return await self.db.run_step(fn)
-
-
-def _run_all(writes: Sequence[Callable[[Connection], None]], conn: Connection) -> None:
-    for write in writes:
-        write(conn)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from bot.channels import ChannelUnavailable, followup_refusal, sender_for
@@ -141,8 +141,38 @@ def selection(
 
 @dataclass
 class ReplyResult:
+    """What happened to a staff reply, as far as this command could see it."""
+
     reference: str
-    delivered: bool  # False: queued, the outbox will retry
+    state: str  # "sent" | "queued" (the outbox will deliver it) | "failed" (it never will)
+    reason: str | None = None  # why it is queued or failed: a code such as forbidden, retry_after
+    waiting_before: int = 0  # earlier messages to the same chat that go first
+
+    @property
+    def delivered(self) -> bool:
+        return self.state == "sent"
+
+    def describe(self) -> str:
+        """One line for the person at the terminal."""
+        ref = self.reference
+        if self.state == "sent":
+            return f"reportbot reply: sent to the reporter of {ref}"
+        if self.state == "failed":
+            return (
+                f"reportbot reply: NOT delivered to the reporter of {ref}: the channel refused it "
+                f"for good ({self.reason}); it will not be retried"
+            )
+        if self.reason == IN_FLIGHT:
+            why = "the running server is sending this chat's messages now and has not confirmed them yet"
+        elif self.waiting_before:
+            why = f"{self.waiting_before} earlier message(s) to the same chat are waiting to go first"
+        else:
+            why = f"the channel did not take it yet ({self.reason or 'not tried yet'})"
+        return f"reportbot reply: queued for the reporter of {ref}; {why}; it will be retried"
+
+
+IN_FLIGHT = "in_flight"
+SETTLE_WITHIN = 20.0  # seconds to wait for another process that is sending the reply to confirm it
 
 
 class Staff:
@@ -164,6 +194,7 @@ class Staff:
         self.store = Store(self.cipher)
         self.zone = ZoneInfo(config.service.timezone)
         self.who = who or actor()
+        self.settle_within = SETTLE_WITHIN
 
     # -- export ------------------------------------------------------------------------------------
 
@@ -279,12 +310,57 @@ class Staff:
             )
             await self.store.append_transcript(s, [Line("out", "staff", words, now)], report_id=report.id)
             await self.store.audit(s, actor=self.who, action="reply", reference=ref, count=1)
-        await Outbox(self.db, self.store).drain(sender)
-        async with self.db.transaction() as s:
-            sent_at = (
-                await s.execute(select(col(OutboxMessage.sent_at)).where(col(OutboxMessage.id) == msg_id))
-            ).scalar_one_or_none()
-        return ReplyResult(reference=ref, delivered=sent_at is not None)
+        return await self._deliver(sender, ref, msg_id, report.chat_key)
+
+    async def _deliver(self, sender: Sender, ref: str, msg_id: int, chat_key: str) -> ReplyResult:
+        """Deliver this chat's messages up to the reply, then say what happened to it. While another
+        process (the running server) is sending a message of this chat, wait for it a little, up to
+        `settle_within` seconds, and try again: a reply it sends is reported as sent."""
+        outbox = Outbox(self.db, self.store)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settle_within
+        calm = 0  # looks in a row at nothing moving: the server may finish between our try and our look
+        while True:
+            # Only this chat: another chat's messages are the server's to send (it can clear a chat).
+            await outbox.drain(sender, chat_key=chat_key)
+            now = datetime.now(UTC)
+            async with self.db.transaction() as s:
+                row = (
+                    await s.execute(select(OutboxMessage).where(col(OutboxMessage.id) == msg_id))
+                ).scalar_one_or_none()
+                before = await s.execute(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(
+                        col(OutboxMessage.chat_key) == chat_key,
+                        col(OutboxMessage.id) < msg_id,
+                        col(OutboxMessage.sent_at).is_(None),
+                        col(OutboxMessage.failed_at).is_(None),
+                    )
+                )
+                in_flight = await s.execute(  # claimed by someone, no result yet (see steps.claim_one)
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(
+                        col(OutboxMessage.chat_key) == chat_key,
+                        col(OutboxMessage.id) <= msg_id,
+                        col(OutboxMessage.sent_at).is_(None),
+                        col(OutboxMessage.failed_at).is_(None),
+                        col(OutboxMessage.attempts) > 0,
+                        col(OutboxMessage.last_error).is_(None),
+                        col(OutboxMessage.next_attempt_at) > now,
+                    )
+                )
+                waiting_before, moving = int(before.scalar() or 0), int(in_flight.scalar() or 0)
+            if row is None or row.sent_at is not None:
+                return ReplyResult(ref, "sent")  # (a staff reply keeps its row: it belongs to the report)
+            if row.failed_at is not None:
+                return ReplyResult(ref, "failed", row.last_error)
+            calm = 0 if moving else calm + 1
+            if calm >= 2 or loop.time() >= deadline:
+                return ReplyResult(ref, "queued", IN_FLIGHT if moving else row.last_error, waiting_before)
+            if moving:
+                await asyncio.sleep(0.05)
 
     # -- review ------------------------------------------------------------------------------------
 
@@ -445,14 +521,8 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         if args.command == "reply":
             text = sys.stdin.read() if args.text == "-" else args.text
             result = await staff.reply(args.reference, text.strip())
-            if result.delivered:
-                print(f"reportbot reply: sent to the reporter of {result.reference}")
-            else:
-                print(
-                    f"reportbot reply: queued for the reporter of {result.reference}; the channel did not "
-                    "take it yet, and it will be retried"
-                )
-            return 0
+            print(result.describe())
+            return 1 if result.state == "failed" else 0
         if args.command == "review":
             before = await staff.review(args.reference, args.status, args.note)
             ref = normalise_reference(args.reference)

@@ -20,6 +20,7 @@ import contextlib
 import hmac
 import json
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -54,12 +55,14 @@ from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import Config, ConfigError
+from bot.logs import CHAT_TYPES, known
 from bot.outbox import GiveUp, Outbox, RetryLater
 from bot.service import Envelope, Outcome, ReportService
 from bot.web import BodyTooLarge, ChannelRoutes, read_body
 from flows import catalog
 from flows.types import Inbound, Location, Media, Outbound
 from storage.db import Database, WriteGate
+from storage.maintenance import RECEIPT_KEEP
 from storage.store import Pending, Store
 
 log = logging.getLogger("reportbot.telegram")
@@ -78,6 +81,11 @@ OVERALL_RATE = 25.0  # messages a second for the whole bot (Telegram allows abou
 # Problems a retry may fix (the database is busy or away): the update is not acknowledged.
 PASSING: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, TimeoutError)
 HOUSEKEEPING_EVERY = 600.0  # seconds between purges of message ids too old to delete
+# Replays: an update's id is remembered for RECEIPT_KEEP (48 h), so a repeat within that is ignored. An
+# update dated earlier than this is refused, so a replay cannot outlive its receipt. Telegram keeps an
+# undelivered update for 24 hours, so no real update is this old; the hour covers the purge's timing
+# and clock differences.
+MAX_UPDATE_AGE = RECEIPT_KEEP - timedelta(hours=1)
 
 # What the person sent that the bot cannot read: the Message attribute and the name the flow gets.
 UNSUPPORTED = (
@@ -95,7 +103,7 @@ UNSUPPORTED = (
 
 
 # The catalog keys this channel reads itself (a [telegram] table); the flow's own words come in Outbound.
-CATALOG_KEYS = frozenset({"telegram.private_only", "telegram.share_location"})
+CATALOG_KEYS = frozenset({"telegram.private_only", "telegram.share_location", "telegram.old_button"})
 
 
 def _words(key: str) -> str:
@@ -284,6 +292,8 @@ def classify(exc: TelegramError) -> RetryLater | GiveUp:
     if isinstance(exc, ChatMigrated):
         return GiveUp("chat_migrated")
     if isinstance(exc, BadRequest):  # before NetworkError: BadRequest is one
+        if "chat not found" in exc.message.lower():
+            return GiveUp("chat_not_found")
         return GiveUp("bad_request")
     if isinstance(exc, InvalidToken):
         return RetryLater("invalid_token", after=300.0)  # a deployment problem: keep the message
@@ -338,7 +348,10 @@ class TelegramSender:
         self._reply_keyboard: set[str] = set()  # chats showing a "share location" keyboard (cosmetic)
 
     async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]:
-        chat_id = int(address)
+        try:
+            chat_id = int(address)
+        except ValueError:
+            raise GiveUp("bad_address") from None  # never the address itself
         try:
             if message.clear_chat:
                 await self._clear(chat_id, pending.chat_key)
@@ -431,9 +444,10 @@ class TelegramSender:
 
 
 class Delivery:
-    """Runs the outbox in the background: at once when kicked after a commit, and every `interval`
-    seconds for retries. Stopping lets the round in progress finish (a message cut off between
-    Telegram accepting it and being marked sent would be sent again)."""
+    """Runs the outbox in the background: at once when kicked after a commit, every `interval` seconds
+    for retries, and when a paused channel may be probed again. Stopping lets the message in flight
+    finish and its result be committed (one cut off between Telegram accepting it and being marked
+    sent would be sent again), then stops before the next."""
 
     def __init__(self, outbox: Outbox, sender: TelegramSender, *, interval: float = 2.0) -> None:
         self.outbox = outbox
@@ -467,11 +481,14 @@ class Delivery:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Telegram down: wake for the next probe rather than the next interval (see bot.outbox).
+            paused = self.outbox.resume_in(CHANNEL)
+            wait = min(self.interval, paused) if paused > 0 else self.interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
             try:
-                await self.outbox.drain(self.sender)
+                await self.outbox.drain(self.sender, keep_going=lambda: not self._stopping)
                 await self._housekeeping()
             except Exception as exc:  # a database hiccup must not end delivery for good
                 log.warning("delivery round failed error=%s", type(exc).__name__)
@@ -508,6 +525,7 @@ class TelegramChannel:
         )
         self.delivery = Delivery(self.outbox, self.sender, interval=interval)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.refused_old = 0  # updates refused as older than the replay window, since start
 
     async def start(self) -> None:
         await start_bot(self.bot)
@@ -547,6 +565,10 @@ class TelegramChannel:
         env = message_envelope(update)
         if env is None:
             return None
+        message = update.message or update.edited_message
+        assert message is not None  # message_envelope made an envelope of it
+        if self._too_old(message.edit_date or message.date):
+            return None
         return await self._step(env)
 
     async def _step(self, env: Envelope) -> Outcome:
@@ -558,6 +580,11 @@ class TelegramChannel:
         message = query.message
         if message is None or message.chat.type != ChatType.PRIVATE or not query.data:
             self._later(query.answer(), "callback answer")
+            return None
+        if self._too_old(message.date):
+            # A press on a keyboard older than the replay window (or on a message Telegram no longer
+            # shows, dated 0): not run. A person who really pressed it is asked to type instead.
+            self._later(query.answer(_words("old_button")), "callback answer")
             return None
         step, key = parse_callback_data(query.data)
         env = Envelope(
@@ -574,6 +601,25 @@ class TelegramChannel:
         self.delivery.kick()
         return outcome
 
+    def _too_old(self, sent: datetime | int | None) -> bool:
+        """An update dated before the replay window (or not dated): refused, and counted in the log."""
+        if isinstance(sent, datetime):
+            stamp = sent.timestamp()
+        elif isinstance(sent, int):
+            stamp = float(sent)
+        else:
+            stamp = 0.0
+        if stamp > 0 and time.time() - stamp <= MAX_UPDATE_AGE.total_seconds():
+            return False
+        self.refused_old += 1
+        log.warning(
+            "telegram update refused: older than %d hours channel=%s refused=%d",
+            MAX_UPDATE_AGE.total_seconds() // 3600,
+            CHANNEL,
+            self.refused_old,
+        )
+        return True
+
     def _refuse_group(self, update: Update, chat_id: int, chat_type: str) -> None:
         """Say once that the bot only works in private chats, then leave. Nothing of the group is kept."""
         if chat_type == ChatType.CHANNEL:
@@ -582,7 +628,7 @@ class TelegramChannel:
         member = update.my_chat_member
         if member is not None and member.new_chat_member.status in ("left", "kicked"):
             return  # we were removed: nothing to say
-        log.info("group message refused type=%s", chat_type)
+        log.info("group message refused type=%s", known(chat_type, CHAT_TYPES))
 
         async def tell_and_leave() -> None:
             await self.bot.send_message(chat_id, _words("private_only"))
@@ -615,7 +661,8 @@ class TelegramChannel:
             return Response(status_code=200)
         try:
             if plain is not None:
-                await self._step(plain)
+                if not self._too_old(data["message"]["date"]):
+                    await self._step(plain)
             elif update is not None:
                 await self.handle_update(update)
         except PASSING as exc:  # Telegram will post it again; the receipt was rolled back with the rest

@@ -229,6 +229,7 @@ class WhatsAppWebhook:
         self.validator = RequestValidator(config.whatsapp.auth_token)
         self.outbox = outbox or Outbox(service.db, service.store, lock=service.sqlite_writer)
         self._running: set[asyncio.Task[Outcome]] = set()
+        self.refused_no_sid = 0  # signed forms refused for having no MessageSid, since start
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -250,11 +251,18 @@ class WhatsAppWebhook:
         if account and form.get("AccountSid") != account:
             log.warning("webhook refused: another account")
             return Response(status_code=403)
+        sid = str(form.get("MessageSid") or form.get("SmsMessageSid") or "")
+        if not sid:
+            # Every message Twilio posts has a MessageSid, the only thing that stops a repeat being run
+            # twice. A signed form without one is a replay or a misconfigured webhook: 400 (Twilio does
+            # not retry a 4xx, and shows it in its debugger), nothing stored.
+            self.refused_no_sid += 1
+            log.warning("webhook refused: no MessageSid channel=%s refused=%d", CHANNEL, self.refused_no_sid)
+            return Response(status_code=400)
         address = str(form.get("From") or "")
         if not address.startswith(ADDRESS_PREFIX):
             log.info("webhook ignored: not a WhatsApp sender")
             return _twiml_response(())
-        sid = str(form.get("MessageSid") or form.get("SmsMessageSid") or "") or None
         env = Envelope(CHANNEL, address, inbound_from_form(form), delivery_id=sid)
 
         task = asyncio.ensure_future(self.service.handle(env))
@@ -530,7 +538,9 @@ def whatsapp_routes(
                     log.info("redelivered sent=%d failed=%d", got.sent, got.failed)
             except Exception as exc:
                 log.error("redelivery failed error=%s", type(exc).__name__)
-            await asyncio.sleep(redeliver_every)
+            # Twilio down: probe again when the outbox's capped back-off says so (see bot.outbox).
+            paused = webhook.outbox.resume_in(CHANNEL)
+            await asyncio.sleep(min(redeliver_every, paused) if paused > 0 else redeliver_every)
 
     async def start() -> None:
         if not can_send(config):

@@ -108,12 +108,19 @@ def assess(text: str, locale: str = "en") -> Concern:
     if not text or not text.strip():
         return Concern()
     words = _vocab(locale)
-    parts = [_words(part, words) for part in _PARTS.split(text.lower().replace("’", "'"))]
-    parts = [p for p in parts if p]
+    parts = [p for p in (_words(part, words) for part in _PARTS.split(text.lower().replace("’", "'"))) if p]
     whole = tuple(w for p in parts for w in p)
-    self_harm = bool(_find(whole, words.self_harm)) or _reflexive(whole, words)
-    danger = _always(whole, words) or any(_threat(c, words) or _now(c, words) for c in _clauses(parts, words))
-    return Concern(danger=danger, self_harm=self_harm)
+    return Concern(danger=_danger(parts, whole, words), self_harm=_self_harm(whole, words))
+
+
+def _self_harm(whole: Words, words: _Vocab) -> bool:
+    return bool(_find(whole, words.self_harm)) or _reflexive(whole, words)
+
+
+def _danger(parts: list[Words], whole: Words, words: _Vocab) -> bool:
+    if _always(whole, words):
+        return True
+    return any(_threat(c, words) or _now(c, words) for c in _clauses(parts, words))
 
 
 def suggests_danger(text: str) -> bool:
@@ -229,9 +236,15 @@ def _hit_is_now(weapon: bool, a: int, b: int, marks: list[tuple[int, int, str]],
         return False
     # Otherwise the nearest time word decides; "he pulled a knife" says no time, so only a clear past
     # ("had", "was", "last week") silences a weapon.
-    near = [(min(abs(start - a), abs(end - b)), kind) for start, end, kind in marks if end <= a or start >= b]
-    if weapon:
-        near = [(d, kind) for d, kind in near if kind != "verb"]
-    if not near:
-        return True
-    return min(near)[1] == "present"
+    near = _nearest(weapon, a, b, marks)
+    return near is None or near == "present"
+
+
+def _nearest(weapon: bool, a: int, b: int, marks: list[tuple[int, int, str]]) -> str | None:
+    """The kind of the time word nearest the hit outside it (a weapon ignores "-ed" verbs)."""
+    near = [
+        (min(abs(start - a), abs(end - b)), kind)
+        for start, end, kind in marks
+        if (end <= a or start >= b) and not (weapon and kind == "verb")
+    ]
+    return min(near)[1] if near else None

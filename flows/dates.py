@@ -192,13 +192,9 @@ def _part(text: str, words: _Vocab) -> str | None:
 def _day(text: str, today: date, words: _Vocab, locale: str) -> date | str | None:
     if not text:
         return None
-    if any(_has(text, phrase) for phrase in words.future):
-        return "future"
-    for phrase, days, _part_said in words.days:
-        if _has(text, phrase):
-            return today - timedelta(days=days)
-    if any(_has(text, w) for w in words.weekend):
-        return _weekend(text, today, words)
+    said = _said_day(text, today, words)
+    if said is not None:
+        return said
     rest = _rest(text, words)
     if not rest:
         return None
@@ -207,6 +203,18 @@ def _day(text: str, today: date, words: _Vocab, locale: str) -> date | str | Non
     if rest.isdigit():  # "2" alone is a time or a count, not a day
         return "unclear"
     return _dateparser(rest, today, locale)
+
+
+def _said_day(text: str, today: date, words: _Vocab) -> date | str | None:
+    """A day named by the words in the data: "tomorrow" (future), "last night", "the weekend"."""
+    if any(_has(text, phrase) for phrase in words.future):
+        return "future"
+    for phrase, days, _part_said in words.days:
+        if _has(text, phrase):
+            return today - timedelta(days=days)
+    if any(_has(text, w) for w in words.weekend):
+        return _weekend(text, today, words)
+    return None
 
 
 def _weekend(text: str, today: date, words: _Vocab) -> date:
@@ -262,8 +270,12 @@ def _dateparser(text: str, today: date, locale: str) -> date | None:
     languages = [_LANGUAGES.get(locale, "en")]
     found = dateparser.parse(text, languages=languages, settings=settings)
     if found is None:
-        matches = search_dates(text, languages=languages, settings=settings) or []
-        # A short word alone ("sat", "may") is too often not a date inside a sentence.
-        usable = [(len(s), when) for s, when in matches if len(s) > 3 or any(c.isdigit() for c in s)]
-        found = max(usable, key=lambda m: m[0])[1] if usable else None
+        found = _searched(text, languages, settings)
     return found.date() if found is not None else None
+
+
+def _searched(text: str, languages: list[str], settings: Any) -> datetime | None:
+    """The longest date found inside a sentence; a short word alone ("sat", "may") is too often not one."""
+    matches = search_dates(text, languages=languages, settings=settings) or []
+    usable = [(len(s), when) for s, when in matches if len(s) > 3 or any(c.isdigit() for c in s)]
+    return max(usable, key=lambda m: m[0])[1] if usable else None

@@ -68,8 +68,18 @@ def status_request(text: str) -> tuple[bool, str | None]:
     """
     match = _STATUS.match(text.strip())
     if match is not None:
-        return True, parse_reference(match.group(1))
+        # A secret code may follow the reference (`status_code`): the reference is its first characters.
+        return True, parse_reference(_compact(match.group(1))[: len(PREFIX) + 2 * GROUP])
     raw = text.strip()
     if len(raw) > _LONGEST or not _SHAPE.match(_compact(raw)):
         return False, None
     return True, parse_reference(raw)
+
+
+def status_code(text: str) -> str | None:
+    """The secret code after the reference in `status HC-7K3Q-9XPD k7mq-4xtd` (`k7mq4xtd`), if any. The
+    service checks it; here it is only read."""
+    match = _STATUS.match(text.strip())
+    if match is None:
+        return None
+    return _compact(match.group(1))[len(PREFIX) + 2 * GROUP :].lower() or None

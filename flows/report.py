@@ -1,8 +1,10 @@
 """The hate crime reporting conversation, declared as data for `flows.engine`. No I/O.
 
-The order follows DESIGN.md's table: welcome, safety (-> emergency), role, what, why, story (free recall
-first), when, where, again, who did it, harm, witnesses, evidence, support, contact, consent, review, done.
-Every question can be skipped; the words people see live in `flows/messages/<locale>.toml`.
+The order is the cognitive interview's (DESIGN.md): welcome, safety (-> emergency), role, then the story in
+the person's own words (free recall first), then what, why, when, where, again, who did it, harm, witnesses,
+evidence, support, contact, consent, review, done. Words typed at a question they do not answer join the
+story (the flow's `account`), and the person is told so. Every question can be skipped; the words people
+see live in `flows/messages/<locale>.toml`, the words the bot understands in `flows/vocab/<locale>/`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 
 from flows.contact import parse_reach
 from flows.danger import assess
-from flows.dates import parse_date
-from flows.engine import Earlier, Flow, Go, Parsed, Say, Step, When, answer_is, choice_of
+from flows.dates import parse_when
+from flows.engine import Earlier, Flow, Go, Parsed, Say, Step, Told, When, answer_is, choice_of
 from flows.types import ContactDetails, Draft, FlowContext, Media, ReportFields
 
 ROLES = ("victim", "witness", "someone_else", "organisation")
@@ -27,9 +29,9 @@ TIMES = ("morning", "afternoon", "evening", "night")
 # What "change an answer" offers at the review: group key -> the first step of that group.
 GROUPS: Mapping[str, str] = {
     "role": "role",
+    "story": "story",
     "what": "what",
     "why": "why",
-    "story": "story",
     "when": "when",
     "where": "where",
     "again": "again",
@@ -103,13 +105,30 @@ def _store_when(key: str, _draft: Draft, ctx: FlowContext) -> dict[str, Any]:
 
 
 def _typed_date(unclear: str) -> Any:
-    def parse(text: str, _draft: Draft, ctx: FlowContext) -> Parsed:
-        found = parse_date(text, ctx.today)
+    def parse(text: str, draft: Draft, ctx: FlowContext) -> Parsed:
+        found = parse_when(text, ctx.today, draft.locale)
         if found.value is None:
             return Parsed(error="when_date.future" if found.error == "future" else unclear)
-        return Parsed(value={"choice": "typed", "date": found.value.isoformat(), "text": text.strip()[:200]})
+        value = {"choice": "typed", "date": found.value.isoformat(), "text": text.strip()[:200]}
+        if found.part is not None:
+            value["part"] = found.part
+        return Parsed(value=value)
 
     return parse
+
+
+def _without_part(value: Any, _ctx: FlowContext) -> bool:
+    """The date is known but not the part of the day ("yesterday evening" needs no time question)."""
+    return choice_of(value) in ("today", "yesterday", "typed") and not _dict(value).get("part")
+
+
+_NEEDS_TIME = When("needs_time", _without_part)
+
+
+def _story_choice(key: str, draft: Draft, _ctx: FlowContext) -> str:
+    """Changing their words: "write it again" replaces them with what they send next; "add" keeps them."""
+    draft.pending["replace"] = key == "replace"
+    return key
 
 
 def _typed_time(text: str, _draft: Draft, _ctx: FlowContext) -> Parsed:
@@ -150,29 +169,42 @@ def _date(raw: Any) -> date | None:
         return None
 
 
-def _when(answers: Mapping[str, Any], say: Say | None) -> tuple[date | None, str | None]:
-    """(date, what was said about when), from the when / when_date / when_time answers."""
+def _shown(key: Any, say: Say | None) -> str:
+    return say(f"option.{key}") if say else str(key)
+
+
+def _day_said(answers: Mapping[str, Any], say: Say | None) -> tuple[date | None, str]:
+    """The date, and the words for it: what was typed, or the option's label."""
     when = answers.get("when")
     choice = choice_of(when)
-    day: date | None = None
-    said: list[str] = []
     if choice == "date":
-        typed = answers.get("when_date")
-        if isinstance(typed, dict):
-            day = _date(typed.get("date"))
-            said.append(str(typed.get("text") or ""))
-    elif isinstance(when, dict):
-        day = _date(when.get("date"))
-        if choice == "typed":
-            said.append(str(when.get("text") or ""))
-        elif choice in ("today", "yesterday", "not_sure"):
-            said.append(say(f"option.{choice}") if say else str(choice))
-    time = answers.get("when_time") if choice != "not_sure" else None
-    if isinstance(time, dict) and time.get("text"):
-        said.append(str(time["text"]))
-    elif time in TIMES:
-        said.append(say(f"option.{time}") if say else str(time))
-    text = ", ".join(part for part in said if part)
+        typed = _dict(answers.get("when_date"))
+        return _date(typed.get("date")), str(typed.get("text") or "")
+    if not isinstance(when, dict):
+        return None, ""
+    if choice == "typed":
+        return _date(when.get("date")), str(when.get("text") or "")
+    shown = _shown(choice, say) if choice in ("today", "yesterday", "not_sure") else ""
+    return _date(when.get("date")), shown
+
+
+def _time_said(answers: Mapping[str, Any], say: Say | None) -> str:
+    """The part of the day: named with the date ("yesterday evening"), picked, or typed."""
+    choice = choice_of(answers.get("when"))
+    if choice == "not_sure":
+        return ""
+    if _dict(answers.get("when_date") if choice == "date" else answers.get("when")).get("part"):
+        return ""  # said with the date ("yesterday evening"): shown once, in their words
+    time = answers.get("when_time")
+    if isinstance(time, dict):
+        return str(time.get("text") or "")
+    return _shown(time, say) if time in TIMES else ""
+
+
+def _when(answers: Mapping[str, Any], say: Say | None) -> tuple[date | None, str | None]:
+    """(date, what was said about when), from the when / when_date / when_time answers."""
+    day, said = _day_said(answers, say)
+    text = ", ".join(part for part in (said, _time_said(answers, say)) if part)
     return day, text or None
 
 
@@ -188,21 +220,20 @@ def _parts(value: Any) -> list[str]:
     return [str(part) for part in value] if isinstance(value, list) else []
 
 
-def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
-    """The submitted report, from the answers: codes for choices, the person's own words for text."""
-    a = draft.answers
-    role = _code(a.get("role"), ROLES)
-    occurred_on, occurred_text = _when(a, None)
-    place = _dict(a.get("where"))
-    location_text = "online" if place.get("online") else _text(place.get("text"))
-    latitude = place.get("latitude") if isinstance(place.get("latitude"), float | int) else None
-    longitude = place.get("longitude") if isinstance(place.get("longitude"), float | int) else None
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, float | int) and not isinstance(value, bool) else None
 
+
+def _offender(a: Mapping[str, Any]) -> str | None:
     offender = [p for p in [_text(a.get("offender"))] if p]
     for step, label in (("offender_known", "known"), ("offender_recognise", "recognise")):
         code = _code(a.get(step), YES_NO_UNSURE)
         if code and not (step == "offender_recognise" and a.get("offender_known") == "yes"):
             offender.append(f"{label}={code}")
+    return "; ".join(offender) or None
+
+
+def _harm(a: Mapping[str, Any]) -> str | None:
     harm = []
     hurt = _code(a.get("harm_hurt"), YES_NO_UNSURE)
     if hurt:
@@ -211,52 +242,64 @@ def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
         harm.append(f"needs_help_now={a['harm_now']}")
     if damaged := _code(a.get("harm_property"), YES_NO_UNSURE):
         harm.append(f"property_damaged={damaged}")
+    return "; ".join(harm) or None
 
+
+def _contact(a: Mapping[str, Any]) -> ContactDetails | None:
+    how = a.get("contact")
+    if how == "chat":
+        return ContactDetails(in_chat=True)
+    if how != "phone_email":
+        return None
+    reach = _dict(a.get("contact_reach"))
+    return ContactDetails(
+        name=_text(a.get("contact_name")),
+        phone=reach.get("phone"),
+        email=reach.get("email"),
+        safe_times=_text(a.get("contact_times")),
+        notes=_text(a.get("contact_notes")),
+    )
+
+
+def _share(a: Mapping[str, Any], ctx: FlowContext) -> tuple[str, ...]:
+    ids = dict(_partner_keys(ctx))
+    chosen = a.get("consent") if ctx.settings.partners else None
+    return tuple(ids[k] for k in ids if isinstance(chosen, list) and k in chosen)
+
+
+def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
+    """The submitted report, from the answers: codes for choices, the person's own words for text."""
+    a = draft.answers
+    role = _code(a.get("role"), ROLES)
+    occurred_on, occurred_text = _when(a, None)
+    place = _dict(a.get("where"))
     evidence = tuple(
         Media(ref=str(m["ref"]), content_type=m.get("content_type"))
         for m in a.get("evidence") or []
         if isinstance(m, dict) and m.get("ref")
     )
-    support = {"yes": True, "no": False}.get(str(a.get("support")))
-    how = a.get("contact")
-    contact: ContactDetails | None = None
-    if how == "chat":
-        contact = ContactDetails(in_chat=True)
-    elif how == "phone_email":
-        reach = _dict(a.get("contact_reach"))
-        contact = ContactDetails(
-            name=_text(a.get("contact_name")),
-            phone=reach.get("phone"),
-            email=reach.get("email"),
-            safe_times=_text(a.get("contact_times")),
-            notes=_text(a.get("contact_notes")),
-        )
-    ids = dict(_partner_keys(ctx))
-    chosen = a.get("consent") if ctx.settings.partners else None
-    share = tuple(ids[k] for k in ids if isinstance(chosen, list) and k in chosen)
-    story = "\n\n".join(_parts(a.get("story"))) or None
+    contact = _contact(a)
+    knows = _code(a.get("someone_else_knows"), YES_NO_UNSURE)
     return ReportFields(
         role=role,
-        someone_else_knows=_code(a.get("someone_else_knows"), YES_NO_UNSURE)
-        if role == "someone_else"
-        else None,
+        someone_else_knows=knows if role == "someone_else" else None,
         incident_types=_codes(a.get("what"), KINDS),
         motivations=_codes(a.get("why"), MOTIVATIONS),
-        description=story,
+        description="\n\n".join(_parts(a.get("story"))) or None,
         occurred_on=occurred_on,
         occurred_at_text=occurred_text,
-        location_text=location_text,
-        latitude=float(latitude) if latitude is not None else None,
-        longitude=float(longitude) if longitude is not None else None,
+        location_text="online" if place.get("online") else _text(place.get("text")),
+        latitude=_number(place.get("latitude")),
+        longitude=_number(place.get("longitude")),
         repeat=_code(a.get("again"), REPEATS),
-        offender="; ".join(offender) or None,
-        injuries="; ".join(harm) or None,
+        offender=_offender(a),
+        injuries=_harm(a),
         witnesses=_code(a.get("witnesses"), YES_NO_UNSURE),
         evidence=evidence,
-        support_requested=support,
+        support_requested={"yes": True, "no": False}.get(str(a.get("support"))),
         anonymous=contact is None,
         contact=contact,
-        share_with=share,
+        share_with=_share(a, ctx),
     )
 
 
@@ -268,64 +311,76 @@ def _cut(text: str) -> str:
     return text if len(text) <= _SUMMARY_CUT else text[: _SUMMARY_CUT - 1].rstrip() + "…"
 
 
-def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
-    """One line per answered group, then one line naming the groups that were skipped."""
-    a = draft.answers
+def _labels(value: Any, say: Say) -> str | None:
     known = REPORT_FLOW.message_keys()
+    if isinstance(value, list) and value:
+        found = [say(f"option.{k}") for k in value if isinstance(k, str) and f"option.{k}" in known]
+        return ", ".join(found) or None
+    if isinstance(value, str) and f"option.{value}" in known:
+        return str(say(f"option.{value}"))
+    return None
 
-    def labels(value: Any) -> str | None:
-        if isinstance(value, list) and value:
-            found = [say(f"option.{k}") for k in value if isinstance(k, str) and f"option.{k}" in known]
-            return ", ".join(found) or None
-        if isinstance(value, str) and f"option.{value}" in known:
-            return say(f"option.{value}")
-        return None
 
-    place = a.get("where")
-    where: str | None = None
-    if isinstance(place, dict) and place.get("online"):
-        where = say("option.web")
-    elif isinstance(place, dict) and place.get("text"):
-        where = _cut(str(place["text"]))
-    elif isinstance(place, dict) and "latitude" in place:
-        where = say("review.shared_location")
-    story = " ".join(_parts(a.get("story")))
-    files = len(a.get("evidence") or [])
-    consent: str
-    if ctx.settings.partners:
-        names = dict(_consent_options(ctx))
-        chosen = _list(a.get("consent"))
-        consent = ", ".join(str(names[k]) for k in names if k in chosen and k != "none") or say("option.none")
-    else:
-        consent = say("option.none")
-    contact = labels(a.get("contact"))
+def _where_shown(place: Any, say: Say) -> str | None:
+    place = _dict(place)
+    if place.get("online"):
+        return str(say("option.web"))
+    if place.get("text"):
+        return _cut(str(place["text"]))
+    if "latitude" in place:
+        return str(say("review.shared_location"))
+    return None
+
+
+def _consent_shown(a: Mapping[str, Any], ctx: FlowContext, say: Say) -> str:
+    if not ctx.settings.partners:
+        return str(say("option.none"))
+    names = dict(_consent_options(ctx))
+    chosen = _list(a.get("consent"))
+    return ", ".join(str(names[k]) for k in names if k in chosen and k != "none") or str(say("option.none"))
+
+
+def _contact_shown(a: Mapping[str, Any], say: Say) -> str | None:
+    contact = _labels(a.get("contact"), say)
     if contact and a.get("contact") == "phone_email":
         reach = _dict(a.get("contact_reach"))
         extra = [_text(a.get("contact_name")), reach.get("phone"), reach.get("email")]
         contact = ", ".join([contact, *(_cut(str(e)) for e in extra if e)])
+    return contact
+
+
+def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
+    """One line per answered group, then one line naming the groups that were skipped."""
+    a = draft.answers
+    story = " ".join(_parts(a.get("story")))
+    files = len(a.get("evidence") or [])
     rows: list[tuple[str, str, str | None]] = [
-        ("role", "role", labels(a.get("role"))),
-        ("what", "what", labels(a.get("what"))),
-        ("why", "why", labels(a.get("why"))),
+        ("role", "role", _labels(a.get("role"), say)),
         ("story", "story", _cut(story) if story else None),
+        ("what", "what", _labels(a.get("what"), say)),
+        ("why", "why", _labels(a.get("why"), say)),
         ("when", "when", _when_shown(a, say)),
-        ("where", "where", where),
-        ("again", "again", labels(a.get("again"))),
+        ("where", "where", _where_shown(a.get("where"), say)),
+        ("again", "again", _labels(a.get("again"), say)),
         ("offender", "offender", _cut(str(a["offender"])) if _text(a.get("offender")) else None),
-        ("harm", "harm", labels(a.get("harm_hurt"))),
-        ("harm", "damage", labels(a.get("harm_property"))),
-        ("witnesses", "witnesses", labels(a.get("witnesses"))),
+        ("harm", "harm", _labels(a.get("harm_hurt"), say)),
+        ("harm", "damage", _labels(a.get("harm_property"), say)),
+        ("witnesses", "witnesses", _labels(a.get("witnesses"), say)),
         ("evidence", "evidence", say("review.files", count=files) if files else None),
-        ("support", "support", labels(a.get("support"))),
-        ("contact", "contact", contact),
-        ("consent", "consent", consent),
+        ("support", "support", _labels(a.get("support"), say)),
+        ("contact", "contact", _contact_shown(a, say)),
+        ("consent", "consent", _consent_shown(a, ctx, say)),
     ]
+    return {"summary": _lines(rows, say)}
+
+
+def _lines(rows: Sequence[tuple[str, str, str | None]], say: Say) -> str:
     lines = [say(f"review.line.{line}", value=value) for _, line, value in rows if value]
     answered = {group for group, _, value in rows if value}
     skipped = [say(f"option.{group}") for group in GROUPS if group not in answered]
     if skipped:
         lines.append(say("review.line.skipped", value=", ".join(skipped)))
-    return {"summary": "\n".join(lines)}
+    return "\n".join(lines)
 
 
 def _when_shown(answers: Mapping[str, Any], say: Say) -> str | None:
@@ -369,6 +424,8 @@ def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
         ]
         texts.append(say("done.support", services="\n".join(lines)))
     texts.append(say("done.keep", reference=ctx.reference))
+    if ctx.passphrase:
+        texts.append(say("done.code", code=ctx.passphrase, reference=ctx.reference))
     return texts
 
 
@@ -402,27 +459,36 @@ STEPS: tuple[Step, ...] = (
     Step(
         "role",
         options=ROLES,
-        go=(Go("someone_else_knows", answer_is("someone_else")), Go("what")),
+        go=(Go("someone_else_knows", answer_is("someone_else")), Go("story")),
         group="role",
     ),
-    Step("someone_else_knows", options=YES_NO_UNSURE, go=(Go("what"),), group="role"),
-    Step("what", kind="multi", options=KINDS, go=(Go("why"),), group="what"),
+    Step("someone_else_knows", options=YES_NO_UNSURE, go=(Go("story"),), group="role"),
+    Step("story", kind="story", go=(Go("what"),), group="story"),
+    Step(
+        "story_change",
+        options=("replace", "add"),
+        go=(Go("story"),),
+        group="story",
+        store=_story_choice,
+        offer_skip=False,
+    ),
+    Step("what", kind="multi", options=KINDS, go=(Go("why"),), group="what", describes=True),
     Step(
         "why",
         kind="multi",
         options=MOTIVATIONS,
-        go=(Go("story"),),
+        describes=True,
+        go=(Go("when"),),
         group="why",
         ask_key=_why_key,
         keys=("why.ask", "why.other"),
     ),
-    Step("story", kind="story", go=(Go("when"),), group="story"),
     Step(
         "when",
         options=("today", "yesterday", "date", "not_sure"),
         go=(
             Go("when_date", answer_is("date")),
-            Go("when_time", answer_is("today", "yesterday", "typed")),
+            Go("when_time", _NEEDS_TIME),
             Go("where"),
         ),
         store=_store_when,
@@ -433,7 +499,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "when_date",
         kind="text",
-        go=(Go("when_time"),),
+        go=(Go("when_time", _NEEDS_TIME), Go("where")),
         parse=_typed_date("when_date.unclear"),
         errors=("when_date.unclear", "when_date.future"),
         group="when",
@@ -522,6 +588,7 @@ STEPS: tuple[Step, ...] = (
         options=("none",),
         dynamic_options=_consent_options,
         exclusive=("none",),
+        everything="all",
         fields=_consent_fields,
         go=(Go("review"),),
         keys=("consent.partner",),
@@ -535,6 +602,7 @@ STEPS: tuple[Step, ...] = (
         offer_skip=False,
         group="consent",
         any_text=True,
+        account_words=4,  # "only the police" here is not part of what happened
     ),
     Step(
         "review",
@@ -555,6 +623,7 @@ STEPS: tuple[Step, ...] = (
         "review_change",
         options=(*GROUPS, "summary"),
         go=(
+            Go("story_change", Told("story", "story")),
             *(Go(first, answer_is(group)) for group, first in GROUPS.items() if group != "consent"),
             Go("consent", _CHANGE_CONSENT),
             Go("record_only", answer_is("consent")),
@@ -583,6 +652,7 @@ REPORT_FLOW = Flow(
     submit=build_report,
     finish=finish,
     alarm=assess,
+    account="story",
     keys=(
         "done.sent",
         "done.saved",
@@ -592,5 +662,6 @@ REPORT_FLOW = Flow(
         "done.support",
         "done.support_line",
         "done.keep",
+        "done.code",
     ),
 )

@@ -100,6 +100,9 @@ class FlowContext:
     now: datetime  # timezone-aware
     today: date  # the local (UK) date, for "today", "yesterday" and "no future dates"
     reference: str  # a fresh reference number, used only if this step submits a report
+    # The secret code shown once beside the reference (made by the service with `secrets`, like the
+    # reference); "" when this step cannot submit. With it, `status REFERENCE CODE` works from any chat.
+    passphrase: str = ""
     channel: str = "console"  # "console" | "telegram" | "whatsapp"
     can_clear_chat: bool = False  # the channel can delete this conversation's messages
     settings: FlowSettings = field(default_factory=FlowSettings)
@@ -172,6 +175,8 @@ class StatusInfo:
     status: str  # "new" | "in-progress" | "closed"
     submitted_on: date
     replies: tuple[str, ...] = ()  # staff replies sent to the reporter, oldest first
+    # Staff replies were not looked at: the chat is not the report's own and no right code was given.
+    withheld: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,3 +229,4 @@ class StepResult:
     submit: ReportFields | None = None  # create this report under ctx.reference; the conversation ends
     erase: bool = False  # delete the draft and this conversation's transcript (stop, delete, exit)
     status_query: str | None = None  # the person asked `status <ref>`: look it up, then call status_reply
+    status_code: str | None = None  # the secret code typed after the reference, if any (normalised)

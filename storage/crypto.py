@@ -10,10 +10,33 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import re
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+# scrypt for secret codes: 4 MiB of memory and about 10-40 ms a try (docs/limits.md gives the guessing cost).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**12, 8, 1
+
+
+# The secret code shown beside a reference: 8 characters from the references' alphabet (no 0/O, 1/I/L), in
+# lower case so that it is not taken for a reference. 31 ** 8 = 8.5e11 codes, 39.6 bits (docs/limits.md).
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+CODE_LENGTH = 8
+
+
+def new_code() -> str:
+    """A fresh random secret code such as k7mq-4xtd (`secrets`)."""
+    chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{chars[:4]}-{chars[4:]}"
+
+
+def normalise_code(text: str) -> str:
+    """`K7MQ 4XTD`, `k7mq-4xtd` -> `k7mq4xtd`: what is hashed and compared."""
+    return re.sub(r"[\s\-_.\u2010-\u2015\u2212]", "", text).lower()
 
 
 class DecryptError(Exception):
@@ -69,3 +92,30 @@ class Cipher:
         """A stable key for a chat that does not reveal the chat id (HMAC-SHA256, hex)."""
         message = f"{channel}\x00{chat_id}".encode()
         return hmac.new(self._pseudonym_key, message, hashlib.sha256).hexdigest()
+
+    def code_hash(self, code: str) -> str:
+        """A slow keyed hash of a secret code: scrypt over an HMAC under the pseudonym key, with a salt.
+
+        Without the key a database copy gives nothing to guess against; with it, each guess costs one
+        scrypt. Only `code_matches` can use the result.
+        """
+        salt = os.urandom(16)
+        return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${self._code_digest(code, salt).hex()}"
+
+    def code_matches(self, stored: str | None, code: str) -> bool:
+        """True when `code` is the one `stored` was made from (constant time)."""
+        if not stored:
+            return False
+        try:
+            name, n, r, p, salt, digest = stored.split("$")
+            if name != "scrypt" or (int(n), int(r), int(p)) != (SCRYPT_N, SCRYPT_R, SCRYPT_P):
+                return False
+            expected = bytes.fromhex(digest)
+            found = self._code_digest(code, bytes.fromhex(salt))
+        except ValueError:
+            return False
+        return hmac.compare_digest(expected, found)
+
+    def _code_digest(self, code: str, salt: bytes) -> bytes:
+        keyed = hmac.new(self._pseudonym_key, f"status-code\x00{code}".encode(), hashlib.sha256).digest()
+        return hashlib.scrypt(keyed, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)

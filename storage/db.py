@@ -9,6 +9,11 @@ On a SQLite file the steps are group-committed: the one step thread takes every 
 runs each in its own SAVEPOINT of one transaction, commits once, and only then answers each of them.
 A step that fails rolls back to its savepoint and fails alone; a commit that fails fails them all.
 Nothing is answered before the commit that holds it is on disk.
+
+A step that deleted something (`request_checkpoint`) gets the write-ahead log checkpointed and truncated
+on the same thread right after its group is answered, so that the deleted rows' old pages do not stay in
+the -wal file (`secure_delete` overwrites them in the database file only). The checkpoint never waits for
+a reader: if one holds it back, it is tried again after the next group (or half a second later).
 """
 
 from __future__ import annotations
@@ -41,6 +46,17 @@ SQLITE_PRAGMAS = (
 )
 
 
+CHECKPOINT_WANTED = "reportbot.checkpoint"  # a flag in the driver connection's info (see request_checkpoint)
+CHECKPOINT_RETRY = 0.5  # seconds before a checkpoint held back by a reader is tried again when all is quiet
+
+
+def request_checkpoint(conn: Connection) -> None:
+    """Ask for the write-ahead log to be checkpointed and truncated once this transaction is committed,
+    because it deleted something (SQLite; PostgreSQL has no such file, see docs/security.md)."""
+    if conn.dialect.name == "sqlite":
+        conn.info[CHECKPOINT_WANTED] = True
+
+
 class Database:
     """One async engine and a way to run a transaction on it."""
 
@@ -55,6 +71,9 @@ class Database:
         self._step_thread: ThreadPoolExecutor | None = None
         self._waiting: list[_Queued] = []  # steps waiting for the next group commit
         self._committing = False
+        self._checkpoint_due = False  # a committed step deleted something; the WAL still holds it
+        self._retry: asyncio.TimerHandle | None = None
+        self.checkpoints = 0  # how many truncating checkpoints the step thread made (tests, benches)
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 _private_file(Path(parsed.database))
@@ -111,16 +130,17 @@ class Database:
         try:
             done = loop.run_in_executor(self._step_thread, _group_commit, self._step_engine, batch)
         except RuntimeError as exc:  # the step thread was shut down (dispose): nothing of these ran
-            failed: asyncio.Future[None] = loop.create_future()
+            failed: asyncio.Future[bool] = loop.create_future()
             failed.set_exception(exc)
             self._answer(loop, batch, failed)
             return
         done.add_done_callback(lambda f: self._answer(loop, batch, f))
 
     def _answer(
-        self, loop: asyncio.AbstractEventLoop, batch: list[_Queued], done: asyncio.Future[None]
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Queued], done: asyncio.Future[bool]
     ) -> None:
-        """After the commit (or its failure): answer each step of the group, then start the next group."""
+        """After the commit (or its failure): answer each step of the group, checkpoint if one deleted
+        something, then start the next group."""
         failed = None if done.cancelled() else done.exception()
         for queued in batch:
             if queued.future.done():  # its caller stopped waiting; the step ran all the same
@@ -131,9 +151,44 @@ class Database:
                 queued.future.set_exception(queued.error)
             else:
                 queued.future.set_result(queued.result)
+        if failed is None and not done.cancelled() and done.result():
+            self._checkpoint_due = True
+        if self._checkpoint_due and self._start_checkpoint(loop):
+            return
         self._committing = False
         if self._waiting:
             self._commit_next(loop)
+
+    def _start_checkpoint(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Checkpoint on the step thread (the next group waits for it); False if the thread is gone."""
+        assert self._step_engine is not None and self._step_thread is not None
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        try:
+            done = loop.run_in_executor(self._step_thread, _checkpoint, self._step_engine)
+        except RuntimeError:  # shut down (dispose): a clean close checkpoints anyway
+            return False
+        done.add_done_callback(lambda f: self._checkpointed(loop, f))
+        return True
+
+    def _checkpointed(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future[bool]) -> None:
+        complete = not done.cancelled() and done.exception() is None and done.result()
+        if complete:
+            self.checkpoints += 1
+        self._checkpoint_due = not complete
+        self._committing = False
+        if self._waiting:
+            self._commit_next(loop)
+        elif self._checkpoint_due and self._retry is None:
+            self._retry = loop.call_later(CHECKPOINT_RETRY, self._retry_checkpoint, loop)
+
+    def _retry_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._retry = None
+        if self._checkpoint_due and not self._committing and self._step_thread is not None:
+            self._committing = True
+            if not self._start_checkpoint(loop):
+                self._committing = False
 
     async def create_schema(self) -> None:
         """Bring the schema to head with the shipped migrations (the only way tables are made)."""
@@ -152,6 +207,9 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection (and stop the step thread)."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self._step_thread is not None:
             self._step_thread.shutdown(wait=True)
             self._step_thread = None
@@ -218,28 +276,52 @@ class _Queued:
     error: BaseException | None = None
 
 
-def _group_commit(engine: Engine, batch: list[_Queued]) -> None:
-    """On the step thread: run each step of the group in one transaction, then commit once.
+def _group_commit(engine: Engine, batch: list[_Queued]) -> bool:
+    """On the step thread: run each step of the group in one transaction, then commit once. True when a
+    step asked for a checkpoint (it deleted something).
 
     With more than one step each runs in its own SAVEPOINT, so that one that raises is undone alone. A
     failure of the transaction itself (BEGIN, a savepoint, COMMIT) raises, and the caller fails them all.
     """
-    with engine.begin() as conn:
-        if len(batch) == 1:
-            queued = batch[0]
-            queued.result = queued.fn(conn)  # raises: the whole (one-step) transaction rolls back
-            return
+    with engine.connect() as conn:
+        try:
+            with conn.begin():
+                _run_group(conn, batch)
+        finally:
+            wanted = bool(conn.info.pop(CHECKPOINT_WANTED, False))
+    return wanted
+
+
+def _run_group(conn: Connection, batch: list[_Queued]) -> None:
+    if len(batch) == 1:
+        queued = batch[0]
+        queued.result = queued.fn(conn)  # raises: the whole (one-step) transaction rolls back
+        return
+    driver = conn.connection.dbapi_connection
+    assert driver is not None
+    for queued in batch:
+        # Savepoints on the driver itself: SQLAlchemy's nested transactions cost more than the step.
+        driver.execute("SAVEPOINT step")
+        try:
+            queued.result = queued.fn(conn)
+        except Exception as exc:
+            driver.execute("ROLLBACK TO step")
+            queued.error = exc
+        driver.execute("RELEASE step")
+
+
+def _checkpoint(engine: Engine) -> bool:
+    """On the step thread, after a commit: copy the WAL into the file and truncate it to nothing. Never
+    waits: a reader in the middle of a transaction makes it return False (try again later)."""
+    with engine.connect() as conn:
         driver = conn.connection.dbapi_connection
         assert driver is not None
-        for queued in batch:
-            # Savepoints on the driver itself: SQLAlchemy's nested transactions cost more than the step.
-            driver.execute("SAVEPOINT step")
-            try:
-                queued.result = queued.fn(conn)
-            except Exception as exc:
-                driver.execute("ROLLBACK TO step")
-                queued.error = exc
-            driver.execute("RELEASE step")
+        driver.execute("PRAGMA busy_timeout=0")
+        try:
+            busy, _log, _done = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            driver.execute("PRAGMA busy_timeout=30000")
+    return int(busy) == 0
 
 
 def _private_file(path: Path) -> None:

@@ -26,6 +26,7 @@ from storage.models import (
     ChatMessage,
     Conversation,
     InboundReceipt,
+    LookupFailure,
     OutboxMessage,
     Report,
     TranscriptEntry,
@@ -148,6 +149,13 @@ async def purge(
         counts.message_ids = _rows(kept)
         # Report counters of the abuse limit live an hour (bot/limits.py); a purge clears any left over.
         await store.purge_submission_counts(s, before=now - timedelta(hours=1))
+        # Failed status look-ups are counted for an hour, and kept while a lockout lasts (docs/limits.md).
+        await s.execute(
+            delete(LookupFailure).where(
+                col(LookupFailure.window_start) < now - timedelta(hours=1),
+                or_(col(LookupFailure.locked_until).is_(None), col(LookupFailure.locked_until) < now),
+            )
+        )
         cutoff = now - SENT_KEEP
         old = await s.execute(
             delete(OutboxMessage).where(

@@ -71,6 +71,9 @@ class Report(SQLModel, table=True):
     chat_key: str | None = Field(default=None, max_length=64, index=True)
     reply_address_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     last_inbound_at: datetime | None = None  # the person's last message (WhatsApp's 24-hour window)
+    # The secret code shown once beside the reference, as a slow keyed hash (storage.crypto.Cipher.code_hash):
+    # with it, `status REFERENCE CODE` shows staff messages in any chat. Added in revision 0007.
+    code_hash: str | None = Field(default=None, max_length=160)
 
 
 class TranscriptEntry(SQLModel, table=True):
@@ -166,6 +169,23 @@ class SubmissionCount(SQLModel, table=True):
     count: int = 0
 
 
+class LookupFailure(SQLModel, table=True):
+    """Failed `status` look-ups (no such reference, or a wrong code) in the current hour, for the lockout.
+
+    One row per chat, under a pseudonym of its own (`status-lookup:<channel>`, which no other table uses),
+    and one row for all chats together (`scope` = "all"). Counts and times only; deleted once the window
+    and any lockout are over (docs/limits.md).
+    """
+
+    __tablename__ = "lookup_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=64, unique=True, index=True)
+    window_start: datetime = Field(index=True)
+    failures: int = 0
+    locked_until: datetime | None = None
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what to which report, when. Never any report content."""
 
@@ -199,6 +219,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     OutboxMessage,
     ChatMessage,
     SubmissionCount,
+    LookupFailure,
     AuditEvent,
 )
 

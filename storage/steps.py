@@ -13,17 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.crypto import Cipher
+from storage.crypto import Cipher, DecryptError
+from storage.db import request_checkpoint
 from storage.models import (
+    AuditEvent,
     ChatMessage,
     Conversation,
     InboundReceipt,
+    LookupFailure,
     OutboxMessage,
     Report,
     SubmissionCount,
@@ -38,6 +41,8 @@ TRANSCRIPT: Table = TranscriptEntry.__table__  # type: ignore[attr-defined]
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 CHAT_MESSAGE: Table = ChatMessage.__table__  # type: ignore[attr-defined]
 SUBMISSION: Table = SubmissionCount.__table__  # type: ignore[attr-defined]
+LOOKUP: Table = LookupFailure.__table__  # type: ignore[attr-defined]
+AUDIT: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,14 @@ def delivery_key(cipher: Cipher, channel: str, delivery_id: str) -> str:
     return cipher.pseudonym(f"delivery:{channel}", delivery_id)
 
 
+def receipt_time(now: datetime) -> datetime:
+    """The time a receipt keeps: the hour, not the moment. A receipt is found again from the delivery id
+    (a Twilio MessageSid, which Twilio's API lists for the sender); an exact time would then match the
+    transcript and `submitted_at` of an anonymous report to the microsecond. Rounded down, it still says
+    when the receipt may be purged (it is kept 47 to 48 hours, see storage.maintenance)."""
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
 def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: str) -> bool:
     """Record a delivery id; False when it was recorded before (a repeat to ignore).
 
@@ -210,7 +223,7 @@ def record_receipt(conn: Connection, cipher: Cipher, channel: str, delivery_id: 
     values = {
         "channel": channel,
         "delivery_id": delivery_key(cipher, channel, delivery_id),
-        "received_at": utcnow(),
+        "received_at": receipt_time(utcnow()),
     }
     return bool(_rows(conn, _RECEIPT_INSERT[conn.dialect.name], values))
 
@@ -264,6 +277,7 @@ def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) 
     _rows(conn, _SCRUB_DELIVERED, {**owner, "b_blank": cipher.encrypt_json({"text": ""})})
     _rows(conn, _DETACH_UNSENT, owner)
     _rows(conn, _DELETE_CONVERSATION, owner)
+    request_checkpoint(conn)  # the draft's old versions are in the WAL: see storage.db
 
 
 def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
@@ -272,6 +286,7 @@ def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
     chat = {"b_channel": channel, "b_chat": chat_key}
     result = conn.execute(_FORGET_DELIVERED, chat)
     kept = conn.execute(_FORGET_MESSAGE_IDS, chat)
+    request_checkpoint(conn)
     return int(result.rowcount or 0) + int(kept.rowcount or 0)
 
 
@@ -320,9 +335,11 @@ def create_report(
     reply_address: str | None,
     conversation_id: int | None,
     at: datetime,
+    code_hash: str | None = None,
 ) -> int:
     """Store a report; move the conversation's transcript to it. `clear` holds codes only."""
     values = {
+        "code_hash": code_hash,
         "reference": reference,
         "submitted_at": at,
         "channel": channel,
@@ -348,22 +365,82 @@ def reference_exists(conn: Connection, reference: str) -> bool:
 
 @dataclass(frozen=True)
 class ReportStatus:
-    """What a status query may tell: no content."""
+    """What a status query may tell (no content), and what decides whether staff messages are shown."""
 
     id: int
     reference: str
     status: str
     submitted_at: datetime
+    channel: str
+    chat_key: str | None  # the reporter's chat, only for a report that asked for contact in the chat
+    code_hash: str | None
 
 
 def report_status(conn: Connection, reference: str) -> ReportStatus | None:
-    """The report with this reference (id, status, submitted time), if any."""
+    """The report with this reference (id, status, submitted time, its chat and code hash), if any."""
     row = conn.execute(
-        select(REPORT.c.id, REPORT.c.reference, REPORT.c.status, REPORT.c.submitted_at).where(
-            REPORT.c.reference == reference
-        )
+        select(
+            REPORT.c.id,
+            REPORT.c.reference,
+            REPORT.c.status,
+            REPORT.c.submitted_at,
+            REPORT.c.channel,
+            REPORT.c.chat_key,
+            REPORT.c.code_hash,
+        ).where(REPORT.c.reference == reference)
     ).first()
-    return None if row is None else ReportStatus(int(row[0]), row[1], row[2], row[3])
+    return None if row is None else ReportStatus(int(row[0]), *row[1:])
+
+
+GLOBAL_SCOPE = "all"  # the lookup_failure row that counts every chat's failures together
+
+
+def locked_out(conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
+    """True while any of these scopes (a chat's pseudonym, GLOBAL_SCOPE) is locked out of look-ups."""
+    found = conn.execute(
+        select(LOOKUP.c.locked_until).where(
+            LOOKUP.c.scope.in_(list(scopes)), LOOKUP.c.locked_until.is_not(None)
+        )
+    ).scalars()
+    return any(_aware(until) > now for until in found)
+
+
+def count_lookup_failure(
+    conn: Connection, scope: str, *, now: datetime, limit: int, window: timedelta, lockout: timedelta
+) -> bool:
+    """Count one failed look-up for a scope; True when this failure starts a lockout (at `limit` failures
+    in the window). Windows and lockouts that are over are deleted on the way (counts only, no history)."""
+    conn.execute(
+        delete(LOOKUP).where(
+            LOOKUP.c.window_start <= now - window,
+            or_(LOOKUP.c.locked_until.is_(None), LOOKUP.c.locked_until <= now),
+        )
+    )
+    # One statement, so that two workers counting for the same scope at once both count (PostgreSQL
+    # waits on the unique index instead of failing).
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    first = insert(LOOKUP).values(scope=scope, window_start=now, failures=1, locked_until=None)
+    counted = first.on_conflict_do_update(
+        index_elements=[LOOKUP.c.scope], set_={"failures": LOOKUP.c.failures + 1}
+    ).returning(LOOKUP.c.failures)
+    failures = int(conn.execute(counted).scalar_one())
+    locks = failures == limit
+    if locks:
+        conn.execute(update(LOOKUP).where(LOOKUP.c.scope == scope).values(locked_until=now + lockout))
+    return locks
+
+
+def audit(conn: Connection, *, action: str, detail: str, count: int, at: datetime) -> None:
+    """An audit event written by the service itself (actor "service"): counts and words, never content."""
+    conn.execute(
+        AUDIT.insert().values(
+            at=at, actor="service", action=action, reference=None, count=count, detail=detail, refs=None
+        )
+    )
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def staff_replies(conn: Connection, cipher: Cipher, report_id: int) -> list[str]:
@@ -520,6 +597,140 @@ def claim_due(
     ]
 
 
+def _unsent(channel: str) -> tuple[Any, ...]:
+    return (OUTBOX.c.channel == channel, OUTBOX.c.sent_at.is_(None), OUTBOX.c.failed_at.is_(None))
+
+
+def _due(now: datetime, fresh_before: datetime) -> Any:
+    """Due now: its next attempt has come, and a message never tried is old enough (a webhook may
+    still be delivering a fresh one in its response; a message already tried is not left waiting)."""
+    return and_(
+        OUTBOX.c.next_attempt_at <= now,
+        or_(OUTBOX.c.attempts > 0, OUTBOX.c.created_at <= fresh_before),
+    )
+
+
+def due_messages(
+    conn: Connection,
+    channel: str,
+    *,
+    now: datetime,
+    fresh_before: datetime | None = None,
+    limit: int = 100,
+    chat_key: str | None = None,
+) -> list[int]:
+    """Ids of the messages to try now, oldest first: each chat's oldest unsent message, when it is due.
+    Nothing is claimed here (see claim_one).
+
+    A chat's oldest unsent message stays its oldest until it is sent or failed (later messages have
+    larger ids), so an id read here can still be claimed in its turn without breaking the chat's order.
+    """
+    earlier = OUTBOX.alias("earlier")
+    oldest_of_chat = (
+        select(func.min(earlier.c.id))
+        .where(
+            earlier.c.channel == OUTBOX.c.channel,
+            earlier.c.chat_key == OUTBOX.c.chat_key,
+            earlier.c.sent_at.is_(None),
+            earlier.c.failed_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    query = (
+        select(OUTBOX.c.id)
+        .where(*_unsent(channel), _due(now, fresh_before or now), OUTBOX.c.id == oldest_of_chat)
+        .order_by(OUTBOX.c.id)
+        .limit(limit)
+    )
+    if chat_key is not None:
+        query = query.where(OUTBOX.c.chat_key == chat_key)
+    return [int(row[0]) for row in conn.execute(query)]
+
+
+# Why claim_one did not hand over a message: someone else has it (or it is done, or not due yet), or
+# it was marked failed on the way (its attempts are used up, or it cannot be read).
+TAKEN = "taken"
+ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+UNREADABLE = "unreadable"
+
+
+def claim_one(
+    conn: Connection,
+    cipher: Cipher,
+    msg_id: int,
+    *,
+    now: datetime,
+    lease: timedelta,
+    max_attempts: int,
+    fresh_before: datetime | None = None,
+) -> Pending | str:
+    """Claim one message for one send: counts the attempt and leases it for `lease` (no other worker,
+    nor this one, takes it or its chat's next message meanwhile). Returns the message, or why not.
+
+    A message whose attempts are used up is marked failed instead (so the limit also holds for
+    messages whose sender crashed or raised before any result was written), and so is one that does
+    not decrypt; both are audited by reason, never by content or id.
+    """
+    query = select(
+        OUTBOX.c.id,
+        OUTBOX.c.channel,
+        OUTBOX.c.chat_key,
+        OUTBOX.c.address_enc,
+        OUTBOX.c.message_enc,
+        OUTBOX.c.attempts,
+        OUTBOX.c.conversation_id,
+        OUTBOX.c.report_id,
+    ).where(
+        OUTBOX.c.id == msg_id,
+        OUTBOX.c.sent_at.is_(None),
+        OUTBOX.c.failed_at.is_(None),
+        _due(now, fresh_before or now),
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)  # another worker claiming it now: it is theirs
+    row = conn.execute(query).first()
+    if row is None:
+        return TAKEN
+    if row.attempts >= max_attempts:
+        fail_for_good(conn, msg_id, channel=row.channel, at=now, reason=ATTEMPTS_EXHAUSTED)
+        return ATTEMPTS_EXHAUSTED
+    try:
+        pending = Pending(
+            id=int(row.id),
+            channel=row.channel,
+            chat_key=row.chat_key,
+            address=cipher.decrypt(row.address_enc),
+            message=cipher.decrypt_json(row.message_enc),
+            attempts=row.attempts + 1,
+            conversation_id=row.conversation_id,
+            report_id=row.report_id,
+        )
+    except (DecryptError, ValueError):
+        fail_for_good(conn, msg_id, channel=row.channel, at=now, reason=UNREADABLE)
+        return UNREADABLE
+    # last_error is cleared while the message is in flight: a row leased and without an error is being
+    # sent now (or its sender died); one with an error waits for its retry.
+    conn.execute(
+        _CLAIM_UPDATE,
+        {"b_id": msg_id, "attempts": row.attempts + 1, "next_attempt_at": now + lease, "last_error": None},
+    )
+    return pending
+
+
+def fail_for_good(conn: Connection, msg_id: int, *, channel: str, at: datetime, reason: str) -> None:
+    """Mark a message failed (see mark_failed) and audit it: the channel and the reason, nothing else."""
+    mark_failed(conn, msg_id, at=at, error=reason)
+    conn.execute(
+        AUDIT.insert().values(
+            at=at,
+            actor="delivery",
+            action="delivery-failed",
+            count=1,
+            detail=f"channel={channel}; reason={reason}"[:500],
+        )
+    )
+
+
 def _orphan() -> tuple[Any, ...]:
     """Conditions of an outbox row that belongs to no conversation and no report."""
     return (OUTBOX.c.conversation_id.is_(None), OUTBOX.c.report_id.is_(None))
@@ -534,21 +745,26 @@ def mark_sent(
     of an anonymous report) is deleted instead: once delivered, nothing of it stays.
     """
     ids = list(ids)
-    conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids), *_orphan()))
+    if conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids), *_orphan())).rowcount:
+        request_checkpoint(conn)
     values: dict[str, Any] = {"sent_at": at, "last_error": None}
     if platform_ids:
         values["platform_ids_enc"] = cipher.encrypt_json(list(platform_ids))
     conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(**values))
 
 
-def mark_retry(conn: Connection, msg_id: int, *, at: datetime, error: str) -> None:
-    """Try again at a later time."""
-    conn.execute(
-        update(OUTBOX).where(OUTBOX.c.id == msg_id).values(next_attempt_at=at, last_error=error[:200])
-    )
+def mark_retry(
+    conn: Connection, msg_id: int, *, at: datetime, error: str, attempts: int | None = None
+) -> None:
+    """Try again at a later time; `attempts` sets the count back (a try that did not count)."""
+    values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:200]}
+    if attempts is not None:
+        values["attempts"] = attempts
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(**values))
 
 
 def mark_failed(conn: Connection, msg_id: int, *, at: datetime, error: str) -> None:
     """Give up on a message the platform will never accept (an orphan is deleted, see mark_sent)."""
-    conn.execute(delete(OUTBOX).where(OUTBOX.c.id == msg_id, *_orphan()))
+    if conn.execute(delete(OUTBOX).where(OUTBOX.c.id == msg_id, *_orphan())).rowcount:
+        request_checkpoint(conn)
     conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(failed_at=at, last_error=error[:200]))

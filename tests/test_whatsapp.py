@@ -87,12 +87,14 @@ async def test_a_whole_report_by_numbers_and_typed_text_with_location_and_photo(
     assert "This is Report Hate" in said and "1. Continue" in said
     assert "Is it happening now?" in await p.choose("Continue")
     assert "Which of these fits you best?" in await p.choose("No")
-    said = await p.choose("It happened to me")
+    assert "In your own words" in await p.choose("It happened to me")
+    assert "Is there more" in await p.send("A man shouted at me at the bus stop on Mill Road.")
+    said = await p.choose("Done")
     assert "What happened?" in said
     said = await p.send(f"{number(said, 'Verbal abuse or threats')} {number(said, 'Ongoing harassment')}")
     assert "Why do you think it happened?" in said  # typed numbers answer a pick-all question at once
-    assert "In your own words" in await p.send(number(said, "Religion or belief"))
-    assert "Is there more" in await p.send("A man shouted at me at the bus stop on Mill Road.")
+    said = await p.send(number(said, "Religion or belief"))  # one number ticks it; the question stays
+    assert "Why do you think it happened?" in said and "\u2713" in said
     assert "When did it happen?" in await p.choose("Done")
     assert "What time of day" in await p.choose("Yesterday")
     assert "Where did it happen?" in await p.choose("Evening")
@@ -113,8 +115,10 @@ async def test_a_whole_report_by_numbers_and_typed_text_with_location_and_photo(
     said = await p.choose("Here in this chat")
     assert "we will reply here in this chat" in said
     while "Here is your report" not in said:  # optional contact questions, then consent
-        if "Who can we send your report to?" in said:
+        if "Who can we send your report to?" in said and "\u2713" not in said:
             said = await p.send(number(said, "Police"))
+        elif "Who can we send your report to?" in said:
+            said = await p.choose("Done")
         else:
             said = await p.send("skip")
     assert "Where: Mill Road bus stop" in said and "Photos and files: 1 sent" in said

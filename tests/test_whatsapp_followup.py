@@ -16,11 +16,18 @@ from sqlalchemy import select
 
 from bot.channels import ChannelUnavailable, followup_refusal, sender_for
 from bot.config import Config
-from bot.outbox import DeliveryReport, Outbox
+from bot.outbox import PROBE_CAP, DeliveryReport, Outbox
 from bot.render import to_dict
 from bot.service import ReportService
 from bot.web import create_app
-from bot.whatsapp import HttpxTwilioClient, WhatsAppSender, database_lookup, make_sender, whatsapp_routes
+from bot.whatsapp import (
+    REDELIVER_AFTER,
+    HttpxTwilioClient,
+    WhatsAppSender,
+    database_lookup,
+    make_sender,
+    whatsapp_routes,
+)
 from flows.types import Outbound
 from storage.db import Database
 from storage.followup import last_inbound
@@ -244,3 +251,31 @@ async def test_the_rest_client_speaks_http_to_twilio_over_httpx(desk: Desk) -> N
         "From": [BOT_NUMBER],
         "Body": ["First reply"],
     }
+
+
+async def test_after_a_twilio_outage_redelivery_sends_within_seconds_not_after_the_fresh_window(
+    desk: Desk,
+) -> None:
+    """The staff command's try meets a Twilio outage; the server's REST redelivery (which leaves fresh
+    messages to the webhook for REDELIVER_AFTER) takes the retry at its capped back-off instead."""
+    await desk.last_message(timedelta(minutes=5))
+    now = datetime.now(UTC)
+    clock = [now]
+    outbox = Outbox(desk.db, desk.service.store, clock=lambda: clock[0])
+    async with desk.db.transaction() as s:
+        await desk.service.store.enqueue(
+            s,
+            channel="whatsapp",
+            chat_key=desk.service.chat_key("whatsapp", PERSON),
+            address=PERSON,
+            messages=[to_dict(Outbound(text=REPLY))],
+            report_id=desk.report_id,
+            at=now,
+        )
+    desk.twilio.fail_with = (503, 20500)
+    assert (await outbox.drain(desk.sender)).retried == 1
+    desk.twilio.fail_with = None  # Twilio is back
+    clock[0] = now + timedelta(seconds=PROBE_CAP)
+    got = await outbox.drain(desk.sender, older_than=REDELIVER_AFTER)
+    assert got.sent == 1
+    assert [r["data"].get("Body") for r in desk.twilio.requests] == [REPLY, REPLY]

@@ -40,7 +40,8 @@ def plan(config: Config) -> dict[str, list[str]]:
 
 
 def normal(text: str) -> str:
-    return re.sub(r"HC-[A-Z0-9]{4}-[A-Z0-9]{4}", "HC-XXXX-XXXX", text)
+    text = re.sub(r"HC-[A-Z0-9]{4}-[A-Z0-9]{4}", "HC-XXXX-XXXX", text)
+    return re.sub(r"\b[a-z0-9]{4}-[a-z0-9]{4}\b", "xxxx-xxxx", text)  # the secret code shown at sending
 
 
 async def final_state(db: Database, service: ReportService) -> dict[str, object]:

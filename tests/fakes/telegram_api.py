@@ -52,6 +52,8 @@ class FakeBotAPI:
         self.updates: list[dict[str, Any]] = []  # served by getUpdates
         self.offsets: list[int | None] = []
         self._failures: dict[str, list[tuple[int, int | None]]] = {}
+        self._refused: dict[int, tuple[int, str]] = {}  # chat -> (status, description), for good
+        self.down = False  # every call answers 500 while True (an outage)
         self._message_ids = itertools.count(1000)
         self._update_ids = itertools.count(500_000)
         self._query_ids = itertools.count(1)
@@ -68,6 +70,11 @@ class FakeBotAPI:
     def fail(self, method: str, status: int = 500, *, retry_after: int | None = None, times: int = 1) -> None:
         """Make the next `times` calls of `method` fail."""
         self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def refuse(self, chat_id: int, status: int, description: str) -> None:
+        """Refuse every message to this chat from now on, as Telegram does ("chat not found", 403
+        "bot was blocked by the user")."""
+        self._refused[chat_id] = (status, description)
 
     # -- what happened ---------------------------------------------------------------------------
 
@@ -87,6 +94,18 @@ class FakeBotAPI:
         method = request.url.path.rsplit("/", 1)[-1]
         params = _decode(request)
         self.calls.append(Call(method, params))
+        if self.down:
+            self.calls[-1].ok = False
+            return httpx.Response(
+                500, json={"ok": False, "error_code": 500, "description": "Internal Server Error"}
+            )
+        refused = self._refused.get(_int(params.get("chat_id")))
+        if refused is not None:
+            self.calls[-1].ok = False
+            status, description = refused
+            return httpx.Response(
+                status, json={"ok": False, "error_code": status, "description": description}
+            )
         queued = self._failures.get(method)
         if queued:
             status, retry_after = queued.pop(0)
@@ -240,6 +259,13 @@ def _message(
     else:
         chat["title"] = "A group"
     return {"message_id": mid, "date": int(time.time()), "chat": chat, "from": sender, "text": text}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _buttons(markup: dict[str, Any]) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ SAMPLES = {
     "service_name": "Report Hate Townsville",
     "operator": "Townsville Council",
     "reference": "HC-7K3Q-9XPD",
+    "code": "k7mq-4xtd",
     "next_steps": "A member of staff will read your report within 3 working days.",
     "partners": "Townsville Police: They can look into it.\nStop Hate UK: They can give you support.",
     "name": "Stop Hate UK",
@@ -31,6 +32,7 @@ SAMPLES = {
     "state": "being looked at",
     "submitted_on": "12/03/2026",
     "reply": "We have passed your report to the police.",
+    "minutes": 7,
 }
 FRAGMENTS = {
     "review.files",

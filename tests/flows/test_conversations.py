@@ -16,13 +16,13 @@ def test_a_victim_who_wants_a_call_back_sends_a_full_report() -> None:
     assert chat.labels() == ["Continue"]
     assert said(chat.send("1"), "Is it happening now?")
     assert said(chat.send("No"), "Which of these fits you best?")
-    assert said(chat.send("1"), "What happened? Pick all that fit")
-    assert chat.last.multi
-    assert said(chat.send("1, 4"), "Why do you think it happened?")
-    assert said(chat.send("race and religion"), "In your own words")
+    assert said(chat.send("1"), "In your own words")  # free recall first, then the specific questions
     assert said(chat.send("A man shouted at me at the bus stop."), "Is there more")
     assert said(chat.send("He said I should go home."), "Is there more")
-    assert said(chat.send("Done"), "When did it happen?")
+    assert said(chat.send("Done"), "What happened? Pick all that fit")
+    assert chat.last.multi
+    assert said(chat.send("1, 4"), "Why do you think it happened?")
+    assert said(chat.send("race and religion"), "When did it happen?")
     assert said(chat.send("Another date"), "What date was it?")
     assert said(chat.send("last Tuesday"), "What time of day")
     assert said(chat.send("Evening"), "Where did it happen?")
@@ -202,8 +202,9 @@ def test_back_returns_to_the_previous_question_with_the_answer_kept() -> None:
     assert chat.last.selected == ("verbal", "property")
     assert chat.answers["what"] == ["verbal", "property"]
     chat.send("/back")
-    assert chat.step == "role"
+    assert chat.step == "story"
     chat.send("Back")
+    assert chat.step == "role"
     chat.send("back")
     chat.send("back")
     assert chat.step == "welcome"
@@ -221,7 +222,7 @@ def test_every_question_can_be_skipped_and_is_recorded_as_skipped() -> None:
             continue
         chat.send("skip")
     assert chat.step == "review"
-    assert said([chat.last.text], "Skipped: Who you are, What happened, Why, Your words")
+    assert said([chat.last.text], "Skipped: Who you are, Your words, What happened, Why")
     assert "Who:" not in chat.last.text
     assert chat.answers["role"] is None and chat.answers["what"] is None and chat.answers["story"] is None
     assert said(chat.send("skip"), "can't skip this one")
@@ -386,7 +387,7 @@ def test_multi_select_buttons_toggle_and_done_finishes() -> None:
 def test_done_with_nothing_picked_counts_as_skipped() -> None:
     chat = go_to(Chat(), "why")
     chat.press("done")
-    assert chat.answers["why"] is None and chat.step == "story"
+    assert chat.answers["why"] is None and chat.step == "when"
 
 
 def test_dates_in_the_future_are_refused() -> None:

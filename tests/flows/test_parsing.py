@@ -9,7 +9,7 @@ import pytest
 from flows.contact import email_address, parse_reach, phone_number
 from flows.danger import suggests_danger
 from flows.dates import parse_date
-from flows.references import parse_reference, status_request
+from flows.references import parse_reference, status_code, status_request
 from flows.words import command
 
 TODAY = date(2026, 3, 18)  # a Wednesday
@@ -139,6 +139,14 @@ def test_commands_and_references() -> None:
     assert status_request("status: what?") == (True, None)
     assert status_request("statuses") == (False, None)
     assert parse_reference("HC7K3Q9XPD") == "HC-7K3Q-9XPD"
+
+
+def test_a_secret_code_may_follow_the_reference() -> None:
+    assert status_request("status HC-7K3Q-9XPD k7mq-4xtd") == (True, "HC-7K3Q-9XPD")
+    assert status_code("status HC-7K3Q-9XPD k7mq-4xtd") == "k7mq4xtd"
+    assert status_code("/status hc 7k3q 9xpd K7MQ 4XTD") == "k7mq4xtd"
+    assert status_code("status HC-7K3Q-9XPD") is None
+    assert status_code("HC-7K3Q-9XPD") is None
 
 
 def test_superscript_and_other_script_digits_do_not_crash_a_choice() -> None:

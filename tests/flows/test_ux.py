@@ -212,5 +212,5 @@ def test_a_report_with_most_things_skipped_lists_them_on_one_line() -> None:
         chat.send("skip")
     review = chat.last.text
     assert review.count("Skipped") == 1
-    assert "Skipped: Who you are, What happened" in review
+    assert "Skipped: Who you are, Your words, What happened" in review
     assert "Shared with: Nobody" in review

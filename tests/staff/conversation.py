@@ -28,10 +28,11 @@ OPENING = ["start", "continue", "no"]
 CONTACT_IN_CHAT = [
     *OPENING,
     "It happened to me",
-    "1 3",  # verbal abuse, damage to property
-    "1",  # race or nationality
     '=HYPERLINK("http://evil.example","click") He shouted at me outside the shop.',
     "Then he kicked my bike over.",
+    "done",
+    "1 3",  # verbal abuse, damage to property
+    "1",  # race or nationality: ticked
     "done",
     "1",  # today
     "3",  # evening
@@ -46,7 +47,8 @@ CONTACT_IN_CHAT = [
     "done",  # no evidence
     "1",  # support: yes
     "1",  # contact me here in this chat
-    "1",  # consent: the police
+    "1",  # consent: the police, ticked
+    "done",
     "1",  # send
 ]
 
@@ -54,9 +56,11 @@ BY_PHONE = [
     *OPENING,
     "3",  # for someone else
     "1",  # they know
-    "2",  # physical attack
-    "4",  # disability
     "-1 stars for the bus driver who pushed my brother off the bus.",
+    "done",
+    "2",  # physical attack, ticked
+    "done",
+    "4",  # disability, ticked
     "done",
     "3",  # another date
     "02/03/2026",
@@ -84,9 +88,11 @@ BY_PHONE = [
 ANONYMOUS = [
     *OPENING,
     "2",  # I saw it happen
-    "4",  # online abuse
-    "2",  # religion or belief
     "+44 crowd shouting at a woman in a headscarf <script>alert(1)</script>, @everyone laughed",
+    "done",
+    "4",  # online abuse, ticked
+    "done",
+    "2",  # religion or belief, ticked
     "done",
     "2",  # yesterday
     "skip",
@@ -101,7 +107,8 @@ ANONYMOUS = [
     "skip",
     "2",  # support: no
     "3",  # don't contact me
-    "2",  # consent: the council
+    "2",  # consent: the council, ticked
+    "done",
     "1",  # send
 ]
 

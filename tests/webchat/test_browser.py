@@ -74,14 +74,14 @@ def through_to_evidence(p: Person, *, story: str = "A man shouted at me at the b
     """From the start to the evidence question, with buttons, ticks and typed answers."""
     assert "Is it happening now?" in p.choose("Continue")
     assert "Which of these fits you best?" in p.choose("No")
-    assert "What happened?" in p.choose("It happened to me")
+    assert "In your own words" in p.choose("It happened to me")
+    assert "Is there more" in p.say(story)
+    assert "What happened?" in p.choose("Done")
     p.tick("Verbal abuse or threats")
     p.tick("Ongoing harassment")
     assert p.pressed() == ["Verbal abuse or threats", "Ongoing harassment"]  # ticks shown, in place
     assert "Why do you think it happened?" in p.choose("Done")
     p.tick("Religion or belief")
-    assert "In your own words" in p.choose("Done")
-    assert "Is there more" in p.say(story)
     assert "When did it happen?" in p.choose("Done")
     assert "What time of day" in p.choose("Yesterday")
     assert "Where did it happen?" in p.choose("Evening")
@@ -154,9 +154,6 @@ def test_the_danger_net_answers_typed_danger_with_999(person: Person) -> None:
     p.choose("Continue")
     p.choose("No")
     p.choose("It happened to me")
-    p.tick("Physical attack")
-    p.choose("Done")
-    p.choose("Not sure")
     said = p.say("He is outside my door now and he has a knife")
     assert "If you are in danger now, call 999 or 112" in said
     assert "18000" in p.page.inner_text(".emergency")  # the text-only routes, where 999 is
@@ -227,9 +224,12 @@ def test_no_serious_or_critical_accessibility_violations(browser: Any, server: S
         try:
             p = Person(ctx.new_page(), server.url)
             p.open()
-            for press in (None, "Start", "Continue", "No", "It happened to me", "Physical attack"):
-                if press is not None:
-                    p.choose(press)
+            steps = [("", ""), ("choose", "Start"), ("choose", "Continue"), ("choose", "No")]
+            steps += [("choose", "It happened to me"), ("say", "He pushed me."), ("choose", "Done")]
+            steps += [("choose", "Physical attack")]
+            for action, words in steps:
+                if action:
+                    getattr(p, action)(words)
                 p.page.add_script_tag(path=str(AXE))
                 result = p.page.evaluate(
                     "async () => JSON.stringify(await axe.run(document, "
@@ -265,13 +265,11 @@ def test_share_my_location_answers_where_it_happened(browser: Any, server: Serve
     try:
         p = Person(ctx.new_page(), server.url)
         p.open()
-        for press in ("Start", "Continue", "No", "It happened to me", "Physical attack", "Done"):
+        for press in ("Start", "Continue", "No", "It happened to me"):
             p.choose(press)
-        p.tick("Race or nationality")
-        p.choose("Done")
         p.say("Someone pushed me.")
-        p.choose("Done")
-        p.choose("Today")
+        for press in ("Done", "Physical attack", "Done", "Race or nationality", "Done", "Today"):
+            p.choose(press)
         assert "Where did it happen?" in p.choose("Morning")
         said = p._act(lambda: p.page.click("[data-locate]"))
         assert "I shared where I am." in said and "Has this happened before?" in said

@@ -1,5 +1,6 @@
 """A web reporter who asked to be contacted "here": staff reply with `reportbot reply`, and the reporter
-reads it when they come back to the chat with their reference (the web page cannot be written to later)."""
+reads it when they come back to the chat with their reference and secret code (a web page cannot be
+written to later, and a new visit is a new session)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ async def test_a_staff_reply_reaches_a_web_reporter_who_comes_back_with_the_refe
     for line in CONTACT_IN_CHAT:
         shown = (await chat.say(line))["added"]
     found = re.search(r"Your reference is (HC-[A-Z0-9]{4}-[A-Z0-9]{4})", shown)
-    assert found, shown[-300:]
+    code = re.search(r"Your secret code is ([a-z0-9-]+)\.", shown)
+    assert found and code, shown[-300:]
     ref = found.group(1)
     async with chat.service.db.transaction() as s:
         report = (await s.execute(select(Report))).scalar_one()
@@ -54,4 +56,6 @@ async def test_a_staff_reply_reaches_a_web_reporter_who_comes_back_with_the_refe
     chat.client.cookies.clear()  # another day, a new session
     await chat.open()
     status = (await chat.say(f"status {ref}"))["added"]
+    assert WORDS not in status  # another chat: the reference alone shows no messages
+    status = (await chat.say(f"status {ref} {code.group(1)}"))["added"]
     assert f"A message from our staff: {WORDS}" in status
