@@ -33,6 +33,8 @@ def shoot(out: Path) -> list[Path]:
                     p.open()
                     for label in ("Start", "Continue", "No", "It happened to me"):
                         p.choose(label)
+                    p.say("Two men shouted at me outside the shop and posted about me online.")
+                    p.choose("Done")
                     p.tick("Verbal abuse or threats")
                     p.tick("Online abuse")
                     p.page.evaluate("document.activeElement && document.activeElement.blur()")
