@@ -62,6 +62,7 @@ CATALOG_KEYS = frozenset(
         "web.exit",
         "web.exit_hint",
         "web.emergency",
+        "web.emergency_label",
         "web.log_label",
         "web.you",
         "web.us",
