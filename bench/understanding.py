@@ -3,6 +3,8 @@
     .venv/bin/python bench/understanding.py
 
 Prints, for each section, the figures and every line read wrongly. Sections:
+- own words: the share of replies at every question understood as the person meant (the corpus and
+  checks of tests/flows/test_own_words.py), and the time a reply takes through the flow;
 - danger: recall of the 999 reminder on present and future danger lines, false alarms on stories of the past
   and everyday words, recall of the Samaritans/Childline message on self-harm lines and its false alarms.
 A section is one function taking the corpus folder and returning its lines of output; add one to SECTIONS
@@ -57,7 +59,27 @@ def danger(folder: Path) -> list[str]:
     return out
 
 
-SECTIONS: dict[str, Callable[[Path], list[str]]] = {"danger": danger}
+def own_words(_folder: Path) -> list[str]:
+    from tests.flows.test_own_words import cases, test_every_reply_means_what_the_person_meant
+
+    found = cases()
+    wrong: list[str] = []
+    started = time.perf_counter()
+    for step, text, meaning in found:
+        try:
+            test_every_reply_means_what_the_person_meant(step, text, meaning)
+        except AssertionError:
+            wrong.append(f"  misread at {step}: {text!r} (meant {meaning!r})")
+    each = (time.perf_counter() - started) / len(found)
+    steps = len({step for step, _, _ in found})
+    return [
+        f"understood as meant:     {rate(len(found) - len(wrong), len(found))} ({steps} questions)",
+        f"time per case:           {each * 1e3:.1f} ms (reaching the question and answering it)",
+        *wrong,
+    ]
+
+
+SECTIONS: dict[str, Callable[[Path], list[str]]] = {"own words": own_words, "danger": danger}
 
 
 def main() -> None:

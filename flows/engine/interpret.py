@@ -354,6 +354,14 @@ def read_media(reply: Reply) -> Outcome:
         return chosen(reply, key)
     if u.nothing(reply.text, reply.locale) or u.refuses(reply.text, reply.locale):
         return Answer(draft.answers.get(name) or None)
+    return _about_media(reply)
+
+
+def _about_media(reply: Reply) -> Outcome:
+    """A sentence at the evidence question ("he threw my bag on the floor too") is part of what happened;
+    a short one ("I have a video") is about the evidence, and gets the hint on how to send it."""
+    if reply.keeps_account and u.is_account(reply.text, reply.locale, least=6):
+        return Account(reply.text.strip())
     return Reask(reply.hint)
 
 

@@ -229,3 +229,13 @@ def test_a_long_answer_about_what_happened_ticks_the_options_and_is_kept_in_thei
     assert said(reply, "I've added that to what happened.", "Why do you think it happened?")
     chat.send("because I'm Muslim")  # short: an answer, not part of the story
     assert chat.answers["story"] == ["he punched me in the face and called me names"]
+
+
+def test_a_sentence_at_the_evidence_question_joins_the_account() -> None:
+    chat = go_to(Chat(), "evidence")
+    before = list(chat.answers.get("story") or [])
+    replies = chat.send("he also threw my bag on the floor and laughed")
+    assert said(replies, "added that to what happened")
+    assert chat.step == "evidence"
+    assert chat.answers["story"] == [*before, "he also threw my bag on the floor and laughed"]
+    assert said(chat.send("I have a video"), "send a photo or video here"), "short words about evidence"
