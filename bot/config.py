@@ -256,6 +256,45 @@ class LimitsConfig:
     status_lockout_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 60
 
 
+def _https_url(value: str) -> str:
+    if not value.startswith("https://"):
+        raise _problem("must start with https://")
+    return value
+
+
+def _origin(value: str) -> str:
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?", value):
+        raise _problem(f"must be an origin like https://www.example.org, not {value!r}")
+    return value
+
+
+_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+
+
+def _media_type(value: str) -> str:
+    if value not in _MEDIA_TYPES:
+        raise _problem(f"must be one of {', '.join(sorted(_MEDIA_TYPES))}")
+    return value
+
+
+@dataclass(frozen=True, config=_SECTION)
+class WebConfig:
+    enabled: bool = True  # the web chat at /chat in `reportbot serve`
+    # https://host/ the chat is reached at; https here makes the session cookie Secure
+    public_url: Annotated[str, AfterValidator(_public_url)] = ""
+    # Where quick exit sends the person (a neutral page)
+    exit_url: Annotated[str, AfterValidator(_https_url)] = "https://www.bbc.co.uk/weather"
+    # Sites allowed to show /chat/embed in an iframe (origins)
+    embed_origins: Annotated[
+        tuple[Annotated[str, AfterValidator(_origin)], ...], BeforeValidator(_comma_list)
+    ] = ()
+    session_idle_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 30
+    upload_max_bytes: Annotated[Whole, AfterValidator(_at_least(1024))] = 5_000_000
+    upload_types: Annotated[
+        tuple[Annotated[str, AfterValidator(_media_type)], ...], BeforeValidator(_comma_list)
+    ] = ("image/jpeg", "image/png", "image/webp")
+
+
 @dataclass(frozen=True, kw_only=True, config=_SECTION)
 class PartnerTable:
     """One `[[partners]]` table."""
@@ -367,6 +406,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     partners: tuple[Partner, ...] = ()
     support: tuple[SupportService, ...] = DEFAULT_SUPPORT
     source: str = "built-in defaults"
@@ -407,6 +447,7 @@ _SECTIONS: dict[str, type] = {
     "telegram": TelegramConfig,
     "whatsapp": WhatsAppConfig,
     "limits": LimitsConfig,
+    "web": WebConfig,
 }
 _LISTS = ("partners", "support")
 
@@ -464,6 +505,7 @@ class _Settings(BaseSettings):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     partners: tuple[PartnerTable, ...] = ()
     support: tuple[SupportTable, ...] | None = None  # None: the built-in list (DEFAULT_SUPPORT)
 

@@ -18,6 +18,7 @@ LISTED = (
     "bot.channels.console",
     "bot.channels.telegram",
     "bot.channels.whatsapp",
+    "bot.channels.web",
 )
 
 

@@ -46,16 +46,18 @@ CHANNEL = Pigeon()
 
 
 def test_each_channel_says_what_it_can_do_and_unknown_names_get_the_safe_defaults() -> None:
-    assert list(channels.CHANNELS) == ["console", "telegram", "whatsapp"]
-    assert [channels.can_clear_chat(n) for n in ("console", "telegram", "whatsapp", "web")] == [
+    assert list(channels.CHANNELS) == ["console", "telegram", "whatsapp", "web"]
+    assert [channels.can_clear_chat(n) for n in ("console", "telegram", "whatsapp", "web", "fax")] == [
         False,
         True,
         False,
+        True,
         False,
     ]
     # Only the operator's own terminal goes unpaced; a name nobody listed is limited like any chat.
-    assert [channels.rate_limited(n) for n in ("console", "telegram", "whatsapp", "web")] == [
+    assert [channels.rate_limited(n) for n in ("console", "telegram", "whatsapp", "web", "fax")] == [
         False,
+        True,
         True,
         True,
         True,

@@ -10,6 +10,7 @@ import textstat
 
 from bot import limits
 from bot.channels.telegram import send as telegram
+from bot.channels.web import page as web
 from flows import catalog
 from flows.catalog import CATALOGS, placeholders
 from flows.report import REPORT_FLOW
@@ -42,7 +43,7 @@ FRAGMENTS = {
     "done.support_line",
 }
 # Channel adapters and the abuse limits read a few words of their own, from a table named after them.
-CHANNEL_KEYS = telegram.CATALOG_KEYS | limits.CATALOG_KEYS
+CHANNEL_KEYS = telegram.CATALOG_KEYS | limits.CATALOG_KEYS | web.CATALOG_KEYS
 FACTS = Path(__file__).resolve().parents[3] / "shared" / "FACTS.md"
 
 

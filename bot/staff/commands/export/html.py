@@ -66,7 +66,7 @@ ROLE = {
     "organisation": "An organisation",
 }
 REPEAT = {"first": "First time", "before": "Has happened before", "ongoing": "Keeps happening"}
-CHANNEL = {"telegram": "Telegram", "whatsapp": "WhatsApp", "console": "Console (local)"}
+CHANNEL = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web chat", "console": "Console (local)"}
 AUTHOR = {"person": "Reporter", "bot": "Bot", "staff": "Staff"}
 NOT_SAID = "Not said"
 

@@ -20,7 +20,7 @@ from bot.staff.registry import Command
 from bot.staff.selection import Selection, day_options, selection
 from storage.stats import Counts, count_by
 
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "console": "Console"}
+CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web chat", "console": "Console"}
 
 
 async def count(staff: StaffContext, sel: Selection) -> Counts:

@@ -1,0 +1,497 @@
+"""The web chat: `GET /chat` (and `/chat/embed` for an iframe), `POST /chat/send`, `POST /chat/exit`.
+
+Translate only, like every channel: a form post becomes one `Inbound` for the service's one step
+(`Envelope(channel="web", chat_id=<session id>)`), and the step's replies become HTML. The page works
+with plain form posts (post, then 303 back to the page); `static/chat.js` enhances it (fetch, append
+the replies, move focus, no reload). Every post needs the session cookie and its CSRF token, or it is
+refused with 403 and nothing is stored.
+
+Never: log or store a session id, a cookie or anything typed in clear; put anything in the browser but
+the one HttpOnly cookie; load anything from another site.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import re
+import secrets
+from collections.abc import AsyncGenerator, Sequence
+from datetime import UTC, datetime
+from functools import partial
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from bot.channels.base import ChannelRoutes, read_body
+from bot.channels.web.sessions import Entry, Session, SessionStore
+from bot.channels.web.uploads import UploadStore, sniff
+from bot.config import Config
+from bot.errors import BodyTooLarge
+from bot.limits import words as limit_words
+from bot.service import Envelope, Outcome, ReportService
+from flows import catalog
+from flows.types import Inbound, Location, Media, Outbound
+from flows.words import COMMAND_OPTIONS
+from storage import outbox as steps  # the delivery functions (storage.outbox)
+from storage.store import Pending
+
+log = logging.getLogger("reportbot.webchat")
+
+CHANNEL = "web"
+COOKIE = "reportbot_chat"
+FETCH_HEADER = "X-Reportbot-Fetch"  # set by chat.js: answer with JSON instead of a redirect
+MAX_TEXT = 4000  # characters of one typed message
+_OPTION_KEY = re.compile(r"[a-z0-9_]{1,64}")
+NOT_KEPT = "web-upload:not-kept"  # a photo sent where none was asked for (the flow declines it)
+
+# Every word the page itself shows (a [web] table in the catalog); the conversation's own words come
+# from the flow, as on every channel.
+CATALOG_KEYS = frozenset(
+    {
+        "web.title",
+        "web.intro",
+        "web.start",
+        "web.exit",
+        "web.exit_hint",
+        "web.emergency",
+        "web.emergency_label",
+        "web.log_label",
+        "web.you",
+        "web.us",
+        "web.answer_label",
+        "web.send",
+        "web.options_label",
+        "web.photo_label",
+        "web.photo_hint",
+        "web.photo_sent",
+        "web.photo_bad",
+        "web.location",
+        "web.location_sent",
+        "web.location_failed",
+        "web.ended",
+        "web.start_again",
+    }
+)
+
+# Options of a multi-select question that act rather than tick (Done, Skip, ...): shown apart, as buttons.
+ACTIONS = frozenset({"done"}) | COMMAND_OPTIONS
+
+STATIC = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
+
+
+def words(key: str, **fields: object) -> str:
+    """A word of the page, from the [web] table."""
+    name = f"web.{key}"
+    assert name in CATALOG_KEYS, name
+    return catalog.text(catalog.DEFAULT_LOCALE, name, **fields)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class WebChat:
+    """The web chat's routes over one service."""
+
+    def __init__(self, config: Config, service: ReportService) -> None:
+        self.config = config
+        self.web = config.web
+        self.service = service
+        self.sessions = SessionStore(
+            config.security.pseudonym_key, idle_seconds=config.web.session_idle_minutes * 60
+        )
+        self.uploads = UploadStore(config.data_path, config.security.encryption_keys)
+        self.secure = self.web.public_url.startswith("https://")
+        self.templates = Environment(
+            loader=PackageLoader("bot.channels.web", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.globals["t"] = words
+        self.templates.globals["service_name"] = config.service.name
+        self.templates.globals["exit_url"] = self.web.exit_url
+        self.static = {
+            name: (resources.files("bot.channels.web") / "static" / name).read_bytes() for name in STATIC
+        }
+        self._frame = {
+            False: "'none'",
+            True: " ".join(self.web.embed_origins) if self.web.embed_origins else "'none'",
+        }
+
+    # -- headers -------------------------------------------------------------------------------------
+
+    def headers(self, embed: bool = False) -> dict[str, str]:
+        """The security headers of every web chat response."""
+        exit_origin = _origin(self.web.exit_url)
+        policy = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+            "connect-src 'self'; font-src 'none'; object-src 'none'; base-uri 'none'; "
+            f"form-action 'self' {exit_origin}; frame-ancestors {self._frame[embed]}"
+        )
+        out = {
+            "Content-Security-Policy": policy,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+            "Permissions-Policy": "geolocation=(self), camera=(), microphone=(), interest-cohort=()",
+            "Cross-Origin-Opener-Policy": "same-origin",
+        }
+        if not embed:
+            out["X-Frame-Options"] = "DENY"
+        return out
+
+    def _set_cookie(self, response: Response, session: Session, embed: bool) -> None:
+        response.set_cookie(
+            COOKIE,
+            self.sessions.cookie(session),
+            max_age=int(self.sessions.idle),
+            path="/chat",
+            httponly=True,
+            secure=self.secure,
+            samesite="strict",
+        )
+
+    def _drop_cookie(self, response: Response) -> None:
+        response.delete_cookie(COOKIE, path="/chat", httponly=True, secure=self.secure, samesite="strict")
+
+    # -- the page ------------------------------------------------------------------------------------
+
+    async def page(self, request: Request) -> Response:
+        return self._page(request, embed=False)
+
+    async def embed_page(self, request: Request) -> Response:
+        return self._page(request, embed=True)
+
+    def _page(self, request: Request, *, embed: bool) -> Response:
+        session = self.sessions.find(request.cookies.get(COOKIE))
+        if session is None:
+            session = self.sessions.new()
+        html = self.templates.get_template("chat.html").render(
+            embed=embed,
+            csrf=self.sessions.csrf(session),
+            entries=session.entries,
+            controls=self._controls(session, embed),
+            focus=self._focus(session),
+        )
+        response = HTMLResponse(html, headers=self.headers(embed))
+        self._set_cookie(response, session, embed)
+        return response
+
+    def _focus(self, session: Session) -> str | None:
+        for entry in reversed(session.entries):
+            if entry.message is not None:
+                return f"m{entry.number}"
+        return None
+
+    def _controls(self, session: Session, embed: bool) -> str:
+        question = session.question
+        step = self.service.flow.steps.get(question.step) if question is not None else None
+        return self.templates.get_template("controls.html").render(
+            question=question,
+            started=bool(session.entries),
+            media=step is not None and step.kind == "media",
+            csrf=self.sessions.csrf(session),
+            nonce=secrets.token_urlsafe(12),
+            view="embed" if embed else "chat",
+            accept=",".join(self.web.upload_types),
+            actions=ACTIONS,
+        )
+
+    # -- answers -------------------------------------------------------------------------------------
+
+    async def send(self, request: Request) -> Response:
+        """One answer: a button, typed text, a photo or a location."""
+        fetch = request.headers.get(FETCH_HEADER) == "1"
+        session = self.sessions.find(request.cookies.get(COOKIE), start=True)
+        if session is None:  # no session, or one that ended: start none
+            return self._refused(fetch, "no session")
+        # The webhooks' cap; a photo may add its own limit on top (multipart posts only).
+        limit = self.config.server.max_body_bytes
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            limit += self.web.upload_max_bytes
+        try:
+            body = await read_body(request, limit)
+        except BodyTooLarge:
+            log.warning("web chat post refused: body too large")
+            return self._refused(fetch, "too large", status=413, session=session)
+        form = await _parse_form(request, body)
+        if not self.sessions.csrf_ok(session, _field(form, "csrf")):
+            log.warning("web chat post refused: bad or missing CSRF token")
+            return self._refused(fetch, "csrf", session=session)
+        embed = _field(form, "view") == "embed"
+        async with session.lock:  # one answer at a time per person: a second one waits its turn
+            inbound, shown, problem = await self._inbound(form, session)
+            added: list[Entry] = []
+            replaced: Entry | None = None
+            outcome = Outcome()
+            if problem is not None:
+                added.append(session.add(Entry("bot", message=Outbound(problem, step="web"))))
+            elif inbound is not None:
+                nonce = _field(form, "n")
+                env = Envelope(
+                    CHANNEL,
+                    session.id,
+                    inbound,
+                    delivery_id=f"{session.id}:{nonce}" if nonce else None,
+                    button_step=_field(form, "step") if inbound.option is not None else None,
+                )
+                outcome = await self.service.handle(env)
+                kept = [m.ref for m in inbound.media if m.ref != NOT_KEPT]
+                if outcome.duplicate or outcome.limited:
+                    self.uploads.forget(kept)  # the step did not take it
+                else:
+                    session.uploads.extend(kept)
+                self._settle_uploads(session, outcome)
+                added, replaced = self._show(session, shown, outcome)
+                await self._mark_sent(outcome)
+            ended = any(m.clear_chat for m in outcome.replies)
+        if ended:  # `exit` typed in the chat: a quick exit
+            self.sessions.end(session)
+            return self._left(fetch)
+        if fetch:
+            return self._json(session, added, replaced, embed)
+        focus = self._focus(session) or "now"
+        response = RedirectResponse(f"/chat{'/embed' if embed else ''}#{focus}", status_code=303)
+        response.headers.update(self.headers(embed))
+        self._set_cookie(response, session, embed)
+        return response
+
+    async def _inbound(self, form: Any, session: Session) -> tuple[Inbound | None, str | None, str | None]:
+        """The form as one Inbound, what to show as the person's own message, or a problem to say."""
+        upload = form.get("photo")
+        if isinstance(upload, UploadFile) and upload.filename:
+            data = await upload.read()
+            kind = sniff(data)
+            if kind is None or kind not in self.web.upload_types or len(data) > self.web.upload_max_bytes:
+                return None, None, words("photo_bad")
+            question = session.question
+            step = self.service.flow.steps.get(question.step) if question is not None else None
+            if step is None or step.kind != "media":  # not asked for: the flow says so, nothing is kept
+                return (
+                    Inbound(
+                        text=_text(_field(form, "text")), media=(Media(ref=NOT_KEPT, content_type=kind),)
+                    ),
+                    None,
+                    None,
+                )
+            ref = await self.uploads.save(data)
+            caption = _text(_field(form, "text"))
+            shown = words("photo_sent") + (f" {caption}" if caption else "")
+            return Inbound(text=caption, media=(Media(ref=ref, content_type=kind),)), shown, None
+        location = _location(_field(form, "lat"), _field(form, "lon"))
+        if location is not None:
+            return Inbound(location=location), words("location_sent"), None
+        option = _field(form, "option")
+        if option:
+            question = session.question
+            labels = {o.key: o.label for o in question.options} if question is not None else {}
+            if option == "start" and not session.entries:
+                return Inbound(text="start"), None, None
+            if option in labels:
+                return Inbound(option=option), labels[option], None
+            if _OPTION_KEY.fullmatch(option):  # a button from an older page: the service re-asks
+                return Inbound(option=option), None, None
+            return None, None, None
+        text = _text(_field(form, "text"))
+        if not text:
+            return None, None, None
+        return Inbound(text=text), text, None
+
+    def _settle_uploads(self, session: Session, outcome: Outcome) -> None:
+        """Photos belong to the report once it is sent; a draft that was erased takes them with it."""
+        if outcome.duplicate or outcome.limited or outcome.step is not None:
+            return
+        if outcome.reference is None:  # stop, delete or exit: the draft is gone, and so are its photos
+            self.uploads.forget(session.uploads)
+        session.uploads.clear()
+
+    def _show(
+        self, session: Session, shown: str | None, outcome: Outcome
+    ) -> tuple[list[Entry], Entry | None]:
+        """Put the person's message and our replies on the session's page."""
+        added: list[Entry] = []
+        replaced: Entry | None = None
+        if outcome.duplicate:  # the same form sent twice (a double click, Back then send): done once
+            return added, replaced
+        replies = outcome.replies
+        if outcome.limited and not replies:  # over the rate: say so, nothing was stored
+            replies = [Outbound(limit_words("slow_down"), step="limits")]
+        toggles = all(m.update for m in replies) and bool(replies)
+        if toggles:
+            for m in replies:
+                replaced = session.replace_question(m) or replaced
+            if replaced is not None:
+                return added, replaced
+        if shown:
+            added.append(session.add(Entry("person", text=shown)))
+        for message in replies:
+            added.append(session.add(Entry("bot", message=message)))
+        return added, replaced
+
+    def _json(self, session: Session, added: list[Entry], replaced: Entry | None, embed: bool) -> Response:
+        render = self.templates.get_template("entry.html").render
+        body = {
+            "added": "".join(render(entry=e) for e in added),
+            "replaced": {"id": f"m{replaced.number}", "html": render(entry=replaced)} if replaced else None,
+            "controls": self._controls(session, embed),
+            "focus": self._focus(session) if added else None,
+        }
+        response = JSONResponse(body, headers=self.headers(embed))
+        self._set_cookie(response, session, embed)
+        return response
+
+    def _refused(
+        self, fetch: bool, why: str, *, status: int = 403, session: Session | None = None
+    ) -> Response:
+        """A post the server will not act on; nothing was stored."""
+        log.info("web chat post refused reason=%s", why)
+        if fetch:
+            return JSONResponse({"error": why}, status_code=status, headers=self.headers())
+        html = self.templates.get_template("ended.html").render()
+        return HTMLResponse(html, status_code=status, headers=self.headers())
+
+    async def _mark_sent(self, outcome: Outcome) -> None:
+        """The replies went out in this response: their outbox rows are done."""
+        if not outcome.outbox_ids:
+            return
+        write = partial(
+            steps.mark_sent, cipher=self.service.cipher, ids=list(outcome.outbox_ids), at=datetime.now(UTC)
+        )
+        gate = self.service.sqlite_writer
+        try:
+            async with gate.shared() if gate is not None else contextlib.nullcontext():
+                await self.service.db.run_step(write)
+        except Exception as exc:
+            log.error("could not mark web replies sent error=%s", type(exc).__name__)
+
+    # -- quick exit ----------------------------------------------------------------------------------
+
+    async def exit(self, request: Request) -> Response:
+        """End the session (the `exit` word through the service erases the draft), then leave."""
+        fetch = request.headers.get(FETCH_HEADER) == "1"
+        session = self.sessions.find(request.cookies.get(COOKIE))
+        if session is not None:
+            try:
+                body = await read_body(request, self.config.server.max_body_bytes)
+                form = await _parse_form(request, body)
+            except BodyTooLarge:
+                form = {}
+            if self.sessions.csrf_ok(session, _field(form, "csrf")):
+                async with session.lock:
+                    if session.entries:  # a conversation exists only after the first answer
+                        outcome = await self.service.handle(
+                            Envelope(CHANNEL, session.id, Inbound(text="exit"))
+                        )
+                        await self._mark_sent(outcome)
+                self.sessions.end(session)
+        return self._left(fetch)
+
+    def _left(self, fetch: bool) -> Response:
+        response: Response
+        if fetch:
+            response = JSONResponse({"exit": self.web.exit_url}, headers=self.headers())
+        else:
+            response = RedirectResponse(self.web.exit_url, status_code=303, headers=self.headers())
+        response.headers["Clear-Site-Data"] = '"cache", "storage"'
+        self._drop_cookie(response)
+        return response
+
+    # -- static files --------------------------------------------------------------------------------
+
+    async def asset(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC:
+            return Response(status_code=404)
+        headers = self.headers()
+        headers["Cache-Control"] = "public, max-age=3600"
+        return Response(self.static[name], media_type=STATIC[name], headers=headers)
+
+    def routes(self) -> ChannelRoutes:
+        return ChannelRoutes(
+            routes=[
+                Route("/chat", self.page, methods=["GET"]),
+                Route("/chat/embed", self.embed_page, methods=["GET"]),
+                Route("/chat/send", self.send, methods=["POST"]),
+                Route("/chat/exit", self.exit, methods=["POST"]),
+                Route("/chat/static/{name}", self.asset, methods=["GET"]),
+            ]
+        )
+
+
+def _field(form: Any, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _text(value: str | None) -> str:
+    return (value or "").strip()[:MAX_TEXT]
+
+
+def _location(lat: str | None, lon: str | None) -> Location | None:
+    if not lat or not lon:
+        return None
+    try:
+        la, lo = float(lat), float(lon)
+    except ValueError:
+        return None
+    if not (math.isfinite(la) and math.isfinite(lo) and -90 <= la <= 90 and -180 <= lo <= 180):
+        return None
+    return Location(latitude=round(la, 6), longitude=round(lo, 6))
+
+
+class _InMemoryParts(MultiPartParser):
+    """Starlette's multipart parser, keeping uploads in memory: a photo is never written to disk in
+    clear (the body is capped before parsing, so memory is bounded too)."""
+
+    spool_max_size = 1 << 30
+
+
+async def _parse_form(request: Request, body: bytes) -> Any:
+    """The posted form (urlencoded or multipart), parsed from the body already read and capped."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+
+        async def chunks() -> AsyncGenerator[bytes, None]:
+            yield body
+
+        try:
+            return await _InMemoryParts(request.headers, chunks(), max_files=1, max_fields=50).parse()
+        except MultiPartException:
+            return {}
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    again = Request(request.scope, replay)
+    return await again.form(max_files=1, max_fields=50)
+
+
+def webchat_routes(config: Config, service: ReportService) -> ChannelRoutes:
+    """The web chat's routes, for `bot.server.create_app`."""
+    return WebChat(config, service).routes()
+
+
+class WebSender:
+    """Staff follow-ups to a web reporter. A web page cannot be written to once it has been answered:
+    the reply stays in the report's transcript, and the reporter reads it when they come back and
+    look up their reference (`status`). Nothing is pushed, so there is nothing to retry."""
+
+    channel = CHANNEL
+
+    async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]:
+        return []
