@@ -138,7 +138,7 @@ async def test_a_whole_report_by_button_presses_and_typed_text(phone: Phone, tg_
     assert said(await phone.press("No"), "Which of these fits you best?")
     assert said(await phone.press("It happened to me"), "In your own words")
     assert said(await phone.say("A man shouted at me at the bus stop."), "Is there more")
-    assert said(await phone.press("Done"), "What happened? Pick all that fit")
+    assert said(await phone.press("Done"), "Which of these happened? Pick all that fit")
     question = phone.keyboard()
     await phone.press("Verbal abuse or threats")
     ticked = phone.keyboard()

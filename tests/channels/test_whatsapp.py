@@ -91,7 +91,7 @@ async def test_a_whole_report_by_numbers_and_typed_text_with_location_and_photo(
     assert "In your own words" in await p.choose("It happened to me")
     assert "Is there more" in await p.send("A man shouted at me at the bus stop on Mill Road.")
     said = await p.choose("Done")
-    assert "What happened?" in said
+    assert "Which of these happened?" in said
     said = await p.send(f"{number(said, 'Verbal abuse or threats')} {number(said, 'Ongoing harassment')}")
     assert "Why do you think it happened?" in said  # typed numbers answer a pick-all question at once
     said = await p.send(number(said, "Religion or belief"))  # one number ticks it; the question stays

@@ -19,7 +19,7 @@ def test_a_victim_who_wants_a_call_back_sends_a_full_report() -> None:
     assert said(chat.send("1"), "In your own words")  # free recall first, then the specific questions
     assert said(chat.send("A man shouted at me at the bus stop."), "Is there more")
     assert said(chat.send("He said I should go home."), "Is there more")
-    assert said(chat.send("Done"), "What happened? Pick all that fit")
+    assert said(chat.send("Done"), "Which of these happened? Pick all that fit")
     assert chat.last.multi
     assert said(chat.send("1, 4"), "Why do you think it happened?")
     assert said(chat.send("race and religion"), "When did it happen?")
@@ -203,7 +203,7 @@ def test_back_returns_to_the_previous_question_with_the_answer_kept() -> None:
     chat = go_to(Chat(), "what")
     chat.send("1 3")
     assert chat.step == "why"
-    assert said(chat.send("back"), "What happened?")
+    assert said(chat.send("back"), "Which of these happened?")
     assert chat.last.selected == ("verbal", "property")
     assert chat.answers["what"] == ["verbal", "property"]
     chat.send("/back")

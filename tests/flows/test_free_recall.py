@@ -15,7 +15,7 @@ def test_after_safety_and_role_the_story_comes_before_the_specific_questions() -
     chat = go_to(Chat(), "role")
     assert said(chat.send("It happened to me"), "In your own words, what happened?")
     chat.send(STORY)
-    assert said(chat.send("done"), "What happened? Pick all that fit")
+    assert said(chat.send("done"), "Which of these happened? Pick all that fit")
 
 
 def test_a_story_typed_at_the_welcome_is_kept_and_reaches_the_review_and_the_report() -> None:
@@ -64,7 +64,7 @@ def test_no_at_more_to_add_ends_the_story_and_is_never_part_of_it() -> None:
     for typed in ("no", "nah", "that's it", "I'm done", "send it", "nothing else", "No."):
         chat = go_to(Chat(), "story")
         chat.send(STORY)
-        assert said(chat.send(typed), "What happened? Pick all that fit"), typed
+        assert said(chat.send(typed), "Which of these happened? Pick all that fit"), typed
         assert chat.answers["story"] == [STORY], typed
 
 

@@ -85,7 +85,7 @@ def through_to_evidence(p: Person, *, story: str = "A man shouted at me at the b
     assert "Which of these fits you best?" in p.choose("No")
     assert "In your own words" in p.choose("It happened to me")
     assert "Is there more" in p.say(story)
-    assert "What happened?" in p.choose("Done")
+    assert "Which of these happened?" in p.choose("Done")
     p.tick("Verbal abuse or threats")
     p.tick("Ongoing harassment")
     assert p.pressed() == ["Verbal abuse or threats", "Ongoing harassment"]  # ticks shown, in place
