@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.channels.base import ChannelRoutes, read_body
+from bot.channels.base import ChannelRoutes, form_from_body, read_body
 from bot.channels.web.sessions import Entry, Session, SessionStore
 from bot.channels.web.uploads import UploadStore, sniff
 from bot.config import Config
@@ -475,17 +475,7 @@ async def _parse_form(request: Request, body: bytes) -> Any:
             return await _InMemoryParts(request.headers, chunks(), max_files=1, max_fields=50).parse()
         except MultiPartException:
             return {}
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    again = Request(request.scope, replay)
-    return await again.form(max_files=1, max_fields=50)
+    return await form_from_body(request, body, max_files=1, max_fields=50)
 
 
 def webchat_routes(config: Config, service: ReportService) -> ChannelRoutes:

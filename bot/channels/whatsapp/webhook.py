@@ -24,7 +24,7 @@ from starlette.routing import Route
 from twilio.http import AsyncHttpClient
 from twilio.request_validator import RequestValidator
 
-from bot.channels.base import ChannelRoutes, read_body
+from bot.channels.base import ChannelRoutes, form_from_body, read_body
 from bot.channels.whatsapp.parse import inbound_from_form
 from bot.channels.whatsapp.render import bodies, twiml
 from bot.channels.whatsapp.send import CHANNEL, WhatsAppSender, can_send, database_lookup, make_sender
@@ -100,7 +100,7 @@ class WhatsAppWebhook:
         except BodyTooLarge:
             log.warning("webhook refused: body too large")
             return Response(status_code=413)
-        form = await _parse_form(request, body)
+        form = await form_from_body(request, body, max_files=0, max_fields=200)
         refused = self._refusal(request, form)
         if refused is not None:
             return refused
@@ -161,21 +161,6 @@ class WhatsAppWebhook:
         """Let steps still running in the background finish (at shutdown)."""
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-
-
-async def _parse_form(request: Request, body: bytes) -> Any:
-    """The posted form, parsed by Starlette from the body already read (and capped)."""
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    again = Request(request.scope, replay)
-    return await again.form(max_files=0, max_fields=200)
 
 
 def _sid(form: Any) -> str:
