@@ -1,5 +1,6 @@
 """Shared by the benchmarks and the crash test: a config, the server as a subprocess, the fake Bot API
-on loopback, a lean HTTP/1.1 client, and Telegram update JSON for simulated people.
+on loopback, a lean HTTP/1.1 client, Telegram update JSON for simulated people, and the two load
+shapes (a closed loop at saturation, an open loop at a fixed offered rate) with their figures.
 
 The client is a few lines over asyncio streams (keep-alive, Content-Length only) so that the load
 generator costs little CPU on a two-core machine and the server gets the other core.
