@@ -41,14 +41,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import (
-    HEADERS,
     WEBHOOK,
     Conn,
-    encode,
     free_port,
     serve_args,
     start,
-    text_update,
+    telegram_body,
     wait_ready,
     write_config,
 )
@@ -130,9 +128,9 @@ async def load(
                 if p.next == len(p.lines):
                     p = people[k] = Person.new(next(chats))
                 if p.pending is None:
-                    p.pending = encode(text_update(next(_update_ids), p.chat, 10 + p.next, p.lines[p.next]))
+                    p.pending = telegram_body(next(_update_ids), p.chat, 10 + p.next, p.lines[p.next])
                 try:
-                    status = await conn.post(WEBHOOK, p.pending, HEADERS)
+                    status = await conn.post_update(p.pending)
                 except ConnectionError:
                     return
                 if status != 200:

@@ -1,5 +1,6 @@
 """Shared by the benchmarks and the crash test: a config, the server as a subprocess, the fake Bot API
-on loopback, a lean HTTP/1.1 client, and Telegram update JSON for simulated people.
+on loopback, a lean HTTP/1.1 client, Telegram update JSON for simulated people, and the two load
+shapes (a closed loop at saturation, an open loop at a fixed offered rate) with their figures.
 
 The client is a few lines over asyncio streams (keep-alive, Content-Length only) so that the load
 generator costs little CPU on a two-core machine and the server gets the other core.
@@ -10,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.fernet import Fernet
 
@@ -25,6 +30,7 @@ PYTHON = sys.executable
 TOKEN = "123456:TEST-token-for-the-fake-bot-api"
 SECRET = "bench-webhook-secret-0123456789"
 WEBHOOK = "/telegram/webhook"
+HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 
 
 def free_port() -> int:
@@ -125,30 +131,39 @@ class Conn:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
         extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (
             f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n{extra}\r\n"
         )
+        status, _, _ = await self.request(head, body)
+        return status
+
+    async def post_update(self, body: bytes) -> int:
+        """Post one Telegram update to the webhook, with its secret header."""
+        return await self.post(WEBHOOK, body, HEADERS)
+
+    async def request(self, head: str, body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
+        """Send one request (`head` ends with its blank line); its status, headers (lower-case names)
+        and body. A connection that fails is closed and raises ConnectionError."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
         try:
             self.writer.write(head.encode("latin-1") + body)
             status_line = await self.reader.readline()
             if not status_line:
                 raise ConnectionError("closed")
-            length = 0
+            headers: dict[bytes, bytes] = {}
             while True:
                 line = await self.reader.readline()
                 if line in (b"\r\n", b""):
                     break
                 name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value.strip())
-            if length:
-                await self.reader.readexactly(length)
-            return int(status_line.split()[1])
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get(b"content-length", b"0"))
+            data = await self.reader.readexactly(length) if length else b""
+            return int(status_line.split()[1]), headers, data
         except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
             self.close()
             raise ConnectionError("connection lost") from None
@@ -178,4 +193,150 @@ def encode(update: dict[str, Any]) -> bytes:
     return json.dumps(update, separators=(",", ":")).encode()
 
 
-HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+def telegram_body(update_id: int, chat_id: int, message_id: int, text: str) -> bytes:
+    """The body Telegram posts for one text message in a private chat."""
+    return encode(text_update(update_id, chat_id, message_id, text))
+
+
+# -- running a benchmark: its figures, the machine, the server's process ------------------------------
+
+
+@dataclass
+class Run:
+    """What one load run saw: messages sent, answered 200 or not, whole reports, latencies."""
+
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    reports: int = 0
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.elapsed if self.elapsed else 0.0
+
+    async def time(self, request: Awaitable[int], since: float | None = None) -> None:
+        """Await one request and count it: answered 200 or not (a lost connection is not), and its
+        latency from `since` (when it was due; by default, now)."""
+        began = time.perf_counter() if since is None else since
+        self.sent += 1
+        try:
+            status = await request
+        except ConnectionError:
+            status = 0
+        self.latencies.append(time.perf_counter() - began)
+        self.ok += status == 200
+        self.failed += status != 200
+
+
+class Reporter(Protocol):
+    """One simulated person's client: the messages of a new report, and how one is sent."""
+
+    async def begin(self) -> list[Any]: ...
+
+    async def send(self, message: Any) -> int: ...
+
+    def close(self) -> None: ...
+
+
+async def closed_loop(new: Callable[[], Reporter], *, people: int, messages: int, seconds: float) -> Run:
+    """Each person sends their next message as soon as the previous one was answered; when a report is
+    done the same person starts another. Bounded by `messages` and `seconds`."""
+    run = Run()
+    deadline = time.perf_counter() + seconds
+    budget = iter(range(messages))
+
+    async def person() -> None:
+        reporter = new()
+        try:
+            while time.perf_counter() < deadline:
+                for message in await reporter.begin():
+                    if next(budget, None) is None or time.perf_counter() >= deadline:
+                        return
+                    await run.time(reporter.send(message))
+                run.reports += 1
+        finally:
+            reporter.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(person() for _ in range(people)))
+    run.elapsed = time.perf_counter() - t0
+    return run
+
+
+async def open_loop(reporters: Sequence[Reporter], *, rate: float, seconds: float) -> Run:
+    """A fixed offered rate: message i is due at t0 + i/rate, spread over the reporters; latency is
+    measured from when it was due (so a slow server cannot hide its queue)."""
+    run = Run()
+    total = int(rate * seconds)
+    people = len(reporters)
+    t0 = time.perf_counter() + 0.2
+
+    async def person(k: int) -> None:
+        reporter = reporters[k]
+        pending: list[Any] = []
+        try:
+            for i in range(k, total, people):
+                if not pending:
+                    pending = await reporter.begin()
+                    run.reports += 1
+                due = t0 + i / rate
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                await run.time(reporter.send(pending.pop(0)), since=due)
+        finally:
+            reporter.close()
+
+    await asyncio.gather(*(person(k) for k in range(people)))
+    run.elapsed = time.perf_counter() - t0
+    return run
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def stored_counts(config_db: Path) -> tuple[int, int]:
+    """(reports, person's lines in transcripts) actually in the database after the run."""
+    db = sqlite3.connect(config_db)
+    try:
+        reports = db.execute("SELECT count(*) FROM report").fetchone()[0]
+        lines = db.execute("SELECT count(*) FROM transcript_entry WHERE direction = 'in'").fetchone()[0]
+    finally:
+        db.close()
+    return int(reports), int(lines)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def serving(
+    args: Sequence[str], port: int, *, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process started with `args`, once it answers on `port`; stopped at the end."""
+    proc = start(args, log=log, env=env)
+    try:
+        wait_ready(port, proc)
+        yield proc
+    finally:
+        stop(proc)

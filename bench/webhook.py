@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
-import platform
 import random
 import sqlite3
 import statistics
@@ -24,22 +22,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import harness
 from bench.harness import (
-    HEADERS,
-    WEBHOOK,
     Conn,
-    encode,
+    Run,
     free_port,
+    machine,
     peak_rss_mib,
+    percentile,
     serve_args,
+    serving,
     start,
-    text_update,
-    wait_ready,
+    stop,
+    stored_counts,
+    telegram_body,
     write_config,
 )
 from bench.people import script
@@ -48,96 +48,37 @@ _ids = itertools.count(1)
 _chats = itertools.count(random.randrange(10**9, 2 * 10**9, 10**6))
 
 
-@dataclass
-class Run:
-    sent: int = 0
-    ok: int = 0
-    failed: int = 0
-    reports: int = 0
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.ok / self.elapsed if self.elapsed else 0.0
-
-
 def _bodies() -> list[bytes]:
     """One whole report by a new person, as the update bodies Telegram would post."""
     chat = next(_chats)
     return [
-        encode(text_update(next(_ids), chat, 10 + i, line))
+        telegram_body(next(_ids), chat, 10 + i, line)
         for i, line in enumerate(script(f"Someone shouted at my neighbour, story {chat}."))
     ]
 
 
+class TelegramPerson(Conn):
+    """Someone reporting through Telegram: one update a chat at a time (Telegram's way), each report
+    from a new chat, over one keep-alive connection."""
+
+    async def begin(self) -> list[bytes]:
+        return _bodies()
+
+    async def send(self, message: bytes) -> int:
+        return await self.post_update(message)
+
+
 async def closed_loop(port: int, *, people: int, messages: int, seconds: float) -> Run:
-    """Each person posts their next message as soon as the previous one was answered (Telegram's way:
-    one update a chat at a time); when a report is done a new person starts. Bounded both ways."""
-    run = Run()
-    deadline = time.perf_counter() + seconds
-    budget = iter(range(messages))
-
-    async def person() -> None:
-        conn = Conn(port)
-        try:
-            while time.perf_counter() < deadline:
-                bodies = _bodies()
-                for body in bodies:
-                    if next(budget, None) is None or time.perf_counter() >= deadline:
-                        return
-                    t = time.perf_counter()
-                    run.sent += 1
-                    try:
-                        status = await conn.post(WEBHOOK, body, HEADERS)
-                    except ConnectionError:
-                        status = 0
-                    run.latencies.append(time.perf_counter() - t)
-                    if status == 200:
-                        run.ok += 1
-                    else:
-                        run.failed += 1
-                run.reports += 1
-        finally:
-            conn.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(person() for _ in range(people)))
-    run.elapsed = time.perf_counter() - t0
-    return run
+    """Each person posts their next message as soon as the previous one was answered; when a report is
+    done a new person starts. Bounded both ways."""
+    return await harness.closed_loop(
+        lambda: TelegramPerson(port), people=people, messages=messages, seconds=seconds
+    )
 
 
 async def open_loop(port: int, *, rate: float, seconds: float, people: int = 100) -> Run:
-    """A fixed offered rate: message i is due at t0 + i/rate, spread over `people` chats; latency is
-    measured from when it was due (so a slow server cannot hide its queue)."""
-    run = Run()
-    total = int(rate * seconds)
-    t0 = time.perf_counter() + 0.2
-
-    async def person(k: int) -> None:
-        conn = Conn(port)
-        bodies: list[bytes] = []
-        try:
-            for i in range(k, total, people):
-                if not bodies:
-                    bodies = _bodies()
-                    run.reports += 1
-                due = t0 + i / rate
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                run.sent += 1
-                try:
-                    status = await conn.post(WEBHOOK, bodies.pop(0), HEADERS)
-                except ConnectionError:
-                    status = 0
-                run.latencies.append(time.perf_counter() - due)
-                run.ok += status == 200
-                run.failed += status != 200
-        finally:
-            conn.close()
-
-    await asyncio.gather(*(person(k) for k in range(people)))
-    run.elapsed = time.perf_counter() - t0
-    return run
+    """A fixed offered rate over `people` chats (see bench.harness.open_loop)."""
+    return await harness.open_loop([TelegramPerson(port) for _ in range(people)], rate=rate, seconds=seconds)
 
 
 def durability_ceiling(folder: Path, seconds: float = 3.0, limit: int = 20_000) -> float:
@@ -157,43 +98,6 @@ def durability_ceiling(folder: Path, seconds: float = 3.0, limit: int = 20_000) 
     rate = n / (time.perf_counter() - t0)
     db.close()
     return rate
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else 0.0
-
-
-def stored_counts(config_db: Path) -> tuple[int, int]:
-    """(reports, person's lines in transcripts) actually in the database after the run."""
-    db = sqlite3.connect(config_db)
-    try:
-        reports = db.execute("SELECT count(*) FROM report").fetchone()[0]
-        lines = db.execute("SELECT count(*) FROM transcript_entry WHERE direction = 'in'").fetchone()[0]
-    finally:
-        db.close()
-    return int(reports), int(lines)
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def main() -> int:
@@ -229,30 +133,22 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
-    server = start(serve_args(config, port), log=folder / "server.log", env=env)
-    try:
-        wait_ready(port, server)
+    with serving(serve_args(config, port), port, log=folder / "server.log", env=env) as server:
         warm = asyncio.run(closed_loop(port, people=64, messages=400, seconds=10))
         sat = asyncio.run(closed_loop(port, people=args.people, messages=args.messages, seconds=args.seconds))
         lat = asyncio.run(open_loop(port, rate=args.rate, seconds=args.latency_seconds))
         peak = peak_rss_mib(server.pid)
-    finally:
-        stop(server)
     stop(fake)
     reports = lines = -1
     if not args.postgres:
         reports, lines = stored_counts(folder / "run" / "data" / "reportbot.db")
 
     http_port = free_port()
-    bare = start(["bench/ceiling_http.py", str(http_port)], log=folder / "ceiling.log")
-    try:
-        wait_ready(http_port, bare)
+    with serving(["bench/ceiling_http.py", str(http_port)], http_port, log=folder / "ceiling.log"):
         asyncio.run(closed_loop(http_port, people=8, messages=400, seconds=5))
         http = asyncio.run(
             closed_loop(http_port, people=args.people, messages=args.messages, seconds=args.seconds / 2)
         )
-    finally:
-        stop(bare)
     durable = durability_ceiling(folder)
 
     backend = "PostgreSQL" if args.postgres else "SQLite (WAL, synchronous=FULL)"

@@ -100,22 +100,15 @@ def _valid_fernet(key: str) -> bool:
         return False
 
 
-def _fernet_key(value: str) -> str:
-    if not _valid_fernet(value):
-        raise _problem("is not a Fernet key (32 url-safe base64 bytes)")
-    return value
+def _text_check(ok: Callable[[str], object], problem: str, *, required: bool = False) -> Callable[[str], str]:
+    """A check of a text value: `ok(value)` or the problem. Unless `required`, empty passes (not set up)."""
 
+    def check(value: str) -> str:
+        if (value or required) and not ok(value):
+            raise _problem(problem)
+        return value
 
-def _pseudonym_key(value: str) -> str:
-    if value and len(value) < 32:
-        raise _problem("must be at least 32 characters")
-    return value
-
-
-def _database_url(value: str) -> str:
-    if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        raise _problem("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-    return value
+    return check
 
 
 def _time_zone(value: str) -> str:
@@ -128,33 +121,20 @@ def _time_zone(value: str) -> str:
 
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 _BOT_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
-
-
-def _webhook_secret(value: str) -> str:
-    if value and not _WEBHOOK_SECRET.match(value):
-        raise _problem("must be 16-256 characters: letters, digits, _ or -")
-    return value
-
-
-def _bot_token(value: str) -> str:
-    if value and not _BOT_TOKEN.match(value):
-        raise _problem("does not look like a BotFather token (digits:letters)")
-    return value
-
-
-def _public_url(value: str) -> str:
-    if value and not value.startswith(("https://", "http://")):
-        raise _problem("must start with https://")
-    return value
-
-
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
-
-def _partner_id(value: str) -> str:
-    if not _ID.match(value):
-        raise _problem("must be 1-32 lower-case letters, digits, - or _")
-    return value
+_fernet_key = _text_check(_valid_fernet, "is not a Fernet key (32 url-safe base64 bytes)", required=True)
+_pseudonym_key = _text_check(lambda v: len(v) >= 32, "must be at least 32 characters")
+_database_url = _text_check(
+    lambda v: v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")),
+    "must start with sqlite+aiosqlite:// or postgresql+asyncpg://",
+)
+_webhook_secret = _text_check(_WEBHOOK_SECRET.match, "must be 16-256 characters: letters, digits, _ or -")
+_bot_token = _text_check(_BOT_TOKEN.match, "does not look like a BotFather token (digits:letters)")
+_public_url = _text_check(lambda v: v.startswith(("https://", "http://")), "must start with https://")
+_ID_PROBLEM = "must be 1-32 lower-case letters, digits, - or _"
+_partner_id = _text_check(_ID.match, _ID_PROBLEM, required=True)
+_partner_id_if_set = _text_check(_ID.match, _ID_PROBLEM)
 
 
 Whole = Annotated[int, BeforeValidator(_no_bool("int_type"))]
@@ -328,7 +308,7 @@ class SupportTable:
     for_: Filled = Field(alias="for")
     contact: Filled
     # Needed when referrals = true: the id the report is shared under (exports: --partner ID).
-    id: Annotated[str, AfterValidator(lambda v: _partner_id(v) if v else v)] = ""
+    id: Annotated[str, AfterValidator(_partner_id_if_set)] = ""
     # The motivations it serves (empty: every report); see config.example.toml.
     strands: Annotated[
         tuple[str, ...], BeforeValidator(_comma_list), AfterValidator(_one_of((*STRANDS, SELF_HARM)))

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,6 +44,9 @@ from flows.types import Outbound
 from storage import outbox as steps  # the delivery functions (storage.outbox)
 from storage.db import Database, WriteGate
 from storage.store import Pending, Store
+
+if TYPE_CHECKING:
+    from bot.service import ReportService
 
 log = logging.getLogger("reportbot.outbox")
 
@@ -278,6 +281,21 @@ class Outbox:
             return await self.db.run_step(fn)
         async with self._lock.shared():
             return await self.db.run_step(fn)
+
+
+async def mark_answered(service: ReportService, ids: Sequence[int]) -> None:
+    """Replies a channel carried in its own HTTP response (TwiML, a web page) went out with it: their
+    outbox rows are done. A failure is logged, not raised: the response is sent anyway (a reply shown
+    twice later is better than one never shown)."""
+    if not ids:
+        return
+    write = partial(steps.mark_sent, cipher=service.cipher, ids=list(ids), at=datetime.now(UTC))
+    gate = service.sqlite_writer
+    try:
+        async with gate.shared() if gate is not None else contextlib.nullcontext():
+            await service.db.run_step(write)
+    except Exception as exc:
+        log.error("could not mark replies sent error=%s", type(exc).__name__)
 
 
 # -- what the loop adds around a sender that can delete messages ---------------------------------------

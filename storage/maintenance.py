@@ -9,7 +9,7 @@ so old pages do not linger in the -wal file either.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,14 +53,8 @@ class PurgeCounts:
     references: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "drafts": self.drafts,
-            "reports": self.reports,
-            "transcript_entries": self.transcript_entries,
-            "outbox_messages": self.outbox_messages,
-            "receipts": self.receipts,
-            "message_ids": self.message_ids,
-        }
+        """The counts by kind, in the order of the fields (the references are not a count)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "references"}
 
 
 @dataclass

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from bot.errors import BodyTooLarge, ChannelUnavailable
 
@@ -109,3 +109,20 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def form_from_body(request: Request, body: bytes, *, max_files: int, max_fields: int) -> Any:
+    """The urlencoded form of a request whose body was already read (and capped), parsed by Starlette."""
+    from starlette.requests import Request as StarletteRequest
+
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    again = StarletteRequest(request.scope, replay)
+    return await again.form(max_files=max_files, max_fields=max_fields)

@@ -12,14 +12,11 @@ the one HttpOnly cookie; load anything from another site.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import re
 import secrets
 from collections.abc import AsyncGenerator, Sequence
-from datetime import UTC, datetime
-from functools import partial
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,17 +28,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot.channels.base import ChannelRoutes, read_body
+from bot.channels.base import ChannelRoutes, form_from_body, read_body
 from bot.channels.web.sessions import Entry, Session, SessionStore
 from bot.channels.web.uploads import UploadStore, sniff
 from bot.config import Config
+from bot.delivery import mark_answered
 from bot.errors import BodyTooLarge
 from bot.limits import words as limit_words
 from bot.service import Envelope, Outcome, ReportService
 from flows import catalog
 from flows.types import Inbound, Location, Media, Outbound
 from flows.words import COMMAND_OPTIONS
-from storage import outbox as steps  # the delivery functions (storage.outbox)
 from storage.store import Pending
 
 log = logging.getLogger("reportbot.webchat")
@@ -216,6 +213,22 @@ class WebChat:
         session = self.sessions.find(request.cookies.get(COOKIE), start=True)
         if session is None:  # no session, or one that ended: start none
             return self._refused(fetch, "no session")
+        form = await self._checked_form(request, session, fetch)
+        if isinstance(form, Response):
+            return form
+        embed = _field(form, "view") == "embed"
+        async with session.lock:  # one answer at a time per person: a second one waits its turn
+            added, replaced, outcome = await self._answer(form, session)
+            ended = any(m.clear_chat for m in outcome.replies)
+        if ended:  # `exit` typed in the chat: a quick exit
+            self.sessions.end(session)
+            return self._left(fetch)
+        if fetch:
+            return self._json(session, added, replaced, embed)
+        return self._back_to_page(session, embed)
+
+    async def _checked_form(self, request: Request, session: Session, fetch: bool) -> Any:
+        """The posted form, or the refusal to answer with (too large, or no valid CSRF token)."""
         # The webhooks' cap; a photo may add its own limit on top (multipart posts only).
         limit = self.config.server.max_body_bytes
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -229,38 +242,36 @@ class WebChat:
         if not self.sessions.csrf_ok(session, _field(form, "csrf")):
             log.warning("web chat post refused: bad or missing CSRF token")
             return self._refused(fetch, "csrf", session=session)
-        embed = _field(form, "view") == "embed"
-        async with session.lock:  # one answer at a time per person: a second one waits its turn
-            inbound, shown, problem = await self._inbound(form, session)
-            added: list[Entry] = []
-            replaced: Entry | None = None
-            outcome = Outcome()
-            if problem is not None:
-                added.append(session.add(Entry("bot", message=Outbound(problem, step="web"))))
-            elif inbound is not None:
-                nonce = _field(form, "n")
-                env = Envelope(
-                    CHANNEL,
-                    session.id,
-                    inbound,
-                    delivery_id=f"{session.id}:{nonce}" if nonce else None,
-                    button_step=_field(form, "step") if inbound.option is not None else None,
-                )
-                outcome = await self.service.handle(env)
-                kept = [m.ref for m in inbound.media if m.ref != NOT_KEPT]
-                if outcome.duplicate or outcome.limited:
-                    self.uploads.forget(kept)  # the step did not take it
-                else:
-                    session.uploads.extend(kept)
-                self._settle_uploads(session, outcome)
-                added, replaced = self._show(session, shown, outcome)
-                await self._mark_sent(outcome)
-            ended = any(m.clear_chat for m in outcome.replies)
-        if ended:  # `exit` typed in the chat: a quick exit
-            self.sessions.end(session)
-            return self._left(fetch)
-        if fetch:
-            return self._json(session, added, replaced, embed)
+        return form
+
+    async def _answer(self, form: Any, session: Session) -> tuple[list[Entry], Entry | None, Outcome]:
+        """Run the form through the service's step; what was added to the page, or replaced on it."""
+        inbound, shown, problem = await self._inbound(form, session)
+        if problem is not None:
+            return [session.add(Entry("bot", message=Outbound(problem, step="web")))], None, Outcome()
+        if inbound is None:
+            return [], None, Outcome()
+        nonce = _field(form, "n")
+        env = Envelope(
+            CHANNEL,
+            session.id,
+            inbound,
+            delivery_id=f"{session.id}:{nonce}" if nonce else None,
+            button_step=_field(form, "step") if inbound.option is not None else None,
+        )
+        outcome = await self.service.handle(env)
+        kept = [m.ref for m in inbound.media if m.ref != NOT_KEPT]
+        if outcome.duplicate or outcome.limited:
+            self.uploads.forget(kept)  # the step did not take it
+        else:
+            session.uploads.extend(kept)
+        self._settle_uploads(session, outcome)
+        added, replaced = self._show(session, shown, outcome)
+        await mark_answered(self.service, outcome.outbox_ids)
+        return added, replaced, outcome
+
+    def _back_to_page(self, session: Session, embed: bool) -> Response:
+        """A plain form post: 303 back to the page, at the newest message."""
         focus = self._focus(session) or "now"
         response = RedirectResponse(f"/chat{'/embed' if embed else ''}#{focus}", status_code=303)
         response.headers.update(self.headers(embed))
@@ -271,42 +282,34 @@ class WebChat:
         """The form as one Inbound, what to show as the person's own message, or a problem to say."""
         upload = form.get("photo")
         if isinstance(upload, UploadFile) and upload.filename:
-            data = await upload.read()
-            kind = sniff(data)
-            if kind is None or kind not in self.web.upload_types or len(data) > self.web.upload_max_bytes:
-                return None, None, words("photo_bad")
-            question = session.question
-            step = self.service.flow.steps.get(question.step) if question is not None else None
-            if step is None or step.kind != "media":  # not asked for: the flow says so, nothing is kept
-                return (
-                    Inbound(
-                        text=_text(_field(form, "text")), media=(Media(ref=NOT_KEPT, content_type=kind),)
-                    ),
-                    None,
-                    None,
-                )
-            ref = await self.uploads.save(data)
-            caption = _text(_field(form, "text"))
-            shown = words("photo_sent") + (f" {caption}" if caption else "")
-            return Inbound(text=caption, media=(Media(ref=ref, content_type=kind),)), shown, None
+            return await self._photo(upload, _text(_field(form, "text")), session)
         location = _location(_field(form, "lat"), _field(form, "lon"))
         if location is not None:
             return Inbound(location=location), words("location_sent"), None
         option = _field(form, "option")
         if option:
-            question = session.question
-            labels = {o.key: o.label for o in question.options} if question is not None else {}
-            if option == "start" and not session.entries:
-                return Inbound(text="start"), None, None
-            if option in labels:
-                return Inbound(option=option), labels[option], None
-            if _OPTION_KEY.fullmatch(option):  # a button from an older page: the service re-asks
-                return Inbound(option=option), None, None
-            return None, None, None
+            inbound, shown = _option(option, session)
+            return inbound, shown, None
         text = _text(_field(form, "text"))
         if not text:
             return None, None, None
         return Inbound(text=text), text, None
+
+    async def _photo(
+        self, upload: UploadFile, caption: str, session: Session
+    ) -> tuple[Inbound | None, str | None, str | None]:
+        """A photo (with its caption): kept only where the question asks for one."""
+        data = await upload.read()
+        kind = sniff(data)
+        if kind is None or kind not in self.web.upload_types or len(data) > self.web.upload_max_bytes:
+            return None, None, words("photo_bad")
+        question = session.question
+        step = self.service.flow.steps.get(question.step) if question is not None else None
+        if step is None or step.kind != "media":  # not asked for: the flow says so, nothing is kept
+            return Inbound(text=caption, media=(Media(ref=NOT_KEPT, content_type=kind),)), None, None
+        ref = await self.uploads.save(data)
+        shown = words("photo_sent") + (f" {caption}" if caption else "")
+        return Inbound(text=caption, media=(Media(ref=ref, content_type=kind),)), shown, None
 
     def _settle_uploads(self, session: Session, outcome: Outcome) -> None:
         """Photos belong to the report once it is sent; a draft that was erased takes them with it."""
@@ -321,18 +324,14 @@ class WebChat:
     ) -> tuple[list[Entry], Entry | None]:
         """Put the person's message and our replies on the session's page."""
         added: list[Entry] = []
-        replaced: Entry | None = None
         if outcome.duplicate:  # the same form sent twice (a double click, Back then send): done once
-            return added, replaced
+            return added, None
         replies = outcome.replies
         if outcome.limited and not replies:  # over the rate: say so, nothing was stored
             replies = [Outbound(limit_words("slow_down"), step="limits")]
-        toggles = all(m.update for m in replies) and bool(replies)
-        if toggles:
-            for m in replies:
-                replaced = session.replace_question(m) or replaced
-            if replaced is not None:
-                return added, replaced
+        replaced = _replace_toggled(session, replies)
+        if replaced is not None:
+            return added, replaced
         if shown:
             added.append(session.add(Entry("person", text=shown)))
         for message in replies:
@@ -361,20 +360,6 @@ class WebChat:
         html = self.templates.get_template("ended.html").render()
         return HTMLResponse(html, status_code=status, headers=self.headers())
 
-    async def _mark_sent(self, outcome: Outcome) -> None:
-        """The replies went out in this response: their outbox rows are done."""
-        if not outcome.outbox_ids:
-            return
-        write = partial(
-            steps.mark_sent, cipher=self.service.cipher, ids=list(outcome.outbox_ids), at=datetime.now(UTC)
-        )
-        gate = self.service.sqlite_writer
-        try:
-            async with gate.shared() if gate is not None else contextlib.nullcontext():
-                await self.service.db.run_step(write)
-        except Exception as exc:
-            log.error("could not mark web replies sent error=%s", type(exc).__name__)
-
     # -- quick exit ----------------------------------------------------------------------------------
 
     async def exit(self, request: Request) -> Response:
@@ -393,7 +378,7 @@ class WebChat:
                         outcome = await self.service.handle(
                             Envelope(CHANNEL, session.id, Inbound(text="exit"))
                         )
-                        await self._mark_sent(outcome)
+                        await mark_answered(self.service, outcome.outbox_ids)
                 self.sessions.end(session)
         return self._left(fetch)
 
@@ -427,6 +412,28 @@ class WebChat:
                 Route("/chat/static/{name}", self.asset, methods=["GET"]),
             ]
         )
+
+
+def _option(option: str, session: Session) -> tuple[Inbound | None, str | None]:
+    """A button pressed, and its label to show as the person's message."""
+    question = session.question
+    labels = {o.key: o.label for o in question.options} if question is not None else {}
+    if option == "start" and not session.entries:
+        return Inbound(text="start"), None
+    if option in labels:
+        return Inbound(option=option), labels[option]
+    if _OPTION_KEY.fullmatch(option):  # a button from an older page: the service re-asks
+        return Inbound(option=option), None
+    return None, None
+
+
+def _replace_toggled(session: Session, replies: Sequence[Outbound]) -> Entry | None:
+    """Replies that only re-tick a multi-select question replace it in place: the entry replaced."""
+    replaced: Entry | None = None
+    if replies and all(m.update for m in replies):
+        for m in replies:
+            replaced = session.replace_question(m) or replaced
+    return replaced
 
 
 def _field(form: Any, name: str) -> str | None:
@@ -468,17 +475,7 @@ async def _parse_form(request: Request, body: bytes) -> Any:
             return await _InMemoryParts(request.headers, chunks(), max_files=1, max_fields=50).parse()
         except MultiPartException:
             return {}
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    again = Request(request.scope, replay)
-    return await again.form(max_files=1, max_fields=50)
+    return await form_from_body(request, body, max_files=1, max_fields=50)
 
 
 def webchat_routes(config: Config, service: ReportService) -> ChannelRoutes:

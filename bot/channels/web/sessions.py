@@ -125,14 +125,10 @@ class SessionStore:
 
         `start`: a cookie this server signed for a page, whose session has not begun, begins it (the
         first answer); one that ended (quick exit) never begins again."""
-        if not cookie or cookie.count(".") != 2:
-            return None
-        sid, stamp, mac = cookie.split(".")
-        if not stamp.isdigit() or not hmac.compare_digest(mac, _sign(self._key, f"cookie:{sid}.{stamp}")):
+        sid = self._signed_id(cookie)
+        if sid is None:
             return None
         now = self.clock()
-        if now - int(stamp) > self.idle:
-            return None
         session = self._sessions.get(sid)
         if session is None and start and sid not in self._ended:
             session = self._register(sid, now)
@@ -141,6 +137,17 @@ class SessionStore:
         session.seen = now
         self._sessions.move_to_end(sid)
         return session
+
+    def _signed_id(self, cookie: str | None) -> str | None:
+        """The session id of a cookie this server signed and renewed within `idle`, else None."""
+        if not cookie or cookie.count(".") != 2:
+            return None
+        sid, stamp, mac = cookie.split(".")
+        if not stamp.isdigit() or not hmac.compare_digest(mac, _sign(self._key, f"cookie:{sid}.{stamp}")):
+            return None
+        if self.clock() - int(stamp) > self.idle:
+            return None
+        return sid
 
     def end(self, session: Session) -> None:
         """Forget a session now (quick exit); its cookie is never accepted again."""

@@ -13,11 +13,9 @@ pseudonymises the address and encrypts the rest); act on a request whose signatu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from functools import partial
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -26,16 +24,15 @@ from starlette.routing import Route
 from twilio.http import AsyncHttpClient
 from twilio.request_validator import RequestValidator
 
-from bot.channels.base import ChannelRoutes, read_body
+from bot.channels.base import ChannelRoutes, form_from_body, read_body
 from bot.channels.whatsapp.parse import inbound_from_form
 from bot.channels.whatsapp.render import bodies, twiml
 from bot.channels.whatsapp.send import CHANNEL, WhatsAppSender, can_send, database_lookup, make_sender
 from bot.config import Config
-from bot.delivery import Delivery, Outbox
+from bot.delivery import Delivery, Outbox, mark_answered
 from bot.errors import BodyTooLarge
 from bot.service import Envelope, Outcome, ReportService
 from flows import catalog
-from storage import outbox as steps  # the delivery functions (storage.outbox)
 
 log = logging.getLogger("reportbot.whatsapp")
 
@@ -103,7 +100,7 @@ class WhatsAppWebhook:
         except BodyTooLarge:
             log.warning("webhook refused: body too large")
             return Response(status_code=413)
-        form = await _parse_form(request, body)
+        form = await form_from_body(request, body, max_files=0, max_fields=200)
         refused = self._refusal(request, form)
         if refused is not None:
             return refused
@@ -152,12 +149,7 @@ class WhatsAppWebhook:
             return _twiml_response([catalog.text("en", "whatsapp.error")])
         if outcome.duplicate:
             return _twiml_response(())
-        if outcome.outbox_ids:
-            try:
-                await self._mark_sent(outcome.outbox_ids)
-            except Exception as exc:
-                # Answer anyway: a reply shown twice later is better than one never shown.
-                log.error("could not mark replies sent error=%s", type(exc).__name__)
+        await mark_answered(self.service, outcome.outbox_ids)
         return _twiml_response(bodies(outcome.replies))
 
     def _finished(self, task: asyncio.Task[Outcome]) -> None:
@@ -165,31 +157,10 @@ class WhatsAppWebhook:
         if not task.cancelled() and task.exception() is not None:
             log.debug("background step ended with error=%s", type(task.exception()).__name__)
 
-    async def _mark_sent(self, ids: Sequence[int]) -> None:
-        write = partial(steps.mark_sent, cipher=self.service.cipher, ids=list(ids), at=datetime.now(UTC))
-        gate = self.service.sqlite_writer
-        async with gate.shared() if gate is not None else contextlib.nullcontext():
-            await self.service.db.run_step(write)
-
     async def drain_running(self) -> None:
         """Let steps still running in the background finish (at shutdown)."""
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-
-
-async def _parse_form(request: Request, body: bytes) -> Any:
-    """The posted form, parsed by Starlette from the body already read (and capped)."""
-    sent = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    again = Request(request.scope, replay)
-    return await again.form(max_files=0, max_fields=200)
 
 
 def _sid(form: Any) -> str:
