@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
@@ -26,6 +27,7 @@ async def web(tmp_path: Path) -> AsyncIterator[WebApp]:
         yield app
 
 
+@pytest.mark.slow
 async def test_each_update_delivered_one_to_three_times_concurrently_has_one_effect(web: WebApp) -> None:
     rng = random.Random(3)
     ids = iter(range(1, 100_000))

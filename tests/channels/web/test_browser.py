@@ -32,6 +32,8 @@ from tests.channels.web.server import (
 )
 from tests.conftest import require_chromium
 
+pytestmark = pytest.mark.slow  # a real Chromium: `make test` runs these, `make test-fast` does not
+
 AXE = Path(__file__).resolve().parents[2] / "assets" / "axe.min.js"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # the type is read from the first bytes
 
