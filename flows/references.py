@@ -24,6 +24,8 @@ _SEPARATORS = re.compile(r"[\s\-_.\u2010-\u2015\u2212]")
 _SHAPE = re.compile(rf"^{PREFIX}[A-Z0-9]{{{2 * GROUP}}}$")
 _VALID = re.compile(rf"^{PREFIX}([{ALPHABET}]{{{GROUP}}})([{ALPHABET}]{{{GROUP}}})$")
 _STATUS = re.compile(r"^/?status\b[\s:#-]*(.*)$", re.IGNORECASE | re.DOTALL)
+# `add HC-7K3Q-9XPD [code]`: this new report is about the same thing as an earlier one (issue 18).
+_ADD = re.compile(r"^/?add\b[\s:#-]*(.*)$", re.IGNORECASE | re.DOTALL)
 _LONGEST = len("hc - 7k3q - 9xpd")  # a bare message longer than this is a sentence, not a reference
 
 
@@ -83,3 +85,31 @@ def status_code(text: str) -> str | None:
     if match is None:
         return None
     return _compact(match.group(1))[len(PREFIX) + 2 * GROUP :].lower() or None
+
+
+def add_request(text: str) -> tuple[bool, str | None]:
+    """Is this message `add <reference> [code]` (join this report to an earlier one), and which one?
+
+    (True, the reference), (True, None) when what follows `add` is not a valid reference, or (False, None)
+    for anything else. Only `add` followed by something that looks like a reference counts: "add a photo"
+    is not a request."""
+    match = _ADD.match(text.strip())
+    if match is None:
+        return False, None
+    rest = _compact(match.group(1))
+    if not rest.startswith(PREFIX) and words_only(match.group(1)):
+        return False, None
+    return True, parse_reference(rest[: len(PREFIX) + 2 * GROUP])
+
+
+def add_code(text: str) -> str | None:
+    """The secret code after the reference in `add HC-7K3Q-9XPD k7mq-4xtd`, if any."""
+    match = _ADD.match(text.strip())
+    if match is None:
+        return None
+    return _compact(match.group(1))[len(PREFIX) + 2 * GROUP :].lower() or None
+
+
+def words_only(text: str) -> bool:
+    """True for an empty text or one made of letters and spaces only ("a photo"): not a reference."""
+    return not any(c.isdigit() for c in text)

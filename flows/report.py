@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
-from flows import access, support, vocab
+from flows import access, references, support, vocab
 from flows.contact import email_address, phone_number
 from flows.danger import assess
 from flows.dates import parse_when
@@ -399,7 +399,12 @@ def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
         anonymous=contact is None,
         contact=contact,
         share_with=_share(draft, ctx),
+        linked_to=_linked(a.get("linked_to")),
     )
+
+
+def _linked(value: Any) -> str | None:
+    return value if isinstance(value, str) and references.is_reference(value) else None
 
 
 # ----- what the person sees --------------------------------------------------------------------------------

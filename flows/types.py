@@ -249,6 +249,7 @@ class ReportFields:
     anonymous: bool = True
     contact: ContactDetails | None = None
     share_with: tuple[str, ...] = ()  # partner ids the person consented to; empty = record only
+    linked_to: str | None = None  # the earlier report this one adds to (`add REFERENCE`), its reference
 
 
 @dataclass(slots=True)
@@ -261,3 +262,5 @@ class StepResult:
     erase: bool = False  # delete the draft and this conversation's transcript (stop, delete, exit)
     status_query: str | None = None  # the person asked `status <ref>`: look it up, then call status_reply
     status_code: str | None = None  # the secret code typed after the reference, if any (normalised)
+    link_query: str | None = None  # `add <ref>`: check the person may add to it, then call link_reply
+    link_code: str | None = None  # the secret code typed after that reference, if any (normalised)

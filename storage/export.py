@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
@@ -33,6 +33,7 @@ class ReportQuery:
     before: datetime | None = None
     partner: str | None = None  # only reports whose reporter consented to this partner id
     reference: str | None = None
+    references: tuple[str, ...] | None = None  # only these reports (a series: `export --series`)
 
 
 def aware(value: datetime) -> datetime:
@@ -59,6 +60,8 @@ def conditions(q: ReportQuery) -> list[ColumnElement[bool]]:
         where.append(col(Report.submitted_at) < q.before)
     if q.reference is not None:
         where.append(col(Report.reference) == q.reference)
+    if q.references is not None:
+        where.append(col(Report.reference).in_(list(q.references)))
     if q.partner is not None:
         # share_with is a JSON list of ids; `"id"` (quoted) only matches a whole element. A coarse filter
         # in SQL so that pages are not mostly empty; the exact check is made again on each row.
@@ -135,11 +138,13 @@ async def iter_reports(
     db: Database, cipher: Cipher, q: ReportQuery, *, transcripts: bool = True, page: int = PAGE
 ) -> AsyncIterator[dict[str, Any]]:
     """Every matching report as an export record (DESIGN.md fields), decrypted, oldest first."""
+    series = await series_of_all(db)
     async for rows in report_pages(db, q, page=page):
         ids = [int(r.id or 0) for r in rows]
         by_report = await _transcripts(db, cipher, ids) if transcripts else {}
         for report in rows:
             record = report_record(cipher, report)
+            record["series"] = list(series.get(report.reference, ()))
             if transcripts:
                 record["transcript"] = by_report.pop(int(report.id or 0), [])
             yield record
@@ -178,11 +183,48 @@ def report_record(cipher: Cipher, report: Report) -> dict[str, Any]:
         "anonymous": bool(report.anonymous),
         "contact": None if report.anonymous else _contact(contact),
         "share_with": list(report.share_with or []),
+        "linked_to": report.linked_to,
+        "series": [],
         "status": report.status,
         "status_changed_at": iso_utc(report.status_changed_at),
         "staff_notes": _notes(cipher, report),
         "transcript": [],
     }
+
+
+async def series_of_all(db: Database) -> dict[str, tuple[str, ...]]:
+    """Every report that belongs to a series -> all references of its series, oldest first.
+
+    A series is the reports joined by links (a report's `linked_to`), followed either way. A link to a
+    report that was erased keeps the others together; the erased one is no longer in the series. Only
+    linked reports are read (references and times, nothing a person typed)."""
+    async with db.transaction() as s:
+        linked = select(col(Report.linked_to)).where(col(Report.linked_to).is_not(None))
+        query = select(
+            col(Report.id), col(Report.reference), col(Report.linked_to), col(Report.submitted_at)
+        ).where(or_(col(Report.linked_to).is_not(None), col(Report.reference).in_(linked)))
+        rows = list(await s.execute(query))
+    order = {ref: (aware(at), rid) for rid, ref, _, at in rows}
+    parent = {ref: ref for ref in order}
+
+    def root(ref: str) -> str:
+        while parent[ref] != ref:
+            parent[ref] = parent[parent[ref]]
+            ref = parent[ref]
+        return ref
+
+    for _, ref, target, _ in rows:
+        if target in parent:
+            parent[root(ref)] = root(target)
+    groups: dict[str, list[str]] = {}
+    for ref in order:
+        groups.setdefault(root(ref), []).append(ref)
+    series: dict[str, tuple[str, ...]] = {}
+    for members in groups.values():
+        if len(members) > 1:
+            ordered = tuple(sorted(members, key=order.__getitem__))
+            series.update(dict.fromkeys(ordered, ordered))
+    return series
 
 
 def _notes(cipher: Cipher, report: Report) -> list[dict[str, Any]]:

@@ -74,6 +74,8 @@ class Report(SQLModel, table=True):
     # The secret code shown once beside the reference, as a slow keyed hash (storage.crypto.Cipher.code_hash):
     # with it, `status REFERENCE CODE` shows staff messages in any chat. Added in revision 0007.
     code_hash: str | None = Field(default=None, max_length=160)
+    # The earlier report this one adds to (`add REFERENCE` in the chat), by reference. Added in revision 0009.
+    linked_to: str | None = Field(default=None, max_length=16, index=True)
 
 
 class TranscriptEntry(SQLModel, table=True):

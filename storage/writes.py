@@ -407,6 +407,7 @@ CLEAR_FIELDS = (
     "support_requested",
     "anonymous",
     "share_with",
+    "linked_to",
 )
 _LISTS = ("incident_types", "motivations", "share_with")
 _CONTACT = ("name", "phone", "email", "in_chat", "safe_times", "notes", "by", "leave_message", "no_calls")

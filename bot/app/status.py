@@ -64,6 +64,30 @@ class StatusLookup:
         )
         return info, False
 
+    def may_add(
+        self,
+        conn: Connection,
+        env: Envelope,
+        chat_key: str,
+        reference: str,
+        code: str | None,
+        stamp: datetime,
+    ) -> tuple[str | None, bool]:
+        """`add <reference> [code]`: (the reference a new report may join, whether to say "wait").
+
+        Only from the report's own chat, or with its secret code. Anything else (no such report, no code,
+        a wrong code) is one failed look-up under the same lockout, and tells nothing about the report."""
+        report = self.storage.report_status(conn, reference)
+        own = _own(report, env, chat_key)
+        scope = self.cipher.pseudonym(f"status-lookup:{env.channel}", env.chat_id)
+        if not own and self.storage.locked_out(conn, (scope, GLOBAL_SCOPE), now=stamp):
+            log.info("add refused: locked out channel=%s", named(env))
+            return None, True
+        if report is None or not (own or self._code_opens(report, code)):
+            self._failed(conn, env, scope, stamp)
+            return None, False
+        return report.reference, False
+
     def _code_opens(self, report: ReportStatus | None, code: str | None) -> bool:
         if report is None or code is None:
             return False

@@ -164,6 +164,11 @@ class ReportService:
             )
             context = self.context(env.channel, now, "")
             result.replies.extend(self.flow.status_reply(result.draft, info, context, wait=wait))
+        if result.link_query is not None:
+            found, wait = self.status.may_add(conn, env, chat_key, result.link_query, result.link_code, stamp)
+            context = self.context(env.channel, now, "")
+            result.draft, replies = self.flow.link_reply(result.draft, found, context, wait=wait)
+            result.replies.extend(replies)
         write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
         ids = self.storage.record_step(conn, write)
         _log_step(env, result, reference, len(ids))

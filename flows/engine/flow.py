@@ -73,6 +73,9 @@ ENGINE_KEYS = (
     "status.state.new",
     "status.state.in-progress",
     "status.state.closed",
+    "add.linked",
+    "add.not_found",
+    "add.bad",
     "option.skip",
     "option.done",
 )
@@ -314,7 +317,7 @@ class Flow:
         text = inbound.text or ""
         if not self._plain(inbound) or not text or inbound.edited:
             return None
-        status = self._status(turn, text, replies)
+        status = self._status(turn, text, replies) or self._add(turn, text, replies)
         if status is not None:
             return status
         cmd = words.command(text)
@@ -331,6 +334,41 @@ class Flow:
             return self._reask(turn, replies, hint=None)
         code = references.status_code(text)
         return StepResult(draft=turn.draft, replies=[], status_query=reference, status_code=code)
+
+    def _add(self, turn: Turn, text: str, replies: list[Outbound]) -> StepResult | None:
+        """`add <reference> [code]`: this report is about the same thing as an earlier one; the service
+        checks the person may add to it (own chat, or the secret code)."""
+        asked, reference = references.add_request(text)
+        if not asked:
+            return None
+        if reference is None:
+            replies.append(Outbound(text=self._say(turn.draft.locale)("add.bad"), step="add"))
+            return self._reask(turn, replies, hint=None)
+        code = references.add_code(text)
+        return StepResult(draft=turn.draft, replies=[], link_query=reference, link_code=code)
+
+    def link_reply(
+        self, draft: Draft | None, reference: str | None, ctx: FlowContext, *, wait: bool = False
+    ) -> tuple[Draft, list[Outbound]]:
+        """The answer to `add <reference>`: the draft now joined to that report (`linked_to`), or the same
+        words whether it does not exist or the code was wrong (nothing is revealed); then the question
+        again. A person with no report in progress starts one, joined to the earlier report."""
+        work = draft.copy() if draft is not None else Draft(step=START)
+        say = self._say(work.locale)
+        if wait:
+            replies = [Outbound(text=say("status.wait"), step="add")]
+        elif reference is None:
+            replies = [Outbound(text=say("add.not_found"), step="add")]
+        else:
+            work.answers["linked_to"] = reference
+            replies = [Outbound(text=say("add.linked", reference=reference), step="add")]
+        if work.step in (START, self.final) or work.step not in self.steps:
+            if reference is None or wait:
+                replies.append(Outbound(text=say("status.how_to_start"), step="add"))
+                return work, replies
+            work.step, work.history = self.first, []
+        replies.append(self._ask(work, ctx))
+        return work, replies
 
     @staticmethod
     def _plain(inbound: Inbound) -> bool:

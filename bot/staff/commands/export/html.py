@@ -176,6 +176,10 @@ class HtmlWriter:
             rows.append(("Organisation", str(r["organisation"])))
         if r.get("someone_else_knows"):
             rows.append(("Does the person know?", info.label(str(r["someone_else_knows"]))))
+        if r.get("linked_to"):
+            rows.append(("Adds to the report", str(r["linked_to"])))
+        if r.get("series"):
+            rows.append(("Part of a series", ", ".join(str(ref) for ref in r["series"])))
         return rows
 
     def _incident(self, r: Mapping[str, Any]) -> list[tuple[str, str]]:

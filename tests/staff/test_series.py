@@ -1,0 +1,120 @@
+"""Repeat harassment (issue 18): a new report added to an earlier one, as the person sees it and as staff
+export it. From the report's own chat the reference alone is enough; from anywhere else the secret code shown
+at sending is needed, and a wrong or missing code reveals nothing, links nothing, and counts as a failed
+look-up under the status lockout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.cli import main
+from bot.config import Config
+from storage.db import Database
+from storage.models import LookupFailure, Report
+from tests.staff.conftest import Made
+from tests.staff.conversation import CONTACT_IN_CHAT, converse
+
+LATER = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+CODE = re.compile(r"Your secret code is ([a-z0-9]{4}-[a-z0-9]{4})\.")
+NOT_JOINED = (
+    "We could not join it to that report. Check the reference. If you write from a different chat, type "
+    "add, then your reference, then your secret code."
+)
+
+
+def after(screen: str, typed: str) -> str:
+    """What the bot answered to one line (up to the next thing the person typed)."""
+    return screen.split(f"> {typed}\n\n", 1)[1].split("\n> ", 1)[0]
+
+
+def code_of(screen: str) -> str:
+    found = CODE.search(screen)
+    assert found is not None, "the secret code is shown at sending, beside the reference"
+    return found.group(1)
+
+
+async def linked_to(db: Database, reference: str) -> str | None:
+    async with db.transaction() as s:
+        return (await s.execute(select(Report.linked_to).where(Report.reference == reference))).scalar_one()
+
+
+def export_jsonl(config: Path, out: Path, *options: str) -> list[dict[str, object]]:
+    args = ["--config", str(config), "export", "--format", "jsonl", "--out", str(out), *options]
+    assert main(args) == 0
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+async def test_from_its_own_chat_the_reference_alone_adds_a_new_report_to_the_earlier_one(
+    staff_config: Config, staff_db: Database, made: Made
+) -> None:
+    first = made.refs[0]  # chat-a: contact here in the chat
+    again = await converse(
+        staff_config, staff_db, [f"add {first}", *CONTACT_IN_CHAT[1:]], chat_id="chat-a", at=LATER
+    )
+    answer = after(again.screen, f"add {first}")
+    assert answer.startswith(
+        f"This new report will be joined to your report {first}. Tell us what happened this time."
+    )
+    assert again.reference is not None and again.reference != first, "the new incident has its own reference"
+    assert await linked_to(staff_db, again.reference) == first
+    assert await linked_to(staff_db, first) is None
+
+
+async def test_from_another_chat_the_reference_without_the_code_reveals_nothing_and_links_nothing(
+    staff_config: Config, staff_db: Database, made: Made
+) -> None:
+    first = made.refs[0]
+    stranger = await converse(
+        staff_config, staff_db, [f"add {first}", *CONTACT_IN_CHAT], chat_id="stranger", at=LATER
+    )
+    answer = after(stranger.screen, f"add {first}")
+    assert answer.startswith(NOT_JOINED)
+    assert "joined to your report" not in stranger.screen
+    assert "High Street" not in answer and "red coat" not in answer, "nothing of the earlier report is shown"
+    assert stranger.reference is not None and await linked_to(staff_db, stranger.reference) is None
+    async with staff_db.transaction() as s:
+        failures = sum(f.failures for f in (await s.execute(select(LookupFailure))).scalars())
+    assert failures >= 1, "a look-up without the code counts as a failed look-up"
+
+    # A reference that does not exist gets the very same words: nothing tells the two apart.
+    missing = await converse(staff_config, staff_db, ["add HC-2222-2222"], chat_id="stranger", at=LATER)
+    assert after(missing.screen, "add HC-2222-2222").startswith(NOT_JOINED)
+
+    # A wrong code neither.
+    wrong = f"add {first} aaaa-aaaa"
+    guess = await converse(staff_config, staff_db, [wrong], chat_id="stranger-2", at=LATER)
+    assert after(guess.screen, wrong).startswith(NOT_JOINED)
+
+
+async def test_with_the_secret_code_a_new_report_from_another_phone_is_joined(
+    staff_config: Config, staff_db: Database, made: Made
+) -> None:
+    first = made.refs[1]  # chat-b: anonymous, no chat kept; only the code opens it
+    typed = f"add {first.lower()} {code_of(made.b.screen).upper()}"
+    again = await converse(
+        staff_config, staff_db, [typed, *CONTACT_IN_CHAT[1:]], chat_id="new-phone", at=LATER
+    )
+    assert after(again.screen, typed).startswith(f"This new report will be joined to your report {first}.")
+    assert again.reference is not None and await linked_to(staff_db, again.reference) == first
+
+
+async def test_export_carries_linked_to_and_the_series_oldest_first(
+    staff_config_path: Path, staff_config: Config, staff_db: Database, made: Made, tmp_path: Path
+) -> None:
+    first = made.refs[0]
+    second = await converse(
+        staff_config, staff_db, [f"add {first}", *CONTACT_IN_CHAT[1:]], chat_id="chat-a", at=LATER
+    )
+    assert second.reference is not None
+    records = await asyncio.to_thread(export_jsonl, staff_config_path, tmp_path / "all.jsonl")
+    by_ref = {r["reference"]: r for r in records}
+    assert by_ref[second.reference]["linked_to"] == first
+    assert by_ref[first]["linked_to"] is None
+    assert by_ref[first]["series"] == by_ref[second.reference]["series"] == [first, second.reference]
+    assert by_ref[made.refs[2]]["series"] == [], "a report on its own is in no series"
