@@ -23,6 +23,7 @@ from flows.engine import Earlier, Flow, Given, Go, Parsed, Say, Step, Told, When
 from flows.types import (
     ContactDetails,
     Draft,
+    EarlierReport,
     FlowContext,
     Harm,
     Media,
@@ -552,6 +553,96 @@ def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
     return texts
 
 
+# ----- a report in a series: the earlier report's answers, shown and reused ------------------------------
+
+# Answers a new report in a series takes from the earlier one, and drops again if the person says they
+# are not right any more.
+_REUSED = (
+    "role",
+    "org_name",
+    "someone_else_knows",
+    "offender",
+    "offender_known",
+    "offender_recognise",
+    "contact",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "contact_times",
+    "contact_message",
+    "contact_notes",
+    "no_calls",
+    "consent",
+    "again",
+    "reused",
+)
+
+
+def reuse(draft: Draft, earlier: EarlierReport, ctx: FlowContext) -> None:
+    """Put the earlier report's answers about the person (who, who did it, contact, consent) in the draft,
+    as if given again; `linked_check` shows them and asks "is this still right?" before anything is sent."""
+    a = draft.answers
+    _reuse_role(a, earlier)
+    offender = earlier.offender
+    if offender is not None:
+        a.update(offender=offender.description, offender_known=offender.known)
+        a["offender_recognise"] = offender.recognise
+    _reuse_contact(a, earlier.contact)
+    if ctx.settings.partners:
+        keys = [key for key, pid in _partner_keys(ctx) if pid in earlier.share_with]
+        a["consent"] = keys or ["none"]
+    a["again"] = "before"
+    a["reused"] = True
+
+
+def _reuse_role(a: dict[str, Any], earlier: EarlierReport) -> None:
+    if earlier.role not in ROLES:
+        return
+    a["role"] = earlier.role
+    if earlier.role == "organisation" and earlier.organisation:
+        a["org_name"] = earlier.organisation
+    if earlier.role == "someone_else" and earlier.someone_else_knows in YES_NO_UNSURE:
+        a["someone_else_knows"] = earlier.someone_else_knows
+
+
+def _reuse_contact(a: dict[str, Any], contact: ContactDetails | None) -> None:
+    if contact is None:
+        a["contact"] = "anonymous"
+        return
+    if contact.in_chat or contact.by == "chat":
+        a["contact"] = "chat"
+    else:
+        a["contact"] = contact.by or ("email" if contact.email else "phone")
+        a.update(contact_name=contact.name, contact_phone=contact.phone, contact_email=contact.email)
+        a.update(contact_times=contact.safe_times, contact_notes=contact.notes)
+        a["contact_message"] = contact.leave_message
+    if contact.no_calls:
+        a["no_calls"] = True
+
+
+def _linked_choice(key: str, draft: Draft, _ctx: FlowContext) -> str:
+    """ "No, change them": the earlier answers are dropped, and the questions asked as for a new report."""
+    if key == "change":
+        for name in _REUSED:
+            draft.answers.pop(name, None)
+    return key
+
+
+def _reused_fields(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
+    a = draft.answers
+    rows = [
+        ("role", _role_shown(a, say)),
+        ("offender", _cut(str(a["offender"])) if _text(a.get("offender")) else None),
+        ("contact", _contact_shown(a, say)),
+        ("consent", _consent_shown(draft, ctx, say) if ctx.settings.partners else None),
+    ]
+    lines = [say(f"review.line.{line}", value=value) for line, value in rows if value]
+    return {"reference": a.get("linked_to") or "", "summary": "\n".join(lines)}
+
+
+_REUSING = Earlier("linked_check", "yes")
+
+
 # ----- the flow --------------------------------------------------------------------------------------------
 
 _REVIEW_LINES = tuple(f"review.line.{group}" for group in GROUPS)
@@ -568,16 +659,26 @@ STEPS: tuple[Step, ...] = (
     Step(
         "safety",
         options=YES_NO_UNSURE,
-        go=(Go("emergency", answer_is("yes", "not_sure")), Go("role")),
+        go=(Go("emergency", answer_is("yes", "not_sure")), Go("linked_check", Given("reused")), Go("role")),
     ),
     Step(
         "emergency",
         options=("safe", "stop"),
-        go=(Go("role"),),
+        go=(Go("linked_check", Given("reused")), Go("role")),
         in_history=False,
         returns=True,
         offer_skip=False,
         brief=True,
+    ),
+    Step(
+        "linked_check",
+        options=("yes", "change"),
+        go=(Go("story", answer_is("yes")), Go("role")),
+        store=_linked_choice,
+        fields=_reused_fields,
+        skippable=False,
+        offer_skip=False,
+        keys=("review.line.role", "review.line.offender", "review.line.contact", "review.line.consent"),
     ),
     Step(
         "role",
@@ -637,7 +738,7 @@ STEPS: tuple[Step, ...] = (
         "where",
         kind="text",
         options=("web",),
-        go=(Go("again"),),
+        go=(Go("harm_hurt", _REUSING), Go("again")),
         location=True,
         parse=_typed_place,
         store=_store_place,
@@ -679,7 +780,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("harm_property", options=YES_NO_UNSURE, go=(Go("witnesses"),), group="harm"),
     Step("witnesses", options=YES_NO_UNSURE, go=(Go("evidence"),), group="witnesses"),
-    Step("evidence", kind="media", go=(Go("support"),), group="evidence"),
+    Step("evidence", kind="media", go=(Go("review", _REUSING), Go("support")), group="evidence"),
     Step(
         "support",
         options=("yes", "no"),
@@ -822,6 +923,8 @@ REPORT_FLOW = Flow(
     alarm=assess,
     aside=access.assess,
     account="story",
+    reuse=reuse,
+    reuse_before="role",
     keys=(
         "access.no_calls",
         "done.support_chosen",

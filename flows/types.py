@@ -177,6 +177,20 @@ class Draft:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlierReport:
+    """The answers of an earlier report that a new one in the same series may reuse (after the person
+    says they are still right): who reported it, who did it, how to contact them, who may see it."""
+
+    reference: str
+    role: str | None = None
+    organisation: str | None = None
+    someone_else_knows: str | None = None
+    offender: Offender | None = None
+    contact: ContactDetails | None = None
+    share_with: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StatusInfo:
     """What the service found for `status <reference>`; None is passed when nothing was found."""
 
@@ -262,5 +276,6 @@ class StepResult:
     erase: bool = False  # delete the draft and this conversation's transcript (stop, delete, exit)
     status_query: str | None = None  # the person asked `status <ref>`: look it up, then call status_reply
     status_code: str | None = None  # the secret code typed after the reference, if any (normalised)
-    link_query: str | None = None  # `add <ref>`: check the person may add to it, then call link_reply
+    # `add <ref>`: check the person may add to it, then call link_reply; "" is "my last report from this chat"
+    link_query: str | None = None
     link_code: str | None = None  # the secret code typed after that reference, if any (normalised)

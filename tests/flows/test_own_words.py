@@ -21,16 +21,23 @@ from typing import Any
 
 import pytest
 
+from flows.types import ContactDetails, EarlierReport, Offender
 from tests.flows.chat import PLAIN_ANSWERS, Chat
 
 CORPUS = Path(__file__).parent / "own_words"
 FIRST_PART = "A man shouted at me at the bus stop."
+EARLIER = EarlierReport(
+    reference="HC-7K3Q-9XPD",
+    role="victim",
+    offender=Offender(description="My neighbour at number 4", known="yes"),
+    contact=ContactDetails(in_chat=True, by="chat"),
+)
 
 
 def cases() -> list[tuple[str, str, Any]]:
     found = []
     for path in sorted(CORPUS.glob("*.toml")):
-        if path.stem == "danger":  # the danger corpus has its own test (test_danger.py)
+        if path.stem in ("danger", "series"):  # each has its own test (test_danger.py, test_series_words.py)
             continue
         table = tomllib.loads(path.read_text("utf-8"))
         step = table.get("step", path.stem)
@@ -59,6 +66,8 @@ def start_at(step: str) -> Chat:
     if step == "record_only":
         chat.with_settings(partners=())
     chat.send("hi")
+    if step == "linked_check":  # a report joined to an earlier one, whose answers are offered again
+        chat.link(EARLIER)
     route = {**PLAIN_ANSWERS, **ROUTES.get(step, {})}
     for _ in range(60):
         if chat.step == step:

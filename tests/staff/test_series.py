@@ -22,6 +22,26 @@ from tests.staff.conversation import CONTACT_IN_CHAT, converse
 
 LATER = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 CODE = re.compile(r"Your secret code is ([a-z0-9]{4}-[a-z0-9]{4})\.")
+# A report joined to an earlier one: welcome, safe now, "is this still right?" yes, then only what changed.
+THIS_TIME = [
+    "continue",
+    "no",  # safe now
+    "yes",  # the earlier answers are still right
+    "He threw eggs at my door this time.",
+    "done",
+    "3",  # damage to property
+    "done",
+    "1",  # race or nationality
+    "done",
+    "1",  # today
+    "3",  # evening
+    "Flat 2, Elm Road",
+    "2",  # nobody hurt
+    "1",  # property damaged
+    "2",  # no witnesses
+    "done",  # no evidence
+    "1",  # send
+]
 NOT_JOINED = (
     "We could not join it to that report. Check the reference. If you write from a different chat, type "
     "add, then your reference, then your secret code."
@@ -53,17 +73,36 @@ def export_jsonl(config: Path, out: Path, *options: str) -> list[dict[str, objec
 async def test_from_its_own_chat_the_reference_alone_adds_a_new_report_to_the_earlier_one(
     staff_config: Config, staff_db: Database, made: Made
 ) -> None:
-    first = made.refs[0]  # chat-a: contact here in the chat
-    again = await converse(
-        staff_config, staff_db, [f"add {first}", *CONTACT_IN_CHAT[1:]], chat_id="chat-a", at=LATER
-    )
+    first = made.refs[0]  # chat-a: contact here in the chat, shared with the police
+    again = await converse(staff_config, staff_db, [f"add {first}", *THIS_TIME], chat_id="chat-a", at=LATER)
     answer = after(again.screen, f"add {first}")
     assert answer.startswith(
-        f"This new report will be joined to your report {first}. Tell us what happened this time."
+        f"This new report will be joined to your report {first}. We will ask about what happened this time."
     )
     assert again.reference is not None and again.reference != first, "the new incident has its own reference"
     assert await linked_to(staff_db, again.reference) == first
     assert await linked_to(staff_db, first) is None
+
+
+async def test_the_same_neighbour_again_from_the_same_chat_reuses_the_earlier_answers_after_asking(
+    staff_config_path: Path, staff_config: Config, staff_db: Database, made: Made, tmp_path: Path
+) -> None:
+    first = made.refs[0]
+    said = "it's the same neighbour again"
+    again = await converse(staff_config, staff_db, [said, *THIS_TIME], chat_id="chat-a", at=LATER)
+    assert after(again.screen, said).startswith(f"This new report will be joined to your report {first}.")
+    check = after(again.screen, "no")
+    assert check.startswith("Last time you told us:") and "Is this still right?" in check
+    assert "Who did it: Tall man in a red coat" in check and "Who: It happened to me" in check
+    for question in ("Has this happened before?", "Who did it?", "How would you like us to contact you?"):
+        assert question not in again.screen.split(said, 1)[1], f"{question!r} is not asked again"
+    assert again.reference is not None
+    records = await asyncio.to_thread(export_jsonl, staff_config_path, tmp_path / "all.jsonl")
+    new = next(r for r in records if r["reference"] == again.reference)
+    assert new["linked_to"] == first and new["repeat"] == "before"
+    assert new["description"] == "He threw eggs at my door this time."
+    assert str(new["offender"]).startswith("Tall man in a red coat")
+    assert new["contact"]["in_chat"] is True and new["share_with"] == ["police"]
 
 
 async def test_from_another_chat_the_reference_without_the_code_reveals_nothing_and_links_nothing(
@@ -108,9 +147,7 @@ async def test_export_carries_linked_to_and_the_series_oldest_first(
     staff_config_path: Path, staff_config: Config, staff_db: Database, made: Made, tmp_path: Path
 ) -> None:
     first = made.refs[0]
-    second = await converse(
-        staff_config, staff_db, [f"add {first}", *CONTACT_IN_CHAT[1:]], chat_id="chat-a", at=LATER
-    )
+    second = await converse(staff_config, staff_db, [f"add {first}", *THIS_TIME], chat_id="chat-a", at=LATER)
     assert second.reference is not None
     records = await asyncio.to_thread(export_jsonl, staff_config_path, tmp_path / "all.jsonl")
     by_ref = {r["reference"]: r for r in records}
