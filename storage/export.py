@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from storage.crypto import Cipher
 from storage.db import Database
 from storage.models import Report, TranscriptEntry
+from storage.series import series_of_all
 
 PAGE = 200  # reports per page: big enough to be quick, small enough to keep memory flat
 
@@ -190,41 +191,6 @@ def report_record(cipher: Cipher, report: Report) -> dict[str, Any]:
         "staff_notes": _notes(cipher, report),
         "transcript": [],
     }
-
-
-async def series_of_all(db: Database) -> dict[str, tuple[str, ...]]:
-    """Every report that belongs to a series -> all references of its series, oldest first.
-
-    A series is the reports joined by links (a report's `linked_to`), followed either way. A link to a
-    report that was erased keeps the others together; the erased one is no longer in the series. Only
-    linked reports are read (references and times, nothing a person typed)."""
-    async with db.transaction() as s:
-        linked = select(col(Report.linked_to)).where(col(Report.linked_to).is_not(None))
-        query = select(
-            col(Report.id), col(Report.reference), col(Report.linked_to), col(Report.submitted_at)
-        ).where(or_(col(Report.linked_to).is_not(None), col(Report.reference).in_(linked)))
-        rows = list(await s.execute(query))
-    order = {ref: (aware(at), rid) for rid, ref, _, at in rows}
-    parent = {ref: ref for ref in order}
-
-    def root(ref: str) -> str:
-        while parent[ref] != ref:
-            parent[ref] = parent[parent[ref]]
-            ref = parent[ref]
-        return ref
-
-    for _, ref, target, _ in rows:
-        if target in parent:
-            parent[root(ref)] = root(target)
-    groups: dict[str, list[str]] = {}
-    for ref in order:
-        groups.setdefault(root(ref), []).append(ref)
-    series: dict[str, tuple[str, ...]] = {}
-    for members in groups.values():
-        if len(members) > 1:
-            ordered = tuple(sorted(members, key=order.__getitem__))
-            series.update(dict.fromkeys(ordered, ordered))
-    return series
 
 
 def _notes(cipher: Cipher, report: Report) -> list[dict[str, Any]]:

@@ -188,6 +188,20 @@ class LookupFailure(SQLModel, table=True):
     locked_until: datetime | None = None
 
 
+class ReportLink(SQLModel, table=True):
+    """Two reports of one series that the reporter did not join themselves: linked by staff
+    (`reportbot link`), or the link an erased report had (kept as references only, so the rest of its
+    series stays together). A report's own `linked_to` is the link the person made. Added in revision 0009."""
+
+    __tablename__ = "report_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=16, index=True)
+    other: str = Field(max_length=16, index=True)
+    note_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # staff's note
+    at: datetime = Field(default_factory=utcnow)
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what to which report, when. Never any report content."""
 
@@ -211,6 +225,7 @@ ENCRYPTED_COLUMNS: dict[type[SQLModel], tuple[str, ...]] = {
     TranscriptEntry: ("text_enc",),
     OutboxMessage: ("address_enc", "message_enc", "platform_ids_enc"),
     ChatMessage: ("ref_enc",),
+    ReportLink: ("note_enc",),
 }
 
 ALL_TABLES: tuple[type[SQLModel], ...] = (
@@ -222,6 +237,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     ChatMessage,
     SubmissionCount,
     LookupFailure,
+    ReportLink,
     AuditEvent,
 )
 

@@ -16,11 +16,12 @@ from sqlalchemy import select
 from bot.cli import main
 from bot.config import Config
 from storage.db import Database
-from storage.models import LookupFailure, Report
+from storage.models import AuditEvent, LookupFailure, Report, ReportLink
 from tests.staff.conftest import Made
 from tests.staff.conversation import CONTACT_IN_CHAT, converse
 
 LATER = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+LATER2 = datetime(2026, 6, 20, 18, 0, tzinfo=UTC)
 CODE = re.compile(r"Your secret code is ([a-z0-9]{4}-[a-z0-9]{4})\.")
 # A report joined to an earlier one: welcome, safe now, "is this still right?" yes, then only what changed.
 THIS_TIME = [
@@ -155,3 +156,77 @@ async def test_export_carries_linked_to_and_the_series_oldest_first(
     assert by_ref[first]["linked_to"] is None
     assert by_ref[first]["series"] == by_ref[second.reference]["series"] == [first, second.reference]
     assert by_ref[made.refs[2]]["series"] == [], "a report on its own is in no series"
+
+
+def cli(config: Path, *args: str) -> int:
+    return main(["--config", str(config), *args])
+
+
+async def audited(db: Database, action: str) -> list[AuditEvent]:
+    async with db.transaction() as s:
+        return list((await s.execute(select(AuditEvent).where(AuditEvent.action == action))).scalars())
+
+
+async def test_staff_link_two_reports_into_a_series_and_unlink_them_audited_without_the_note(
+    staff_config_path: Path, staff_db: Database, made: Made, tmp_path: Path
+) -> None:
+    a, b, c = made.refs
+    note = "Same car seen outside both addresses"
+    assert await asyncio.to_thread(cli, staff_config_path, "link", a, c.lower(), "--note", note) == 0
+    [event] = await audited(staff_db, "link")
+    assert event.refs == sorted([a, c]) and event.actor and "note added" in (event.detail or "")
+    assert note not in (event.detail or ""), "the audit never holds the note"
+
+    records = await asyncio.to_thread(export_jsonl, staff_config_path, tmp_path / "linked.jsonl")
+    by_ref = {r["reference"]: r for r in records}
+    assert by_ref[a]["series"] == by_ref[c]["series"] == [a, c] and by_ref[b]["series"] == []
+    assert await asyncio.to_thread(cli, staff_config_path, "link", a, c) == 1, "already linked: refused"
+
+    series = await asyncio.to_thread(export_jsonl, staff_config_path, tmp_path / "s.jsonl", "--series", c)
+    assert [r["reference"] for r in series] == [a, c], "--series: the whole pattern, oldest first"
+
+    assert await asyncio.to_thread(cli, staff_config_path, "unlink", c, a) == 0
+    [event] = await audited(staff_db, "unlink")
+    assert event.refs == sorted([a, c]) and event.count == 1
+    records = await asyncio.to_thread(export_jsonl, staff_config_path, tmp_path / "after.jsonl")
+    assert all(r["series"] == [] for r in records)
+    assert await asyncio.to_thread(cli, staff_config_path, "unlink", c, a) == 1, "not linked: refused"
+
+
+async def test_export_series_of_a_report_in_a_series_the_person_made_lists_it_in_order(
+    staff_config_path: Path, staff_config: Config, staff_db: Database, made: Made, tmp_path: Path
+) -> None:
+    first = made.refs[0]
+    second = await converse(staff_config, staff_db, [f"add {first}", *THIS_TIME], chat_id="chat-a", at=LATER)
+    third = await converse(
+        staff_config, staff_db, [f"add {second.reference}", *THIS_TIME], chat_id="chat-a", at=LATER2
+    )
+    assert second.reference and third.reference
+    out = tmp_path / "series.jsonl"
+    records = await asyncio.to_thread(export_jsonl, staff_config_path, out, "--series", second.reference)
+    assert [r["reference"] for r in records] == [first, second.reference, third.reference]
+    assert [r["linked_to"] for r in records] == [None, first, second.reference]
+    [event] = await audited(staff_db, "export")
+    assert event.refs == sorted([first, second.reference, third.reference])
+
+
+async def test_erasing_one_report_of_a_series_keeps_the_others_and_the_link_history_without_its_content(
+    staff_config_path: Path, staff_config: Config, staff_db: Database, made: Made, tmp_path: Path
+) -> None:
+    first = made.refs[0]
+    second = await converse(staff_config, staff_db, [f"add {first}", *THIS_TIME], chat_id="chat-a", at=LATER)
+    third = await converse(
+        staff_config, staff_db, [f"add {second.reference}", *THIS_TIME], chat_id="chat-a", at=LATER2
+    )
+    assert second.reference and third.reference
+    assert await asyncio.to_thread(cli, staff_config_path, "erase", second.reference) == 0
+
+    records = await asyncio.to_thread(export_jsonl, staff_config_path, tmp_path / "left.jsonl")
+    by_ref = {r["reference"]: r for r in records}
+    assert second.reference not in by_ref
+    assert by_ref[first]["series"] == by_ref[third.reference]["series"] == [first, third.reference]
+    assert by_ref[third.reference]["linked_to"] == second.reference, "the link history keeps the reference"
+    async with staff_db.transaction() as s:
+        kept = list((await s.execute(select(ReportLink))).scalars())
+    assert [(k.reference, k.other, k.note_enc) for k in kept] == [(second.reference, first, None)]
+    assert "He threw eggs" not in json.dumps([by_ref[first]["transcript"]]), "nothing of its content"
