@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.cli import main
@@ -230,3 +231,27 @@ async def test_erasing_one_report_of_a_series_keeps_the_others_and_the_link_hist
         kept = list((await s.execute(select(ReportLink))).scalars())
     assert [(k.reference, k.other, k.note_enc) for k in kept] == [(second.reference, first, None)]
     assert "He threw eggs" not in json.dumps([by_ref[first]["transcript"]]), "nothing of its content"
+
+
+async def test_stats_count_series_and_repeat_incidents_apart_from_single_reports(
+    staff_config_path: Path,
+    staff_config: Config,
+    staff_db: Database,
+    made: Made,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = made.refs[0]
+    second = await converse(staff_config, staff_db, [f"add {first}", *THIS_TIME], chat_id="chat-a", at=LATER)
+    await converse(
+        staff_config, staff_db, [f"add {second.reference}", *THIS_TIME], chat_id="chat-a", at=LATER2
+    )
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli, staff_config_path, "stats") == 0
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == "Report Hate: 5 reports (all reports)"
+    for expected in (
+        "Reports on their own 2",
+        "Series (reports linked together) 1",
+        "Repeat incidents (later reports of a series) 2",
+    ):
+        assert expected in lines, (expected, lines)
