@@ -32,7 +32,10 @@ from flows.types import (
     SupportService,
 )
 
-ROLES = ("victim", "witness", "someone_else", "organisation")
+ROLES = ("victim", "witness", "someone_else", "organisation", "helper")
+# Someone helping another person to report (a community champion, a support worker, a third-party
+# reporting centre): who should be contacted about the report.
+HELPER_CONTACTS = ("contact_person", "contact_helper", "contact_nobody")
 KINDS = ("verbal", "physical", "property", "online", "harassment", "written", "other")
 MOTIVATIONS = ("race", "religion", "sexual_orientation", "disability", "transgender", "other", "not_sure")
 REPEATS = ("first", "before", "ongoing")
@@ -137,7 +140,7 @@ _CHANGE_CONSENT = When(
 
 def _about_another(draft: Draft) -> bool:
     """Whether the person is telling us about what happened to someone else (not to themselves)."""
-    return draft.answers.get("role") in ("witness", "someone_else", "organisation")
+    return draft.answers.get("role") in ("witness", "someone_else", "organisation", "helper")
 
 
 def _why_key(draft: Draft, _ctx: FlowContext) -> str:
@@ -147,7 +150,7 @@ def _why_key(draft: Draft, _ctx: FlowContext) -> str:
 def _recognise_key(draft: Draft, _ctx: FlowContext) -> str:
     return (
         "offender_recognise.other"
-        if draft.answers.get("role") == "someone_else"
+        if draft.answers.get("role") in ("someone_else", "helper")
         else "offender_recognise.ask"
     )
 
@@ -381,7 +384,7 @@ def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
     knows = _code(a.get("someone_else_knows"), YES_NO_UNSURE)
     return ReportFields(
         role=role,
-        organisation=_text(a.get("org_name")) if role == "organisation" else None,
+        organisation=_organisation(a, role),
         someone_else_knows=knows if role == "someone_else" else None,
         incident_types=_codes(a.get("what"), KINDS),
         motivations=_codes(a.get("why"), MOTIVATIONS),
@@ -401,7 +404,15 @@ def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
         contact=contact,
         share_with=_share(draft, ctx),
         linked_to=_linked(a.get("linked_to")),
+        helper_agreed=_code(a.get("helper_agreed"), ("yes", "no")) if role == "helper" else None,
+        helper_contact=_code(a.get("helper_contact"), HELPER_CONTACTS) if role == "helper" else None,
     )
+
+
+def _organisation(a: Mapping[str, Any], role: str | None) -> str | None:
+    """The organisation a report is made for, or that the helper is with."""
+    key = {"organisation": "org_name", "helper": "helper_org"}.get(str(role))
+    return _text(a.get(key)) if key else None
 
 
 def _linked(value: Any) -> str | None:
@@ -460,7 +471,7 @@ def _contact_shown(a: Mapping[str, Any], say: Say) -> str | None:
 
 def _role_shown(a: Mapping[str, Any], say: Say) -> str | None:
     role = _labels(a.get("role"), say)
-    name = _text(a.get("org_name")) if a.get("role") == "organisation" else None
+    name = _organisation(a, _code(a.get("role"), ROLES))
     return f"{role} ({_cut(name)})" if role and name else role
 
 
@@ -561,6 +572,9 @@ _REUSED = (
     "role",
     "org_name",
     "someone_else_knows",
+    "helper_org",
+    "helper_agreed",
+    "helper_contact",
     "offender",
     "offender_known",
     "offender_recognise",
@@ -599,8 +613,10 @@ def _reuse_role(a: dict[str, Any], earlier: EarlierReport) -> None:
     if earlier.role not in ROLES:
         return
     a["role"] = earlier.role
-    if earlier.role == "organisation" and earlier.organisation:
-        a["org_name"] = earlier.organisation
+    if earlier.role in ("organisation", "helper") and earlier.organisation:
+        a["org_name" if earlier.role == "organisation" else "helper_org"] = earlier.organisation
+    if earlier.role == "helper":
+        a.update(helper_agreed=earlier.helper_agreed, helper_contact=earlier.helper_contact)
     if earlier.role == "someone_else" and earlier.someone_else_knows in YES_NO_UNSURE:
         a["someone_else_knows"] = earlier.someone_else_knows
 
@@ -686,11 +702,15 @@ STEPS: tuple[Step, ...] = (
         go=(
             Go("someone_else_knows", answer_is("someone_else")),
             Go("org_name", answer_is("organisation")),
+            Go("helper_org", answer_is("helper")),
             Go("story"),
         ),
         group="role",
     ),
     Step("org_name", kind="text", go=(Go("story"),), group="role"),
+    Step("helper_org", kind="text", go=(Go("helper_agreed"),), group="role"),
+    Step("helper_agreed", options=("yes", "no"), go=(Go("helper_contact"),), group="role"),
+    Step("helper_contact", options=HELPER_CONTACTS, go=(Go("story"),), group="role"),
     Step("someone_else_knows", options=YES_NO_UNSURE, go=(Go("story"),), group="role"),
     Step("story", kind="story", go=(Go("what"),), group="story"),
     Step(

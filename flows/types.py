@@ -188,6 +188,8 @@ class EarlierReport:
     offender: Offender | None = None
     contact: ContactDetails | None = None
     share_with: tuple[str, ...] = ()
+    helper_agreed: str | None = None
+    helper_contact: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +266,10 @@ class ReportFields:
     contact: ContactDetails | None = None
     share_with: tuple[str, ...] = ()  # partner ids the person consented to; empty = record only
     linked_to: str | None = None  # the earlier report this one adds to (`add REFERENCE`), its reference
+    # Someone helping another person to report (role "helper"): did that person agree ("yes" | "no"), and
+    # who should be contacted ("contact_person" | "contact_helper" | "contact_nobody").
+    helper_agreed: str | None = None
+    helper_contact: str | None = None
 
 
 @dataclass(slots=True)

@@ -185,12 +185,19 @@ def report_record(cipher: Cipher, report: Report) -> dict[str, Any]:
         "contact": None if report.anonymous else _contact(contact),
         "share_with": list(report.share_with or []),
         "linked_to": report.linked_to,
+        "helper_agreed": _helper(sealed).get("agreed"),
+        "helper_contact": _helper(sealed).get("contact"),
         "series": [],
         "status": report.status,
         "status_changed_at": iso_utc(report.status_changed_at),
         "staff_notes": _notes(cipher, report),
         "transcript": [],
     }
+
+
+def _helper(sealed: dict[str, Any]) -> dict[str, Any]:
+    helper = sealed.get("helper")
+    return helper if isinstance(helper, dict) else {}
 
 
 def _notes(cipher: Cipher, report: Report) -> list[dict[str, Any]]:

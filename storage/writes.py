@@ -464,7 +464,10 @@ def seal_report(answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     sealed["contact"] = contact
     # The order the sealed JSON has always had (a stored value compared across versions stays the same).
     order = ("organisation", *_SEALED_TEXT[:3], "location", *_SEALED_TEXT[3:], "evidence", "contact")
-    return clear, {name: sealed[name] for name in order}
+    kept = {name: sealed[name] for name in order}
+    if answers.get("helper_agreed") or answers.get("helper_contact"):  # someone helping another to report
+        kept["helper"] = {"agreed": answers.get("helper_agreed"), "contact": answers.get("helper_contact")}
+    return clear, kept
 
 
 # -- one step's writes --------------------------------------------------------------------------------

@@ -143,7 +143,13 @@ def earlier_report(reference: str, answers: Mapping[str, Any] | None) -> Earlier
         if isinstance(contact, dict)
         else None,
         share_with=tuple(str(p) for p in answers.get("share_with") or ()),
+        helper_agreed=_str(_dict(answers.get("helper")).get("agreed")),
+        helper_contact=_str(_dict(answers.get("helper")).get("contact")),
     )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 _CONTACT_FIELDS = frozenset(ContactDetails.__slots__)

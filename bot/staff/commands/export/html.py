@@ -64,6 +64,12 @@ ROLE = {
     "witness": "Someone who saw it",
     "someone_else": "Someone reporting for another person",
     "organisation": "An organisation",
+    "helper": "Someone helping another person to report",
+}
+HELPER_CONTACT = {
+    "contact_person": "The person helped",
+    "contact_helper": "The helper",
+    "contact_nobody": "Nobody",
 }
 REPEAT = {"first": "First time", "before": "Has happened before", "ongoing": "Keeps happening"}
 CHANNEL = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web chat", "console": "Console (local)"}
@@ -176,6 +182,10 @@ class HtmlWriter:
             rows.append(("Organisation", str(r["organisation"])))
         if r.get("someone_else_knows"):
             rows.append(("Does the person know?", info.label(str(r["someone_else_knows"]))))
+        if r.get("helper_agreed"):
+            rows.append(("The person helped agreed?", _yes_no(r["helper_agreed"] == "yes") or NOT_SAID))
+        if r.get("helper_contact"):
+            rows.append(("Who to contact", HELPER_CONTACT.get(str(r["helper_contact"]), NOT_SAID)))
         if r.get("linked_to"):
             rows.append(("Adds to the report", str(r["linked_to"])))
         if r.get("series"):

@@ -108,6 +108,8 @@ CSV_COLUMNS = (
     "share_with",
     "linked_to",
     "series",
+    "helper_agreed",
+    "helper_contact",
     "staff_notes",
 )
 
