@@ -255,3 +255,25 @@ async def test_stats_count_series_and_repeat_incidents_apart_from_single_reports
         "Repeat incidents (later reports of a series) 2",
     ):
         assert expected in lines, (expected, lines)
+
+
+async def test_a_champion_reports_for_someone_with_their_agreement_and_the_export_shows_it(
+    staff_config_path: Path, staff_config: Config, staff_db: Database, tmp_path: Path
+) -> None:
+    helper = ["5", "Eastside Community Centre", "1", "2"]  # helping someone; agreed; contact me, the helper
+    at = CONTACT_IN_CHAT.index("It happened to me")
+    lines = [*CONTACT_IN_CHAT[:at], *helper, *CONTACT_IN_CHAT[at + 1 :]]
+    made = await converse(staff_config, staff_db, lines, chat_id="champion", at=LATER)
+    screen = made.screen
+    assert "4. For an organisation\n5. I am helping someone" in after(screen, "no")
+    assert after(screen, "5").startswith("Which group or service are you with?")
+    assert after(screen, "Eastside Community Centre").startswith(
+        "Does the person you are helping agree to this report?"
+    )
+    assert "1. The person I am helping\n2. Me, the helper\n3. Nobody" in after(screen, "1")
+    assert made.reference is not None
+    records = await asyncio.to_thread(export_jsonl, staff_config_path, tmp_path / "c.jsonl")
+    record = next(r for r in records if r["reference"] == made.reference)
+    assert record["role"] == "helper" and record["organisation"] == "Eastside Community Centre"
+    assert record["helper_agreed"] == "yes" and record["helper_contact"] == "contact_helper"
+    assert record["share_with"] == ["police"], "consent to share works as for any report"
