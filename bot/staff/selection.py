@@ -60,12 +60,16 @@ class Selection:
 
     def describe(self) -> str:
         """The selection in words, for the HTML header and the audit detail."""
-        return describe_filters(
+        described = describe_filters(
             self.since.isoformat() if self.since else None,
             self.until.isoformat() if self.until else None,
             self.partner,
             self.reference,
-        ) + (f", the series of {self.series}" if self.series else "")
+        )
+        if self.series is None:
+            return described
+        of = f"the series of {self.series}"
+        return of if described == "all reports" else f"{of}, {described}"
 
 
 class Filters(TypedDict, total=False):

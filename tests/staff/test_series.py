@@ -18,9 +18,12 @@ from bot.cli import main
 from bot.config import Config
 from storage.db import Database
 from storage.models import AuditEvent, LookupFailure, Report, ReportLink
+from tests.conftest import require_chromium
+from tests.staff import screenshot
 from tests.staff.conftest import Made
 from tests.staff.conversation import CONTACT_IN_CHAT, converse
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 LATER = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 LATER2 = datetime(2026, 6, 20, 18, 0, tzinfo=UTC)
 CODE = re.compile(r"Your secret code is ([a-z0-9]{4}-[a-z0-9]{4})\.")
@@ -277,3 +280,31 @@ async def test_a_champion_reports_for_someone_with_their_agreement_and_the_expor
     assert record["role"] == "helper" and record["organisation"] == "Eastside Community Centre"
     assert record["helper_agreed"] == "yes" and record["helper_contact"] == "contact_helper"
     assert record["share_with"] == ["police"], "consent to share works as for any report"
+
+
+async def test_the_html_export_groups_a_series_on_one_page_with_a_timeline(
+    staff_config_path: Path, staff_config: Config, staff_db: Database, made: Made, tmp_path: Path
+) -> None:
+    first = made.refs[0]
+    second = await converse(staff_config, staff_db, [f"add {first}", *THIS_TIME], chat_id="chat-a", at=LATER)
+    assert second.reference is not None
+    page = tmp_path / "series.html"
+    args = ["--config", str(staff_config_path), "export", "--format", "html", "--out", str(page)]
+    assert await asyncio.to_thread(main, [*args, "--series", first]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert f"<h2>Series of 2 reports: {first}, {second.reference}</h2>" in text
+    timeline = text.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
+    assert timeline.index(f'href="#{first}"') < timeline.index(f'href="#{second.reference}"'), "oldest first"
+    assert f"(adds to {first})" in timeline and "Damage to property" in timeline
+    assert text.index('<ol class="timeline">') < text.index(f'<article class="report" id="{first}">')
+    assert "<td>" + first + "</td>" in text, "each report names the report it adds to"
+
+    require_chromium()
+    from PIL import Image
+
+    png = ARTIFACTS / "export-series.png"
+    ARTIFACTS.mkdir(exist_ok=True)
+    await asyncio.to_thread(screenshot.shoot, page, png, height=1400)
+    with Image.open(png) as image:
+        assert image.size == (1100, 1400)
+        assert len(image.convert("RGB").getcolors(maxcolors=1_000_000) or []) > 10, "a page was drawn"
