@@ -91,13 +91,13 @@ def add_request(text: str) -> tuple[bool, str | None]:
     """Is this message `add <reference> [code]` (join this report to an earlier one), and which one?
 
     (True, the reference), (True, None) when what follows `add` is not a valid reference, or (False, None)
-    for anything else. Only `add` followed by something that looks like a reference counts: "add a photo"
+    for anything else. Only `add` followed by something that starts like a reference counts: "add a photo"
     is not a request."""
     match = _ADD.match(text.strip())
     if match is None:
         return False, None
     rest = _compact(match.group(1))
-    if not rest.startswith(PREFIX) and words_only(match.group(1)):
+    if not rest.startswith(PREFIX):  # "add 2 photos", "add that he was drunk": words for the question
         return False, None
     return True, parse_reference(rest[: len(PREFIX) + 2 * GROUP])
 
@@ -109,7 +109,3 @@ def add_code(text: str) -> str | None:
         return None
     return _compact(match.group(1))[len(PREFIX) + 2 * GROUP :].lower() or None
 
-
-def words_only(text: str) -> bool:
-    """True for an empty text or one made of letters and spaces only ("a photo"): not a reference."""
-    return not any(c.isdigit() for c in text)

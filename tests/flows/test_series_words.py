@@ -92,3 +92,14 @@ def test_no_earlier_report_from_this_chat_says_how_to_add_and_starts_as_usual() 
     shown = chat.link(None, asked="")
     assert shown[0].startswith("We could not find a report sent from this chat.")
     assert "linked_to" not in (chat.answers if chat.draft is not None else {})
+
+
+def test_add_followed_by_words_is_an_answer_and_a_bad_reference_is_named() -> None:
+    chat = go_to(Chat(), "story")
+    chat.send("add 2 photos later")
+    assert chat.result.link_query is None and chat.answers["story"] == ["add 2 photos later"]
+    shown = chat.send("add HC-0000-1111")
+    assert chat.result.link_query is None and "linked_to" not in chat.answers
+    assert shown[0].startswith("That does not look like a reference. A reference looks like HC-7K3Q-9XPD.")
+    chat.send("add hc 7k3q 9xpd K7MQ-4XTD")
+    assert (chat.result.link_query, chat.result.link_code) == ("HC-7K3Q-9XPD", "k7mq4xtd")
