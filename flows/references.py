@@ -108,4 +108,3 @@ def add_code(text: str) -> str | None:
     if match is None:
         return None
     return _compact(match.group(1))[len(PREFIX) + 2 * GROUP :].lower() or None
-
