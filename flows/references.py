@@ -24,6 +24,8 @@ _SEPARATORS = re.compile(r"[\s\-_.\u2010-\u2015\u2212]")
 _SHAPE = re.compile(rf"^{PREFIX}[A-Z0-9]{{{2 * GROUP}}}$")
 _VALID = re.compile(rf"^{PREFIX}([{ALPHABET}]{{{GROUP}}})([{ALPHABET}]{{{GROUP}}})$")
 _STATUS = re.compile(r"^/?status\b[\s:#-]*(.*)$", re.IGNORECASE | re.DOTALL)
+# `add HC-7K3Q-9XPD [code]`: this new report is about the same thing as an earlier one (issue 18).
+_ADD = re.compile(r"^/?add\b[\s:#-]*(.*)$", re.IGNORECASE | re.DOTALL)
 _LONGEST = len("hc - 7k3q - 9xpd")  # a bare message longer than this is a sentence, not a reference
 
 
@@ -80,6 +82,29 @@ def status_code(text: str) -> str | None:
     """The secret code after the reference in `status HC-7K3Q-9XPD k7mq-4xtd` (`k7mq4xtd`), if any. The
     service checks it; here it is only read."""
     match = _STATUS.match(text.strip())
+    if match is None:
+        return None
+    return _compact(match.group(1))[len(PREFIX) + 2 * GROUP :].lower() or None
+
+
+def add_request(text: str) -> tuple[bool, str | None]:
+    """Is this message `add <reference> [code]` (join this report to an earlier one), and which one?
+
+    (True, the reference), (True, None) when what follows `add` is not a valid reference, or (False, None)
+    for anything else. Only `add` followed by something that starts like a reference counts: "add a photo"
+    is not a request."""
+    match = _ADD.match(text.strip())
+    if match is None:
+        return False, None
+    rest = _compact(match.group(1))
+    if not rest.startswith(PREFIX):  # "add 2 photos", "add that he was drunk": words for the question
+        return False, None
+    return True, parse_reference(rest[: len(PREFIX) + 2 * GROUP])
+
+
+def add_code(text: str) -> str | None:
+    """The secret code after the reference in `add HC-7K3Q-9XPD k7mq-4xtd`, if any."""
+    match = _ADD.match(text.strip())
     if match is None:
         return None
     return _compact(match.group(1))[len(PREFIX) + 2 * GROUP :].lower() or None

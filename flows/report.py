@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
-from flows import access, support, vocab
+from flows import access, references, support, vocab
 from flows.contact import email_address, phone_number
 from flows.danger import assess
 from flows.dates import parse_when
@@ -23,6 +23,7 @@ from flows.engine import Earlier, Flow, Given, Go, Parsed, Say, Step, Told, When
 from flows.types import (
     ContactDetails,
     Draft,
+    EarlierReport,
     FlowContext,
     Harm,
     Media,
@@ -31,7 +32,10 @@ from flows.types import (
     SupportService,
 )
 
-ROLES = ("victim", "witness", "someone_else", "organisation")
+ROLES = ("victim", "witness", "someone_else", "organisation", "helper")
+# Someone helping another person to report (a community champion, a support worker, a third-party
+# reporting centre): who should be contacted about the report.
+HELPER_CONTACTS = ("contact_person", "contact_helper", "contact_nobody")
 KINDS = ("verbal", "physical", "property", "online", "harassment", "written", "other")
 MOTIVATIONS = ("race", "religion", "sexual_orientation", "disability", "transgender", "other", "not_sure")
 REPEATS = ("first", "before", "ongoing")
@@ -136,7 +140,7 @@ _CHANGE_CONSENT = When(
 
 def _about_another(draft: Draft) -> bool:
     """Whether the person is telling us about what happened to someone else (not to themselves)."""
-    return draft.answers.get("role") in ("witness", "someone_else", "organisation")
+    return draft.answers.get("role") in ("witness", "someone_else", "organisation", "helper")
 
 
 def _why_key(draft: Draft, _ctx: FlowContext) -> str:
@@ -146,7 +150,7 @@ def _why_key(draft: Draft, _ctx: FlowContext) -> str:
 def _recognise_key(draft: Draft, _ctx: FlowContext) -> str:
     return (
         "offender_recognise.other"
-        if draft.answers.get("role") == "someone_else"
+        if draft.answers.get("role") in ("someone_else", "helper")
         else "offender_recognise.ask"
     )
 
@@ -380,7 +384,7 @@ def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
     knows = _code(a.get("someone_else_knows"), YES_NO_UNSURE)
     return ReportFields(
         role=role,
-        organisation=_text(a.get("org_name")) if role == "organisation" else None,
+        organisation=_organisation(a, role),
         someone_else_knows=knows if role == "someone_else" else None,
         incident_types=_codes(a.get("what"), KINDS),
         motivations=_codes(a.get("why"), MOTIVATIONS),
@@ -399,7 +403,20 @@ def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
         anonymous=contact is None,
         contact=contact,
         share_with=_share(draft, ctx),
+        linked_to=_linked(a.get("linked_to")),
+        helper_agreed=_code(a.get("helper_agreed"), ("yes", "no")) if role == "helper" else None,
+        helper_contact=_code(a.get("helper_contact"), HELPER_CONTACTS) if role == "helper" else None,
     )
+
+
+def _organisation(a: Mapping[str, Any], role: str | None) -> str | None:
+    """The organisation a report is made for, or that the helper is with."""
+    key = {"organisation": "org_name", "helper": "helper_org"}.get(str(role))
+    return _text(a.get(key)) if key else None
+
+
+def _linked(value: Any) -> str | None:
+    return value if isinstance(value, str) and references.is_reference(value) else None
 
 
 # ----- what the person sees --------------------------------------------------------------------------------
@@ -454,7 +471,7 @@ def _contact_shown(a: Mapping[str, Any], say: Say) -> str | None:
 
 def _role_shown(a: Mapping[str, Any], say: Say) -> str | None:
     role = _labels(a.get("role"), say)
-    name = _text(a.get("org_name")) if a.get("role") == "organisation" else None
+    name = _organisation(a, _code(a.get("role"), ROLES))
     return f"{role} ({_cut(name)})" if role and name else role
 
 
@@ -547,6 +564,101 @@ def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
     return texts
 
 
+# ----- a report in a series: the earlier report's answers, shown and reused ------------------------------
+
+# Answers a new report in a series takes from the earlier one, and drops again if the person says they
+# are not right any more.
+_REUSED = (
+    "role",
+    "org_name",
+    "someone_else_knows",
+    "helper_org",
+    "helper_agreed",
+    "helper_contact",
+    "offender",
+    "offender_known",
+    "offender_recognise",
+    "contact",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "contact_times",
+    "contact_message",
+    "contact_notes",
+    "no_calls",
+    "consent",
+    "again",
+    "reused",
+)
+
+
+def reuse(draft: Draft, earlier: EarlierReport, ctx: FlowContext) -> None:
+    """Put the earlier report's answers about the person (who, who did it, contact, consent) in the draft,
+    as if given again; `linked_check` shows them and asks "is this still right?" before anything is sent."""
+    a = draft.answers
+    _reuse_role(a, earlier)
+    offender = earlier.offender
+    if offender is not None:
+        a.update(offender=offender.description, offender_known=offender.known)
+        a["offender_recognise"] = offender.recognise
+    _reuse_contact(a, earlier.contact)
+    if ctx.settings.partners:
+        keys = [key for key, pid in _partner_keys(ctx) if pid in earlier.share_with]
+        a["consent"] = keys or ["none"]
+    a["again"] = "before"
+    a["reused"] = True
+
+
+def _reuse_role(a: dict[str, Any], earlier: EarlierReport) -> None:
+    if earlier.role not in ROLES:
+        return
+    a["role"] = earlier.role
+    if earlier.role in ("organisation", "helper") and earlier.organisation:
+        a["org_name" if earlier.role == "organisation" else "helper_org"] = earlier.organisation
+    if earlier.role == "helper":
+        a.update(helper_agreed=earlier.helper_agreed, helper_contact=earlier.helper_contact)
+    if earlier.role == "someone_else" and earlier.someone_else_knows in YES_NO_UNSURE:
+        a["someone_else_knows"] = earlier.someone_else_knows
+
+
+def _reuse_contact(a: dict[str, Any], contact: ContactDetails | None) -> None:
+    if contact is None:
+        a["contact"] = "anonymous"
+        return
+    if contact.in_chat or contact.by == "chat":
+        a["contact"] = "chat"
+    else:
+        a["contact"] = contact.by or ("email" if contact.email else "phone")
+        a.update(contact_name=contact.name, contact_phone=contact.phone, contact_email=contact.email)
+        a.update(contact_times=contact.safe_times, contact_notes=contact.notes)
+        a["contact_message"] = contact.leave_message
+    if contact.no_calls:
+        a["no_calls"] = True
+
+
+def _linked_choice(key: str, draft: Draft, _ctx: FlowContext) -> str:
+    """ "No, change them": the earlier answers are dropped, and the questions asked as for a new report."""
+    if key == "change":
+        for name in _REUSED:
+            draft.answers.pop(name, None)
+    return key
+
+
+def _reused_fields(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
+    a = draft.answers
+    rows = [
+        ("role", _role_shown(a, say)),
+        ("offender", _cut(str(a["offender"])) if _text(a.get("offender")) else None),
+        ("contact", _contact_shown(a, say)),
+        ("consent", _consent_shown(draft, ctx, say) if ctx.settings.partners else None),
+    ]
+    lines = [say(f"review.line.{line}", value=value) for line, value in rows if value]
+    return {"reference": a.get("linked_to") or "", "summary": "\n".join(lines)}
+
+
+_REUSING = Earlier("linked_check", "yes")
+
+
 # ----- the flow --------------------------------------------------------------------------------------------
 
 _REVIEW_LINES = tuple(f"review.line.{group}" for group in GROUPS)
@@ -563,16 +675,26 @@ STEPS: tuple[Step, ...] = (
     Step(
         "safety",
         options=YES_NO_UNSURE,
-        go=(Go("emergency", answer_is("yes", "not_sure")), Go("role")),
+        go=(Go("emergency", answer_is("yes", "not_sure")), Go("linked_check", Given("reused")), Go("role")),
     ),
     Step(
         "emergency",
         options=("safe", "stop"),
-        go=(Go("role"),),
+        go=(Go("linked_check", Given("reused")), Go("role")),
         in_history=False,
         returns=True,
         offer_skip=False,
         brief=True,
+    ),
+    Step(
+        "linked_check",
+        options=("yes", "change"),
+        go=(Go("story", answer_is("yes")), Go("role")),
+        store=_linked_choice,
+        fields=_reused_fields,
+        skippable=False,
+        offer_skip=False,
+        keys=("review.line.role", "review.line.offender", "review.line.contact", "review.line.consent"),
     ),
     Step(
         "role",
@@ -580,11 +702,15 @@ STEPS: tuple[Step, ...] = (
         go=(
             Go("someone_else_knows", answer_is("someone_else")),
             Go("org_name", answer_is("organisation")),
+            Go("helper_org", answer_is("helper")),
             Go("story"),
         ),
         group="role",
     ),
     Step("org_name", kind="text", go=(Go("story"),), group="role"),
+    Step("helper_org", kind="text", go=(Go("helper_agreed"),), group="role"),
+    Step("helper_agreed", options=("yes", "no"), go=(Go("helper_contact"),), group="role"),
+    Step("helper_contact", options=HELPER_CONTACTS, go=(Go("story"),), group="role"),
     Step("someone_else_knows", options=YES_NO_UNSURE, go=(Go("story"),), group="role"),
     Step("story", kind="story", go=(Go("what"),), group="story"),
     Step(
@@ -632,7 +758,7 @@ STEPS: tuple[Step, ...] = (
         "where",
         kind="text",
         options=("web",),
-        go=(Go("again"),),
+        go=(Go("harm_hurt", _REUSING), Go("again")),
         location=True,
         parse=_typed_place,
         store=_store_place,
@@ -674,7 +800,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("harm_property", options=YES_NO_UNSURE, go=(Go("witnesses"),), group="harm"),
     Step("witnesses", options=YES_NO_UNSURE, go=(Go("evidence"),), group="witnesses"),
-    Step("evidence", kind="media", go=(Go("support"),), group="evidence"),
+    Step("evidence", kind="media", go=(Go("review", _REUSING), Go("support")), group="evidence"),
     Step(
         "support",
         options=("yes", "no"),
@@ -817,6 +943,8 @@ REPORT_FLOW = Flow(
     alarm=assess,
     aside=access.assess,
     account="story",
+    reuse=reuse,
+    reuse_before="role",
     keys=(
         "access.no_calls",
         "done.support_chosen",

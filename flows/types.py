@@ -177,6 +177,22 @@ class Draft:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlierReport:
+    """The answers of an earlier report that a new one in the same series may reuse (after the person
+    says they are still right): who reported it, who did it, how to contact them, who may see it."""
+
+    reference: str
+    role: str | None = None
+    organisation: str | None = None
+    someone_else_knows: str | None = None
+    offender: Offender | None = None
+    contact: ContactDetails | None = None
+    share_with: tuple[str, ...] = ()
+    helper_agreed: str | None = None
+    helper_contact: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StatusInfo:
     """What the service found for `status <reference>`; None is passed when nothing was found."""
 
@@ -249,6 +265,11 @@ class ReportFields:
     anonymous: bool = True
     contact: ContactDetails | None = None
     share_with: tuple[str, ...] = ()  # partner ids the person consented to; empty = record only
+    linked_to: str | None = None  # the earlier report this one adds to (`add REFERENCE`), its reference
+    # Someone helping another person to report (role "helper"): did that person agree ("yes" | "no"), and
+    # who should be contacted ("contact_person" | "contact_helper" | "contact_nobody").
+    helper_agreed: str | None = None
+    helper_contact: str | None = None
 
 
 @dataclass(slots=True)
@@ -261,3 +282,6 @@ class StepResult:
     erase: bool = False  # delete the draft and this conversation's transcript (stop, delete, exit)
     status_query: str | None = None  # the person asked `status <ref>`: look it up, then call status_reply
     status_code: str | None = None  # the secret code typed after the reference, if any (normalised)
+    # `add <ref>`: check the person may add to it, then call link_reply; "" is "my last report from this chat"
+    link_query: str | None = None
+    link_code: str | None = None  # the secret code typed after that reference, if any (normalised)

@@ -288,3 +288,15 @@ def label_words(label: str) -> frozenset[str]:
 def section_words(locale: str, name: str, section: str) -> Mapping[str, tuple[str, ...]]:
     """Key -> phrases (folded) of one section of a vocabulary table (`support.toml` [about])."""
     return _folded(locale, name, section)
+
+
+@cache
+def _again_phrases(locale: str) -> tuple[str, ...]:
+    table = vocab.table(locale, "series")
+    return tuple(fold(str(p)) for p in table.get("again", {}).get("phrases", ()))
+
+
+def says_again(text: str, locale: str) -> bool:
+    """ "it's the same man again", "I reported him last month": about something reported before."""
+    said = f" {fold(text)} "
+    return any(f" {phrase} " in said for phrase in _again_phrases(locale))

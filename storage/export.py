@@ -21,6 +21,7 @@ from sqlmodel import col
 from storage.crypto import Cipher
 from storage.db import Database
 from storage.models import Report, TranscriptEntry
+from storage.series import series_of_all
 
 PAGE = 200  # reports per page: big enough to be quick, small enough to keep memory flat
 
@@ -33,6 +34,7 @@ class ReportQuery:
     before: datetime | None = None
     partner: str | None = None  # only reports whose reporter consented to this partner id
     reference: str | None = None
+    references: tuple[str, ...] | None = None  # only these reports (a series: `export --series`)
 
 
 def aware(value: datetime) -> datetime:
@@ -59,6 +61,8 @@ def conditions(q: ReportQuery) -> list[ColumnElement[bool]]:
         where.append(col(Report.submitted_at) < q.before)
     if q.reference is not None:
         where.append(col(Report.reference) == q.reference)
+    if q.references is not None:
+        where.append(col(Report.reference).in_(list(q.references)))
     if q.partner is not None:
         # share_with is a JSON list of ids; `"id"` (quoted) only matches a whole element. A coarse filter
         # in SQL so that pages are not mostly empty; the exact check is made again on each row.
@@ -135,11 +139,13 @@ async def iter_reports(
     db: Database, cipher: Cipher, q: ReportQuery, *, transcripts: bool = True, page: int = PAGE
 ) -> AsyncIterator[dict[str, Any]]:
     """Every matching report as an export record (DESIGN.md fields), decrypted, oldest first."""
+    series = await series_of_all(db)
     async for rows in report_pages(db, q, page=page):
         ids = [int(r.id or 0) for r in rows]
         by_report = await _transcripts(db, cipher, ids) if transcripts else {}
         for report in rows:
             record = report_record(cipher, report)
+            record["series"] = list(series.get(report.reference, ()))
             if transcripts:
                 record["transcript"] = by_report.pop(int(report.id or 0), [])
             yield record
@@ -178,11 +184,20 @@ def report_record(cipher: Cipher, report: Report) -> dict[str, Any]:
         "anonymous": bool(report.anonymous),
         "contact": None if report.anonymous else _contact(contact),
         "share_with": list(report.share_with or []),
+        "linked_to": report.linked_to,
+        "helper_agreed": _helper(sealed).get("agreed"),
+        "helper_contact": _helper(sealed).get("contact"),
+        "series": [],
         "status": report.status,
         "status_changed_at": iso_utc(report.status_changed_at),
         "staff_notes": _notes(cipher, report),
         "transcript": [],
     }
+
+
+def _helper(sealed: dict[str, Any]) -> dict[str, Any]:
+    helper = sealed.get("helper")
+    return helper if isinstance(helper, dict) else {}
 
 
 def _notes(cipher: Cipher, report: Report) -> list[dict[str, Any]]:

@@ -142,6 +142,14 @@ class StepStore(Protocol):
         """Texts staff sent to the reporter, oldest first."""
         ...
 
+    def report_answers(self, conn: Connection, reference: str) -> dict[str, Any] | None:
+        """A report's role, partners and sealed answers, decrypted, for the next report of its series."""
+        ...
+
+    def last_report_in_chat(self, conn: Connection, channel: str, chat_key: str) -> str | None:
+        """The newest report that asked for contact in this chat, by reference."""
+        ...
+
     def locked_out(self, conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
         """True while any of these scopes (a chat's pseudonym, GLOBAL_SCOPE) is locked out of look-ups."""
         ...

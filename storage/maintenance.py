@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from storage import dialect
+from storage import dialect, series
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
 from storage.models import (
@@ -180,6 +180,7 @@ async def erase_report(db: Database, store: Store, reference: str, *, actor: str
         report = await store.report_by_reference(s, reference)
         if report is None or report.id is None:
             return None
+        await series.keep_links(s, report, at=datetime.now(UTC))
         t, o = await _delete_reports(s, [report.id])
         counts = EraseCounts(reference=reference, transcript_entries=t, outbox_messages=o)
         await store.audit(s, actor=actor, action="erase", reference=reference, count=1)

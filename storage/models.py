@@ -74,6 +74,8 @@ class Report(SQLModel, table=True):
     # The secret code shown once beside the reference, as a slow keyed hash (storage.crypto.Cipher.code_hash):
     # with it, `status REFERENCE CODE` shows staff messages in any chat. Added in revision 0007.
     code_hash: str | None = Field(default=None, max_length=160)
+    # The earlier report this one adds to (`add REFERENCE` in the chat), by reference. Added in revision 0009.
+    linked_to: str | None = Field(default=None, max_length=16, index=True)
 
 
 class TranscriptEntry(SQLModel, table=True):
@@ -186,6 +188,20 @@ class LookupFailure(SQLModel, table=True):
     locked_until: datetime | None = None
 
 
+class ReportLink(SQLModel, table=True):
+    """Two reports of one series that the reporter did not join themselves: linked by staff
+    (`reportbot link`), or the link an erased report had (kept as references only, so the rest of its
+    series stays together). A report's own `linked_to` is the link the person made. Added in revision 0009."""
+
+    __tablename__ = "report_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=16, index=True)
+    other: str = Field(max_length=16, index=True)
+    note_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # staff's note
+    at: datetime = Field(default_factory=utcnow)
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what to which report, when. Never any report content."""
 
@@ -209,6 +225,7 @@ ENCRYPTED_COLUMNS: dict[type[SQLModel], tuple[str, ...]] = {
     TranscriptEntry: ("text_enc",),
     OutboxMessage: ("address_enc", "message_enc", "platform_ids_enc"),
     ChatMessage: ("ref_enc",),
+    ReportLink: ("note_enc",),
 }
 
 ALL_TABLES: tuple[type[SQLModel], ...] = (
@@ -220,6 +237,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     ChatMessage,
     SubmissionCount,
     LookupFailure,
+    ReportLink,
     AuditEvent,
 )
 

@@ -278,6 +278,33 @@ def report_status(conn: Connection, reference: str) -> ReportStatus | None:
     return None if row is None else ReportStatus(int(row[0]), *row[1:])
 
 
+def report_answers(conn: Connection, cipher: Cipher, reference: str) -> dict[str, Any] | None:
+    """What a report in a series may lend to the next one: its role and partners (in clear) and its sealed
+    answers (organisation, who did it, contact), decrypted. Only after the person proved it is theirs."""
+    row = conn.execute(
+        select(REPORT.c.role, REPORT.c.share_with, REPORT.c.anonymous, REPORT.c.sealed_enc).where(
+            REPORT.c.reference == reference
+        )
+    ).first()
+    if row is None:
+        return None
+    sealed = cipher.decrypt_json(row[3])
+    answers: dict[str, Any] = dict(sealed) if isinstance(sealed, dict) else {}
+    answers.update(role=row[0], share_with=list(row[1] or []), anonymous=bool(row[2]))
+    return answers
+
+
+def last_report_in_chat(conn: Connection, channel: str, chat_key: str) -> str | None:
+    """The reference of the newest report that asked for contact in this chat, if any."""
+    found = conn.execute(
+        select(REPORT.c.reference)
+        .where(REPORT.c.channel == channel, REPORT.c.chat_key == chat_key)
+        .order_by(REPORT.c.submitted_at.desc(), REPORT.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return None if found is None else str(found)
+
+
 def locked_out(conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
     """True while any of these scopes (a chat's pseudonym, GLOBAL_SCOPE) is locked out of look-ups."""
     found = conn.execute(
@@ -407,6 +434,7 @@ CLEAR_FIELDS = (
     "support_requested",
     "anonymous",
     "share_with",
+    "linked_to",
 )
 _LISTS = ("incident_types", "motivations", "share_with")
 _CONTACT = ("name", "phone", "email", "in_chat", "safe_times", "notes", "by", "leave_message", "no_calls")
@@ -436,7 +464,10 @@ def seal_report(answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     sealed["contact"] = contact
     # The order the sealed JSON has always had (a stored value compared across versions stays the same).
     order = ("organisation", *_SEALED_TEXT[:3], "location", *_SEALED_TEXT[3:], "evidence", "contact")
-    return clear, {name: sealed[name] for name in order}
+    kept = {name: sealed[name] for name in order}
+    if answers.get("helper_agreed") or answers.get("helper_contact"):  # someone helping another to report
+        kept["helper"] = {"agreed": answers.get("helper_agreed"), "contact": answers.get("helper_contact")}
+    return clear, kept
 
 
 # -- one step's writes --------------------------------------------------------------------------------
@@ -532,6 +563,12 @@ class SqlStepStore:
 
     def staff_replies(self, conn: Connection, report_id: int) -> list[str]:
         return staff_replies(conn, self.cipher, report_id)
+
+    def report_answers(self, conn: Connection, reference: str) -> dict[str, Any] | None:
+        return report_answers(conn, self.cipher, reference)
+
+    def last_report_in_chat(self, conn: Connection, channel: str, chat_key: str) -> str | None:
+        return last_report_in_chat(conn, channel, chat_key)
 
     def locked_out(self, conn: Connection, scopes: Sequence[str], *, now: datetime) -> bool:
         return locked_out(conn, scopes, now=now)

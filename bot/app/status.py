@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from bot.app.envelope import Envelope, named
 from bot.config import LimitsConfig
-from flows.types import StatusInfo
+from flows.types import ContactDetails, EarlierReport, Offender, StatusInfo
 from storage.crypto import Cipher, normalise_code
 from storage.interface import GLOBAL_SCOPE, Lockout, ReportStatus, StepStore
 
@@ -64,6 +66,34 @@ class StatusLookup:
         )
         return info, False
 
+    def may_add(
+        self,
+        conn: Connection,
+        env: Envelope,
+        chat_key: str,
+        reference: str,
+        code: str | None,
+        stamp: datetime,
+    ) -> tuple[str | None, bool]:
+        """`add <reference> [code]`: (the reference a new report may join, whether to say "wait").
+
+        Only from the report's own chat, or with its secret code. Anything else (no such report, no code,
+        a wrong code) is one failed look-up under the same lockout, and tells nothing about the report.
+        An empty reference is "my last report" ("it's the same man again"): this chat's newest report that
+        asked for contact in the chat (an anonymous report keeps no chat, so it is never found this way)."""
+        if not reference:
+            return self.storage.last_report_in_chat(conn, env.channel, chat_key), False
+        report = self.storage.report_status(conn, reference)
+        own = _own(report, env, chat_key)
+        scope = self.cipher.pseudonym(f"status-lookup:{env.channel}", env.chat_id)
+        if not own and self.storage.locked_out(conn, (scope, GLOBAL_SCOPE), now=stamp):
+            log.info("add refused: locked out channel=%s", named(env))
+            return None, True
+        if report is None or not (own or self._code_opens(report, code)):
+            self._failed(conn, env, scope, stamp)
+            return None, False
+        return report.reference, False
+
     def _code_opens(self, report: ReportStatus | None, code: str | None) -> bool:
         if report is None or code is None:
             return False
@@ -87,6 +117,46 @@ class StatusLookup:
                     count=failures,
                     at=stamp,
                 )
+
+
+def earlier_report(reference: str, answers: Mapping[str, Any] | None) -> EarlierReport | None:
+    """The stored answers of a report (storage's `report_answers`) in the shape the flow reuses."""
+    if answers is None:
+        return None
+    offender = answers.get("offender")
+    contact = answers.get("contact") if not answers.get("anonymous", True) else None
+    return EarlierReport(
+        reference=reference,
+        role=_str(answers.get("role")),
+        organisation=_str(answers.get("organisation")),
+        someone_else_knows=_str(answers.get("someone_else_knows")),
+        offender=Offender(
+            description=_str(offender.get("description")),
+            known=_str(offender.get("known")),
+            recognise=_str(offender.get("recognise")),
+        )
+        if isinstance(offender, dict)
+        else Offender(description=offender)
+        if isinstance(offender, str)
+        else None,
+        contact=ContactDetails(**{k: v for k, v in contact.items() if k in _CONTACT_FIELDS})
+        if isinstance(contact, dict)
+        else None,
+        share_with=tuple(str(p) for p in answers.get("share_with") or ()),
+        helper_agreed=_str(_dict(answers.get("helper")).get("agreed")),
+        helper_contact=_str(_dict(answers.get("helper")).get("contact")),
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+_CONTACT_FIELDS = frozenset(ContactDetails.__slots__)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _own(report: ReportStatus | None, env: Envelope, chat_key: str) -> bool:

@@ -25,7 +25,7 @@ from bot import limits
 from bot.app.codes import Code, Codes
 from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
 from bot.app.sizes import too_big
-from bot.app.status import StatusLookup
+from bot.app.status import StatusLookup, earlier_report
 from bot.channels import can_clear_chat, rate_limited
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
@@ -164,6 +164,14 @@ class ReportService:
             )
             context = self.context(env.channel, now, "")
             result.replies.extend(self.flow.status_reply(result.draft, info, context, wait=wait))
+        if result.link_query is not None:
+            found, wait = self.status.may_add(conn, env, chat_key, result.link_query, result.link_code, stamp)
+            earlier = earlier_report(found, self.storage.report_answers(conn, found)) if found else None
+            context = self.context(env.channel, now, "")
+            result.draft, replies = self.flow.link_reply(
+                result.draft, found, context, wait=wait, earlier=earlier, asked=result.link_query
+            )
+            result.replies.extend(replies)
         write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
         ids = self.storage.record_step(conn, write)
         _log_step(env, result, reference, len(ids))

@@ -46,6 +46,7 @@ class Selection:
     until: date | None = None
     partner: str | None = None
     reference: str | None = None
+    series: str | None = None  # every report of this report's series (`export --series`)
 
     def query(self, zone: ZoneInfo) -> ReportQuery:
         """Dates are inclusive calendar days in the service's time zone."""
@@ -59,12 +60,16 @@ class Selection:
 
     def describe(self) -> str:
         """The selection in words, for the HTML header and the audit detail."""
-        return describe_filters(
+        described = describe_filters(
             self.since.isoformat() if self.since else None,
             self.until.isoformat() if self.until else None,
             self.partner,
             self.reference,
         )
+        if self.series is None:
+            return described
+        of = f"the series of {self.series}"
+        return of if described == "all reports" else f"{of}, {described}"
 
 
 class Filters(TypedDict, total=False):
@@ -74,6 +79,7 @@ class Filters(TypedDict, total=False):
     until: str | None  # YYYY-MM-DD
     partner: str | None  # a partner id from the config
     reference: str | None  # in any form the chat accepts
+    series: str | None  # a reference, in any form the chat accepts
 
 
 def selection(config: Config, **filters: Unpack[Filters]) -> Selection:
@@ -83,7 +89,9 @@ def selection(config: Config, **filters: Unpack[Filters]) -> Selection:
     if partner is not None:
         _check_partner(config, partner)
     ref = normalise_reference(reference) if reference else None
-    return Selection(since=first, until=last, partner=partner, reference=ref)
+    series = filters.get("series")
+    of = normalise_reference(series) if series else None
+    return Selection(since=first, until=last, partner=partner, reference=ref, series=of)
 
 
 def _days(since: str | None, until: str | None) -> tuple[date | None, date | None]:

@@ -39,7 +39,17 @@ from flows.engine.model import (
     Turn,
     choice_of,
 )
-from flows.types import Draft, FlowContext, Inbound, Option, Outbound, ReportFields, StatusInfo, StepResult
+from flows.types import (
+    Draft,
+    EarlierReport,
+    FlowContext,
+    Inbound,
+    Option,
+    Outbound,
+    ReportFields,
+    StatusInfo,
+    StepResult,
+)
 from flows.words import COMMAND_OPTIONS
 
 # Keys the engine itself uses, whatever the flow.
@@ -73,6 +83,10 @@ ENGINE_KEYS = (
     "status.state.new",
     "status.state.in-progress",
     "status.state.closed",
+    "add.linked",
+    "add.not_found",
+    "add.which",
+    "add.bad",
     "option.skip",
     "option.done",
 )
@@ -114,6 +128,8 @@ class Flow:
         aside: Callable[[str, str], Aside] | None = None,
         keys: Sequence[str] = (),
         account: str | None = None,
+        reuse: Callable[[Draft, EarlierReport, FlowContext], None] | None = None,
+        reuse_before: str = "",
     ) -> None:
         self.name = name
         self.steps: dict[str, Step] = {step.name: step for step in steps}
@@ -122,6 +138,9 @@ class Flow:
         self.account = account if account in self.steps else None
         self._submit, self._finish, self._alarm = submit, finish, alarm
         self._aside = aside
+        # A new report in a series: puts the earlier report's answers in the draft, unless the person has
+        # already answered `reuse_before` (then they have been asked about themselves already).
+        self.reuse, self.reuse_before = reuse, reuse_before
         self._keys = frozenset((*ENGINE_KEYS, *keys, *self._step_keys()))
         self.states: tuple[str, ...] = (START, *self.steps, final)
         self.transitions: tuple[dict[str, Any], ...] = self._declare()
@@ -314,7 +333,7 @@ class Flow:
         text = inbound.text or ""
         if not self._plain(inbound) or not text or inbound.edited:
             return None
-        status = self._status(turn, text, replies)
+        status = self._status(turn, text, replies) or self._add(turn, text, replies)
         if status is not None:
             return status
         cmd = words.command(text)
@@ -331,6 +350,60 @@ class Flow:
             return self._reask(turn, replies, hint=None)
         code = references.status_code(text)
         return StepResult(draft=turn.draft, replies=[], status_query=reference, status_code=code)
+
+    def _add(self, turn: Turn, text: str, replies: list[Outbound]) -> StepResult | None:
+        """`add <reference> [code]`, or at the start "it's the same man again": this report is about the
+        same thing as an earlier one; the service checks the person may add to it (own chat, or the
+        secret code). The words alone mean this chat's last report (link_query "")."""
+        draft = turn.draft
+        asked, reference = references.add_request(text)
+        if not asked:
+            starting = draft.step in (START, self.first) and "linked_to" not in draft.answers
+            if self.reuse is None or not starting or not understand.says_again(text, draft.locale):
+                return None
+            return StepResult(draft=draft, replies=[], link_query="")
+        if reference is None:
+            replies.append(Outbound(text=self._say(draft.locale)("add.bad"), step="add"))
+            return self._reask(turn, replies, hint=None)
+        code = references.add_code(text)
+        return StepResult(draft=draft, replies=[], link_query=reference, link_code=code)
+
+    def link_reply(
+        self,
+        draft: Draft | None,
+        reference: str | None,
+        ctx: FlowContext,
+        *,
+        wait: bool = False,
+        earlier: EarlierReport | None = None,
+        asked: str | None = None,
+    ) -> tuple[Draft, list[Outbound]]:
+        """The answer to `add <reference>`: the draft now joined to that report (`linked_to`), or the same
+        words whether it does not exist or the code was wrong (nothing is revealed); then the question
+        again. A person with no report in progress starts one, joined to the earlier report. Before the
+        questions about the person, the earlier report's answers are offered again (the flow's `reuse`)."""
+        work = draft.copy() if draft is not None else Draft(step=START)
+        say = self._say(work.locale)
+        if wait:
+            key = "status.wait"
+        elif reference is None:
+            key = "add.which" if asked == "" else "add.not_found"
+        else:
+            key = "add.linked"
+            self._join(work, reference, earlier, ctx)
+        replies = [Outbound(text=say(key, reference=reference or ""), step="add")]
+        if work.step in (START, self.final) or work.step not in self.steps:
+            replies.append(Outbound(text=say("status.how_to_start"), step="add"))
+        else:
+            replies.append(self._ask(work, ctx))
+        return work, replies
+
+    def _join(self, work: Draft, reference: str, earlier: EarlierReport | None, ctx: FlowContext) -> None:
+        work.answers["linked_to"] = reference
+        if work.step in (START, self.final) or work.step not in self.steps:
+            work.step, work.history = self.first, []
+        if earlier is not None and self.reuse is not None and self.reuse_before not in work.answers:
+            self.reuse(work, earlier, ctx)
 
     @staticmethod
     def _plain(inbound: Inbound) -> bool:

@@ -10,6 +10,7 @@ from bot.config import DEFAULT_SUPPORT
 from flows.report import REPORT_FLOW
 from flows.types import (
     Draft,
+    EarlierReport,
     FlowContext,
     FlowSettings,
     Inbound,
@@ -89,6 +90,15 @@ class Chat:
 
     def status(self, info: StatusInfo | None) -> list[str]:
         return [reply.text for reply in REPORT_FLOW.status_reply(self.draft, info, self.ctx())]
+
+    def link(self, earlier: EarlierReport | None, *, asked: str | None = None) -> list[str]:
+        """The service found (or not) the earlier report `add` asked for: what the flow answers."""
+        reference = earlier.reference if earlier is not None else None
+        ctx = self.ctx()
+        self.draft, self.replies = REPORT_FLOW.link_reply(
+            self.draft, reference, ctx, earlier=earlier, asked=asked if asked is not None else reference
+        )
+        return [reply.text for reply in self.replies]
 
     @property
     def last(self) -> Outbound:

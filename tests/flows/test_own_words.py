@@ -21,16 +21,23 @@ from typing import Any
 
 import pytest
 
+from flows.types import ContactDetails, EarlierReport, Offender
 from tests.flows.chat import PLAIN_ANSWERS, Chat
 
 CORPUS = Path(__file__).parent / "own_words"
 FIRST_PART = "A man shouted at me at the bus stop."
+EARLIER = EarlierReport(
+    reference="HC-7K3Q-9XPD",
+    role="victim",
+    offender=Offender(description="My neighbour at number 4", known="yes"),
+    contact=ContactDetails(in_chat=True, by="chat"),
+)
 
 
 def cases() -> list[tuple[str, str, Any]]:
     found = []
     for path in sorted(CORPUS.glob("*.toml")):
-        if path.stem == "danger":  # the danger corpus has its own test (test_danger.py)
+        if path.stem in ("danger", "series"):  # each has its own test (test_danger.py, test_series_words.py)
             continue
         table = tomllib.loads(path.read_text("utf-8"))
         step = table.get("step", path.stem)
@@ -44,6 +51,9 @@ ROUTES: dict[str, dict[str, str]] = {
     "when_date": {"when": "Another date"},
     "harm_now": {"harm_hurt": "Yes"},
     "org_name": {"role": "For an organisation"},
+    "helper_org": {"role": "I am helping someone"},
+    "helper_agreed": {"role": "I am helping someone", "helper_org": "skip"},
+    "helper_contact": {"role": "I am helping someone", "helper_org": "skip", "helper_agreed": "Yes"},
     "support_choice": {"support": "Yes"},
     "contact_name": {"contact": "Phone call"},
     "contact_phone": {"contact": "Phone call"},
@@ -59,6 +69,8 @@ def start_at(step: str) -> Chat:
     if step == "record_only":
         chat.with_settings(partners=())
     chat.send("hi")
+    if step == "linked_check":  # a report joined to an earlier one, whose answers are offered again
+        chat.link(EARLIER)
     route = {**PLAIN_ANSWERS, **ROUTES.get(step, {})}
     for _ in range(60):
         if chat.step == step:

@@ -17,7 +17,7 @@ from bot.staff.registry import staff_commands
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "staff.md"
 
 # A command written the way docs/staff.md says, kept outside the source tree.
-LINK = """
+CASE = """
 import argparse
 
 from bot.config import Config
@@ -38,7 +38,7 @@ async def run(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-COMMAND = Command("link", "link a report to a partner's case number", run, options=_options)
+COMMAND = Command("case", "link a report to a partner's case number", run, options=_options)
 """
 
 
@@ -49,25 +49,25 @@ def extra_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     folder.mkdir()
     monkeypatch.setattr(bot.staff.commands, "__path__", [*bot.staff.commands.__path__, str(folder)])
     yield folder
-    for name in ("link", "no_command"):
+    for name in ("case", "no_command"):
         sys.modules.pop(f"bot.staff.commands.{name}", None)
 
 
 def test_a_new_command_module_is_listed_parsed_and_run_without_touching_cli(
     extra_commands: Path, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (extra_commands / "link.py").write_text(LINK, encoding="utf-8")
+    (extra_commands / "case.py").write_text(CASE, encoding="utf-8")
 
     with pytest.raises(SystemExit):
         main(["--help"])
     listed = capsys.readouterr().out
-    assert re.search(r"^\s+link\s+link a report to a partner's case number$", listed, re.M), listed
+    assert re.search(r"^\s+case\s+link a report to a partner's case number$", listed, re.M), listed
 
-    assert main(["--config", str(config_path), "link", "hc7k3q9xpd", "--case", "4471"]) == 0
+    assert main(["--config", str(config_path), "case", "hc7k3q9xpd", "--case", "4471"]) == 0
     assert capsys.readouterr().out == "HC-7K3Q-9XPD is case 4471 at Report Hate\n"
 
-    assert main(["--config", str(config_path), "link", "HC-7K3Q-9XPD", "--case", "x1"]) == 1
-    assert capsys.readouterr().err == "reportbot link: --case: 'x1' is not a case number\n"
+    assert main(["--config", str(config_path), "case", "HC-7K3Q-9XPD", "--case", "x1"]) == 1
+    assert capsys.readouterr().err == "reportbot case: --case: 'x1' is not a case number\n"
 
 
 def test_a_module_that_declares_no_command_is_named(extra_commands: Path) -> None:
@@ -96,6 +96,8 @@ def test_reportbot_help_lists_the_commands_in_the_same_order_as_before(
         "export",
         "reply",
         "review",
+        "link",
+        "unlink",
         "stats",
     ]
 

@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -24,7 +25,8 @@ from bot.staff.commands.export.writers import CsvWriter, ExportInfo, JsonLinesWr
 from bot.staff.context import StaffContext, StaffError, code_label, opened, undecryptable_refused
 from bot.staff.registry import Command
 from bot.staff.selection import Selection, day_options, selection
-from storage.export import count_reports, iter_reports
+from storage import series
+from storage.export import ReportQuery, count_reports, iter_reports
 
 # An export's audit event lists the references it holds, up to this many; a bigger export is recorded by
 # its selection (dates, partner) instead, so that memory stays flat however many reports go out.
@@ -53,10 +55,15 @@ async def export_reports(
     if fmt not in FORMATS:
         raise StaffError(f"--format: use one of {', '.join(FORMATS)}")
     _check_target(out)
-    if sel.reference is not None:
+    query = sel.query(staff.zone)
+    for ref in (sel.reference, sel.series):
+        if ref is None:
+            continue
         async with staff.db.transaction() as s:
-            if not await staff.store.reference_exists(s, sel.reference):
-                raise StaffError(f"no report has the reference {sel.reference}")
+            if not await staff.store.reference_exists(s, ref):
+                raise StaffError(f"no report has the reference {ref}")
+            if ref == sel.series:
+                query = replace(query, references=(await series.series_in(s)).get(ref, (ref,)))
     info = ExportInfo(
         service=staff.config.service.name,
         operator=staff.config.service.operator,
@@ -71,17 +78,16 @@ async def export_reports(
     )
     with _private_file(out, encoding_for(fmt)) as fh:
         with fh:
-            count, exported = await _write(staff, WRITERS[fmt](fh, info), sel, fmt != "csv", progress)
+            count, exported = await _write(staff, WRITERS[fmt](fh, info), query, fmt != "csv", progress)
         # The audit comes before the file appears: an export nobody could account for never exists.
         await _audit(staff, fmt, sel, count, exported)
     return count
 
 
 async def _write(
-    staff: StaffContext, writer: Writer, sel: Selection, transcripts: bool, progress: Progressed | None
+    staff: StaffContext, writer: Writer, query: ReportQuery, transcripts: bool, progress: Progressed | None
 ) -> tuple[int, list[str]]:
     """(how many, their references for the audit; empty past AUDIT_REFERENCES_MAX)."""
-    query = sel.query(staff.zone)
     total = await count_reports(staff.db, query) if progress is not None else 0
     count = 0
     exported: list[str] = []  # for the audit trail: `reportbot audit --reference` finds this export
@@ -145,12 +151,18 @@ def _options(parser: argparse.ArgumentParser) -> None:
     day_options(parser)
     parser.add_argument("--partner", metavar="ID", help="only reports the reporter agreed to share with ID")
     parser.add_argument("--reference", metavar="REF", help="only this report")
+    parser.add_argument("--series", metavar="REF", help="every report of REF's series, oldest first")
 
 
 async def run(args: argparse.Namespace, config: Config) -> int:
     async with opened(config) as staff:
         sel = selection(
-            config, since=args.since, until=args.until, partner=args.partner, reference=args.reference
+            config,
+            since=args.since,
+            until=args.until,
+            partner=args.partner,
+            reference=args.reference,
+            series=args.series,
         )
         out = Path(args.out)
         with undecryptable_refused():

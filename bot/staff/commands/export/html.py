@@ -49,6 +49,13 @@ ol.chat li.bot .bubble { background: var(--bot); border-bottom-right-radius: .2r
 ol.chat li.staff .bubble { background: var(--staff); border: 1px solid #9ccfa6;
                            border-bottom-right-radius: .2rem; }
 ol.chat li.day { align-items: center; font-size: .8rem; color: var(--muted); margin: .8rem 0 .2rem; }
+section.series { border: 2px solid var(--ink); border-radius: 6px; padding: .5rem 1rem 1rem; margin-top: 2rem; }
+section.series > h2 { margin: .25rem 0; font-size: 1.35rem; }
+ol.timeline { list-style: none; margin: .5rem 0 0; padding: 0 0 0 1rem; border-left: 3px solid var(--line); }
+ol.timeline li { position: relative; margin: .5rem 0; padding-left: .5rem; }
+ol.timeline li::before { content: ""; position: absolute; left: -1.45rem; top: .4rem; width: .7rem;
+                         height: .7rem; border-radius: 50%; background: var(--ink); }
+ol.timeline time { font-weight: 600; margin-right: .5rem; }
 footer.export { margin-top: 2rem; border-top: 2px solid var(--ink); padding-top: .5rem; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; }
@@ -64,6 +71,12 @@ ROLE = {
     "witness": "Someone who saw it",
     "someone_else": "Someone reporting for another person",
     "organisation": "An organisation",
+    "helper": "Someone helping another person to report",
+}
+HELPER_CONTACT = {
+    "contact_person": "The person helped",
+    "contact_helper": "The helper",
+    "contact_nobody": "Nobody",
 }
 REPEAT = {"first": "First time", "before": "Has happened before", "ongoing": "Keeps happening"}
 CHANNEL = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web chat", "console": "Console (local)"}
@@ -92,6 +105,11 @@ def _when(r: Mapping[str, Any]) -> str:
     return str(when)
 
 
+def _day(r: Mapping[str, Any]) -> str:
+    when = r.get("occurred_on")
+    return datetime.fromisoformat(str(when)).strftime("%d %b %Y") if when else "Date not said"
+
+
 def _where(location: Mapping[str, Any]) -> str:
     """The place in their words, then any shared location."""
     where = location.get("text") or ""
@@ -111,6 +129,9 @@ class HtmlWriter:
     def __init__(self, out: TextIO, info: ExportInfo) -> None:
         self.out = out
         self.info = info
+        # Reports of a series wait for the end, to be shown together under their timeline (a series is a
+        # few reports: this holds only those, never the whole export).
+        self.series: dict[str, list[Mapping[str, Any]]] = {}
 
     def begin(self) -> None:
         info = self.info
@@ -136,6 +157,13 @@ class HtmlWriter:
         )
 
     def write(self, record: Mapping[str, Any]) -> None:
+        series = record.get("series") or []
+        if series:
+            self.series.setdefault(str(series[0]), []).append(record)
+            return
+        self.out.write(self._article(record))
+
+    def _article(self, record: Mapping[str, Any]) -> str:
         ref = str(record.get("reference"))
         status = str(record.get("status") or "new")
         parts = [
@@ -146,9 +174,40 @@ class HtmlWriter:
             self._chat(ref, record.get("transcript") or []),
             "</article>\n",
         ]
-        self.out.write("".join(parts))
+        return "".join(parts)
+
+    def _series(self, records: Sequence[Mapping[str, Any]]) -> str:
+        """A series on one page: a timeline of its incidents (oldest first), then each report."""
+        every = [str(ref) for ref in records[0].get("series") or []]
+        shown = {str(r.get("reference")) for r in records}
+        missing = [ref for ref in every if ref not in shown]
+        lines = []
+        for r in records:
+            ref = str(r.get("reference"))
+            what = self._labels(r.get("incident_types") or []) or NOT_SAID
+            joined = f" (adds to {r['linked_to']})" if r.get("linked_to") else ""
+            lines.append(
+                f'<li><time>{_e(_day(r))}</time><a href="#{_e(ref)}">{_e(ref)}</a>{_e(joined)}: '
+                f"{_e(what)}. {_e(_where(r.get('location') or {}))}. "
+                f'<span class="muted">Sent {_e(_local(r.get("submitted_at"), self.info.zone))}.</span></li>\n'
+            )
+        note = (
+            f'<p class="muted">Also in this series, not in this export: {_e(", ".join(missing))}.</p>\n'
+            if missing
+            else ""
+        )
+        return (
+            f'<section class="series">\n<h2>Series of {len(every)} reports: {_e(", ".join(every))}</h2>\n'
+            '<p class="muted">The same pattern of harassment, reported more than once. Oldest first.</p>\n'
+            f'<ol class="timeline">\n{"".join(lines)}</ol>\n{note}'
+            + "".join(self._article(r) for r in records)
+            + "</section>\n"
+        )
 
     def end(self, count: int) -> None:
+        for records in self.series.values():
+            self.out.write(self._series(records))
+        self.series.clear()
         noun = "report" if count == 1 else "reports"
         empty = "<p>No reports matched this selection.</p>\n" if count == 0 else ""
         self.out.write(
@@ -176,6 +235,14 @@ class HtmlWriter:
             rows.append(("Organisation", str(r["organisation"])))
         if r.get("someone_else_knows"):
             rows.append(("Does the person know?", info.label(str(r["someone_else_knows"]))))
+        if r.get("helper_agreed"):
+            rows.append(("The person helped agreed?", _yes_no(r["helper_agreed"] == "yes") or NOT_SAID))
+        if r.get("helper_contact"):
+            rows.append(("Who to contact", HELPER_CONTACT.get(str(r["helper_contact"]), NOT_SAID)))
+        if r.get("linked_to"):
+            rows.append(("Adds to the report", str(r["linked_to"])))
+        if r.get("series"):
+            rows.append(("Part of a series", ", ".join(str(ref) for ref in r["series"])))
         return rows
 
     def _incident(self, r: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -106,6 +106,10 @@ CSV_COLUMNS = (
     "contact_leave_message",
     "contact_no_calls",
     "share_with",
+    "linked_to",
+    "series",
+    "helper_agreed",
+    "helper_contact",
     "staff_notes",
 )
 
@@ -128,7 +132,7 @@ def _cell(value: Any) -> str | float | int:
 
 
 # Lists shown in one cell, joined with "; ".
-JOINED = ("incident_types", "motivations", "share_with")
+JOINED = ("incident_types", "motivations", "share_with", "series")
 # Objects spread over several columns: column -> key.
 SPREAD = {
     "location": {"location_text": "text", "latitude": "latitude", "longitude": "longitude"},

@@ -53,6 +53,16 @@ def counts_table(counts: Counts, label: Callable[[str], str] = code_label) -> li
         ("By kind of incident", [(label(k), n) for k, n in counts.by_kind.most_common()]),
         ("By channel", [(CHANNEL_NAMES.get(k, k), n) for k, n in counts.by_channel.most_common()]),
         ("By status", [(k.replace("-", " "), n) for k, n in counts.by_status.most_common()]),
+        (
+            "Repeat harassment",
+            [
+                ("Reports on their own", counts.single),
+                ("Series (reports linked together)", len(counts.series)),
+                ("Repeat incidents (later reports of a series)", counts.repeats),
+            ]
+            if counts.total
+            else [],
+        ),
     ]
 
 
