@@ -447,10 +447,6 @@ def seal_report(answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     clear = {name: answers.get(name) for name in CLEAR_FIELDS}
     for name in _LISTS:
         clear[name] = list(clear[name] or ())
-    given = answers.get("contact")
-    contact = None
-    if given is not None and not answers.get("anonymous", True):
-        contact = {name: given.get(name) for name in _CONTACT}
     sealed = {name: answers.get(name) for name in _SEALED_TEXT}
     sealed["organisation"] = answers.get("organisation")
     sealed["location"] = {
@@ -461,13 +457,21 @@ def seal_report(answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     sealed["evidence"] = [
         {"ref": item["ref"], "content_type": item.get("content_type")} for item in answers.get("evidence", ())
     ]
-    sealed["contact"] = contact
+    sealed["contact"] = _sealed_contact(answers)
     # The order the sealed JSON has always had (a stored value compared across versions stays the same).
     order = ("organisation", *_SEALED_TEXT[:3], "location", *_SEALED_TEXT[3:], "evidence", "contact")
     kept = {name: sealed[name] for name in order}
     if answers.get("helper_agreed") or answers.get("helper_contact"):  # someone helping another to report
         kept["helper"] = {"agreed": answers.get("helper_agreed"), "contact": answers.get("helper_contact")}
     return clear, kept
+
+
+def _sealed_contact(answers: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The contact details to seal: none for an anonymous report, whatever it carried."""
+    given = answers.get("contact")
+    if given is None or answers.get("anonymous", True):
+        return None
+    return {name: given.get(name) for name in _CONTACT}
 
 
 # -- one step's writes --------------------------------------------------------------------------------

@@ -158,6 +158,24 @@ class ReportService:
         if result.submit is None and code is not None:
             self.codes.give_back(code)  # never shown: another report can have it
             code = None
+        self._look_ups(conn, env, chat_key, result, now)
+        write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
+        ids = self.storage.record_step(conn, write)
+        _log_step(env, result, reference, len(ids))
+        ended = write.ended
+        return Outcome(
+            replies=result.replies,
+            outbox_ids=ids,
+            reference=reference if result.submit is not None else None,
+            step=None if ended else result.draft.step,
+            limited=limited,
+        )
+
+    def _look_ups(
+        self, conn: Connection, env: Envelope, chat_key: str, result: StepResult, now: datetime
+    ) -> None:
+        """What the flow asked the service to look up: `status REF [CODE]`, `add REF [CODE]`."""
+        stamp = now.astimezone(UTC)
         if result.status_query is not None:
             info, wait = self.status.look_up(
                 conn, env, chat_key, result.status_query, result.status_code, stamp
@@ -172,17 +190,6 @@ class ReportService:
                 result.draft, found, context, wait=wait, earlier=earlier, asked=result.link_query
             )
             result.replies.extend(replies)
-        write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
-        ids = self.storage.record_step(conn, write)
-        _log_step(env, result, reference, len(ids))
-        ended = write.ended
-        return Outcome(
-            replies=result.replies,
-            outbox_ids=ids,
-            reference=reference if result.submit is not None else None,
-            step=None if ended else result.draft.step,
-            limited=limited,
-        )
 
     def _answer_to_staff(
         self, conn: Connection, env: Envelope, chat_key: str, stamp: datetime

@@ -8,7 +8,7 @@ message catalog through ExportInfo.label.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
@@ -181,16 +181,7 @@ class HtmlWriter:
         every = [str(ref) for ref in records[0].get("series") or []]
         shown = {str(r.get("reference")) for r in records}
         missing = [ref for ref in every if ref not in shown]
-        lines = []
-        for r in records:
-            ref = str(r.get("reference"))
-            what = self._labels(r.get("incident_types") or []) or NOT_SAID
-            joined = f" (adds to {r['linked_to']})" if r.get("linked_to") else ""
-            lines.append(
-                f'<li><time>{_e(_day(r))}</time><a href="#{_e(ref)}">{_e(ref)}</a>{_e(joined)}: '
-                f"{_e(what)}. {_e(_where(r.get('location') or {}))}. "
-                f'<span class="muted">Sent {_e(_local(r.get("submitted_at"), self.info.zone))}.</span></li>\n'
-            )
+        lines = [self._moment(r) for r in records]
         note = (
             f'<p class="muted">Also in this series, not in this export: {_e(", ".join(missing))}.</p>\n'
             if missing
@@ -202,6 +193,17 @@ class HtmlWriter:
             f'<ol class="timeline">\n{"".join(lines)}</ol>\n{note}'
             + "".join(self._article(r) for r in records)
             + "</section>\n"
+        )
+
+    def _moment(self, r: Mapping[str, Any]) -> str:
+        """One incident of a series on its timeline: when, which report, what, where."""
+        ref = str(r.get("reference"))
+        what = self._labels(r.get("incident_types") or []) or NOT_SAID
+        joined = f" (adds to {r['linked_to']})" if r.get("linked_to") else ""
+        return (
+            f'<li><time>{_e(_day(r))}</time><a href="#{_e(ref)}">{_e(ref)}</a>{_e(joined)}: '
+            f"{_e(what)}. {_e(_where(r.get('location') or {}))}. "
+            f'<span class="muted">Sent {_e(_local(r.get("submitted_at"), self.info.zone))}.</span></li>\n'
         )
 
     def end(self, count: int) -> None:
@@ -231,19 +233,7 @@ class HtmlWriter:
             ("Reported through", CHANNEL.get(str(r.get("channel")), str(r.get("channel")))),
             ("Reported by", ROLE.get(str(r.get("role")), str(r.get("role") or NOT_SAID))),
         ]
-        if r.get("organisation"):
-            rows.append(("Organisation", str(r["organisation"])))
-        if r.get("someone_else_knows"):
-            rows.append(("Does the person know?", info.label(str(r["someone_else_knows"]))))
-        if r.get("helper_agreed"):
-            rows.append(("The person helped agreed?", _yes_no(r["helper_agreed"] == "yes") or NOT_SAID))
-        if r.get("helper_contact"):
-            rows.append(("Who to contact", HELPER_CONTACT.get(str(r["helper_contact"]), NOT_SAID)))
-        if r.get("linked_to"):
-            rows.append(("Adds to the report", str(r["linked_to"])))
-        if r.get("series"):
-            rows.append(("Part of a series", ", ".join(str(ref) for ref in r["series"])))
-        return rows
+        return rows + _who_else(r, info.label)
 
     def _incident(self, r: Mapping[str, Any]) -> list[tuple[str, str]]:
         """What happened, in the order the conversation asks it."""
@@ -328,3 +318,16 @@ def _how(c: Mapping[str, Any]) -> list[str]:
     if c.get("leave_message") in ("yes", "no"):
         lines.append(f"Safe to leave a message: {c['leave_message']}")
     return lines
+
+
+def _who_else(r: Mapping[str, Any], label: Callable[[str], str]) -> list[tuple[str, str]]:
+    """The rows about who reported for whom, and the series a report belongs to, where there are any."""
+    shown: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+        ("Organisation", "organisation", str),
+        ("Does the person know?", "someone_else_knows", lambda v: label(str(v))),
+        ("The person helped agreed?", "helper_agreed", lambda v: _yes_no(v == "yes") or NOT_SAID),
+        ("Who to contact", "helper_contact", lambda v: HELPER_CONTACT.get(str(v), NOT_SAID)),
+        ("Adds to the report", "linked_to", str),
+        ("Part of a series", "series", lambda v: ", ".join(str(ref) for ref in v)),
+    )
+    return [(name, show(r[key])) for name, key, show in shown if r.get(key)]
