@@ -1,7 +1,9 @@
 """`reportbot export`: write decrypted reports to a file only the person running it can read.
 
-The formats: writers.py (jsonl, csv), html.py (the printable page); answers.py reads the offender and
-harm answers in either stored form. Reports are read in pages and written as they come (flat memory).
+The formats: writers.py (jsonl, csv), html.py (the printable page, photos inline), bundle.py (zip: the
+reports as jsonl and the files people sent, original bytes); answers.py reads the offender and harm answers
+in either stored form. Reports are read in pages and written as they come (flat memory; the zip keeps its
+jsonl in memory until the end).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any, BinaryIO, TextIO, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.config import Config
+from bot.staff.commands.export.bundle import ZipWriter
 from bot.staff.commands.export.html import HtmlWriter
 from bot.staff.commands.export.writers import CsvWriter, ExportInfo, JsonLinesWriter, Writer, encoding_for
 from bot.staff.context import StaffContext, StaffError, code_label, opened, undecryptable_refused
@@ -35,7 +38,8 @@ WRITERS: dict[str, Callable[[TextIO, ExportInfo], Writer]] = {
     "csv": lambda out, info: CsvWriter(out),
     "html": HtmlWriter,
 }
-FORMATS = tuple(WRITERS)
+BINARY: dict[str, Callable[[BinaryIO, ExportInfo], Writer]] = {"zip": ZipWriter}
+FORMATS = (*WRITERS, *BINARY)
 
 Progressed = Callable[[int, int], None]
 
@@ -68,10 +72,13 @@ async def export_reports(
             **{p.id: p.name for p in staff.config.partners},
         },
         label=code_label,
+        evidence=staff.evidence,
     )
-    with _private_file(out, encoding_for(fmt)) as fh:
+    binary = fmt in BINARY
+    with _private_file(out, None if binary else encoding_for(fmt)) as fh:
         with fh:
-            count, exported = await _write(staff, WRITERS[fmt](fh, info), sel, fmt != "csv", progress)
+            writer = BINARY[fmt](cast(BinaryIO, fh), info) if binary else WRITERS[fmt](cast(TextIO, fh), info)
+            count, exported = await _write(staff, writer, sel, fmt != "csv", progress)
         # The audit comes before the file appears: an export nobody could account for never exists.
         await _audit(staff, fmt, sel, count, exported)
     return count
@@ -121,13 +128,15 @@ def _check_target(out: Path) -> None:
 
 
 @contextmanager
-def _private_file(out: Path, encoding: str) -> Iterator[TextIO]:
-    """A new file beside `out`, readable by its owner only, renamed over `out` when the block completes
-    and removed, leaving nothing behind, when it does not."""
+def _private_file(out: Path, encoding: str | None) -> Iterator[IO[Any]]:
+    """A new file beside `out` (text, or bytes when `encoding` is None), readable by its owner only,
+    renamed over `out` when the block completes and removed, leaving nothing behind, when it does not."""
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.fchmod(fd, 0o600)
     newline = "" if encoding == "utf-8-sig" else "\n"
-    fh = os.fdopen(fd, "w", encoding=encoding, newline=newline)
+    fh: IO[Any] = (
+        os.fdopen(fd, "wb") if encoding is None else os.fdopen(fd, "w", encoding=encoding, newline=newline)
+    )
     try:
         yield fh  # the caller may close it first, to do something once it is complete on disk
         fh.close()
@@ -140,7 +149,12 @@ def _private_file(out: Path, encoding: str) -> Iterator[TextIO]:
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=FORMATS, help="jsonl, csv or html")
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="jsonl, csv, html, or zip (jsonl with the files people sent)",
+    )
     parser.add_argument("--out", required=True, metavar="PATH", help="file to write (owner-only)")
     day_options(parser)
     parser.add_argument("--partner", metavar="ID", help="only reports the reporter agreed to share with ID")
@@ -178,7 +192,7 @@ async def _with_progress(staff: StaffContext, fmt: str, out: Path, sel: Selectio
 
 COMMAND = Command(
     "export",
-    "write decrypted reports to a file (jsonl, csv or html)",
+    "write decrypted reports to a file (jsonl, csv, html, or zip with evidence files)",
     run,
     options=_options,
     order=110,
