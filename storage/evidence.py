@@ -24,6 +24,25 @@ FOLDERS: dict[str, str] = {"web-upload:": "web-uploads", "evidence:": "evidence"
 _HEADER = b"RBEV1 "  # then 64 hex digits of SHA-256 and a newline, then the original bytes
 
 
+# The first bytes of each accepted type: the declared type and the file name are never trusted.
+_MAGIC: tuple[tuple[str, bytes, int], ...] = (
+    ("image/jpeg", b"\xff\xd8\xff", 0),
+    ("image/png", b"\x89PNG\r\n\x1a\n", 0),
+    ("image/gif", b"GIF8", 0),
+    ("image/webp", b"WEBP", 8),
+)
+
+
+def sniff(data: bytes) -> str | None:
+    """The image type these bytes are, or None."""
+    for kind, magic, offset in _MAGIC:
+        if data[offset : offset + len(magic)] == magic:
+            if kind == "image/webp" and not data.startswith(b"RIFF"):
+                continue
+            return kind
+    return None
+
+
 class EvidenceError(ValueError):
     """A reference this store does not hold, or a file whose bytes do not match their hash."""
 
@@ -97,6 +116,12 @@ class EvidenceStore:
         ref = self.prefix + secrets.token_hex(16)
         self._write_private(self.path(ref), self._newest.encrypt(_seal(data)))
         return ref, hashlib.sha256(data).hexdigest()
+
+    def write_as(self, ref: str, data: bytes) -> str:
+        """Encrypt and store under a reference given earlier (a download the step left to the delivery
+        loop); the SHA-256 of the original."""
+        self._write_private(self.path(ref), self._newest.encrypt(_seal(data)))
+        return hashlib.sha256(data).hexdigest()
 
     async def save(self, data: bytes) -> str:
         """Encrypt and store (in a thread); the reference to keep in the report."""

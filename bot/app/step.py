@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from bot import limits
 from bot.app.codes import Code, Codes
 from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
+from bot.app.evidence import evidence_refs, kept_fetches
 from bot.app.sizes import too_big
 from bot.app.status import StatusLookup
 from bot.channels import can_clear_chat, rate_limited
@@ -154,6 +155,7 @@ class ReportService:
             if answered is not None:
                 return answered
         env = _unstale(env, conv.draft)
+        env, fetches = evidence_refs(env)
         result, reference, code, limited = self._decide(conn, env, conv.draft, now, code)
         if result.submit is None and code is not None:
             self.codes.give_back(code)  # never shown: another report can have it
@@ -165,6 +167,7 @@ class ReportService:
             context = self.context(env.channel, now, "")
             result.replies.extend(self.flow.status_reply(result.draft, info, context, wait=wait))
         write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
+        write = replace(write, fetches=kept_fetches(fetches, result))
         ids = self.storage.record_step(conn, write)
         _log_step(env, result, reference, len(ids))
         ended = write.ended

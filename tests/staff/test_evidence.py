@@ -88,7 +88,7 @@ def every_file(folder: Path) -> list[Path]:
 
 
 def test_the_photo_is_kept_encrypted_owner_only_with_its_hash(tmp_path: Path) -> None:
-    path, config, reference, data, ref = make_report(tmp_path)
+    _, config, _, data, ref = make_report(tmp_path)
     store = EvidenceStore(config.data_path, config.security.encryption_keys)
     file = store.path(ref)
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
@@ -100,7 +100,7 @@ def test_the_photo_is_kept_encrypted_owner_only_with_its_hash(tmp_path: Path) ->
 
 
 def test_html_export_shows_the_photo_and_lists_type_size_and_hash(tmp_path: Path) -> None:
-    path, _, reference, data, ref = make_report(tmp_path)
+    path, _, reference, data, _ = make_report(tmp_path)
     out = tmp_path / "out.html"
     assert cli(path, "export", "--format", "html", "--out", str(out), "--reference", reference) == 0
     page = out.read_text()

@@ -10,27 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from storage.evidence import EvidenceStore
+from storage.evidence import EvidenceStore, sniff
+
+__all__ = ["PREFIX", "UploadStore", "sniff"]
 
 PREFIX = "web-upload:"
-
-# The first bytes of each accepted type: the declared type and the file name are never trusted.
-_MAGIC: tuple[tuple[str, bytes, int], ...] = (
-    ("image/jpeg", b"\xff\xd8\xff", 0),
-    ("image/png", b"\x89PNG\r\n\x1a\n", 0),
-    ("image/gif", b"GIF8", 0),
-    ("image/webp", b"WEBP", 8),
-)
-
-
-def sniff(data: bytes) -> str | None:
-    """The image type these bytes are, or None."""
-    for kind, magic, offset in _MAGIC:
-        if data[offset : offset + len(magic)] == magic:
-            if kind == "image/webp" and not data.startswith(b"RIFF"):
-                continue
-            return kind
-    return None
 
 
 def UploadStore(data_dir: Path, encryption_keys: Sequence[str]) -> EvidenceStore:
