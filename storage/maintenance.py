@@ -27,6 +27,7 @@ from storage.models import (
     AuditEvent,
     ChatMessage,
     Conversation,
+    EvidenceFetch,
     InboundReceipt,
     LookupFailure,
     OutboxMessage,
@@ -95,6 +96,12 @@ async def _evidence_refs(s: AsyncSession, cipher: Cipher, ids: Sequence[int]) ->
             str(i.get("ref")) for i in items or [] if isinstance(i, dict) and is_stored(str(i.get("ref")))
         )
     return refs
+
+
+async def _forget_downloads(s: AsyncSession, refs: Sequence[str]) -> None:
+    """Downloads not done yet of files that go with their report: never made, and their source forgotten."""
+    if refs:
+        await s.execute(delete(EvidenceFetch).where(col(EvidenceFetch.ref).in_(list(refs))))
 
 
 async def _delete_reports(s: AsyncSession, ids: Sequence[int]) -> tuple[int, int]:
@@ -178,6 +185,7 @@ async def _purge_reports(
                 return
             ids = [int(r[0] or 0) for r in found]
             files = await _evidence_refs(s, store.cipher, ids) if evidence is not None else []
+            await _forget_downloads(s, files)
             t, o = await _delete_reports(s, ids)
             counts.reports += len(found)
             counts.transcript_entries += t
@@ -221,6 +229,7 @@ async def erase_report(
         if report is None or report.id is None:
             return None
         files = await _evidence_refs(s, store.cipher, [report.id]) if evidence is not None else []
+        await _forget_downloads(s, files)
         t, o = await _delete_reports(s, [report.id])
         counts = EraseCounts(reference=reference, transcript_entries=t, outbox_messages=o)
         await store.audit(s, actor=actor, action="erase", reference=reference, count=1)
