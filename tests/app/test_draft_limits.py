@@ -90,7 +90,9 @@ async def test_limits_from_config_are_told_kindly_and_nothing_is_lost(
 
     # Done goes on as usual. A single typed answer longer than the whole story may be is refused, with a
     # way on; at the evidence step the third file is refused, the first two kept.
-    assert "Which of these happened? Pick all that fit" in said(await person.send("done"))  # story comes first now
+    assert "Which of these happened? Pick all that fit" in said(
+        await person.send("done")
+    )  # story comes first now
     lines = script(config, ANONYMOUS)
     rest = lines[lines.index("done") + 1 :]
 

@@ -480,3 +480,20 @@ async def test_a_file_telegram_cannot_give_is_given_up_and_never_blocks_the_chat
     await downloaded(phone)  # Telegram says the id is invalid: given up, the row goes
     stored = list((tg_config.data_path / "evidence").glob("*.bin"))
     assert len(stored) == 1
+
+
+async def test_a_voice_note_at_the_first_question_is_kept_and_downloaded(
+    phone: Phone, tg_config: Config
+) -> None:
+    voice = b"OggS CANARY-TG-VOICE " + bytes(range(256))
+    phone.api.files["voice-note-1"] = voice
+    await phone.say("/start")
+    assert said(await phone.send(phone.api.voice(CHAT, "voice-note-1")), "I have kept this with your report")
+    await downloaded(phone)
+    async with phone.db.transaction() as s:
+        draft = phone.channel.service.cipher.decrypt_json(
+            (await s.execute(select(Conversation))).scalar_one().draft_enc
+        )
+    [kept] = draft["answers"]["evidence"]
+    assert kept["content_type"] == "audio/ogg"
+    assert EvidenceStore(tg_config.data_path, tg_config.security.encryption_keys).read(kept["ref"]) == voice

@@ -246,13 +246,28 @@ async def test_the_same_message_sid_twice_changes_state_once(wa: App) -> None:
 # -- what the person sees ----------------------------------------------------------------------------
 
 
-async def test_a_photo_before_the_evidence_step_is_declined_and_not_kept(wa: App) -> None:
+async def test_a_photo_or_voice_note_before_the_evidence_step_is_kept_for_it(wa: App) -> None:
     p = wa.person
     await p.send("Hi")
     said = await p.photo("https://api.twilio.com/2010-04-01/Accounts/AC5e/Messages/MM9/Media/ME9")
-    assert "can't use photos at this step" in said
+    assert "I have kept this with your report" in said
     assert "1. Continue" in said  # the same question again
-    assert b"MM9/Media" not in raw_database_bytes(wa.config)
+    said = await p.send(
+        "",
+        NumMedia="1",
+        MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC5e/Messages/MM10/Media/ME10",
+        MediaContentType0="audio/ogg",
+        MessageType="audio",
+    )
+    assert "I have kept this with your report" in said and "can't" not in said
+    async with wa.db.transaction() as s:
+        draft = wa.service.cipher.decrypt_json((await s.execute(select(Conversation))).scalar_one().draft_enc)
+    kept = draft["answers"]["evidence"]
+    assert [k["content_type"] for k in kept] == ["image/jpeg", "audio/ogg"]
+    assert all(k["ref"].startswith("evidence:") for k in kept)  # the store's reference, not Twilio's URL
+    raw = raw_database_bytes(wa.config)
+    assert b"MM9/Media" not in raw and b"MM10/Media" not in raw
+    assert await wa.count(EvidenceFetch) == 2  # left to the delivery loop
 
 
 async def test_exit_deletes_the_draft_and_says_how_to_clear_the_chat(wa: App) -> None:

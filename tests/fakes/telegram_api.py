@@ -99,7 +99,9 @@ class FakeBotAPI:
     # -- the HTTP edge ---------------------------------------------------------------------------
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.startswith("/file/bot"):  # a file download, as api.telegram.org/file/bot<token>/<path>
+        if request.url.path.startswith(
+            "/file/bot"
+        ):  # a file download, as api.telegram.org/file/bot<token>/<path>
             return self._download(request.url.path)
         method = request.url.path.rsplit("/", 1)[-1]
         params = _decode(request)
@@ -156,7 +158,12 @@ class FakeBotAPI:
         if file_id not in self.files:
             return _bad_request("Bad Request: invalid file_id")
         data = self.files[file_id]
-        return {"file_id": file_id, "file_unique_id": f"u{len(data)}", "file_size": len(data), "file_path": f"files/{file_id}"}
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{len(data)}",
+            "file_size": len(data),
+            "file_path": f"files/{file_id}",
+        }
 
     def _m_getMe(self, p: dict[str, Any]) -> Any:
         return BOT_USER
@@ -240,6 +247,10 @@ class FakeBotAPI:
         if caption:
             extra["caption"] = caption
         return self._incoming(chat_id, "", extra)
+
+    def voice(self, chat_id: int, file_id: str) -> dict[str, Any]:
+        note = {"file_id": file_id, "file_unique_id": "v", "duration": 4, "mime_type": "audio/ogg"}
+        return self._incoming(chat_id, "", {"voice": note})
 
     def location(self, chat_id: int, latitude: float, longitude: float) -> dict[str, Any]:
         return self._incoming(chat_id, "", {"location": {"latitude": latitude, "longitude": longitude}})

@@ -21,9 +21,6 @@ MAX_CALLBACK_DATA = 64  # bytes
 # What the person sent that the bot cannot read: the Message attribute and the name the flow gets.
 UNSUPPORTED = (
     ("sticker", "sticker"),
-    ("voice", "voice"),
-    ("video_note", "video_note"),
-    ("audio", "audio"),
     ("animation", "animation"),
     ("contact", "contact"),
     ("poll", "poll"),
@@ -34,7 +31,8 @@ UNSUPPORTED = (
 
 
 def inbound_from_message(message: Message, *, edited: bool = False) -> Inbound:
-    """What the person sent, in the flow's terms. File ids are references, never downloads."""
+    """What the person sent, in the flow's terms. File ids are references here; the step swaps them for
+    evidence store references and the delivery loop downloads them (bot.fetch)."""
     text = _text(message)
     location = _location(message)
     media = _media(message)
@@ -64,7 +62,14 @@ def _media(message: Message) -> tuple[Media, ...]:
     if message.document is not None:
         media.append(Media(message.document.file_id, message.document.mime_type or "document"))
     if message.video is not None:
-        media.append(Media(message.video.file_id, message.video.mime_type or "video"))
+        media.append(Media(message.video.file_id, message.video.mime_type or "video/mp4"))
+    # Voice notes and sound are evidence and part of the story too: staff listen to them.
+    if message.voice is not None:
+        media.append(Media(message.voice.file_id, message.voice.mime_type or "audio/ogg"))
+    if message.audio is not None:
+        media.append(Media(message.audio.file_id, message.audio.mime_type or "audio/mpeg"))
+    if message.video_note is not None:
+        media.append(Media(message.video_note.file_id, "video/mp4"))
     return tuple(media)
 
 
