@@ -52,6 +52,7 @@ ENGINE_KEYS = (
     "delete.text",
     "exit.cleared",
     "exit.manual",
+    "exit.manual_nothing",
     "back.first",
     "skip.not_allowed",
     "media.kept",
@@ -447,7 +448,10 @@ class Flow:
         say = self._say(draft.locale)
         fresh = Draft(step=START, locale=draft.locale)
         if cmd == "exit":
-            key = "exit.cleared" if ctx.can_clear_chat else "exit.manual"
+            # Where the bot cannot clear the chat, say only what is true: answers are deleted only when
+            # there were some (not after a report was sent), and the messages stay on the phone.
+            manual = "exit.manual" if draft.answers else "exit.manual_nothing"
+            key = "exit.cleared" if ctx.can_clear_chat else manual
             out = Outbound(text=say(key), clear_chat=True, step="exit")
         else:
             out = Outbound(text=say(f"{cmd}.text"), step=cmd)

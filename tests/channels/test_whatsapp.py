@@ -275,10 +275,17 @@ async def test_exit_deletes_the_draft_and_says_how_to_clear_the_chat(wa: App) ->
     await p.send("Hi")
     await p.choose("Continue")
     said = await p.send("exit")
-    assert "Your answers are deleted" in said
+    assert "Your answers are deleted" in said and "messages stay on your phone" in said
     assert "tap Clear chat" in said
     assert await wa.count(Conversation) == 0
     assert await wa.count(TranscriptEntry) == 0
+
+
+async def test_exit_with_nothing_in_progress_does_not_claim_answers_were_deleted(wa: App) -> None:
+    said = await wa.person.send("exit")  # e.g. after the report was sent: no answers left to delete
+    assert "Your answers are deleted" not in said
+    assert "no report in progress" in said and "messages stay on your phone" in said
+    assert "tap Clear chat" in said
 
 
 async def test_a_message_not_from_whatsapp_is_ignored(wa: App) -> None:
