@@ -176,3 +176,18 @@ def test_html_export_with_the_photo_in_headless_chromium(tmp_path: Path) -> None
         colours = {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1_000_000) or []}
     assert (200, 30, 30) in colours, "the photo's red sign is drawn on the page"
     assert os.path.getsize(png) > 0
+
+
+def test_a_file_not_downloaded_is_listed_as_such_and_the_export_goes_on(tmp_path: Path) -> None:
+    path, config, reference, _, ref = make_report(tmp_path)
+    EvidenceStore(config.data_path, config.security.encryption_keys).path(ref).unlink()  # never came
+    out = tmp_path / "out.html"
+    assert cli(path, "export", "--format", "html", "--out", str(out), "--reference", reference) == 0
+    page = out.read_text()
+    assert "image/png: not downloaded: still waiting, or refused" in page and "data:image" not in page
+    bundle = tmp_path / "out.zip"
+    assert cli(path, "export", "--format", "zip", "--out", str(bundle)) == 0
+    with zipfile.ZipFile(bundle) as z:
+        [record] = [json.loads(line) for line in z.read("reports.jsonl").decode().splitlines()]
+        assert z.namelist() == ["reports.jsonl"]
+    assert record["evidence"][0]["problem"].startswith("not downloaded")

@@ -166,7 +166,10 @@ class HtmlWriter:
         for entry, found in items:
             kind = str(entry.get("content_type") or "file")
             if found is None:
-                why = entry.get("problem") or "not downloaded; only the messaging app's reference was kept"
+                why = (
+                    entry.get("problem")
+                    or "not downloaded; only the messaging app's reference was kept (older report)"
+                )
                 parts.append(f"<li>{_e(kind)}: {_e(why)}</li>\n")
                 continue
             about = f"{kind}, {human_size(found.size)}, SHA-256 {found.sha256}"

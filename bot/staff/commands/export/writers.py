@@ -155,6 +155,11 @@ def evidence_lines(record: Mapping[str, Any]) -> list[str]:
     ]
 
 
+NOT_DOWNLOADED = (
+    "not downloaded: still waiting, or refused (too big, a type not allowed, or gone from the app)"
+)
+
+
 def human_size(size: int) -> str:
     """`812 bytes`, `14.2 KB`, `3.1 MB`."""
     if size < 1024:
@@ -177,7 +182,7 @@ def opened_evidence(
             try:
                 found = store.open(ref)
             except (OSError, EvidenceError) as exc:
-                entry["problem"] = "file missing" if isinstance(exc, FileNotFoundError) else str(exc)
+                entry["problem"] = NOT_DOWNLOADED if isinstance(exc, FileNotFoundError) else str(exc)
         yield entry, found
 
 
