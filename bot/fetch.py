@@ -10,6 +10,7 @@ it was not downloaded). Logs carry reasons only, never an id, a URL or a referen
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -88,7 +89,7 @@ class EvidenceFetcher:
         kind = sniff(data) or claimed.content_type
         if kind not in self.types:
             return await self._give_up(claimed, "type")
-        self.evidence.write_as(claimed.ref, data)
+        await asyncio.to_thread(self.evidence.write_as, claimed.ref, data)  # encrypt and fsync off the loop
         await self.outbox.write(partial(_done, claimed.ref))
         log.info("evidence stored channel=%s bytes=%d", self.channel, len(data))
         return True
