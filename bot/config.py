@@ -218,6 +218,28 @@ class WhatsAppConfig:
     followup_content_sid: str = ""  # approved template for staff replies after the 24-hour window
 
 
+# Files a person may send as evidence on Telegram or WhatsApp (photos, documents, videos, voice notes).
+EVIDENCE_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "application/pdf",
+    "video/mp4",
+    "video/quicktime",
+    "audio/ogg",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/amr",
+)
+
+
+def _content_type(value: str) -> str:
+    if not re.fullmatch(r"[a-z]+/[a-z0-9.+-]+", value):
+        raise _problem(f"must be a content type like image/jpeg, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True, config=_SECTION)
 class LimitsConfig:
     messages_per_second: Annotated[Number, AfterValidator(_above_zero)] = 5.0  # per chat; faster ones wait
@@ -230,6 +252,12 @@ class LimitsConfig:
     story_characters: Annotated[Whole, AfterValidator(_at_least(1))] = 30_000  # also any one typed answer
     story_messages: Annotated[Whole, AfterValidator(_at_least(1))] = 300  # messages in the story
     evidence_items: Annotated[Whole, AfterValidator(_at_least(1))] = 50  # photos and files in one report
+    # A file sent on Telegram or WhatsApp is downloaded (by the delivery loop) only up to this size and
+    # of these types; anything else is listed in the report as not downloaded (storage/evidence.py).
+    evidence_max_bytes: Annotated[Whole, AfterValidator(_at_least(1024))] = 20_000_000
+    evidence_types: Annotated[
+        tuple[Annotated[str, AfterValidator(_content_type)], ...], BeforeValidator(_comma_list)
+    ] = EVIDENCE_TYPES
     # `status REFERENCE` look-ups that find nothing (or give a wrong code), per hour, before a lockout.
     status_failures_per_chat: Annotated[Whole, AfterValidator(_at_least(1))] = 10
     status_failures_total: Annotated[Whole, AfterValidator(_at_least(1))] = 300  # all chats together

@@ -274,6 +274,10 @@ class Outbox:
         async with self._lock, self.db.transaction() as s:
             return await fn(s)
 
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """One short write transaction beside the outbox's (evidence downloads: bot.fetch)."""
+        return await self._write(fn)
+
     async def _write(self, fn: Callable[[Connection], T]) -> T:
         """Run one short write transaction on the database's step path, with the steps (see
         storage.db.Database.run_step and WriteGate)."""
@@ -356,8 +360,10 @@ class Delivery:
         interval: float = 2.0,
         older_than: timedelta = timedelta(0),
         housekeeping: Sequence[Callable[[], Awaitable[None]]] = (),
+        after_round: Sequence[Callable[[Callable[[], bool]], Awaitable[object]]] = (),
     ) -> None:
         self.outbox = outbox
+        self.after_round = list(after_round)  # e.g. evidence downloads (bot.fetch), after each round
         self.channel = sender.channel
         self.sender: Sender = sender
         self.housekeeping = list(housekeeping)
@@ -415,6 +421,8 @@ class Delivery:
         )
         if self.older_than and (got.sent or got.failed):
             log.info("redelivered channel=%s sent=%d failed=%d", self.channel, got.sent, got.failed)
+        for task in self.after_round:
+            await task(lambda: not self._stopping)
         now = asyncio.get_running_loop().time()
         if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
             self._last_housekeeping = now

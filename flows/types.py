@@ -23,9 +23,10 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """A photo, video or file the person sent, kept only as a reference to the platform's copy."""
+    """A photo, video, voice note or file the person sent: a reference of the evidence store once the
+    step has run (the channel gives the platform's file id or URL, which the step swaps; bot/app/evidence.py)."""
 
-    ref: str  # Telegram file_id, Twilio media URL, ...
+    ref: str  # "evidence:<hex>" or "web-upload:<hex>" (a Telegram file id or Twilio URL before the step)
     content_type: str | None = None  # "image/jpeg", "photo", "document", ...
 
 

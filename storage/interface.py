@@ -78,6 +78,7 @@ class StepWrite:
     - `report`: the report this step submitted, if any (`ended` must be set).
     - `lines`: transcript lines, both ways, kept with the conversation or the report (not when erased).
     - `messages`: replies to deliver, in the outbox's stored form, in order.
+    - `fetches`: files the answers now keep, to be downloaded by the delivery loop (storage.fetches).
     """
 
     chat: Chat
@@ -89,6 +90,17 @@ class StepWrite:
     report: NewReport | None = None
     lines: Sequence[TranscriptLine] = ()
     messages: Sequence[dict[str, Any]] = ()
+    fetches: Sequence[Fetch] = ()
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """A file sent on a messaging app: the evidence store reference the answers keep, and where the
+    delivery loop downloads it from (the platform's file id or media URL, stored encrypted until then)."""
+
+    ref: str
+    source: str
+    content_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,14 @@ from sqlmodel import SQLModel, col
 from storage import dialect, series
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
+from storage.evidence import EvidenceStore, is_stored
 from storage.models import (
     ALL_TABLES,
     ENCRYPTED_COLUMNS,
     AuditEvent,
     ChatMessage,
     Conversation,
+    EvidenceFetch,
     InboundReceipt,
     LookupFailure,
     OutboxMessage,
@@ -50,6 +52,7 @@ class PurgeCounts:
     outbox_messages: int = 0
     receipts: int = 0
     message_ids: int = 0  # platform ids of people's messages, kept for quick exit
+    evidence_files: int = 0  # files in the evidence store of the reports purged
     references: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -64,10 +67,34 @@ class EraseCounts:
     reference: str
     transcript_entries: int = 0
     outbox_messages: int = 0
+    evidence_files: int = 0
 
 
 def _rows(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _evidence_refs(s: AsyncSession, cipher: Cipher, ids: Sequence[int]) -> list[str]:
+    """The evidence-store references the reports keep (their files go with them)."""
+    refs: list[str] = []
+    for sealed_enc in (
+        await s.execute(select(col(Report.sealed_enc)).where(col(Report.id).in_(ids)))
+    ).scalars():
+        try:
+            sealed = cipher.decrypt_json(sealed_enc)
+        except DecryptError:
+            continue
+        items = sealed.get("evidence") if isinstance(sealed, dict) else None
+        refs.extend(
+            str(i.get("ref")) for i in items or [] if isinstance(i, dict) and is_stored(str(i.get("ref")))
+        )
+    return refs
+
+
+async def _forget_downloads(s: AsyncSession, refs: Sequence[str]) -> None:
+    """Downloads not done yet of files that go with their report: never made, and their source forgotten."""
+    if refs:
+        await s.execute(delete(EvidenceFetch).where(col(EvidenceFetch.ref).in_(list(refs))))
 
 
 async def _delete_reports(s: AsyncSession, ids: Sequence[int]) -> tuple[int, int]:
@@ -94,12 +121,16 @@ async def purge(
     report_retention_days: int,
     actor: str,
     now: datetime | None = None,
+    evidence: EvidenceStore | None = None,
 ) -> PurgeCounts:
-    """Delete what retention says must go: idle drafts, old reports, old delivery ids and sent messages."""
+    """Delete what retention says must go: idle drafts, old reports (with their evidence files), old
+    delivery ids and sent messages."""
     now = now or utcnow()
     counts = PurgeCounts()
     await _purge_drafts(db, counts, before=now - timedelta(days=draft_retention_days))
-    await _purge_reports(db, counts, before=now - timedelta(days=report_retention_days))
+    await _purge_reports(
+        db, store, counts, before=now - timedelta(days=report_retention_days), evidence=evidence
+    )
     async with db.transaction() as s:
         await _purge_the_rest(s, store, counts, now)
         await store.audit(
@@ -130,8 +161,10 @@ async def _purge_drafts(db: Database, counts: PurgeCounts, *, before: datetime) 
             counts.outbox_messages += o
 
 
-async def _purge_reports(db: Database, counts: PurgeCounts, *, before: datetime) -> None:
-    """Reports past retention, in batches."""
+async def _purge_reports(
+    db: Database, store: Store, counts: PurgeCounts, *, before: datetime, evidence: EvidenceStore | None
+) -> None:
+    """Reports past retention, in batches; their evidence files once each batch is committed."""
     while True:
         async with db.transaction() as s:
             found = (
@@ -143,11 +176,16 @@ async def _purge_reports(db: Database, counts: PurgeCounts, *, before: datetime)
             ).all()
             if not found:
                 return
-            t, o = await _delete_reports(s, [int(r[0] or 0) for r in found])
+            ids = [int(r[0] or 0) for r in found]
+            files = await _evidence_refs(s, store.cipher, ids) if evidence is not None else []
+            await _forget_downloads(s, files)
+            t, o = await _delete_reports(s, ids)
             counts.reports += len(found)
             counts.transcript_entries += t
             counts.outbox_messages += o
             counts.references.extend(str(r[1]) for r in found)
+        if evidence is not None:
+            counts.evidence_files += evidence.forget(files)
 
 
 async def _purge_the_rest(s: AsyncSession, store: Store, counts: PurgeCounts, now: datetime) -> None:
@@ -174,16 +212,23 @@ async def _purge_the_rest(s: AsyncSession, store: Store, counts: PurgeCounts, no
     counts.outbox_messages += _rows(old)
 
 
-async def erase_report(db: Database, store: Store, reference: str, *, actor: str) -> EraseCounts | None:
-    """Remove one report and everything linked to it; None when there is no such report."""
+async def erase_report(
+    db: Database, store: Store, reference: str, *, actor: str, evidence: EvidenceStore | None = None
+) -> EraseCounts | None:
+    """Remove one report and everything linked to it (its evidence files too, when the store is given);
+    None when there is no such report."""
     async with db.transaction() as s:
         report = await store.report_by_reference(s, reference)
         if report is None or report.id is None:
             return None
         await series.keep_links(s, report, at=datetime.now(UTC))
+        files = await _evidence_refs(s, store.cipher, [report.id]) if evidence is not None else []
+        await _forget_downloads(s, files)
         t, o = await _delete_reports(s, [report.id])
         counts = EraseCounts(reference=reference, transcript_entries=t, outbox_messages=o)
         await store.audit(s, actor=actor, action="erase", reference=reference, count=1)
+    if evidence is not None:  # after the commit: a failed erase leaves the files the report still names
+        counts.evidence_files = evidence.forget(files)
     await checkpoint(db)
     return counts
 

@@ -155,6 +155,23 @@ class ChatMessage(SQLModel, table=True):
     ref_enc: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class EvidenceFetch(SQLModel, table=True):
+    """A file a person sent on a messaging app, still to be downloaded by the delivery loop into the
+    evidence store under `ref` (the only reference the draft or report keeps). The platform's id or URL
+    (`source_enc`, encrypted) lives here only until the download, then the row goes."""
+
+    __tablename__ = "evidence_fetch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=64, unique=True)  # the evidence store's own random reference
+    channel: str = Field(max_length=16, index=True)
+    content_type: str | None = Field(default=None, max_length=100)
+    source_enc: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    claimed_until: datetime | None = None
+
+
 class SubmissionCount(SQLModel, table=True):
     """How many reports one sender submitted in the current hour, for the abuse limit; nothing else.
 

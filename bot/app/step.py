@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from bot import limits
 from bot.app.codes import Code, Codes
 from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
+from bot.app.evidence import evidence_refs, kept_fetches
 from bot.app.sizes import too_big
 from bot.app.status import StatusLookup, earlier_report
 from bot.channels import can_clear_chat, rate_limited
@@ -154,12 +155,14 @@ class ReportService:
             if answered is not None:
                 return answered
         env = _unstale(env, conv.draft)
+        env, fetches = evidence_refs(env)
         result, reference, code, limited = self._decide(conn, env, conv.draft, now, code)
         if result.submit is None and code is not None:
             self.codes.give_back(code)  # never shown: another report can have it
             code = None
         self._look_ups(conn, env, chat_key, result, now)
         write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
+        write = replace(write, fetches=kept_fetches(fetches, result))
         ids = self.storage.record_step(conn, write)
         _log_step(env, result, reference, len(ids))
         ended = write.ended

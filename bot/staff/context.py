@@ -19,6 +19,7 @@ from bot.errors import StaffError as StaffError  # re-exported: commands import 
 from flows import catalog
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
+from storage.evidence import EvidenceStore
 from storage.schema import ensure_schema
 from storage.store import Store
 
@@ -66,6 +67,7 @@ class StaffContext:
         self.senders = senders or (lambda channel: sender_for(config, channel))
         self.cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
         self.store = Store(self.cipher)
+        self.evidence = EvidenceStore(config.data_path, config.security.encryption_keys)
         self.zone = ZoneInfo(config.service.timezone)
         self.who = who or actor()
         self.settle_within = SETTLE_WITHIN

@@ -62,9 +62,11 @@ ENGINE_KEYS = (
     "delete.text",
     "exit.cleared",
     "exit.manual",
+    "exit.manual_nothing",
     "back.first",
     "skip.not_allowed",
-    "media.declined",
+    "media.kept",
+    "media.not_here",
     "location.declined",
     "unsupported.text",
     "edited.text",
@@ -326,6 +328,18 @@ class Flow:
         draft.answers[self.account] = [*(parts if isinstance(parts, list) else []), text]
         replies.append(Outbound(text=self._say(draft.locale)(f"{self.account}.added"), step=self.account))
 
+    def _keep_media(self, draft: Draft, inbound: Inbound, replies: list[Outbound]) -> None:
+        """Photos, files, videos or voice notes sent at another question join the evidence answer (the
+        first question that takes them), and the person is told so in one line."""
+        evidence = next((s.name for s in self.steps.values() if s.kind == "media"), None)
+        if evidence is None:
+            replies.append(Outbound(text=self._say(draft.locale)("media.not_here"), step="media"))
+            return
+        parts = draft.answers.get(evidence)
+        kept = [{"ref": m.ref, "content_type": m.content_type} for m in inbound.media]
+        draft.answers[evidence] = [*(parts if isinstance(parts, list) else []), *kept]
+        replies.append(Outbound(text=self._say(draft.locale)("media.kept"), step="media"))
+
     def _commands(self, turn: Turn, inbound: Inbound, replies: list[Outbound]) -> StepResult | None:
         """The words that work anywhere, a status look-up, or a button that runs a command."""
         if inbound.option is not None:
@@ -472,6 +486,8 @@ class Flow:
     def _started(self, turn: Turn, inbound: Inbound, replies: list[Outbound]) -> StepResult:
         """The first message: a story typed straight away is kept, then the welcome."""
         text = inbound.text or ""
+        if inbound.media:  # a photo as the very first message is kept too
+            self._keep_media(turn.draft, inbound, replies)
         if inbound.option is None and self._plain(inbound) and understand.is_account(text, turn.draft.locale):
             self._keep(turn.draft, text.strip(), replies)
         self._move(turn, self.first, push=False)
@@ -484,7 +500,8 @@ class Flow:
         text = inbound.text or ""
         step = self.steps[draft.step]
         if inbound.media and step.kind != "media":
-            replies.append(Outbound(text=say("media.declined"), step="media"))
+            # Kept for the evidence question, never refused: a photo sent early is still evidence.
+            self._keep_media(draft, inbound, replies)
             if not text.strip():
                 return self._reask(turn, replies, hint=None)
         if inbound.location is not None and not step.location:
@@ -504,7 +521,10 @@ class Flow:
         say = self._say(draft.locale)
         fresh = Draft(step=START, locale=draft.locale)
         if cmd == "exit":
-            key = "exit.cleared" if ctx.can_clear_chat else "exit.manual"
+            # Where the bot cannot clear the chat, say only what is true: answers are deleted only when
+            # there were some (not after a report was sent), and the messages stay on the phone.
+            manual = "exit.manual" if draft.answers else "exit.manual_nothing"
+            key = "exit.cleared" if ctx.can_clear_chat else manual
             out = Outbound(text=say(key), clear_chat=True, step="exit")
         else:
             out = Outbound(text=say(f"{cmd}.text"), step=cmd)

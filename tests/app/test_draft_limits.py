@@ -14,7 +14,7 @@ from bot.service import Envelope, Outcome, ReportService
 from flows import catalog
 from flows.types import Inbound, Media
 from storage.db import Database
-from storage.models import Conversation, Report, TranscriptEntry
+from storage.models import Conversation, EvidenceFetch, Report, TranscriptEntry
 from tests.reporting import ANONYMOUS, CANARY_CHAT_ID, START, script
 
 
@@ -110,7 +110,11 @@ async def test_limits_from_config_are_told_kindly_and_nothing_is_lost(
     third = await person.send(media=(Media("file-2", "photo"),))
     assert said(third) == catalog.text("en", "service.evidence_full")
     draft, _ = await draft_of(service)
-    assert [m["ref"] for m in draft["answers"]["evidence"]] == ["file-0", "file-1"]
+    kept = draft["answers"]["evidence"]  # the evidence store's references; their downloads wait
+    async with db.transaction() as s:
+        waiting = list((await s.execute(select(EvidenceFetch).order_by(EvidenceFetch.id))).scalars())
+    assert [w.ref for w in waiting] == [m["ref"] for m in kept]
+    assert [service.cipher.decrypt(w.source_enc) for w in waiting] == ["file-0", "file-1"]
 
     # The report holds what was accepted; its transcript holds everything the person sent.
     for line in rest:

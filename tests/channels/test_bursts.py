@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.channels.telegram.send import Pacer
 from bot.channels.telegram.webhook import TelegramChannel
@@ -28,7 +28,8 @@ from bot.config import Config
 from bot.server import create_app
 from bot.service import ReportService
 from storage.db import Database
-from storage.models import Conversation, TranscriptEntry
+from storage.evidence import EvidenceStore
+from storage.models import Conversation, EvidenceFetch, TranscriptEntry
 from tests.channels.whatsapp_edge import PERSON, WHATSAPP_TOML, FakeTwilio, WhatsAppPerson, form, messages
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
 
@@ -199,12 +200,27 @@ async def test_telegram_updates_of_one_chat_posted_at_once_are_all_run_in_arriva
 async def test_telegram_several_photos_at_once_are_all_kept_as_evidence(telegram: TelegramPhone) -> None:
     await telegram.reach(EVIDENCE_ASK)
     files = [f"AgACAgQAAxkBAAIBphoto-{i:02d}" for i in range(1, 13)]
+    for file_id in files:
+        telegram.api.files[file_id] = file_id.encode()  # each photo's bytes: its own id
     for file_id in files:  # a media group arrives as one update a photo
         assert (await telegram.post(telegram.api.photo(CHAT, file_id))).status_code == 200
     await telegram.settle()
-    lines, draft = await conversation_lines(telegram.service, "telegram", str(CHAT))
-    assert sum(1 for line in lines if line.startswith("[photo]")) == len(files)
-    assert in_order(draft, files)
+    lines, _ = await conversation_lines(telegram.service, "telegram", str(CHAT))
+    assert sum(1 for line in lines if line.startswith("[image/jpeg]")) == len(files)
+    # Each kept in the order sent, downloaded by the delivery loop into the evidence store.
+    config = telegram.service.config
+    store = EvidenceStore(config.data_path, config.security.encryption_keys)
+    async with asyncio.timeout(10):
+        while True:
+            async with telegram.service.db.transaction() as s:
+                conv = (await s.execute(select(Conversation))).scalar_one()
+                left = (await s.execute(select(func.count()).select_from(EvidenceFetch))).scalar()
+            if not left:
+                break
+            telegram.channel.delivery.kick()
+            await asyncio.sleep(0.02)
+    evidence = telegram.service.cipher.decrypt_json(conv.draft_enc)["answers"]["evidence"]
+    assert [store.read(item["ref"]).decode() for item in evidence] == files
     assert not any(AGAIN in t for t in telegram.api.bot_texts(CHAT))
 
 
@@ -319,6 +335,12 @@ async def test_whatsapp_several_photos_at_once_are_all_kept_as_evidence(whatsapp
     ]
     responses = await asyncio.gather(*(person.post(f) for f in posts))
     assert {r.status_code for r in responses} == {200}
-    lines, draft = await conversation_lines(whatsapp.service, "whatsapp", PERSON)
+    lines, _ = await conversation_lines(whatsapp.service, "whatsapp", PERSON)
     assert sum(1 for line in lines if line.startswith("[image/jpeg]")) == len(urls)
-    assert in_order(draft, urls)
+    # Each kept, in order, as a download left to the delivery loop (the draft holds store references).
+    async with whatsapp.service.db.transaction() as s:
+        rows = (await s.execute(select(EvidenceFetch).order_by(EvidenceFetch.id))).scalars().all()
+        conv = (await s.execute(select(Conversation))).scalar_one()
+    evidence = whatsapp.service.cipher.decrypt_json(conv.draft_enc)["answers"]["evidence"]
+    assert [r.ref for r in rows] == [item["ref"] for item in evidence]
+    assert [whatsapp.service.cipher.decrypt(r.source_enc) for r in rows] == urls

@@ -82,7 +82,7 @@ async def test_telegram_ptb_path_text_and_captions_with_lone_surrogates_are_answ
         assert (await phone.post(each)).status_code == 200
     await phone.settle()
     lines, _ = await conversation_lines(phone.service, "telegram", str(CHAT))
-    assert lines == ["hi", "\ufffd bold \ufffd", "[photo] the bus \ufffd stop"]
+    assert lines == ["hi", "\ufffd bold \ufffd", "[image/jpeg] the bus \ufffd stop"]
     assert len(phone.api.bot_texts(CHAT)) >= 3  # each was answered
 
 

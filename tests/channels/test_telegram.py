@@ -7,6 +7,7 @@ Each test reads as what the person does on their phone and what their phone then
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from bot.config import Config
 from bot.server import build_app, create_app
 from bot.service import ReportService
 from storage.db import Database
-from storage.models import ChatMessage, Conversation, InboundReceipt, OutboxMessage, Report
+from storage.evidence import EvidenceStore
+from storage.models import ChatMessage, Conversation, EvidenceFetch, InboundReceipt, OutboxMessage, Report
 from tests.conftest import raw_database_bytes
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI, Shown
 
@@ -176,7 +178,10 @@ async def test_a_whole_report_by_button_presses_and_typed_text(phone: Phone, tg_
         sealed = phone.channel.service.store.sealed(report)
     assert report.reference == reference
     assert report.incident_types == ["verbal", "online"]
-    assert sealed["evidence"] == [{"ref": "AgACAgQAAxkBAAIBphoto-file-id", "content_type": "photo"}]
+    # The report keeps the evidence store's own reference, never Telegram's file id (the download is
+    # see the evidence tests below; this file id is unknown to the fake, so nothing is stored).
+    [photo] = sealed["evidence"]
+    assert photo["ref"].startswith("evidence:") and photo["content_type"] == "image/jpeg"
     assert sealed["location"]["latitude"] == pytest.approx(54.5742)
     # Nothing in the file, its WAL or journal shows the chat id, the file id or what was typed.
     raw = raw_database_bytes(tg_config)
@@ -379,3 +384,116 @@ def test_the_commands_fail_clearly_without_the_telegram_keys_they_need(
     path.write_text(path.read_text().replace('public_url = "https://reports.example.org"', ""))
     assert main(["--config", str(path), "telegram", "set-webhook"]) == 2
     assert "telegram.public_url" in capsys.readouterr().err
+
+
+# -- evidence: a photo downloaded by the delivery loop, kept only encrypted, never Telegram's file id --
+
+FILE_ID = "AgACAgQAAxkBAAIBcanary-photo-id"
+CANARY = b"\xff\xd8\xff\xe0 CANARY-TG-PHOTO-3KX9 " + bytes(range(256)) * 4
+
+
+async def waiting(phone: Phone) -> int:
+    async with phone.db.transaction() as s:
+        return int((await s.execute(select(func.count()).select_from(EvidenceFetch))).scalar() or 0)
+
+
+async def downloaded(phone: Phone, within: float = 10.0) -> None:
+    """Wait until the delivery loop has no file left to download."""
+    async with asyncio.timeout(within):
+        while await waiting(phone):
+            phone.channel.delivery.kick()
+            await asyncio.sleep(0.02)
+
+
+async def to_evidence(phone: Phone) -> None:
+    await phone.say("/start")
+    await phone.press("Continue")
+    await phone.press("No")
+    await phone.press("I saw it happen")
+    await phone.say("Two men pulled a woman's headscarf at the bus stop.")
+    await phone.press("Done")
+    await phone.press("Verbal abuse or threats")
+    await phone.press("Done")
+    await phone.press("Religion or belief")
+    await phone.press("Done")
+    await phone.press("Yesterday")
+    await phone.press("Evening")
+    await phone.say("Bus stop on High Street")
+    await phone.press("First time")
+    await phone.press("Skip")
+    for _ in range(5):
+        last = await phone.press(phone.labels()[-1] if "Skip" not in phone.labels() else "Skip")
+    assert said(last, "photos, screenshots or videos"), last
+
+
+@pytest_asyncio.fixture
+async def sent(phone: Phone) -> AsyncIterator[Phone]:
+    phone.api.files[FILE_ID] = CANARY
+    await to_evidence(phone)
+    assert said(await phone.send(phone.api.photo(CHAT, FILE_ID)), "Send more")
+    await downloaded(phone)
+    yield phone
+
+
+async def test_a_photo_is_downloaded_by_the_delivery_loop_and_kept_only_encrypted(
+    sent: Phone,
+    tg_config: Config,
+) -> None:
+    phone = sent
+    assert [c["file_id"] for c in phone.api.called("getFile")] == [FILE_ID]
+    assert phone.api.downloads == [f"files/{FILE_ID}"]
+    await phone.press("Done")
+    await phone.press("No")  # support
+    await phone.press("Don't contact me")
+    await phone.press(phone.labels()[0])
+    await phone.press("Done")
+    done = await phone.press("Send report")
+    assert said(done, "Your reference is HC-")
+    async with phone.db.transaction() as s:
+        report = (await s.execute(select(Report))).scalar_one()
+        sealed = phone.channel.service.store.sealed(report)
+    [item] = sealed["evidence"]
+    assert item["ref"].startswith("evidence:") and item["content_type"] == "image/jpeg"
+    store = EvidenceStore(tg_config.data_path, tg_config.security.encryption_keys)
+    found = store.open(item["ref"])
+    assert found.data == CANARY and found.sha256 == hashlib.sha256(CANARY).hexdigest()
+    # An anonymous report: no Telegram file id anywhere, and the photo's bytes nowhere in clear.
+    raw = raw_database_bytes(tg_config)
+    assert FILE_ID.encode() not in raw and b"CANARY-TG-PHOTO" not in raw
+    for path in tg_config.data_path.rglob("*"):
+        if path.is_file():
+            assert b"CANARY-TG-PHOTO" not in path.read_bytes() and FILE_ID.encode() not in path.read_bytes()
+    assert str(CHAT) not in repr(sealed)
+
+
+async def test_a_file_telegram_cannot_give_is_given_up_and_never_blocks_the_chat(
+    phone: Phone,
+    tg_config: Config,
+) -> None:
+    await to_evidence(phone)
+    phone.api.fail("getFile", 500, times=1)  # Telegram away once: tried again on a later round
+    phone.api.files[FILE_ID] = CANARY
+    assert said(await phone.send(phone.api.photo(CHAT, FILE_ID)), "Send more")
+    await downloaded(phone)
+    assert len(phone.api.called("getFile", ok_only=False)) == 2
+    assert said(await phone.send(phone.api.photo(CHAT, "unknown-file-id")), "Send more")
+    await downloaded(phone)  # Telegram says the id is invalid: given up, the row goes
+    stored = list((tg_config.data_path / "evidence").glob("*.bin"))
+    assert len(stored) == 1
+
+
+async def test_a_voice_note_at_the_first_question_is_kept_and_downloaded(
+    phone: Phone, tg_config: Config
+) -> None:
+    voice = b"OggS CANARY-TG-VOICE " + bytes(range(256))
+    phone.api.files["voice-note-1"] = voice
+    await phone.say("/start")
+    assert said(await phone.send(phone.api.voice(CHAT, "voice-note-1")), "I have kept this with your report")
+    await downloaded(phone)
+    async with phone.db.transaction() as s:
+        draft = phone.channel.service.cipher.decrypt_json(
+            (await s.execute(select(Conversation))).scalar_one().draft_enc
+        )
+    [kept] = draft["answers"]["evidence"]
+    assert kept["content_type"] == "audio/ogg"
+    assert EvidenceStore(tg_config.data_path, tg_config.security.encryption_keys).read(kept["ref"]) == voice

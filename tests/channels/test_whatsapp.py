@@ -20,13 +20,15 @@ from bot.server import build_app, create_app
 from bot.service import Envelope, ReportService
 from flows.types import Inbound, Option, Outbound
 from storage.db import Database
-from storage.models import Conversation, InboundReceipt, OutboxMessage, Report, TranscriptEntry
+from storage.evidence import EvidenceStore
+from storage.models import Conversation, EvidenceFetch, InboundReceipt, OutboxMessage, Report, TranscriptEntry
 from tests.channels.whatsapp_edge import (
     PERSON,
     PROFILE_NAME,
     PUBLIC,
     WHATSAPP_TOML,
     FakeTwilio,
+    FakeTwilioMedia,
     WhatsAppPerson,
     form,
     messages,
@@ -49,8 +51,14 @@ class App:
         self.db = Database(config.database_url)
         self.service = ReportService(config, self.db)
         self.twilio = FakeTwilio()
+        self.media = FakeTwilioMedia()
         self.routes = whatsapp_routes(
-            config, self.service, http_client=self.twilio, redeliver_every=0.05, **routes
+            config,
+            self.service,
+            http_client=self.twilio,
+            media_transport=httpx.MockTransport(self.media.handle),
+            redeliver_every=0.05,
+            **routes,
         )
         self.app = create_app(config, self.service, [self.routes])
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=base_url)
@@ -140,7 +148,9 @@ async def test_a_whole_report_by_numbers_and_typed_text_with_location_and_photo(
         "latitude": 52.2003,
         "longitude": 0.1385,
     }
-    assert sealed["evidence"] == [{"ref": photo, "content_type": "image/jpeg"}]
+    # The evidence store's own reference, never the Twilio URL (its Message SID links to the sender).
+    [kept] = sealed["evidence"]
+    assert kept["ref"].startswith("evidence:") and kept["content_type"] == "image/jpeg"
     assert sealed["description"] == "A man shouted at me at the bus stop on Mill Road."
     assert wa.service.cipher.decrypt(report.reply_address_enc) == PERSON
     assert report.chat_key == wa.service.chat_key("whatsapp", PERSON)
@@ -236,13 +246,28 @@ async def test_the_same_message_sid_twice_changes_state_once(wa: App) -> None:
 # -- what the person sees ----------------------------------------------------------------------------
 
 
-async def test_a_photo_before_the_evidence_step_is_declined_and_not_kept(wa: App) -> None:
+async def test_a_photo_or_voice_note_before_the_evidence_step_is_kept_for_it(wa: App) -> None:
     p = wa.person
     await p.send("Hi")
     said = await p.photo("https://api.twilio.com/2010-04-01/Accounts/AC5e/Messages/MM9/Media/ME9")
-    assert "can't use photos at this step" in said
+    assert "I have kept this with your report" in said
     assert "1. Continue" in said  # the same question again
-    assert b"MM9/Media" not in raw_database_bytes(wa.config)
+    said = await p.send(
+        "",
+        NumMedia="1",
+        MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC5e/Messages/MM10/Media/ME10",
+        MediaContentType0="audio/ogg",
+        MessageType="audio",
+    )
+    assert "I have kept this with your report" in said and "can't" not in said
+    async with wa.db.transaction() as s:
+        draft = wa.service.cipher.decrypt_json((await s.execute(select(Conversation))).scalar_one().draft_enc)
+    kept = draft["answers"]["evidence"]
+    assert [k["content_type"] for k in kept] == ["image/jpeg", "audio/ogg"]
+    assert all(k["ref"].startswith("evidence:") for k in kept)  # the store's reference, not Twilio's URL
+    raw = raw_database_bytes(wa.config)
+    assert b"MM9/Media" not in raw and b"MM10/Media" not in raw
+    assert await wa.count(EvidenceFetch) == 2  # left to the delivery loop
 
 
 async def test_exit_deletes_the_draft_and_says_how_to_clear_the_chat(wa: App) -> None:
@@ -250,10 +275,17 @@ async def test_exit_deletes_the_draft_and_says_how_to_clear_the_chat(wa: App) ->
     await p.send("Hi")
     await p.choose("Continue")
     said = await p.send("exit")
-    assert "Your answers are deleted" in said
+    assert "Your answers are deleted" in said and "messages stay on your phone" in said
     assert "tap Clear chat" in said
     assert await wa.count(Conversation) == 0
     assert await wa.count(TranscriptEntry) == 0
+
+
+async def test_exit_with_nothing_in_progress_does_not_claim_answers_were_deleted(wa: App) -> None:
+    said = await wa.person.send("exit")  # e.g. after the report was sent: no answers left to delete
+    assert "Your answers are deleted" not in said
+    assert "no report in progress" in said and "messages stay on your phone" in said
+    assert "tap Clear chat" in said
 
 
 async def test_a_message_not_from_whatsapp_is_ignored(wa: App) -> None:
@@ -385,3 +417,87 @@ async def test_a_step_that_fails_gets_an_apology_and_stores_nothing(wa: App) -> 
     assert response.status_code == 200
     assert "Please send your last message again" in "\n".join(messages(response))
     assert await wa.count(InboundReceipt) == 0  # so the person's next try is not taken for a repeat
+
+
+# -- evidence ------------------------------------------------------------------------------------------
+
+CANARY_PHOTO = b"\xff\xd8\xff\xe0 CANARY-WA-PHOTO-8RT2 " + bytes(range(256)) * 4
+
+
+async def _fetches_left(app: App) -> int:
+    return await app.count(EvidenceFetch)
+
+
+async def test_an_anonymous_report_keeps_the_photo_encrypted_and_no_twilio_url(wa: App) -> None:
+    p = wa.person
+    url = wa.media.add("MM0ddba11", CANARY_PHOTO)
+    async with wa.app.router.lifespan_context(wa.app):  # the delivery loop runs
+        await p.send("Hi")
+        await p.choose("Continue")
+        await p.choose("No")
+        await p.choose("I saw it happen")
+        await p.send("Two men pulled a woman's headscarf on the bus.")
+        said = await p.choose("Done")
+        await p.send(number(said, "Verbal abuse or threats"))
+        said = await p.choose("Done")
+        await p.send(number(said, "Religion or belief"))
+        await p.choose("Done")
+        await p.choose("Yesterday")
+        said = await p.choose("Evening")
+        while "photos, screenshots or videos" not in said:
+            said = await p.send("skip")
+        assert "Send more, or choose Done" in await p.photo(url)
+        for _ in range(200):
+            if not await _fetches_left(wa):
+                break
+            await asyncio.sleep(0.02)
+        assert await _fetches_left(wa) == 0
+        said = await p.choose("Done")
+        said = await p.choose("No")  # support
+        said = await p.choose("Don't contact me")
+        while "Here is your report" not in said:
+            if "Who can we send your report to?" in said and "\u2713" not in said:
+                said = await p.send(number(said, "Police"))
+            elif "Who can we send your report to?" in said:
+                said = await p.choose("Done")
+            else:
+                said = await p.send("skip")
+        assert "Your reference is HC-" in await p.choose("Send report")
+    # The download: credentials to Twilio's API only, then the file store (the fake checks it got none).
+    assert [u for u, _ in wa.media.requests] == [
+        url,
+        url.replace("https://api.twilio.com/", FakeTwilioMedia.STORE),
+    ]
+    async with wa.db.transaction() as s:
+        report = (await s.execute(select(Report))).scalar_one()
+        sealed = wa.service.store.sealed(report)
+    assert report.anonymous
+    [kept] = sealed["evidence"]
+    assert (
+        kept["ref"].startswith("evidence:")
+        and "twilio" not in repr(sealed)
+        and "MM0ddba11" not in repr(sealed)
+    )
+    store = EvidenceStore(wa.config.data_path, wa.config.security.encryption_keys)
+    assert store.read(kept["ref"]) == CANARY_PHOTO
+    raw = raw_database_bytes(wa.config)
+    assert b"MM0ddba11" not in raw and b"CANARY-WA-PHOTO" not in raw
+    for path in wa.config.data_path.rglob("*"):
+        if path.is_file():
+            assert b"CANARY-WA-PHOTO" not in path.read_bytes() and b"MM0ddba11" not in path.read_bytes()
+
+
+async def test_media_credentials_go_to_twilio_only(wa: App) -> None:
+    from bot.channels.whatsapp.send import make_sender
+    from bot.errors import GiveUp
+
+    sender = make_sender(wa.config, None, wa.twilio, httpx.MockTransport(wa.media.handle))
+    try:
+        with pytest.raises(GiveUp):
+            await sender.fetch("https://evil.example/Media/ME1", 1000)
+        assert wa.media.requests == []
+        url = wa.media.add("MM1", b"x" * 2000)
+        with pytest.raises(GiveUp, match="too-big"):
+            await sender.fetch(url, 1024)
+    finally:
+        await sender.aclose()

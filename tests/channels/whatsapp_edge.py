@@ -177,3 +177,38 @@ class FakeTwilio(AsyncHttpClient):
     @property
     def sent(self) -> list[dict[str, Any]]:
         return [r["data"] for r in self.requests]
+
+
+class FakeTwilioMedia:
+    """Twilio's media URLs: answered only with the account's credentials (HTTP Basic), then a redirect to
+    the file store, which must not see those credentials, as Twilio does."""
+
+    STORE = "https://mms.twiliocdn.test/"
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}  # media URL -> (bytes, content type)
+        self.requests: list[tuple[str, str | None]] = []  # (url, Authorization header)
+        self.down = False
+
+    def add(self, message_sid: str, data: bytes, content_type: str = "image/jpeg") -> str:
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages/{message_sid}/Media/ME{len(self.files):030x}"
+        self.files[url] = (data, content_type)
+        return url
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        given = request.headers.get("authorization")
+        self.requests.append((url, given))
+        if self.down:
+            return httpx.Response(503)
+        if url.startswith(self.STORE):
+            assert given is None, "the credentials must not follow the redirect"
+            data, kind = self.files[url.replace(self.STORE, "https://api.twilio.com/", 1)]
+            return httpx.Response(200, content=data, headers={"content-type": kind})
+        if given != httpx.BasicAuth(ACCOUNT, TOKEN)._auth_header:
+            return httpx.Response(401)
+        if url not in self.files:
+            return httpx.Response(404)
+        return httpx.Response(
+            307, headers={"location": url.replace("https://api.twilio.com/", self.STORE, 1)}
+        )

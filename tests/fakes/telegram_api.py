@@ -58,6 +58,8 @@ class FakeBotAPI:
         self._update_ids = itertools.count(500_000)
         self._query_ids = itertools.count(1)
         self.webhook: dict[str, Any] | None = None
+        self.files: dict[str, bytes] = {}  # file_id -> bytes, served by getFile and /file/bot<token>/...
+        self.downloads: list[str] = []  # file paths downloaded
 
     # -- wiring ----------------------------------------------------------------------------------
 
@@ -65,7 +67,13 @@ class FakeBotAPI:
         return HTTPXRequest(httpx_kwargs={"transport": httpx.MockTransport(self.handle)})
 
     def bot(self, token: str = TOKEN, base_url: str = "https://telegram.test/bot") -> Bot:
-        return Bot(token, base_url=base_url, request=self.request(), get_updates_request=self.request())
+        return Bot(
+            token,
+            base_url=base_url,
+            base_file_url=base_url.removesuffix("/bot") + "/file/bot",
+            request=self.request(),
+            get_updates_request=self.request(),
+        )
 
     def fail(self, method: str, status: int = 500, *, retry_after: int | None = None, times: int = 1) -> None:
         """Make the next `times` calls of `method` fail."""
@@ -91,6 +99,10 @@ class FakeBotAPI:
     # -- the HTTP edge ---------------------------------------------------------------------------
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith(
+            "/file/bot"
+        ):  # a file download, as api.telegram.org/file/bot<token>/<path>
+            return self._download(request.url.path)
         method = request.url.path.rsplit("/", 1)[-1]
         params = _decode(request)
         self.calls.append(Call(method, params))
@@ -132,6 +144,26 @@ class FakeBotAPI:
         return httpx.Response(200, json={"ok": True, "result": result})
 
     # -- methods ---------------------------------------------------------------------------------
+
+    def _download(self, path: str) -> httpx.Response:
+        name = path.split("/", 3)[-1]  # files/<file_id>
+        self.downloads.append(name)
+        data = self.files.get(name.removeprefix("files/"))
+        if self.down:
+            return httpx.Response(500, content=b"")
+        return httpx.Response(404, content=b"") if data is None else httpx.Response(200, content=data)
+
+    def _m_getFile(self, p: dict[str, Any]) -> Any:
+        file_id = str(p.get("file_id"))
+        if file_id not in self.files:
+            return _bad_request("Bad Request: invalid file_id")
+        data = self.files[file_id]
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{len(data)}",
+            "file_size": len(data),
+            "file_path": f"files/{file_id}",
+        }
 
     def _m_getMe(self, p: dict[str, Any]) -> Any:
         return BOT_USER
@@ -215,6 +247,10 @@ class FakeBotAPI:
         if caption:
             extra["caption"] = caption
         return self._incoming(chat_id, "", extra)
+
+    def voice(self, chat_id: int, file_id: str) -> dict[str, Any]:
+        note = {"file_id": file_id, "file_unique_id": "v", "duration": 4, "mime_type": "audio/ogg"}
+        return self._incoming(chat_id, "", {"voice": note})
 
     def location(self, chat_id: int, latitude: float, longitude: float) -> dict[str, Any]:
         return self._incoming(chat_id, "", {"location": {"latitude": latitude, "longitude": longitude}})

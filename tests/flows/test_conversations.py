@@ -427,15 +427,34 @@ def test_a_shared_location_is_kept_and_online_is_an_option() -> None:
 
 def test_photos_locations_stickers_and_edits_where_they_do_not_fit() -> None:
     chat = go_to(Chat(), "role")
-    reply = chat.photo("file-9")
-    assert said(reply[:1], "can't use photos at this step", "when I ask for evidence")
+    reply = chat.photo("file-9")  # kept for the evidence question, and the person is told so
+    assert said(reply[:1], "I have kept this with your report", "When I ask about evidence")
     assert said(reply[-1:], "Which of these fits you best?")
+    assert [item["ref"] for item in chat.answers["evidence"]] == ["file-9"]
     assert said(chat.share(51.5, -0.1), "can't use a location at this step")
     assert said(chat.deliver(_inbound(unsupported="sticker")), "only read text")
     assert said(chat.deliver(_inbound(text="It happened to me", edited=True)), "only read new messages")
     assert chat.step == "role" and "role" not in chat.answers
     chat.send("2")
     assert chat.answers["role"] == "witness"
+
+
+def test_a_photo_sent_first_or_early_is_kept_for_the_evidence_question() -> None:
+    chat = Chat()
+    assert said(chat.photo("first-photo")[:1], "I have kept this with your report")
+    chat = go_to(chat, "story")
+    chat.photo("second-photo")
+    go_to(chat, "evidence")
+    chat.photo("third-photo")
+    assert [item["ref"] for item in chat.answers["evidence"]] == [
+        "first-photo",
+        "second-photo",
+        "third-photo",
+    ]
+    go_to(chat, "review")
+    chat.send("send")
+    assert chat.result.submit is not None
+    assert [m.ref for m in chat.result.submit.evidence] == ["first-photo", "second-photo", "third-photo"]
 
 
 def test_evidence_takes_several_photos_then_done() -> None:

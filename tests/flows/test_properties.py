@@ -81,16 +81,24 @@ def check_turn(chat: Chat, before: Draft | None, inbound: Inbound) -> None:
     old = before.answers if before is not None else {}
     if before is not None and before.step == "resume" and draft.answers == {} and draft.step == "welcome":
         return
-    # The person's account ("story") also grows anywhere: words that answer nothing join it, at the end.
+    # The person's account ("story") also grows anywhere: words that answer nothing join it, at the end;
+    # so does the evidence: a photo or file sent at any question is kept for the evidence question.
     for key, value in old.items():
         assert key in draft.answers, f"answer {key} lost on {inbound!r}"
         if draft.answers[key] != value:
             grown = draft.answers[key]
-            if key == ACCOUNT and isinstance(grown, list) and grown[: len(value or [])] == (value or []):
+            if (
+                key in GROW_ANYWHERE
+                and isinstance(grown, list)
+                and grown[: len(value or [])] == (value or [])
+            ):
                 continue
             assert before is not None and key == before.step, f"{key} changed while at {before.step}"
     for key in draft.answers.keys() - old.keys():
-        assert key == ACCOUNT or (before is not None and key == before.step)
+        assert key in GROW_ANYWHERE or (before is not None and key == before.step)
+
+
+GROW_ANYWHERE = (ACCOUNT, "evidence")
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

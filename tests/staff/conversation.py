@@ -123,18 +123,20 @@ class Conversation:
 
 
 async def converse(
-    config: Config, db: Database, lines: Sequence[str], *, chat_id: str, at: datetime
+    config: Config, db: Database, lines: Sequence[str | Inbound], *, chat_id: str, at: datetime
 ) -> Conversation:
-    """Send each line as the person would, at time `at`; return what the console showed."""
+    """Send each line (or a message with a photo) as the person would, at time `at`; return what the
+    console showed."""
     service = ReportService(config, db)
     outbox = Outbox(db, service.store, lock=service.sqlite_writer)
     screen = io.StringIO()
     sender = ConsoleSender(screen, terminal=False)
     reference = None
     for line in lines:
-        screen.write(f"> {line}\n\n")
+        inbound = Inbound(text=line) if isinstance(line, str) else line
+        screen.write(f"> {inbound.text or '(a file)'}\n\n")
         outcome = await service.handle(
-            Envelope(CHANNEL, chat_id, Inbound(text=line), delivery_id=uuid.uuid4().hex, received_at=at)
+            Envelope(CHANNEL, chat_id, inbound, delivery_id=uuid.uuid4().hex, received_at=at)
         )
         await outbox.drain(sender)
         reference = outcome.reference or reference

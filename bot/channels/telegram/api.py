@@ -26,13 +26,21 @@ def make_bot(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
 ) -> Bot:
-    """A Bot pointed at `telegram.api_base_url` (Telegram's, a local Bot API server, or a test double)."""
+    """A Bot pointed at `telegram.api_base_url` (Telegram's, a local Bot API server, or a test double);
+    files (the evidence people send) are downloaded from the same server's `/file/bot` address."""
     return Bot(
         config.telegram.token,
         base_url=config.telegram.api_base_url,
+        base_file_url=file_url(config.telegram.api_base_url),
         request=request or HTTPXRequest(connection_pool_size=32),
         get_updates_request=get_updates_request or HTTPXRequest(read_timeout=60.0),
     )
+
+
+def file_url(api_base_url: str) -> str:
+    """Where the Bot API at `api_base_url` (".../bot") serves files (".../file/bot")."""
+    base = api_base_url.rstrip("/")
+    return base.removesuffix("/bot") + "/file/bot"
 
 
 async def start_bot(bot: Bot) -> None:

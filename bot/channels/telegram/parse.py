@@ -21,9 +21,6 @@ MAX_CALLBACK_DATA = 64  # bytes
 # What the person sent that the bot cannot read: the Message attribute and the name the flow gets.
 UNSUPPORTED = (
     ("sticker", "sticker"),
-    ("voice", "voice"),
-    ("video_note", "video_note"),
-    ("audio", "audio"),
     ("animation", "animation"),
     ("contact", "contact"),
     ("poll", "poll"),
@@ -34,7 +31,8 @@ UNSUPPORTED = (
 
 
 def inbound_from_message(message: Message, *, edited: bool = False) -> Inbound:
-    """What the person sent, in the flow's terms. File ids are references, never downloads."""
+    """What the person sent, in the flow's terms. File ids are references here; the step swaps them for
+    evidence store references and the delivery loop downloads them (bot.fetch)."""
     text = _text(message)
     location = _location(message)
     media = _media(message)
@@ -57,14 +55,26 @@ def _location(message: Message) -> Location | None:
     return Location(message.location.latitude, message.location.longitude, label)
 
 
+# Files a message can carry: (attribute, the type when Telegram gives none). Voice notes and sound are
+# evidence and part of the story too: staff listen to them.
+_FILES = (
+    ("document", "document"),
+    ("video", "video/mp4"),
+    ("voice", "audio/ogg"),
+    ("audio", "audio/mpeg"),
+    ("video_note", "video/mp4"),
+)
+
+
 def _media(message: Message) -> tuple[Media, ...]:
     media: list[Media] = []
     if message.photo:
         media.append(Media(message.photo[-1].file_id, "photo"))  # the largest size
-    if message.document is not None:
-        media.append(Media(message.document.file_id, message.document.mime_type or "document"))
-    if message.video is not None:
-        media.append(Media(message.video.file_id, message.video.mime_type or "video"))
+    for attr, default in _FILES:
+        item = getattr(message, attr, None)
+        if item is not None:
+            # A video note has no mime type of its own.
+            media.append(Media(item.file_id, getattr(item, "mime_type", None) or default))
     return tuple(media)
 
 

@@ -145,6 +145,17 @@ class TelegramSender:
         self.pacer = pacer or Pacer()
         self._reply_keyboard: set[str] = set()  # chats showing a "share location" keyboard (cosmetic)
 
+    async def fetch(self, source: str, max_bytes: int) -> bytes:
+        """A file the person sent (bot.fetch.FetchesMedia): getFile, then the download, both from the
+        configured Bot API address. The Bot API serves files up to 20 MB."""
+        try:
+            file = await self.bot.get_file(source)
+            if file.file_size is not None and file.file_size > max_bytes:
+                raise GiveUp("too-big")
+            return bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            raise classify(exc) from exc
+
     async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]:
         chat_id = _chat_id(address)
         try:

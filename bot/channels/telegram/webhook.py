@@ -35,6 +35,7 @@ from bot.channels.telegram.send import Pacer, TelegramSender, retry_seconds, wor
 from bot.config import Config
 from bot.delivery import Delivery, Outbox
 from bot.errors import BodyTooLarge, ConfigError
+from bot.fetch import EvidenceFetcher
 from bot.logs import CHAT_TYPES, known
 from bot.service import Envelope, Outcome, ReportService
 from flows.types import Inbound
@@ -73,7 +74,9 @@ class TelegramChannel:
         self.outbox = Outbox(service.db, service.store, lock=service.sqlite_writer)
         self.sender = TelegramSender(bot, pacer=pacer)
         # The one delivery loop; it adds quick exit's deletions and their housekeeping (bot.delivery).
-        self.delivery = Delivery(self.outbox, self.sender, interval=interval)
+        # Evidence people send is downloaded there too, after each round (bot.fetch), never in the webhook.
+        self.fetcher = EvidenceFetcher(config, self.outbox, self.sender)
+        self.delivery = Delivery(self.outbox, self.sender, interval=interval, after_round=[self.fetcher.run])
         self._tasks: set[asyncio.Task[Any]] = set()
         self.refused_old = 0  # updates refused as older than the replay window, since start
 

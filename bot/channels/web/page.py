@@ -48,7 +48,6 @@ COOKIE = "reportbot_chat"
 FETCH_HEADER = "X-Reportbot-Fetch"  # set by chat.js: answer with JSON instead of a redirect
 MAX_TEXT = 4000  # characters of one typed message
 _OPTION_KEY = re.compile(r"[a-z0-9_]{1,64}")
-NOT_KEPT = "web-upload:not-kept"  # a photo sent where none was asked for (the flow declines it)
 
 # Every word the page itself shows (a [web] table in the catalog); the conversation's own words come
 # from the flow, as on every channel.
@@ -260,7 +259,7 @@ class WebChat:
             button_step=_field(form, "step") if inbound.option is not None else None,
         )
         outcome = await self.service.handle(env)
-        kept = [m.ref for m in inbound.media if m.ref != NOT_KEPT]
+        kept = [m.ref for m in inbound.media]
         if outcome.duplicate or outcome.limited:
             self.uploads.forget(kept)  # the step did not take it
         else:
@@ -298,15 +297,12 @@ class WebChat:
     async def _photo(
         self, upload: UploadFile, caption: str, session: Session
     ) -> tuple[Inbound | None, str | None, str | None]:
-        """A photo (with its caption): kept only where the question asks for one."""
+        """A photo (with its caption), kept at any question: the flow keeps it for the evidence question
+        and says so."""
         data = await upload.read()
         kind = sniff(data)
         if kind is None or kind not in self.web.upload_types or len(data) > self.web.upload_max_bytes:
             return None, None, words("photo_bad")
-        question = session.question
-        step = self.service.flow.steps.get(question.step) if question is not None else None
-        if step is None or step.kind != "media":  # not asked for: the flow says so, nothing is kept
-            return Inbound(text=caption, media=(Media(ref=NOT_KEPT, content_type=kind),)), None, None
         ref = await self.uploads.save(data)
         shown = words("photo_sent") + (f" {caption}" if caption else "")
         return Inbound(text=caption, media=(Media(ref=ref, content_type=kind),)), shown, None

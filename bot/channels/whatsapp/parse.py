@@ -1,6 +1,7 @@
 """Inbound: Twilio's form fields to the neutral `Inbound` of the service's one step.
 
-ProfileName and WaId are never read; media are https references, never downloads.
+ProfileName and WaId are never read; media are https references here (the step swaps them for evidence-store
+references and the delivery loop downloads them: bot/fetch.py).
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ from storage.store import Pending
 CHANNEL = WHATSAPP.name
 FOLLOWUP_WINDOW = timedelta(hours=24)  # free-form messages only this long after the person's last one
 SEND_TIMEOUT = 15.0  # seconds for one REST call to Twilio
+MEDIA_TIMEOUT = 60.0  # seconds for one media download (a video on a slow link)
+MEDIA_HOST = "https://api.twilio.com/"  # where Twilio media URLs start; credentials go nowhere else
 
 # Twilio's HTTP logger writes request lines and headers at INFO; keep it quiet (never the To number).
 _twilio_log = logging.getLogger("reportbot.whatsapp.twilio")
@@ -120,9 +122,12 @@ class WhatsAppSender:
         content_sid: str = "",
         lookup: WindowLookup | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        media: httpx.AsyncClient | None = None,
     ) -> None:
         self.client = client
         self.from_ = from_
+        # Media downloads (bot.fetch.FetchesMedia): Twilio's media URLs need the account's credentials.
+        self.media = media or httpx.AsyncClient(timeout=MEDIA_TIMEOUT)
         self.content_sid = content_sid
         self.lookup = lookup
         self.clock = clock
@@ -151,11 +156,34 @@ class WhatsAppSender:
             raise RetryLater(type(exc).__name__) from None
         return str(created.sid)
 
+    async def fetch(self, source: str, max_bytes: int) -> bytes:
+        """A file the person sent (bot.fetch.FetchesMedia): its Twilio media URL, fetched with the
+        account's credentials (sent only to Twilio's API host; Twilio redirects to its file store, and
+        httpx drops the credentials on a redirect to another host), read up to `max_bytes`."""
+        if not source.startswith(MEDIA_HOST):
+            raise GiveUp("not-twilio")
+        auth = (self.client.username, self.client.password)
+        try:
+            async with self.media.stream("GET", source, auth=auth, follow_redirects=True) as response:
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise RetryLater(f"media-{response.status_code}")
+                if response.status_code != 200:
+                    raise GiveUp(f"media-{response.status_code}")
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data.extend(chunk)
+                    if len(data) > max_bytes:
+                        raise GiveUp("too-big")
+                return bytes(data)
+        except httpx.TransportError as exc:
+            raise RetryLater(type(exc).__name__) from None
+
     async def aclose(self) -> None:
         """Close the HTTP connections (when the sender is done for good)."""
         close = getattr(self.client.http_client, "aclose", None)
         if close is not None:
             await close()
+        await self.media.aclose()
 
 
 class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]
@@ -211,12 +239,16 @@ def can_send(config: Config) -> bool:
 
 
 def make_sender(
-    config: Config, lookup: WindowLookup | None, http_client: AsyncHttpClient | None = None
+    config: Config,
+    lookup: WindowLookup | None,
+    http_client: AsyncHttpClient | None = None,
+    media_transport: httpx.AsyncBaseTransport | None = None,
 ) -> WhatsAppSender:
-    """The REST sender for this deployment."""
+    """The REST sender for this deployment; `media_transport` replaces the network for downloads (tests)."""
     return WhatsAppSender(
         rest_client(config, http_client),
         config.whatsapp.from_,
         content_sid=config.whatsapp.followup_content_sid,
         lookup=lookup,
+        media=httpx.AsyncClient(timeout=MEDIA_TIMEOUT, transport=media_transport),
     )

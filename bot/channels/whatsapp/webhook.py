@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,6 +32,7 @@ from bot.channels.whatsapp.send import CHANNEL, WhatsAppSender, can_send, databa
 from bot.config import Config
 from bot.delivery import Delivery, Outbox, mark_answered
 from bot.errors import BodyTooLarge
+from bot.fetch import EvidenceFetcher
 from bot.service import Envelope, Outcome, ReportService
 from flows import catalog
 
@@ -176,6 +178,7 @@ def whatsapp_routes(
     service: ReportService,
     *,
     http_client: AsyncHttpClient | None = None,
+    media_transport: httpx.AsyncBaseTransport | None = None,
     redeliver_every: float = REDELIVER_EVERY,
     redeliver_after: timedelta = REDELIVER_AFTER,
     step_budget: float = STEP_BUDGET,
@@ -188,9 +191,17 @@ def whatsapp_routes(
         if not can_send(config):
             log.warning("whatsapp.account_sid or whatsapp.from is not set: no follow-ups or redelivery")
             return
-        sender = make_sender(config, database_lookup(service.db), http_client)
-        # The one delivery loop, leaving alone what a webhook response may still be carrying.
-        delivery = Delivery(webhook.outbox, sender, interval=redeliver_every, older_than=redeliver_after)
+        sender = make_sender(config, database_lookup(service.db), http_client, media_transport)
+        # The one delivery loop, leaving alone what a webhook response may still be carrying; it also
+        # downloads the media people sent into the evidence store (bot.fetch), never the webhook.
+        fetcher = EvidenceFetcher(config, webhook.outbox, sender)
+        delivery = Delivery(
+            webhook.outbox,
+            sender,
+            interval=redeliver_every,
+            older_than=redeliver_after,
+            after_round=[fetcher.run],
+        )
         running.append((delivery, sender))
         await delivery.start()
 

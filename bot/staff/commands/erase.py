@@ -20,13 +20,15 @@ async def run(args: argparse.Namespace, config: Config) -> int:
     # The reference is read the way the chat reads it (flows.references), before anything is opened.
     reference = normalise_reference(args.reference)
     async with opened(config) as staff:
-        erased = await maintenance.erase_report(staff.db, staff.store, reference, actor=staff.who)
+        erased = await maintenance.erase_report(
+            staff.db, staff.store, reference, actor=staff.who, evidence=staff.evidence
+        )
     if erased is None:
         print(f"reportbot: no report {reference}", file=sys.stderr)
         return EXIT_REFUSED
     print(
         f"reportbot: erased {reference}: report=1 transcript_entries={erased.transcript_entries} "
-        f"outbox_messages={erased.outbox_messages}"
+        f"outbox_messages={erased.outbox_messages} evidence_files={erased.evidence_files}"
     )
     return 0
 

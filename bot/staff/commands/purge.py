@@ -21,6 +21,7 @@ async def run(args: argparse.Namespace, config: Config) -> int:
             draft_retention_days=config.service.draft_retention_days,
             report_retention_days=config.service.report_retention_days,
             actor=staff.who,
+            evidence=staff.evidence,
         )
     print("reportbot: purged " + ", ".join(f"{k}={v}" for k, v in counts.as_dict().items()))
     log.info("purge drafts=%d reports=%d", counts.drafts, counts.reports)
@@ -29,7 +30,7 @@ async def run(args: argparse.Namespace, config: Config) -> int:
 
 COMMAND = Command(
     "purge",
-    "delete drafts and reports past their retention (service.*_retention_days); for cron",
+    "delete drafts and reports (with their evidence files) past their retention; for cron",
     run,
     order=70,
 )

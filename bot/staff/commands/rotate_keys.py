@@ -1,4 +1,4 @@
-"""`reportbot rotate-keys`: re-encrypt everything under the newest encryption key."""
+"""`reportbot rotate-keys`: re-encrypt everything (database values and evidence files) under the newest key."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ async def run(args: argparse.Namespace, config: Config) -> int:
         rotated = await maintenance.rotate_keys(
             staff.db, staff.store, actor=staff.who, batch_size=args.batch_size
         )
-        stale = await maintenance.stale_values(staff.db, staff.store)
+        files, files_current = staff.evidence.rotate()
+        stale = await maintenance.stale_values(staff.db, staff.store) + staff.evidence.stale()
     print(
         f"reportbot: re-encrypted {rotated.rotated} values ({rotated.current} already under the "
-        f"newest key); {stale} left under older keys"
+        f"newest key) and {files} evidence files ({files_current} already); {stale} left under older keys"
     )
     if stale == 0 and len(config.security.encryption_keys) > 1:
         print("reportbot: older keys can now be removed from security.encryption_keys")

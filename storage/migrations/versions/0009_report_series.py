@@ -1,7 +1,7 @@
 """report series: a report can add to an earlier one (issue 18)
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 `report.linked_to` holds the reference of the earlier report a new one adds to (`add REFERENCE` in the chat).
 A reference says nothing about anyone, so it is kept in clear. `report_link` holds the links staff make
 (`reportbot link`, with an encrypted note) and the links of erased reports (references only). (0008 is built at the same time on another
@@ -17,7 +17,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,9 @@
 """`reportbot export`: write decrypted reports to a file only the person running it can read.
 
-The formats: writers.py (jsonl, csv), html.py (the printable page); answers.py reads the offender and
-harm answers in either stored form. Reports are read in pages and written as they come (flat memory).
+The formats: writers.py (jsonl, csv), html.py (the printable page, photos inline), bundle.py (zip: the
+reports as jsonl and the files people sent, original bytes); answers.py reads the offender and harm answers
+in either stored form. Reports are read in pages and written as they come (flat memory; the zip keeps its
+jsonl in memory until the end).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any, BinaryIO, TextIO, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.config import Config
+from bot.staff.commands.export.bundle import ZipWriter
 from bot.staff.commands.export.html import HtmlWriter
 from bot.staff.commands.export.writers import CsvWriter, ExportInfo, JsonLinesWriter, Writer, encoding_for
 from bot.staff.context import StaffContext, StaffError, code_label, opened, undecryptable_refused
@@ -37,7 +40,8 @@ WRITERS: dict[str, Callable[[TextIO, ExportInfo], Writer]] = {
     "csv": lambda out, info: CsvWriter(out),
     "html": HtmlWriter,
 }
-FORMATS = tuple(WRITERS)
+BINARY: dict[str, Callable[[BinaryIO, ExportInfo], Writer]] = {"zip": ZipWriter}
+FORMATS = (*WRITERS, *BINARY)
 
 Progressed = Callable[[int, int], None]
 
@@ -55,15 +59,7 @@ async def export_reports(
     if fmt not in FORMATS:
         raise StaffError(f"--format: use one of {', '.join(FORMATS)}")
     _check_target(out)
-    query = sel.query(staff.zone)
-    for ref in (sel.reference, sel.series):
-        if ref is None:
-            continue
-        async with staff.db.transaction() as s:
-            if not await staff.store.reference_exists(s, ref):
-                raise StaffError(f"no report has the reference {ref}")
-            if ref == sel.series:
-                query = replace(query, references=(await series.series_in(s)).get(ref, (ref,)))
+    query = await _query(staff, sel)
     info = ExportInfo(
         service=staff.config.service.name,
         operator=staff.config.service.operator,
@@ -75,13 +71,30 @@ async def export_reports(
             **{p.id: p.name for p in staff.config.partners},
         },
         label=code_label,
+        evidence=staff.evidence,
     )
-    with _private_file(out, encoding_for(fmt)) as fh:
+    binary = fmt in BINARY
+    with _private_file(out, None if binary else encoding_for(fmt)) as fh:
         with fh:
-            count, exported = await _write(staff, WRITERS[fmt](fh, info), query, fmt != "csv", progress)
+            writer = BINARY[fmt](cast(BinaryIO, fh), info) if binary else WRITERS[fmt](cast(TextIO, fh), info)
+            count, exported = await _write(staff, writer, query, fmt != "csv", progress)
         # The audit comes before the file appears: an export nobody could account for never exists.
         await _audit(staff, fmt, sel, count, exported)
     return count
+
+
+async def _query(staff: StaffContext, sel: Selection) -> ReportQuery:
+    """The selection as a query; a named reference (or series) must exist."""
+    query = sel.query(staff.zone)
+    for ref in (sel.reference, sel.series):
+        if ref is None:
+            continue
+        async with staff.db.transaction() as s:
+            if not await staff.store.reference_exists(s, ref):
+                raise StaffError(f"no report has the reference {ref}")
+            if ref == sel.series:
+                query = replace(query, references=(await series.series_in(s)).get(ref, (ref,)))
+    return query
 
 
 async def _write(
@@ -127,13 +140,15 @@ def _check_target(out: Path) -> None:
 
 
 @contextmanager
-def _private_file(out: Path, encoding: str) -> Iterator[TextIO]:
-    """A new file beside `out`, readable by its owner only, renamed over `out` when the block completes
-    and removed, leaving nothing behind, when it does not."""
+def _private_file(out: Path, encoding: str | None) -> Iterator[IO[Any]]:
+    """A new file beside `out` (text, or bytes when `encoding` is None), readable by its owner only,
+    renamed over `out` when the block completes and removed, leaving nothing behind, when it does not."""
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     os.fchmod(fd, 0o600)
     newline = "" if encoding == "utf-8-sig" else "\n"
-    fh = os.fdopen(fd, "w", encoding=encoding, newline=newline)
+    fh: IO[Any] = (
+        os.fdopen(fd, "wb") if encoding is None else os.fdopen(fd, "w", encoding=encoding, newline=newline)
+    )
     try:
         yield fh  # the caller may close it first, to do something once it is complete on disk
         fh.close()
@@ -146,7 +161,12 @@ def _private_file(out: Path, encoding: str) -> Iterator[TextIO]:
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=FORMATS, help="jsonl, csv or html")
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="jsonl, csv, html, or zip (jsonl with the files people sent)",
+    )
     parser.add_argument("--out", required=True, metavar="PATH", help="file to write (owner-only)")
     day_options(parser)
     parser.add_argument("--partner", metavar="ID", help="only reports the reporter agreed to share with ID")
@@ -190,7 +210,7 @@ async def _with_progress(staff: StaffContext, fmt: str, out: Path, sel: Selectio
 
 COMMAND = Command(
     "export",
-    "write decrypted reports to a file (jsonl, csv or html)",
+    "write decrypted reports to a file (jsonl, csv, html, or zip with evidence files)",
     run,
     options=_options,
     order=110,

@@ -1,19 +1,21 @@
 """The HTML export: one self-contained, printable page, a summary of each report and its transcript as a chat.
 
-It loads nothing from anywhere (no scripts, fonts or images; a Content-Security-Policy forbids it). The words
+It loads nothing from anywhere (no scripts, fonts or outside images; a Content-Security-Policy forbids it);
+photos people sent are decrypted into the page itself as data: URIs. The words
 here are for staff and partners, not for reporters; the option labels a reporter chose from come from the
 message catalog through ExportInfo.label.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
 
 from bot.staff.commands.export.answers import HARM, OFFENDER
-from bot.staff.commands.export.writers import ExportInfo, evidence_lines
+from bot.staff.commands.export.writers import ExportInfo, evidence_lines, human_size, opened_evidence
 
 STYLE = """
 :root { --ink: #1d1d1f; --muted: #5f6368; --line: #d9dce1; --person: #eef1f5; --bot: #e3f0ff;
@@ -24,6 +26,10 @@ body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans
 header.export { border-bottom: 2px solid var(--ink); margin-bottom: 1.5rem; }
 header.export h1 { margin: 0 0 .25rem; font-size: 1.5rem; }
 .muted { color: var(--muted); }
+ul.evidence { list-style: none; padding: 0; }
+ul.evidence figure { margin: .5rem 0; }
+ul.evidence img { max-width: 100%; max-height: 30rem; border: 1px solid var(--line); }
+ul.evidence figcaption, ul.evidence li { font-size: .85rem; color: var(--muted); overflow-wrap: anywhere; }
 .warning { background: #fff4e5; border: 1px solid #f0c36d; padding: .5rem .75rem; border-radius: 4px; }
 article.report { border-top: 1px solid var(--line); padding-top: 1rem; margin-top: 2rem; }
 article.report h2 { margin: 0; font-size: 1.3rem; }
@@ -141,7 +147,7 @@ class HtmlWriter:
             '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             # No external assets, no scripts: the page must open offline and load nothing from anywhere.
             '<meta http-equiv="Content-Security-Policy" '
-            "content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
+            "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{_e(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
             '<header class="export">\n'
@@ -170,6 +176,7 @@ class HtmlWriter:
             f'<article class="report" id="{_e(ref)}">\n',
             f'<h2>{_e(ref)} <span class="badge status-{_e(status)}">{_e(status.replace("-", " "))}</span></h2>\n',
             f'<table class="summary">\n{self._summary(record)}</table>\n',
+            self._evidence(record),
             f"<h3>Conversation ({len(record.get('transcript') or [])} messages)</h3>\n",
             self._chat(ref, record.get("transcript") or []),
             "</article>\n",
@@ -205,6 +212,35 @@ class HtmlWriter:
             f"{_e(what)}. {_e(_where(r.get('location') or {}))}. "
             f'<span class="muted">Sent {_e(_local(r.get("submitted_at"), self.info.zone))}.</span></li>\n'
         )
+
+    def _evidence(self, record: Mapping[str, Any]) -> str:
+        """Images inline (decrypted into this owner-only page), every file with its type, size and hash."""
+        items = list(opened_evidence(self.info.evidence, record))
+        if not items:
+            return ""
+        parts = [
+            f'<h3>Evidence ({len(items)} {"file" if len(items) == 1 else "files"})</h3>\n<ul class="evidence">\n'
+        ]
+        for entry, found in items:
+            kind = str(entry.get("content_type") or "file")
+            if found is None:
+                why = (
+                    entry.get("problem")
+                    or "not downloaded; only the messaging app's reference was kept (older report)"
+                )
+                parts.append(f"<li>{_e(kind)}: {_e(why)}</li>\n")
+                continue
+            about = f"{kind}, {human_size(found.size)}, SHA-256 {found.sha256}"
+            if kind.startswith("image/"):
+                uri = f"data:{kind};base64,{base64.b64encode(found.data).decode('ascii')}"
+                parts.append(
+                    f'<li><figure><img src="{_e(uri)}" alt="Photo sent by the reporter">'
+                    f"<figcaption>{_e(about)}</figcaption></figure></li>\n"
+                )
+            else:
+                parts.append(f"<li>{_e(about)}</li>\n")
+        parts.append("</ul>\n")
+        return "".join(parts)
 
     def end(self, count: int) -> None:
         for records in self.series.values():

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Protocol, TextIO
 
 from bot.staff.commands.export import answers
+from storage.evidence import Evidence, EvidenceError, EvidenceStore, is_stored
 
 # Cells that a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, tab, return,
 # and their full-width forms (Excel reads a full-width equals sign as one in some locales). Checked
@@ -34,6 +35,7 @@ class ExportInfo:
     zone: tzinfo
     partner_names: Mapping[str, str] = field(default_factory=dict)
     label: Callable[[str], str] = lambda code: code
+    evidence: EvidenceStore | None = None  # opens the files people sent (HTML and zip exports)
 
 
 class Writer(Protocol):
@@ -151,10 +153,41 @@ SPREAD = {
 
 
 def evidence_lines(record: Mapping[str, Any]) -> list[str]:
-    """`image/jpeg: <file id>` for each file the person sent."""
+    """`image/jpeg: <reference>` for each file the person sent."""
     return [
         f"{item.get('content_type') or 'file'}: {item.get('ref')}" for item in record.get("evidence") or []
     ]
+
+
+NOT_DOWNLOADED = (
+    "not downloaded: still waiting, or refused (too big, a type not allowed, or gone from the app)"
+)
+
+
+def human_size(size: int) -> str:
+    """`812 bytes`, `14.2 KB`, `3.1 MB`."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def opened_evidence(
+    store: EvidenceStore | None, record: Mapping[str, Any]
+) -> Iterator[tuple[dict[str, Any], Evidence | None]]:
+    """Each evidence item of a record with its decrypted file, or None when it is not in the store
+    (a platform id kept before files were downloaded) or cannot be opened (say so, never stop the export)."""
+    for item in record.get("evidence") or []:
+        entry = dict(item)
+        ref = str(entry.get("ref") or "")
+        found: Evidence | None = None
+        if store is not None and is_stored(ref):
+            try:
+                found = store.open(ref)
+            except (OSError, EvidenceError) as exc:
+                entry["problem"] = NOT_DOWNLOADED if isinstance(exc, FileNotFoundError) else str(exc)
+        yield entry, found
 
 
 def _note(note: Mapping[str, Any]) -> str:
