@@ -536,8 +536,14 @@ def _consent_fields(_draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, o
     return {"partners": "\n".join(lines)}
 
 
-def _record_fields(_draft: Draft, ctx: FlowContext, _say: Say) -> Mapping[str, object]:
-    return {"operator": ctx.settings.operator}
+def _record_fields(draft: Draft, ctx: FlowContext, _say: Say) -> Mapping[str, object]:
+    chosen = _chosen_support(draft, ctx)
+    return {"operator": ctx.settings.operator, "service": chosen.name if chosen else ""}
+
+
+def _record_key(draft: Draft, ctx: FlowContext) -> str:
+    """ "Nobody else gets it", unless the person picked a support service: then only that service."""
+    return "record_only.support" if _chosen_support(draft, ctx) is not None else "record_only.ask"
 
 
 def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
@@ -888,6 +894,8 @@ STEPS: tuple[Step, ...] = (
         options=("continue",),
         go=(Go("review"),),
         fields=_record_fields,
+        ask_key=_record_key,
+        keys=("record_only.ask", "record_only.support"),
         offer_skip=False,
         group="consent",
         any_text=True,

@@ -35,6 +35,7 @@ SAMPLES = {
     "submitted_on": "12/03/2026",
     "reply": "We have passed your report to the police.",
     "minutes": 7,
+    "service": "Tell MAMA",
 }
 FRAGMENTS = {
     "review.files",

@@ -203,3 +203,22 @@ def test_after_sending_it_says_what_happens_next_not_that_it_was_sent() -> None:
 def test_the_flow_declares_every_new_question() -> None:
     for step in ("org_name", "support_choice", "contact_phone", "contact_email", "contact_message"):
         assert step in REPORT_FLOW.steps
+
+
+def test_with_no_partners_the_record_only_words_name_the_service_she_picked() -> None:
+    chat = Chat().with_settings(partners=())
+    go_to(chat, "support")
+    chat.send("yes please")
+    chat.send("tell mama")
+    said_then = chat.send("dont contact me")
+    assert chat.step == "record_only"
+    assert said(said_then, "We will only pass it to Tell MAMA, the support service you picked.")
+    assert not said(said_then, "We will not send it to anyone else")
+    chat.send("ok")
+    assert "Shared with: Tell MAMA" in chat.last.text
+
+
+def test_with_no_partners_and_no_service_the_record_is_sent_to_nobody() -> None:
+    chat = Chat().with_settings(partners=())
+    go_to(chat, "contact")
+    assert said(chat.send("dont contact me"), "We will not send it to anyone else.")
