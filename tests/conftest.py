@@ -7,13 +7,25 @@ storage contract tests are.
 A PostgreSQL test gets its own database (created here, dropped afterwards) on the server named by
 $REPORTBOT_TEST_POSTGRES_URL. Without a reachable server it is skipped with the reason, except under
 CI=true, where it fails.
+
+Migrated once, copied for each test: the shipped migrations run once per test process (per xdist
+worker) into a template, SQLite file and PostgreSQL database alike; each test's database starts as a
+copy of it (the SQLite file written where the config puts it, `CREATE DATABASE ... TEMPLATE` on
+PostgreSQL). The test's own `upgrade()` then finds it at head. A test about making or migrating a
+database (storage/test_migrations.py, file modes) wears `@pytest.mark.empty_database` and starts with
+nothing, as a first start does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -47,8 +59,6 @@ def _pg_available() -> str | None:
     """None when the test PostgreSQL answers, else why not (checked once per run)."""
     global _pg_checked, _pg_problem
     if not _pg_checked:
-        import asyncio
-
         import asyncpg
 
         async def probe() -> None:
@@ -88,18 +98,19 @@ def require_chromium() -> str:
     pytest.skip(problem)
 
 
-def create_pg_database() -> str:
-    """A fresh, uniquely named PostgreSQL database; returns its URL. Drop it with drop_pg_database."""
-    import asyncio
+def create_pg_database(*, migrated: bool = False) -> str:
+    """A fresh, uniquely named PostgreSQL database; returns its URL. Drop it with drop_pg_database.
 
+    `migrated`: a copy of this process's template, already at head (see the module's notes)."""
     import asyncpg
 
     name = f"reportbot_test_{secrets.token_hex(6)}"
+    template = f' TEMPLATE "{make_url(_pg_template()).database}"' if migrated else ""
 
     async def create() -> None:
         conn = await asyncpg.connect(_asyncpg_dsn(PG_URL))
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"{template}')
         finally:
             await conn.close()
 
@@ -107,9 +118,73 @@ def create_pg_database() -> str:
     return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
-def drop_pg_database(url: str) -> None:
-    import asyncio
+def _migrate(url: str) -> None:
+    """Bring the database at `url` to head with the shipped migrations (from any thread, any loop)."""
 
+    async def run() -> None:
+        database = Database(url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.dispose()
+
+    with ThreadPoolExecutor(1) as thread:  # a test's event loop may be running on this one
+        thread.submit(asyncio.run, run()).result()
+
+
+@cache
+def _pg_template() -> str:
+    """This process's PostgreSQL template at head (made on first use, dropped at the session's end)."""
+    url = create_pg_database()
+    _migrate(url)
+    _made_templates.append(url)
+    return url
+
+
+@cache
+def _sqlite_template() -> bytes:
+    """The bytes of a SQLite database at head, migrated once a process."""
+    folder = Path(tempfile.mkdtemp(prefix="reportbot-template-"))
+    try:
+        file = folder / "reportbot.db"
+        _migrate(f"sqlite+aiosqlite:///{file}")
+        assert not Path(f"{file}-wal").exists(), "the template must be whole in its one file"
+        return file.read_bytes()
+    finally:
+        shutil.rmtree(folder)
+
+
+_made_templates: list[str] = []
+_empty_wanted = False  # set for the running test by `_empty_database_marker`
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for url in _made_templates:
+        drop_pg_database(url)
+
+
+@pytest.fixture(autouse=True)
+def _empty_database_marker(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests marked `empty_database` start with no database at all; the rest with a migrated copy."""
+    global _empty_wanted
+    _empty_wanted = request.node.get_closest_marker("empty_database") is not None
+    yield
+    _empty_wanted = False
+
+
+def _place_sqlite_copy(data_dir: Path) -> None:
+    """The migrated template where the config's default SQLite file goes, unless one is there already
+    (a second config for the same folder keeps its database) or the test wants none."""
+    file = data_dir / "reportbot.db"
+    if _empty_wanted or file.exists():
+        return
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(_sqlite_template())
+
+
+def drop_pg_database(url: str) -> None:
     import asyncpg
 
     name = make_url(url).database
@@ -137,7 +212,7 @@ def database_url(backend: str) -> Iterator[str | None]:
         yield None
         return
     require_postgres()
-    url = create_pg_database()
+    url = create_pg_database(migrated=not _empty_wanted)
     try:
         yield url
     finally:
@@ -166,6 +241,8 @@ def write_config(tmp_path: Path, extra: str = "", *, database_url: str | None = 
     """Write a complete config file with fresh keys into tmp_path and return its path."""
     data_dir = tmp_path / "data"
     db_line = f'url = "{database_url}"' if database_url else ""
+    if not database_url:
+        _place_sqlite_copy(data_dir)
     text = f"""
 [service]
 data_dir = "{data_dir}"
