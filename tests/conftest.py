@@ -4,16 +4,16 @@ PostgreSQL database), the real service.
 Backends: tests run on SQLite unless marked `@every_backend` (parametrised over `backend`), as the
 storage contract tests are.
 
-A PostgreSQL test gets its own database (created here, dropped afterwards) on the server named by
-$REPORTBOT_TEST_POSTGRES_URL. Without a reachable server it is skipped with the reason, except under
-CI=true, where it fails.
+A PostgreSQL test gets a database of its own on the server named by $REPORTBOT_TEST_POSTGRES_URL.
+Without a reachable server it is skipped with the reason, except under CI=true, where it fails.
 
-Migrated once, copied for each test: the shipped migrations run once per test process (per xdist
-worker) into a template, SQLite file and PostgreSQL database alike; each test's database starts as a
-copy of it (the SQLite file written where the config puts it, `CREATE DATABASE ... TEMPLATE` on
-PostgreSQL). The test's own `upgrade()` then finds it at head. A test about making or migrating a
-database (storage/test_migrations.py, file modes) wears `@pytest.mark.empty_database` and starts with
-nothing, as a first start does.
+Migrated once, not once a test: the shipped migrations run once per test process (per xdist worker).
+A SQLite test's database file starts as a copy of a migrated template, written where the config puts
+it. A PostgreSQL test gets the process's migrated database, every table of which is emptied when the
+test ends (`pg_database`). The test's own `upgrade()` then finds the database at head. A test about
+making or migrating a database (storage/test_migrations.py, file modes) wears
+`@pytest.mark.empty_database` and starts with nothing, as a first start does (on PostgreSQL: a new
+database, dropped afterwards).
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -38,12 +40,17 @@ from bot.config import Config, load_config
 from storage.db import Database
 from storage.schema import upgrade
 
+T = TypeVar("T")
 PG_URL = os.environ.get("REPORTBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 # The storage contract: a test that takes `db` and wears this runs on SQLite and on PostgreSQL.
 every_backend = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 _pg_problem: str | None = None
 _pg_checked = False
+_pg_pool: list[str] = []  # this process's migrated PostgreSQL databases not in use by a test
+_pg_made: list[str] = []  # every one of them (dropped at the session's end)
+_pg_head_tables: list[str] = []  # the tables the migrations make, as PostgreSQL lists them
+_empty_wanted = False  # set for the running test by `_empty_database_marker`
 
 # CI runs the same examples every time (a failure there is reproducible); local runs keep exploring.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -98,24 +105,90 @@ def require_chromium() -> str:
     pytest.skip(problem)
 
 
-def create_pg_database(*, migrated: bool = False) -> str:
-    """A fresh, uniquely named PostgreSQL database; returns its URL. Drop it with drop_pg_database.
-
-    `migrated`: a copy of this process's template, already at head (see the module's notes)."""
+def create_pg_database() -> str:
+    """A fresh, empty, uniquely named PostgreSQL database; returns its URL. Drop it with drop_pg_database."""
     import asyncpg
 
     name = f"reportbot_test_{secrets.token_hex(6)}"
-    template = f' TEMPLATE "{make_url(_pg_template()).database}"' if migrated else ""
 
     async def create() -> None:
         conn = await asyncpg.connect(_asyncpg_dsn(PG_URL))
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"{template}')
+            await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
 
     asyncio.run(create())
     return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def pg_database(*, migrated: bool = True) -> Iterator[str]:
+    """A PostgreSQL database of the test's own, its URL: at head (`migrated`) or empty.
+
+    A migrated one is this process's, emptied after each test (every table truncated, the schema left
+    at head) and handed to the next, so that the suite does not pay CREATE DATABASE, the migrations and
+    DROP DATABASE for every test. One whose schema a test changed is dropped instead."""
+    url = _pg_pool.pop() if migrated and _pg_pool else create_pg_database()
+    if migrated and url not in _pg_made:
+        _migrate(url)
+        _pg_made.append(url)
+        _pg_head_tables[:] = asyncio.run(_on_pg(url, _public_tables))
+    try:
+        yield url
+    finally:
+        if migrated and asyncio.run(_on_pg(url, _emptied)):
+            _pg_pool.append(url)
+        else:
+            drop_pg_database(url)
+
+
+async def _on_pg(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+async def _public_tables(conn: Any) -> list[str]:
+    return sorted(
+        str(r[0]) for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    )
+
+
+async def _emptied(conn: Any) -> bool:
+    """Empty every table of a database a test left at head and restart its id sequences; False (and
+    nothing done) if its tables or its revision are not what the migrations made, or it cannot be done.
+
+    DELETE with foreign-key triggers off (superuser) is ten times quicker than TRUNCATE here, which
+    makes new files for every table."""
+    from storage.schema import head_revision
+
+    await conn.execute(  # a test may leave a connection open (a pool not disposed): end it
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    tables = await _public_tables(conn)
+    if (
+        tables != _pg_head_tables
+        or await conn.fetchval("SELECT version_num FROM alembic_version") != head_revision()
+    ):
+        return False
+    sequences = await conn.fetch("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")  # no FK order to follow
+            for table in tables:
+                if table != "alembic_version":
+                    await conn.execute(f'DELETE FROM "{table}"')
+            for row in sequences:
+                await conn.execute(f'ALTER SEQUENCE "{row[0]}" RESTART')
+    except Exception:  # not a superuser, say: drop it instead
+        return False
+    return True
 
 
 def _migrate(url: str) -> None:
@@ -133,15 +206,6 @@ def _migrate(url: str) -> None:
 
 
 @cache
-def _pg_template() -> str:
-    """This process's PostgreSQL template at head (made on first use, dropped at the session's end)."""
-    url = create_pg_database()
-    _migrate(url)
-    _made_templates.append(url)
-    return url
-
-
-@cache
 def _sqlite_template() -> bytes:
     """The bytes of a SQLite database at head, migrated once a process."""
     folder = Path(tempfile.mkdtemp(prefix="reportbot-template-"))
@@ -154,12 +218,8 @@ def _sqlite_template() -> bytes:
         shutil.rmtree(folder)
 
 
-_made_templates: list[str] = []
-_empty_wanted = False  # set for the running test by `_empty_database_marker`
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    for url in _made_templates:
+    for url in _pg_made:
         drop_pg_database(url)
 
 
@@ -212,11 +272,8 @@ def database_url(backend: str) -> Iterator[str | None]:
         yield None
         return
     require_postgres()
-    url = create_pg_database(migrated=not _empty_wanted)
-    try:
+    with pg_database(migrated=not _empty_wanted) as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 PARTNERS_TOML = """

@@ -1,8 +1,7 @@
 """The staff read side on PostgreSQL: the same conversations, exports and counts as on SQLite.
 
 Runs when the server named by $REPORTBOT_TEST_POSTGRES_URL (default: postgres@127.0.0.1:5432) answers;
-each test gets a database of its own (a copy of the migrated template, tests/conftest.py), dropped
-afterwards. Skipped, with the reason, otherwise (failed under CI=true).
+each test gets a database of its own at head (tests/conftest.py's pg_database), emptied afterwards. Skipped, with the reason, otherwise (failed under CI=true).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from bot.config import Config
 from bot.staff import Staff, selection
 from storage.db import Database
 from storage.schema import upgrade
-from tests.conftest import create_pg_database, drop_pg_database, require_postgres
+from tests.conftest import pg_database, require_postgres
 from tests.staff.conftest import AT_A, AT_B, AT_C
 from tests.staff.conversation import ANONYMOUS, BY_PHONE, CONTACT_IN_CHAT, converse
 
@@ -27,11 +26,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def pg_config(make_config: Callable[..., Config]) -> Iterator[Config]:
     require_postgres()
-    url = create_pg_database(migrated=True)
-    try:
+    with pg_database() as url:
         yield make_config(database_url=url)
-    finally:
-        drop_pg_database(url)
 
 
 async def test_export_filters_and_transcripts_on_postgresql(pg_config: Config, tmp_path: Path) -> None:
