@@ -26,7 +26,7 @@ from bot.app.codes import Code, Codes
 from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
 from bot.app.evidence import evidence_refs, kept_fetches
 from bot.app.sizes import too_big
-from bot.app.status import StatusLookup, earlier_report
+from bot.app.status import LookUp, StatusLookup, earlier_report
 from bot.channels import can_clear_chat, rate_limited
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
@@ -181,12 +181,14 @@ class ReportService:
         stamp = now.astimezone(UTC)
         if result.status_query is not None:
             info, wait = self.status.look_up(
-                conn, env, chat_key, result.status_query, result.status_code, stamp
+                conn, LookUp(env, chat_key, result.status_query, result.status_code, stamp)
             )
             context = self.context(env.channel, now, "")
             result.replies.extend(self.flow.status_reply(result.draft, info, context, wait=wait))
         if result.link_query is not None:
-            found, wait = self.status.may_add(conn, env, chat_key, result.link_query, result.link_code, stamp)
+            found, wait = self.status.may_add(
+                conn, LookUp(env, chat_key, result.link_query, result.link_code, stamp)
+            )
             earlier = earlier_report(found, self.storage.report_answers(conn, found)) if found else None
             context = self.context(env.channel, now, "")
             result.draft, replies = self.flow.link_reply(
