@@ -37,7 +37,7 @@ from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StepResult
 from storage.crypto import Cipher
 from storage.db import Database, WriteGate
-from storage.interface import Chat, NewReport, StepStore, StepWrite
+from storage.interface import Chat, NewReport, StaffAnswer, StepStore, StepWrite
 from storage.interface import TranscriptLine as Line
 from storage.store import Store
 from storage.writes import SqlStepStore
@@ -215,7 +215,8 @@ class ReportService:
             Line("in", "person", describe_kept(env.inbound), stamp),
             Line("out", "bot", thanks.text, stamp),
         ]
-        ids = self.storage.answer_staff(conn, report_id, chat, lines, [to_dict(thanks)], at=stamp)
+        answer = StaffAnswer(report_id, chat, at=stamp, lines=lines, messages=[to_dict(thanks)])
+        ids = self.storage.answer_staff(conn, answer)
         log.info("answer to staff kept reference=%s channel=%s", reference, named(env))
         return Outcome(replies=[thanks], outbox_ids=ids)
 
