@@ -234,10 +234,19 @@ def pytest_configure(config: pytest.Config) -> None:
     """Temporary folders (tmp_path: the tests' SQLite files, evidence, exports) on a RAM disk when the
     machine has one: a commit still calls fsync, but there it costs 0.2 ms instead of about 5 ms on
     this disk, and a conversation commits a hundred times. Nothing tested depends on the disk (the
-    crash tests kill processes, which loses nothing the kernel was given). PYTEST_DEBUG_TEMPROOT
-    (pytest's own setting) chooses another place; xdist workers get folders under the same root."""
-    if "PYTEST_DEBUG_TEMPROOT" not in os.environ and RAM_DISK.is_dir() and os.access(RAM_DISK, os.W_OK):
+    crash tests kill processes, which loses nothing the kernel was given). A run takes about 10 MB; a
+    RAM disk with less than 512 MiB free is not used. PYTEST_DEBUG_TEMPROOT (pytest's own setting)
+    chooses another place; xdist workers get folders under the same root."""
+    if "PYTEST_DEBUG_TEMPROOT" not in os.environ and _roomy(RAM_DISK):
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(RAM_DISK)
+
+
+def _roomy(folder: Path, needed: int = 512 * 2**20) -> bool:
+    """A writable folder with room for a run (a container's /dev/shm may be 64 MiB: not that one)."""
+    if not (folder.is_dir() and os.access(folder, os.W_OK)):
+        return False
+    free = os.statvfs(folder)
+    return free.f_bavail * free.f_frsize >= needed
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
