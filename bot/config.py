@@ -29,7 +29,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import (
@@ -345,64 +345,33 @@ class SupportTable:
     referrals: bool = False  # it agreed to contact people who choose it, and to receive their reports
 
 
-_FIVE = ("race", "religion", "sexual_orientation", "disability", "transgender")
-# The built-in support list (FACTS.md, "Specialist services"). Numbers change: check them before going live.
-DEFAULT_SUPPORT = (
-    SupportService(
-        id="tellmama",
-        name="Tell MAMA",
-        for_whom="anti-Muslim hate",
-        contact="0800 456 1226. They can report to the police for you",
-        strands=("religion",),
-        referrals=True,
-    ),
-    SupportService(
-        id="cst",
-        name="CST",
-        for_whom="antisemitism (hate against Jewish people), 24 hours",
-        contact="0800 032 3263. They can report to the police for you",
-        strands=("religion", "race"),
-        referrals=True,
-    ),
-    SupportService(
-        id="galop",
-        name="Galop",
-        for_whom="anti-LGBT+ hate",
-        contact="hate crime line 020 7704 2040. LGBT+ helpline 0800 999 5428, Monday to Friday, daytime, "
-        "help@galop.org.uk",
-        strands=("sexual_orientation", "transgender"),
-        referrals=True,
-    ),
-    SupportService(
-        id="stophate",
-        name="Stop Hate UK",
-        for_whom="anyone affected by hate, 24 hours",
-        contact="0800 138 1625, or text 07717 989 025",
-        strands=(*_FIVE, "other", "not_sure"),
-        referrals=True,
-    ),
-    SupportService(
-        id="victimsupport",
-        name="Victim Support",
-        for_whom="every victim of crime, reported to police or not, free, 24 hours",
-        contact="08 08 16 89 111",
-        roles=("victim", "witness", "someone_else"),
-    ),
-    SupportService(
-        id="samaritans",
-        name="Samaritans",
-        for_whom="anyone struggling, free, 24 hours",
-        contact="116 123",
-        strands=(SELF_HARM,),
-    ),
-    SupportService(
-        id="childline",
-        name="Childline",
-        for_whom="children and young people, free",
-        contact="0800 1111",
-        strands=(SELF_HARM,),
-    ),
-)
+def _support_services(tables: tuple[SupportTable, ...]) -> tuple[SupportService, ...]:
+    """`[[support]]` tables in the shape the flow uses."""
+    return tuple(
+        SupportService(
+            name=s.name,
+            for_whom=s.for_,
+            contact=s.contact,
+            id=s.id,
+            strands=s.strands,
+            roles=s.roles,
+            referrals=s.referrals,
+        )
+        for s in tables
+    )
+
+
+DEFAULTS = Path(__file__).parent / "defaults"
+
+
+def _default_support() -> tuple[SupportService, ...]:
+    """The built-in support list (bot/defaults/support.toml: FACTS.md, "Specialist services"), read and
+    checked as an operator's [[support]] tables are."""
+    tables = tomllib.loads((DEFAULTS / "support.toml").read_text(encoding="utf-8"))["support"]
+    return _support_services(TypeAdapter(tuple[SupportTable, ...]).validate_python(tables))
+
+
+DEFAULT_SUPPORT = _default_support()
 
 
 @plain_dataclass(frozen=True)
@@ -639,20 +608,7 @@ def _config(settings: _Settings, source: str) -> Config:
     return Config(
         **{name: getattr(settings, name) for name in _SECTIONS},
         partners=tuple(Partner(id=p.id, name=p.name, does=p.does) for p in settings.partners),
-        support=DEFAULT_SUPPORT
-        if settings.support is None
-        else tuple(
-            SupportService(
-                name=s.name,
-                for_whom=s.for_,
-                contact=s.contact,
-                id=s.id,
-                strands=s.strands,
-                roles=s.roles,
-                referrals=s.referrals,
-            )
-            for s in settings.support
-        ),
+        support=DEFAULT_SUPPORT if settings.support is None else _support_services(settings.support),
         source=source,
     )
 

@@ -94,6 +94,18 @@ class StepWrite:
 
 
 @dataclass(frozen=True)
+class StaffAnswer:
+    """The reporter writing back to staff: `lines` join report `report_id`'s transcript, `messages` go
+    out on it to `chat`, in order, and its last-inbound time moves on to `at`."""
+
+    report_id: int
+    chat: Chat
+    at: datetime
+    lines: Sequence[TranscriptLine] = ()
+    messages: Sequence[dict[str, Any]] = ()
+
+
+@dataclass(frozen=True)
 class Fetch:
     """A file sent on a messaging app: the evidence store reference the answers keep, and where the
     delivery loop downloads it from (the platform's file id or media URL, stored encrypted until then)."""
@@ -182,16 +194,6 @@ class StepStore(Protocol):
         """(id, reference) of the report of this chat that staff wrote to last, at or after `since`."""
         ...
 
-    def answer_staff(
-        self,
-        conn: Connection,
-        report_id: int,
-        chat: Chat,
-        lines: Sequence[TranscriptLine],
-        messages: Sequence[dict[str, Any]],
-        *,
-        at: datetime,
-    ) -> list[int]:
-        """The reporter wrote back to staff: the lines join that report's transcript, the messages go
-        out on it, and its last-inbound time moves on. Returns the outbox ids."""
+    def answer_staff(self, conn: Connection, answer: StaffAnswer) -> list[int]:
+        """Write what the reporter wrote back to staff (see StaffAnswer). Returns the outbox ids."""
         ...

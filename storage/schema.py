@@ -10,6 +10,7 @@ is recognised and stamped with the first revision before upgrading.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +55,22 @@ def alembic_config() -> AlembicConfig:
     return cfg
 
 
+@cache
+def _script() -> ScriptDirectory:
+    """The shipped revisions, read once a process (they are files in the package; Alembic would read
+    and run every one of them again on each call)."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str:
     """The newest revision this code ships."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _script().get_current_head()
     assert head is not None
     return head
 
 
 def _known_revisions() -> set[str]:
-    script = ScriptDirectory.from_config(alembic_config())
-    return {rev.revision for rev in script.walk_revisions()}
+    return {rev.revision for rev in _script().walk_revisions()}
 
 
 def _state(conn: Connection) -> SchemaState:
@@ -95,6 +102,8 @@ def _run(conn: Connection, action: str, revision: str) -> None:
                     "database has some reportbot tables but no schema version; restore it or start afresh"
                 )
             command.stamp(cfg, FIRST_REVISION)  # made by create_all before migrations existed
+        elif revision == "head" and state.at_head:
+            return  # nothing to do (every start-up and `db upgrade` on a current database)
         command.upgrade(cfg, revision)
     elif action == "downgrade":
         command.downgrade(cfg, revision)

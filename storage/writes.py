@@ -27,6 +27,7 @@ from storage.interface import (
     NewReport,
     OpenConversation,
     ReportStatus,
+    StaffAnswer,
     StepWrite,
     TranscriptLine,
 )
@@ -499,16 +500,31 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
         append_transcript(conn, cipher, write.lines, report_id=report_id)
     elif conversation_id is not None:
         append_transcript(conn, cipher, write.lines, conversation_id=conversation_id)
+    in_chat = report_id if report is not None and report.in_chat else None
+    return _enqueue_to(conn, cipher, chat, write.messages, conversation_id, in_chat, at=write.at)
+
+
+def _enqueue_to(
+    conn: Connection,
+    cipher: Cipher,
+    chat: Chat,
+    messages: Sequence[dict[str, Any]],
+    conversation_id: int | None,
+    report_id: int | None,
+    *,
+    at: datetime,
+) -> list[int]:
+    """`enqueue` for one chat of the interface (its channel, key and address)."""
     return enqueue(
         conn,
         cipher,
         channel=chat.channel,
         chat_key=chat.chat_key,
         address=chat.address,
-        messages=write.messages,
+        messages=messages,
         conversation_id=conversation_id,
-        report_id=report_id if report is not None and report.in_chat else None,
-        at=write.at,
+        report_id=report_id,
+        at=at,
     )
 
 
@@ -597,27 +613,11 @@ class SqlStepStore:
         reference = conn.execute(select(REPORT.c.reference).where(REPORT.c.id == report_id)).scalar_one()
         return report_id, str(reference)
 
-    def answer_staff(
-        self,
-        conn: Connection,
-        report_id: int,
-        chat: Chat,
-        lines: Sequence[TranscriptLine],
-        messages: Sequence[dict[str, Any]],
-        *,
-        at: datetime,
-    ) -> list[int]:
-        answered_staff(conn, report_id, at=at)
-        append_transcript(conn, self.cipher, lines, report_id=report_id)
-        return enqueue(
-            conn,
-            self.cipher,
-            channel=chat.channel,
-            chat_key=chat.chat_key,
-            address=chat.address,
-            messages=messages,
-            report_id=report_id,
-            at=at,
+    def answer_staff(self, conn: Connection, answer: StaffAnswer) -> list[int]:
+        answered_staff(conn, answer.report_id, at=answer.at)
+        append_transcript(conn, self.cipher, answer.lines, report_id=answer.report_id)
+        return _enqueue_to(
+            conn, self.cipher, answer.chat, answer.messages, None, answer.report_id, at=answer.at
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +22,18 @@ log = logging.getLogger("reportbot.service")
 LOOKUP_WINDOW = timedelta(hours=1)
 
 
+@dataclass(frozen=True)
+class LookUp:
+    """One `status` or `add` look-up: who asks (the chat, pseudonymous), for which reference, with which
+    secret code (None: none given), at what time (UTC)."""
+
+    env: Envelope
+    chat_key: str
+    reference: str
+    code: str | None
+    stamp: datetime
+
+
 class StatusLookup:
     """Looks references up inside the step's transaction.
 
@@ -35,25 +48,15 @@ class StatusLookup:
         self.limits = limits
         self.zone = zone
 
-    def look_up(
-        self,
-        conn: Connection,
-        env: Envelope,
-        chat_key: str,
-        reference: str,
-        code: str | None,
-        stamp: datetime,
-    ) -> tuple[StatusInfo | None, bool]:
-        """(what to show, whether to say "wait" instead)."""
-        report = self.storage.report_status(conn, reference)
-        own = _own(report, env, chat_key)
-        scope = self.cipher.pseudonym(f"status-lookup:{env.channel}", env.chat_id)
-        if not own and self.storage.locked_out(conn, (scope, GLOBAL_SCOPE), now=stamp):
-            log.info("status look-up refused: locked out channel=%s", named(env))
+    def look_up(self, conn: Connection, ask: LookUp) -> tuple[StatusInfo | None, bool]:
+        """`status <reference> [code]`: (what to show, whether to say "wait" instead)."""
+        gate = self._gate(conn, ask, "status look-up")
+        if gate is None:
             return None, True
-        shown = own or self._code_opens(report, code)
-        if report is None or (code is not None and not shown):
-            self._failed(conn, env, scope, stamp)
+        report, own, scope = gate
+        shown = own or self._code_opens(report, ask.code)
+        if report is None or (ask.code is not None and not shown):
+            self._failed(conn, ask.env, scope, ask.stamp)
         if report is None:
             return None, False
         replies = self.storage.staff_replies(conn, report.id) if shown else []
@@ -66,33 +69,34 @@ class StatusLookup:
         )
         return info, False
 
-    def may_add(
-        self,
-        conn: Connection,
-        env: Envelope,
-        chat_key: str,
-        reference: str,
-        code: str | None,
-        stamp: datetime,
-    ) -> tuple[str | None, bool]:
+    def may_add(self, conn: Connection, ask: LookUp) -> tuple[str | None, bool]:
         """`add <reference> [code]`: (the reference a new report may join, whether to say "wait").
 
         Only from the report's own chat, or with its secret code. Anything else (no such report, no code,
         a wrong code) is one failed look-up under the same lockout, and tells nothing about the report.
         An empty reference is "my last report" ("it's the same man again"): this chat's newest report that
         asked for contact in the chat (an anonymous report keeps no chat, so it is never found this way)."""
-        if not reference:
-            return self.storage.last_report_in_chat(conn, env.channel, chat_key), False
-        report = self.storage.report_status(conn, reference)
-        own = _own(report, env, chat_key)
-        scope = self.cipher.pseudonym(f"status-lookup:{env.channel}", env.chat_id)
-        if not own and self.storage.locked_out(conn, (scope, GLOBAL_SCOPE), now=stamp):
-            log.info("add refused: locked out channel=%s", named(env))
+        if not ask.reference:
+            return self.storage.last_report_in_chat(conn, ask.env.channel, ask.chat_key), False
+        gate = self._gate(conn, ask, "add")
+        if gate is None:
             return None, True
-        if report is None or not (own or self._code_opens(report, code)):
-            self._failed(conn, env, scope, stamp)
+        report, own, scope = gate
+        if report is None or not (own or self._code_opens(report, ask.code)):
+            self._failed(conn, ask.env, scope, ask.stamp)
             return None, False
         return report.reference, False
+
+    def _gate(self, conn: Connection, ask: LookUp, what: str) -> tuple[ReportStatus | None, bool, str] | None:
+        """The report asked for, whether the asking chat is its own, and this chat's lockout scope; None
+        when look-ups from here are locked out (never for the report's own chat)."""
+        report = self.storage.report_status(conn, ask.reference)
+        own = _own(report, ask.env, ask.chat_key)
+        scope = self.cipher.pseudonym(f"status-lookup:{ask.env.channel}", ask.env.chat_id)
+        if not own and self.storage.locked_out(conn, (scope, GLOBAL_SCOPE), now=ask.stamp):
+            log.info("%s refused: locked out channel=%s", what, named(ask.env))
+            return None
+        return report, own, scope
 
     def _code_opens(self, report: ReportStatus | None, code: str | None) -> bool:
         if report is None or code is None:

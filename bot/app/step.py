@@ -26,7 +26,7 @@ from bot.app.codes import Code, Codes
 from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
 from bot.app.evidence import evidence_refs, kept_fetches
 from bot.app.sizes import too_big
-from bot.app.status import StatusLookup, earlier_report
+from bot.app.status import LookUp, StatusLookup, earlier_report
 from bot.channels import can_clear_chat, rate_limited
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
@@ -37,7 +37,7 @@ from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StepResult
 from storage.crypto import Cipher
 from storage.db import Database, WriteGate
-from storage.interface import Chat, NewReport, StepStore, StepWrite
+from storage.interface import Chat, NewReport, StaffAnswer, StepStore, StepWrite
 from storage.interface import TranscriptLine as Line
 from storage.store import Store
 from storage.writes import SqlStepStore
@@ -181,12 +181,14 @@ class ReportService:
         stamp = now.astimezone(UTC)
         if result.status_query is not None:
             info, wait = self.status.look_up(
-                conn, env, chat_key, result.status_query, result.status_code, stamp
+                conn, LookUp(env, chat_key, result.status_query, result.status_code, stamp)
             )
             context = self.context(env.channel, now, "")
             result.replies.extend(self.flow.status_reply(result.draft, info, context, wait=wait))
         if result.link_query is not None:
-            found, wait = self.status.may_add(conn, env, chat_key, result.link_query, result.link_code, stamp)
+            found, wait = self.status.may_add(
+                conn, LookUp(env, chat_key, result.link_query, result.link_code, stamp)
+            )
             earlier = earlier_report(found, self.storage.report_answers(conn, found)) if found else None
             context = self.context(env.channel, now, "")
             result.draft, replies = self.flow.link_reply(
@@ -213,7 +215,8 @@ class ReportService:
             Line("in", "person", describe_kept(env.inbound), stamp),
             Line("out", "bot", thanks.text, stamp),
         ]
-        ids = self.storage.answer_staff(conn, report_id, chat, lines, [to_dict(thanks)], at=stamp)
+        answer = StaffAnswer(report_id, chat, at=stamp, lines=lines, messages=[to_dict(thanks)])
+        ids = self.storage.answer_staff(conn, answer)
         log.info("answer to staff kept reference=%s channel=%s", reference, named(env))
         return Outcome(replies=[thanks], outbox_ids=ids)
 

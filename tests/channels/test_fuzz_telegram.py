@@ -24,8 +24,9 @@ from sqlalchemy import func, select
 from bench.harness import text_update
 from storage.models import OutboxMessage
 from tests.channels.telegram_app import SECRET, WebApp
+from tests.conftest import examples
 
-EXAMPLES = int(os.environ.get("REPORTBOT_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("REPORTBOT_FUZZ_EXAMPLES", examples(60)))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -27,9 +27,9 @@ from bot.service import ReportService
 from storage.db import Database
 from storage.models import ALL_TABLES
 from tests.channels.whatsapp_edge import ACCOUNT, PUBLIC, WHATSAPP_TOML, FakeTwilio, form, messages, sign
-from tests.conftest import write_config
+from tests.conftest import examples, write_config
 
-EXAMPLES = int(os.environ.get("REPORTBOT_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("REPORTBOT_FUZZ_EXAMPLES", examples(60)))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from telegram import Update
 
 from bot.channels.telegram.parse import message_envelope, plain_text_envelope
+from tests.conftest import examples
 
 
 def plain(text: str = "Someone shouted at me", chat_id: int = 424242) -> dict[str, Any]:
@@ -105,7 +106,7 @@ def mutated_updates(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(600), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_updates())
 def test_whatever_the_fast_path_accepts_ptb_reads_the_same(data: dict[str, Any]) -> None:
     fast = plain_text_envelope(data)
@@ -128,7 +129,7 @@ FIELDS = st.sampled_from(
 )
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=examples(600), deadline=None)
 @given(FIELDS, VALUES)
 def test_one_field_of_any_value_is_read_as_ptb_reads_it_or_left_to_ptb(
     path: tuple[str, ...], value: Any

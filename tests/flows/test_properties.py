@@ -13,6 +13,7 @@ from flows.catalog import CATALOGS
 from flows.engine import START
 from flows.report import REPORT_FLOW
 from flows.types import Draft, Inbound, Location, Media
+from tests.conftest import examples
 from tests.flows.chat import Chat
 
 LABELS = sorted({text for key, text in CATALOGS["en"].items() if key.startswith("option.")})
@@ -101,7 +102,7 @@ def check_turn(chat: Chat, before: Draft | None, inbound: Inbound) -> None:
 GROW_ANYWHERE = (ACCOUNT, "evidence")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_conversations_never_crash_and_always_ask_something(data: st.DataObject) -> None:
     chat = Chat()
@@ -122,7 +123,7 @@ def test_random_conversations_never_crash_and_always_ask_something(data: st.Data
         check_turn(chat, before, inbound)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.sampled_from(["1", "2", "yes", "no", "done", "skip", "back", "x"]), max_size=60))
 def test_answering_mostly_sensibly_reaches_a_valid_report(replies: list[str]) -> None:
     chat = Chat()

@@ -1,61 +1,33 @@
 """The staff read side on PostgreSQL: the same conversations, exports and counts as on SQLite.
 
 Runs when the server named by $REPORTBOT_TEST_POSTGRES_URL (default: postgres@127.0.0.1:5432) answers;
-each test gets a database of its own, dropped afterwards. Skipped, with the reason, otherwise.
+each test gets a database of its own at head (tests/conftest.py's pg_database), emptied afterwards. Skipped, with the reason, otherwise (failed under CI=true).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
-from sqlalchemy.engine import make_url
 
 from bot.config import Config
 from bot.staff import Staff, selection
 from storage.db import Database
 from storage.schema import upgrade
+from tests.conftest import pg_database, require_postgres
 from tests.staff.conftest import AT_A, AT_B, AT_C
 from tests.staff.conversation import ANONYMOUS, BY_PHONE, CONTACT_IN_CHAT, converse
 
 pytestmark = pytest.mark.postgres
 
-SERVER = os.environ.get(
-    "REPORTBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 
-
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    url = make_url(SERVER)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database="postgres"
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest_asyncio.fixture
-async def pg_config(make_config: Callable[..., Config]) -> AsyncIterator[Config]:
-    name = f"reportbot_staff_{uuid.uuid4().hex[:12]}"
-    try:
-        await _admin(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # no server, no access: say so and skip
-        pytest.skip(f"no PostgreSQL at {make_url(SERVER).render_as_string()}: {type(exc).__name__}")
-    try:
-        yield make_config(
-            database_url=make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-        )
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture
+def pg_config(make_config: Callable[..., Config]) -> Iterator[Config]:
+    require_postgres()
+    with pg_database() as url:
+        yield make_config(database_url=url)
 
 
 async def test_export_filters_and_transcripts_on_postgresql(pg_config: Config, tmp_path: Path) -> None:

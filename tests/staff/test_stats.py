@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from matplotlib import image
 
 from bot.cli import main
 from bot.staff import months_between
@@ -60,6 +59,8 @@ def test_stats_chart_is_a_png(staff_config_path: Path, made: Made, tmp_path: Pat
     chart = tmp_path / "stats.png"
     assert stats(staff_config_path, "--chart", str(chart)) == 0
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    from matplotlib import image  # here: only this test needs it (about a second to import)
+
     pixels = image.imread(chart)
     height, width = pixels.shape[:2]
     assert width > 1000 and height > 700

@@ -205,6 +205,7 @@ async def test_outbox_delivers_each_chat_in_order(db: Database, config: Config) 
     assert [p.address for p in nxt] == ["1"]
 
 
+@pytest.mark.empty_database  # the file is made by storage, not copied by the tests' template
 async def test_sqlite_files_are_private_to_the_owner(db: Database, config: Config) -> None:
     import stat
     from pathlib import Path

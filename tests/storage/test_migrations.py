@@ -18,6 +18,8 @@ from storage.db import Database
 from storage.schema import SchemaError, downgrade, ensure_schema, head_revision, schema_state, upgrade
 from tests.conftest import every_backend
 
+pytestmark = pytest.mark.empty_database  # each test makes or migrates the database itself
+
 
 async def tables(db: Database) -> set[str]:
     async with db.engine.connect() as conn:
