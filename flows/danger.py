@@ -174,11 +174,13 @@ def _always(words: Words, vocab_: _Vocab) -> bool:
 
 
 def _clauses(parts: Sequence[Words], words: _Vocab) -> list[Words]:
+    """The parts cut at words like "and", "but", "when"; never inside a harmless phrase ("knife and fork")."""
     out: list[Words] = []
     for part in parts:
         current: list[str] = []
-        for word in part:
-            if word in words.breaks and current:
+        kept = {i for a, b in _find(part, words.harmless) for i in range(a, b)}
+        for index, word in enumerate(part):
+            if word in words.breaks and current and index not in kept:
                 out.append(tuple(current))
                 current = []
             else:

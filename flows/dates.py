@@ -265,7 +265,9 @@ def _year(raw: str | None, day: int, month: int, today: date) -> int:
 def _dateparser(text: str, today: date, locale: str) -> date | None:
     base = datetime(today.year, today.month, today.day, 12, 0)
     words = _vocab(locale)
-    relative = any(_has(text, w) for w in words.relative) or text.startswith(tuple(f"{w} " for w in words.relative_first))
+    relative = any(_has(text, w) for w in words.relative) or text.startswith(
+        tuple(f"{w} " for w in words.relative_first)
+    )
     settings: Any = {
         "PREFER_DATES_FROM": "past",
         "RELATIVE_BASE": base,

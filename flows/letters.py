@@ -1,7 +1,7 @@
 """Letters made comparable, in every language, before any word is looked up. No I/O.
 
 People on phones drop accents ("zagrozenie" for "zagrożenie", "frica" for "frică"), type Romanian
-ş/ţ with a cedilla from older keyboards, type Urdu on an Arabic keyboard (ي for ی, ك for ک, ه for ہ),
+ş/ţ with a cedilla from older keyboards, type Urdu on an Arabic keyboard (ي for ی, ك for ک, ه for both ہ and ھ),
 add or leave out Urdu's short-vowel marks, and type digits as ۱۲۳. `plain` maps all of these to one
 form, and is applied to what people type AND to the vocabulary it is compared with, so a phrase listed
 once matches every way of typing it. Numbers stay numbers (`۹۹۹` reads as `999`).
@@ -20,7 +20,8 @@ _SAME_LETTER = str.maketrans(
         "ي": "ی",  # Arabic yeh -> Farsi/Urdu yeh
         "ى": "ی",  # alef maksura
         "ك": "ک",  # Arabic kaf -> keheh
-        "ه": "ہ",  # Arabic heh -> Urdu heh goal
+        "ه": "ہ",  # Arabic heh -> Urdu heh goal; an Arabic keyboard has one heh for both of Urdu's,
+        "ھ": "ہ",  # so the two-eyed heh of aspirates (بھ, گھر) folds to the same letter
         "ş": "ș",  # Romanian s with cedilla -> s with comma below
         "ţ": "ț",
         "ł": "l",  # Polish l with stroke: no decomposition of its own
