@@ -24,9 +24,10 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from flows import vocab
+from flows.letters import plain
 
-_PARTS = re.compile(r"[.!?;,:\n()\"]+|\s-+\s")
-_WORD = re.compile(r"[a-z0-9]+")
+_PARTS = re.compile(r"[.!?;,:\n()\"۔،؟؛]+|\s-+\s")
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script, after letters.plain
 _ED = re.compile(r"^[a-z]{3,}ed$")
 
 
@@ -42,7 +43,11 @@ Words = tuple[str, ...]
 
 
 def _phrases(items: Iterable[str]) -> frozenset[Words]:
-    return frozenset(tuple(item.split()) for item in items)
+    return frozenset(tuple(plain(item).split()) for item in items)
+
+
+def _plain_words(items: Iterable[str]) -> frozenset[str]:
+    return frozenset(plain(item) for item in items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +82,9 @@ def _vocab(locale: str) -> _Vocab:
     data: Mapping[str, Any] = vocab.table(locale, "danger")
     now, threat = data["now"], data["threat"]
     return _Vocab(
-        spelling={k: tuple(v.split()) for k, v in data["spelling"].items()},
-        fuzzy=frozenset(data["fuzzy"]["words"]),
-        fuzzy_keep=frozenset(data["fuzzy"]["keep"]),
+        spelling={plain(k): tuple(plain(v).split()) for k, v in data["spelling"].items()},
+        fuzzy=_plain_words(data["fuzzy"]["words"]),
+        fuzzy_keep=_plain_words(data["fuzzy"]["keep"]),
         always=_phrases(data["always"]["phrases"]),
         harmless=_phrases(data["always"]["harmless"]),
         window=int(threat["window"]),
@@ -87,16 +92,16 @@ def _vocab(locale: str) -> _Vocab:
         harm=_phrases(threat["harm"]),
         reflexive=_phrases(threat["reflexive"]),
         returns=_phrases(threat["returns"]),
-        first_person=frozenset(threat["first_person"]),
+        first_person=_plain_words(threat["first_person"]),
         now=_phrases(now["phrases"]),
-        breaks=frozenset(now["breaks"]),
+        breaks=_plain_words(now["breaks"]),
         present_strong=_phrases(now["present_strong"]),
         past_strong=_phrases(now["past_strong"]),
         present_weak=_phrases(now["present_weak"]),
         past_weak=_phrases(now["past_weak"]),
         weapons=_phrases(now["weapons"]),
         state_past=_phrases(now["state_past"]),
-        not_past=frozenset(now["not_past"]),
+        not_past=_plain_words(now["not_past"]),
         negation=_phrases(now["negation"]),
         self_harm=_phrases(data["self_harm"]["phrases"]),
         self_harm_verbs=_phrases(data["self_harm"]["verbs"]),
@@ -108,7 +113,7 @@ def assess(text: str, locale: str = "en") -> Concern:
     if not text or not text.strip():
         return Concern()
     words = _vocab(locale)
-    parts = [p for p in (_words(part, words) for part in _PARTS.split(text.lower().replace("’", "'"))) if p]
+    parts = [p for p in (_words(part, words) for part in _PARTS.split(plain(text).replace("’", "'"))) if p]
     whole = tuple(w for p in parts for w in p)
     return Concern(danger=_danger(parts, whole, words), self_harm=_self_harm(whole, words))
 
@@ -169,11 +174,13 @@ def _always(words: Words, vocab_: _Vocab) -> bool:
 
 
 def _clauses(parts: Sequence[Words], words: _Vocab) -> list[Words]:
+    """The parts cut at words like "and", "but", "when"; never inside a harmless phrase ("knife and fork")."""
     out: list[Words] = []
     for part in parts:
         current: list[str] = []
-        for word in part:
-            if word in words.breaks and current:
+        kept = {i for a, b in _find(part, words.harmless) for i in range(a, b)}
+        for index, word in enumerate(part):
+            if word in words.breaks and current and index not in kept:
                 out.append(tuple(current))
                 current = []
             else:

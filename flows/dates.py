@@ -34,6 +34,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from flows import vocab
+from flows.letters import plain
 
 _LIMIT = 200
 _NUMERIC = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?$")
@@ -44,8 +45,8 @@ _BARE_HOUR = re.compile(
     r"\b(?:at|around|about|after|before|by|till|until)\s+\d{1,2}\b(?!\s*(?:[a-z]+s\b|day|week|month|year|st|nd|rd|th))"
     r"(?:\s*oclock)?|\b\d{1,2}\s*oclock\b"
 )
-_WORD = re.compile(r"[a-z0-9]+")
-_LANGUAGES = {"en": "en"}
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script, after letters.plain
+_LANGUAGES = {"en": "en", "pl": "pl", "ro": "ro", "ur": "ur"}  # our locale -> dateparser's language
 _Pair = TypeVar("_Pair", tuple[str, int, str | None], tuple[str, str])
 
 
@@ -81,6 +82,8 @@ class _Vocab:
     filler: tuple[str, ...]
     parts: tuple[tuple[str, str], ...]  # (phrase, part), longest first
     hours: Mapping[int, str]
+    relative: tuple[str, ...]  # "ago": a count back from today, not the start of a month
+    relative_first: tuple[str, ...]  # "last", "a": at the start, the same
 
 
 @cache
@@ -95,17 +98,19 @@ def _vocab(locale: str) -> _Vocab:
                 break
             hour = (hour + 1) % 24
     return _Vocab(
-        spelling=dict(data["spelling"]),
-        fuzzy=frozenset(data["fuzzy"]["words"]),
-        keep=frozenset(data["fuzzy"]["keep"]),
-        days=_longest_first((k, int(v["days"]), v.get("part")) for k, v in data["days"].items()),
-        weekend=tuple(data["weekend"]["words"]),
-        last_weekend=tuple(data["weekend"]["last"]),
-        weekend_before_last=tuple(data["weekend"]["before_last"]),
-        future=tuple(data["future"]["phrases"]),
-        numbers=_longest_first(data["numbers"].items()),
-        filler=tuple(sorted(data["filler"]["phrases"], key=len, reverse=True)),
-        parts=_longest_first((phrase, part) for part, phrases in data["parts"].items() for phrase in phrases),
+        spelling={plain(k): plain(v) for k, v in data["spelling"].items()},
+        fuzzy=frozenset(map(plain, data["fuzzy"]["words"])),
+        keep=frozenset(map(plain, data["fuzzy"]["keep"])),
+        days=_longest_first((plain(k), int(v["days"]), v.get("part")) for k, v in data["days"].items()),
+        weekend=tuple(map(plain, data["weekend"]["words"])),
+        last_weekend=tuple(map(plain, data["weekend"]["last"])),
+        weekend_before_last=tuple(map(plain, data["weekend"]["before_last"])),
+        future=tuple(map(plain, data["future"]["phrases"])),
+        numbers=_longest_first((plain(k), v) for k, v in data["numbers"].items()),
+        filler=tuple(sorted(map(plain, data["filler"]["phrases"]), key=len, reverse=True)),
+        parts=_longest_first((plain(p), part) for part, phrases in data["parts"].items() for p in phrases),
+        relative=tuple(map(plain, data.get("relative", {}).get("words", ()))),
+        relative_first=tuple(map(plain, data.get("relative", {}).get("first", ()))),
         hours=hours,
     )
 
@@ -145,8 +150,8 @@ def parse_date(text: str, today: date) -> DateResult:
 
 def _clean(text: str, words: _Vocab) -> str:
     """Lower case, no apostrophes, misspellings corrected; keeps / . : - between digits for dates and times."""
-    lowered = text.lower().replace("’", "").replace("'", "")
-    lowered = re.sub(r"[^a-z0-9/.:\-]+", " ", lowered)
+    lowered = plain(text).replace("’", "").replace("'", "")
+    lowered = re.sub(r"[^\w/.:\-]+|_", " ", lowered)
     lowered = re.sub(r"(?<!\d)[.:\-/]|[.:\-/](?!\d)", " ", lowered)
     out = []
     for word in lowered.split():
@@ -259,7 +264,10 @@ def _year(raw: str | None, day: int, month: int, today: date) -> int:
 
 def _dateparser(text: str, today: date, locale: str) -> date | None:
     base = datetime(today.year, today.month, today.day, 12, 0)
-    relative = "ago" in text.split() or text.startswith(("last ", "a ", "an "))
+    words = _vocab(locale)
+    relative = any(_has(text, w) for w in words.relative) or text.startswith(
+        tuple(f"{w} " for w in words.relative_first)
+    )
     settings: Any = {
         "PREFER_DATES_FROM": "past",
         "RELATIVE_BASE": base,

@@ -15,6 +15,7 @@ from functools import cache, lru_cache
 from rapidfuzz import fuzz, process
 
 from flows import vocab
+from flows.letters import plain
 from flows.types import Option
 
 _NOT_WORD = re.compile(r"[^\w\s]")
@@ -27,8 +28,9 @@ _REFUSAL_CUTOFF = 88.0  # a refusal must be very close: a description is never t
 
 @lru_cache(maxsize=8192)  # labels and option words are folded again and again: keep them
 def fold(text: str) -> str:
-    """Lower case, no apostrophes, no punctuation or emoji, single spaces: "I'm OK 🙂!" -> "im ok"."""
-    text = text.lower().replace("’", "").replace("'", "").replace("`", "")
+    """Lower case, no apostrophes, no punctuation or emoji, single spaces: "I'm OK 🙂!" -> "im ok";
+    accents and vowel marks dropped, one form for each letter (`flows.letters.plain`)."""
+    text = plain(text).replace("’", "").replace("'", "").replace("`", "")
     text = _NOT_WORD.sub(" ", text).replace("_", " ")
     return " ".join(text.split())
 
