@@ -122,6 +122,28 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants (uvicorn's workers), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (the machine is shared: figures depend on it)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 class Conn:
     """One keep-alive HTTP/1.1 connection that posts JSON and returns the status code."""
 
@@ -185,6 +207,47 @@ def text_update(update_id: int, chat_id: int, message_id: int, text: str) -> dic
             "chat": {"id": chat_id, "type": "private", "first_name": "Sam"},
             "from": person,
             "text": text,
+        },
+    }
+
+
+BOT_USER = {
+    "id": int(TOKEN.split(":")[0]),
+    "is_bot": True,
+    "first_name": "Report Hate",
+    "username": "bench_bot",
+}
+
+
+def callback_update(
+    update_id: int,
+    chat_id: int,
+    message_id: int,
+    data: str,
+    *,
+    question: str = "",
+    markup: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Update JSON Telegram posts for a button press in a private chat: the query, and the bot's
+    message the button was on (its text and keyboard, as Telegram includes them)."""
+    person = {"id": chat_id, "is_bot": False, "first_name": "Sam", "language_code": "en"}
+    message: dict[str, Any] = {
+        "message_id": message_id,
+        "from": BOT_USER,
+        "chat": {"id": chat_id, "type": "private", "first_name": "Sam"},
+        "date": int(time.time()),
+        "text": question or "?",
+    }
+    if markup is not None:
+        message["reply_markup"] = markup
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": str(update_id * 1000 + 7),
+            "from": person,
+            "message": message,
+            "chat_instance": str(-chat_id * 7),
+            "data": data,
         },
     }
 
