@@ -259,16 +259,19 @@ def _plain_query(query: dict[str, Any]) -> bool:
 def _press_message(message: Any) -> bool:
     if type(message) is not dict or message.keys() - _PRESS_MESSAGE or _PRESS_MESSAGE_NEEDS - message.keys():
         return False
-    date = message["date"]  # 0 is a message Telegram no longer shows: PTB's InaccessibleMessage
-    dated = _whole(date) and 0 < date < _LAST_DATE and _optional_date(message.get("edit_date"))
     return (
-        dated
+        _press_dates(message)
         and _whole(message["message_id"])
         and _plain_chat(message["chat"])
         and ("from" not in message or _plain_person(message["from"]))
         and type(message.get("text", "")) is str
         and ("reply_markup" not in message or _inline_keyboard(message["reply_markup"]))
     )
+
+
+def _press_dates(message: dict[str, Any]) -> bool:
+    date = message["date"]  # 0 is a message Telegram no longer shows: PTB's InaccessibleMessage
+    return _whole(date) and 0 < date < _LAST_DATE and _optional_date(message.get("edit_date"))
 
 
 def _optional_date(value: Any) -> bool:
