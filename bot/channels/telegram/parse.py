@@ -263,7 +263,14 @@ def _press_message(message: Any) -> bool:
         _press_dates(message)
         and _whole(message["message_id"])
         and _plain_chat(message["chat"])
-        and ("from" not in message or _plain_person(message["from"]))
+        and _press_message_parts(message)
+    )
+
+
+def _press_message_parts(message: dict[str, Any]) -> bool:
+    """What the message may carry besides its ids: who sent it, its text, its keyboard."""
+    return (
+        ("from" not in message or _plain_person(message["from"]))
         and type(message.get("text", "")) is str
         and ("reply_markup" not in message or _inline_keyboard(message["reply_markup"]))
     )
