@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -33,12 +33,15 @@ class Answer:
     text: str | None = None
 
 
+_ANSWER = b'{"method":"answerCallbackQuery","callback_query_id":'
+
+
 def response_body(answer: Answer) -> bytes:
     """The webhook response that makes Telegram answer the query (content type application/json)."""
-    method: dict[str, str] = {"method": "answerCallbackQuery", "callback_query_id": answer.query_id}
+    body = _ANSWER + encode_basestring_ascii(answer.query_id).encode()
     if answer.text:
-        method["text"] = answer.text
-    return json.dumps(method, ensure_ascii=False, separators=(",", ":")).encode()
+        body += b',"text":' + encode_basestring_ascii(answer.text).encode()
+    return body + b"}"
 
 
 class CallbackAnswers:

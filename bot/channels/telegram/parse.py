@@ -220,6 +220,7 @@ _PRESS_QUERY = frozenset({"id", "from", "message", "chat_instance", "data"})
 _PRESS_MESSAGE = frozenset({"message_id", "date", "chat", "from", "text", "reply_markup", "edit_date"})
 _PRESS_MESSAGE_NEEDS = frozenset({"message_id", "date", "chat"})
 _BUTTON_FIELDS = frozenset({"text", "callback_data", "url"})
+_STR = {str}
 
 
 def button_press(data: dict[str, Any]) -> Press | None:
@@ -294,12 +295,9 @@ def _inline_keyboard(markup: Any) -> bool:
 
 
 def _button(button: Any) -> bool:
-    return (
-        type(button) is dict
-        and "text" in button
-        and not button.keys() - _BUTTON_FIELDS
-        and all(type(v) is str for v in button.values())
-    )
+    if type(button) is not dict or "text" not in button or not button.keys() <= _BUTTON_FIELDS:
+        return False
+    return set(map(type, button.values())) == _STR  # every value a str (type(), as PTB needs)
 
 
 def callback_data(step: str, key: str) -> str:
