@@ -147,6 +147,11 @@ def measure(name: str, port: int, pid: int, args: argparse.Namespace, turns: lis
     return Mix(name, sat, lat, c1 - c0, c2 - c1)
 
 
+# The fake's counts of a reply sent twice in a row, for the crash test: the realistic script asks "Is
+# there more?" twice in a row by design (two typed lines of story), so here they mean nothing.
+CRASH_COUNTS = frozenset({"duplicates", "most_in_one_chat"})
+
+
 def fake_calls(port: int) -> dict[str, int]:
     """The fake Bot API's counts of the requests it received, by method."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as answer:
@@ -274,7 +279,7 @@ def main() -> int:
     print(f"server peak memory (VmHWM): {peak:.0f} MiB")
     print(
         "requests the fake Bot API received: "
-        + ", ".join(f"{name} {n:,}" for name, n in sorted(calls.items()) if name[0].islower())
+        + ", ".join(f"{name} {n:,}" for name, n in sorted(calls.items()) if name not in CRASH_COUNTS)
     )
     answered = warm.ok + sum(m.sat.ok + m.lat.ok for m in mixes)
     sat = mixes[0].sat
