@@ -84,6 +84,8 @@ class CallbackAnswers:
             await self.bot.answer_callback_query(answer.query_id, text=answer.text)
         except TelegramError as exc:
             log.info("callback answer failed error=%s", type(exc).__name__)
+        except Exception as exc:  # never stop the sender: the answers behind this one still matter
+            log.warning("callback answer failed error=%s", type(exc).__name__)
 
     async def sent(self) -> None:
         """Until every queued answer has been sent (or has failed)."""
@@ -99,3 +101,5 @@ class CallbackAnswers:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        self._queue.clear()  # not sent within the time given: dropped, as a full queue drops them
+        self._done.set()
