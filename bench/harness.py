@@ -115,25 +115,40 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, within: f
 
 
 def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident memory (VmHWM) in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The process's peak resident memory (VmHWM) in MiB; with workers, the largest of its processes."""
+    peaks = [float("nan")]
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return max(peaks[1:], default=peaks[0])
+
+
+def tree(pid: int) -> list[int]:
+    """A process and all its descendants (uvicorn's workers)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and all its descendants (uvicorn's workers), in seconds."""
+    """CPU time (user + system) of a process and all its descendants, in seconds."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    todo = [pid]
-    while todo:
-        p = todo.pop()
+    for p in tree(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, ValueError, IndexError):
             continue
     return total
