@@ -115,11 +115,48 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, within: f
 
 
 def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident memory (VmHWM) in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The process's peak resident memory (VmHWM) in MiB; with workers, the largest of its processes."""
+    peaks = [float("nan")]
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return max(peaks[1:], default=peaks[0])
+
+
+def tree(pid: int) -> list[int]:
+    """A process and all its descendants (uvicorn's workers)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (the machine is shared: figures depend on it)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 class Conn:
@@ -185,6 +222,47 @@ def text_update(update_id: int, chat_id: int, message_id: int, text: str) -> dic
             "chat": {"id": chat_id, "type": "private", "first_name": "Sam"},
             "from": person,
             "text": text,
+        },
+    }
+
+
+BOT_USER = {
+    "id": int(TOKEN.split(":")[0]),
+    "is_bot": True,
+    "first_name": "Report Hate",
+    "username": "bench_bot",
+}
+
+
+def callback_update(
+    update_id: int,
+    chat_id: int,
+    message_id: int,
+    data: str,
+    *,
+    question: str = "",
+    markup: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Update JSON Telegram posts for a button press in a private chat: the query, and the bot's
+    message the button was on (its text and keyboard, as Telegram includes them)."""
+    person = {"id": chat_id, "is_bot": False, "first_name": "Sam", "language_code": "en"}
+    message: dict[str, Any] = {
+        "message_id": message_id,
+        "from": BOT_USER,
+        "chat": {"id": chat_id, "type": "private", "first_name": "Sam"},
+        "date": int(time.time()),
+        "text": question or "?",
+    }
+    if markup is not None:
+        message["reply_markup"] = markup
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": str(update_id * 1000 + 7),
+            "from": person,
+            "message": message,
+            "chat_instance": str(-chat_id * 7),
+            "data": data,
         },
     }
 

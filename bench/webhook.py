@@ -2,11 +2,19 @@
 delivering to a fake Bot API on loopback) driven by simulated people making whole reports with real
 Telegram update JSON over HTTP. Bounded in count and time; stops by itself.
 
-Prints messages a second at saturation, p50/p95/p99 latency at a fixed offered rate, the server's peak
-memory, and two ceilings measured in the same run on the same machine: a bare Starlette endpoint that
-answers 200 (the HTTP ceiling) and a loop of single-row durable SQLite commits (the durability ceiling).
+Two mixes (bench/people.py), each measured on the same server, one after the other:
+- realistic: a report as people make it, 28 updates of which 22 are button presses carrying the
+  callback data our keyboards carry, and 6 typed answers;
+- typed: every answer typed (25 updates), the only mix this bench measured before issue 17.
 
-    python bench/webhook.py [--people 128] [--messages 20000] [--seconds 60] [--rate 200]
+For each: updates a second at saturation, p50/p95/p99 latency at a fixed offered rate, and the server's
+CPU per update (its process CPU time over the updates answered, delivery included): the figure that
+does not depend on how loaded the machine is. Then the server's peak memory, and two ceilings measured
+in the same run on the same machine: a bare Starlette endpoint that answers 200 (the HTTP ceiling) and
+a loop of single-row durable SQLite commits (the durability ceiling).
+
+    python bench/webhook.py [--people 128] [--messages 20000] [--seconds 40] [--rate 200] [--mix both]
+    python bench/webhook.py --typed                          # the typed mix only
     python bench/webhook.py --postgres postgresql+asyncpg://user@127.0.0.1/db --workers 2
 """
 
@@ -15,13 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import random
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,7 +40,10 @@ from bench import harness
 from bench.harness import (
     Conn,
     Run,
+    callback_update,
+    encode,
     free_port,
+    load_average,
     machine,
     peak_rss_mib,
     percentile,
@@ -40,16 +53,18 @@ from bench.harness import (
     stop,
     stored_counts,
     telegram_body,
+    tree_cpu_seconds,
     write_config,
 )
-from bench.people import script
+from bench.people import Turn, realistic, script
+from bot.config import load_config
 
 _ids = itertools.count(1)
 _chats = itertools.count(random.randrange(10**9, 2 * 10**9, 10**6))
 
 
-def _bodies() -> list[bytes]:
-    """One whole report by a new person, as the update bodies Telegram would post."""
+def typed_bodies() -> list[bytes]:
+    """One whole report by a new person, every answer typed, as the update bodies Telegram would post."""
     chat = next(_chats)
     return [
         telegram_body(next(_ids), chat, 10 + i, line)
@@ -57,28 +72,122 @@ def _bodies() -> list[bytes]:
     ]
 
 
+def realistic_bodies(turns: list[Turn]) -> list[bytes]:
+    """One whole report by a new person as people make it (buttons and typing), as Telegram posts it."""
+    chat = next(_chats)
+    story = f"Someone shouted at my neighbour, story {chat}."
+    bodies = []
+    for i, turn in enumerate(turns):
+        if turn.data is None:
+            bodies.append(telegram_body(next(_ids), chat, 10 + i, turn.typed(story)))
+        else:  # the button was on the bot's latest question
+            update = callback_update(
+                next(_ids), chat, 1000 + i, turn.data, question=turn.question, markup=turn.markup
+            )
+            bodies.append(encode(update))
+    return bodies
+
+
 class TelegramPerson(Conn):
     """Someone reporting through Telegram: one update a chat at a time (Telegram's way), each report
-    from a new chat, over one keep-alive connection."""
+    from a new chat, over one keep-alive connection. `turns`: the realistic script, or None for typed."""
+
+    def __init__(self, port: int, turns: list[Turn] | None = None) -> None:
+        super().__init__(port)
+        self.turns = turns
 
     async def begin(self) -> list[bytes]:
-        return _bodies()
+        return typed_bodies() if self.turns is None else realistic_bodies(self.turns)
 
     async def send(self, message: bytes) -> int:
         return await self.post_update(message)
 
 
-async def closed_loop(port: int, *, people: int, messages: int, seconds: float) -> Run:
+async def closed_loop(
+    port: int, *, people: int, messages: int, seconds: float, turns: list[Turn] | None = None
+) -> Run:
     """Each person posts their next message as soon as the previous one was answered; when a report is
     done a new person starts. Bounded both ways."""
     return await harness.closed_loop(
-        lambda: TelegramPerson(port), people=people, messages=messages, seconds=seconds
+        lambda: TelegramPerson(port, turns), people=people, messages=messages, seconds=seconds
     )
 
 
-async def open_loop(port: int, *, rate: float, seconds: float, people: int = 100) -> Run:
+async def open_loop(
+    port: int, *, rate: float, seconds: float, people: int = 100, turns: list[Turn] | None = None
+) -> Run:
     """A fixed offered rate over `people` chats (see bench.harness.open_loop)."""
-    return await harness.open_loop([TelegramPerson(port) for _ in range(people)], rate=rate, seconds=seconds)
+    return await harness.open_loop(
+        [TelegramPerson(port, turns) for _ in range(people)], rate=rate, seconds=seconds
+    )
+
+
+@dataclass
+class Mix:
+    """One mix's figures: saturation, the fixed-rate latency run, and the server's CPU over each."""
+
+    name: str
+    sat: Run
+    lat: Run
+    cpu_sat: float  # server CPU seconds during the saturation run
+    cpu_lat: float
+
+    def cpu_per_update_ms(self) -> float:
+        return 1000 * self.cpu_sat / max(1, self.sat.ok)
+
+
+def measure(name: str, port: int, pid: int, args: argparse.Namespace, turns: list[Turn] | None) -> Mix:
+    c0 = tree_cpu_seconds(pid)
+    sat = asyncio.run(
+        closed_loop(port, people=args.people, messages=args.messages, seconds=args.seconds, turns=turns)
+    )
+    c1 = tree_cpu_seconds(pid)
+    lat = asyncio.run(open_loop(port, rate=args.rate, seconds=args.latency_seconds, turns=turns))
+    c2 = tree_cpu_seconds(pid)
+    return Mix(name, sat, lat, c1 - c0, c2 - c1)
+
+
+# The fake's counts of a reply sent twice in a row, for the crash test: the realistic script asks "Is
+# there more?" twice in a row by design (two typed lines of story), so here they mean nothing.
+CRASH_COUNTS = frozenset({"duplicates", "most_in_one_chat"})
+
+
+def fake_calls(port: int) -> dict[str, int]:
+    """The fake Bot API's counts of the requests it received, by method."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as answer:
+        return dict(json.loads(answer.read()))
+
+
+def ms(values: list[float], p: float) -> str:
+    return f"{percentile(values, p) * 1000:.1f}"
+
+
+def table(mixes: list[Mix], rate: float, people: int) -> list[str]:
+    """The mixes side by side."""
+    rows = [
+        ("", [m.name for m in mixes]),
+        (f"updates/s at saturation ({people} people)", [f"{m.sat.rate:,.0f}" for m in mixes]),
+        (
+            "  answered 200 / not / whole reports",
+            [f"{m.sat.ok:,} / {m.sat.failed} / {m.sat.reports}" for m in mixes],
+        ),
+        ("  latency p50 / p99 ms", [f"{ms(m.sat.latencies, 50)} / {ms(m.sat.latencies, 99)}" for m in mixes]),
+        ("server CPU per update (saturation)", [f"{m.cpu_per_update_ms():.2f} ms" for m in mixes]),
+        (
+            f"latency at {rate:.0f}/s offered p50 / p95 / p99 ms",
+            [
+                f"{ms(m.lat.latencies, 50)} / {ms(m.lat.latencies, 95)} / {ms(m.lat.latencies, 99)}"
+                for m in mixes
+            ],
+        ),
+        ("  answered 200 / not", [f"{m.lat.ok:,} / {m.lat.failed}" for m in mixes]),
+        (
+            f"server CPU per update (at {rate:.0f}/s)",
+            [f"{1000 * m.cpu_lat / max(1, m.lat.ok):.2f} ms" for m in mixes],
+        ),
+    ]
+    width = max(len(r[0]) for r in rows)
+    return [f"{label:<{width}}  " + "  ".join(f"{c:>22}" for c in cells) for label, cells in rows]
 
 
 def durability_ceiling(folder: Path, seconds: float = 3.0, limit: int = 20_000) -> float:
@@ -112,10 +221,15 @@ def main() -> int:
     parser.add_argument("--postgres", metavar="URL", help="run against PostgreSQL (postgresql+asyncpg://...)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL only)")
     parser.add_argument("--dir", type=Path, help="keep files here (default: a temporary folder)")
+    parser.add_argument(
+        "--mix", choices=("both", "realistic", "typed"), default="both", help="which mixes to measure"
+    )
+    parser.add_argument("--typed", action="store_const", const="typed", dest="mix", help="= --mix typed")
     args = parser.parse_args()
     if args.workers > 1 and not args.postgres:
         parser.error("--workers > 1 needs --postgres (SQLite takes one writer)")
 
+    load_before = load_average()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="reportbot-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     api_port, port = free_port(), free_port()
@@ -133,11 +247,14 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
+    turns = realistic(load_config(config, env={}).flow_settings())
+    kinds = {"realistic": [("realistic", turns)], "typed": [("typed", None)]}
+    chosen = kinds["realistic"] + kinds["typed"] if args.mix == "both" else kinds[args.mix]
     with serving(serve_args(config, port), port, log=folder / "server.log", env=env) as server:
-        warm = asyncio.run(closed_loop(port, people=64, messages=400, seconds=10))
-        sat = asyncio.run(closed_loop(port, people=args.people, messages=args.messages, seconds=args.seconds))
-        lat = asyncio.run(open_loop(port, rate=args.rate, seconds=args.latency_seconds))
+        warm = asyncio.run(closed_loop(port, people=64, messages=400, seconds=10, turns=chosen[0][1]))
+        mixes = [measure(name, port, server.pid, args, t) for name, t in chosen]
         peak = peak_rss_mib(server.pid)
+    calls = fake_calls(api_port)
     stop(fake)
     reports = lines = -1
     if not args.postgres:
@@ -152,20 +269,20 @@ def main() -> int:
     durable = durability_ceiling(folder)
 
     backend = "PostgreSQL" if args.postgres else "SQLite (WAL, synchronous=FULL)"
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load average before/after: {load_before} / {load_average()}")
     print(f"backend: {backend}, {args.workers} uvicorn worker(s), {args.people} people at once")
     print(
-        f"saturation: {sat.rate:,.0f} messages/s ({sat.ok:,} answered 200, {sat.failed} not, "
-        f"{sat.elapsed:.1f} s, {sat.reports} whole reports); "
-        f"latency p50 {percentile(sat.latencies, 50) * 1000:.1f} ms, p99 {percentile(sat.latencies, 99) * 1000:.1f} ms"
+        f"mixes: realistic = {len(turns)} updates a report, {sum(t.data is not None for t in turns)} of them "
+        f"button presses; typed = {len(script(''))} typed updates a report"
     )
-    print(
-        f"latency at {args.rate:.0f} messages/s offered ({lat.ok:,} answered 200, {lat.failed} not): "
-        f"p50 {percentile(lat.latencies, 50) * 1000:.1f} ms, p95 {percentile(lat.latencies, 95) * 1000:.1f} ms, "
-        f"p99 {percentile(lat.latencies, 99) * 1000:.1f} ms, mean {statistics.fmean(lat.latencies) * 1000:.1f} ms"
-    )
+    print("\n".join(table(mixes, args.rate, args.people)))
     print(f"server peak memory (VmHWM): {peak:.0f} MiB")
-    answered = warm.ok + sat.ok + lat.ok
+    print(
+        "requests the fake Bot API received: "
+        + ", ".join(f"{name} {n:,}" for name, n in sorted(calls.items()) if name not in CRASH_COUNTS)
+    )
+    answered = warm.ok + sum(m.sat.ok + m.lat.ok for m in mixes)
+    sat = mixes[0].sat
     if reports >= 0:
         print(
             f"stored after the run: {reports:,} reports, {lines:,} person's lines in transcripts "

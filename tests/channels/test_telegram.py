@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from bot.channels import sender_for
+from bot.channels.telegram.answers import Answer, CallbackAnswers
 from bot.channels.telegram.api import delete_webhook, set_webhook
 from bot.channels.telegram.parse import callback_data
 from bot.channels.telegram.send import Pacer, TelegramSender
-from bot.channels.telegram.webhook import TelegramChannel
+from bot.channels.telegram.webhook import MAX_BACKGROUND, TelegramChannel
 from bot.cli import main, serve
 from bot.config import Config
 from bot.server import build_app, create_app
@@ -59,6 +61,8 @@ class Phone:
     db: Database
     chat: int = CHAT
     presses: int = 0
+    # What the webhook's 200 responses carried: a method the Bot API runs (answerCallbackQuery).
+    answered: list[dict[str, Any]] = field(default_factory=list)
 
     async def post(self, update: dict[str, Any], secret: str | None = SECRET, **kw: Any) -> httpx.Response:
         headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
@@ -80,6 +84,9 @@ class Phone:
         before = {m.message_id: m.text for m in self.api.screen(self.chat)}
         response = await self.post(update)
         assert response.status_code == 200
+        if response.content:
+            assert response.headers["content-type"] == "application/json"
+            self.answered.append(response.json())
         await self.settle()
         return [
             m.text for m in self.api.screen(self.chat) if m.from_bot and before.get(m.message_id) != m.text
@@ -110,6 +117,13 @@ async def count(db: Database, table: Any) -> int:
 def said(texts: list[str], *fragments: str) -> bool:
     joined = "\n".join(texts)
     return all(f in joined for f in fragments)
+
+
+async def until(check: Callable[[], bool]) -> None:
+    while True:
+        if check():
+            return
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -171,8 +185,12 @@ async def test_a_whole_report_by_button_presses_and_typed_text(phone: Phone, tg_
     assert said(done, "We have your report", "Your reference is HC-")
     reference = done[0].split("Your reference is ")[1].split(".")[0]
 
-    # Every button press was answered, so no phone is left showing a spinner.
-    assert len(phone.api.called("answerCallbackQuery")) == phone.presses >= 20
+    # Every button press was answered in the webhook's own 200 response, so no phone is left showing a
+    # spinner, and not one answerCallbackQuery request competed with the replies.
+    assert phone.presses >= 20
+    assert [a["method"] for a in phone.answered] == ["answerCallbackQuery"] * phone.presses
+    assert len({a["callback_query_id"] for a in phone.answered}) == phone.presses
+    assert phone.api.called("answerCallbackQuery", ok_only=False) == []
     async with phone.db.transaction() as s:
         report = (await s.execute(select(Report))).scalar_one()
         sealed = phone.channel.service.store.sealed(report)
@@ -203,15 +221,107 @@ async def test_a_wrong_or_missing_secret_gets_403_and_stores_nothing(phone: Phon
 async def test_the_same_update_posted_three_times_changes_state_once_and_replies_once(phone: Phone) -> None:
     await phone.say("hi")
     update = phone.api.press(CHAT, phone.keyboard().message_id, callback_data("welcome", "continue"))
-    for _ in range(3):
-        assert (await phone.post(update)).status_code == 200
+    query = update["callback_query"]["id"]
+    for _ in range(3):  # each copy's 200 answers the query: Telegram may not have received the first
+        response = await phone.post(update)
+        assert response.status_code == 200
+        assert response.json() == {"method": "answerCallbackQuery", "callback_query_id": query}
     await phone.settle()
     asked = [p["text"] for p in phone.api.called("sendMessage") if "happening now" in p["text"]]
     assert len(asked) == 1
-    assert len(phone.api.called("answerCallbackQuery")) == 1
+    assert phone.api.called("answerCallbackQuery", ok_only=False) == []
     assert await count(phone.db, InboundReceipt) == 2
     async with phone.db.transaction() as s:
         assert (await s.execute(select(Conversation.step))).scalar_one() == "safety"
+
+
+async def test_a_press_is_answered_in_the_webhook_response_and_its_edit_still_arrives(phone: Phone) -> None:
+    await phone.say("hi")
+    await phone.press("Continue")
+    await phone.press("No")
+    await phone.press("It happened to me")
+    await phone.say("A man shouted at me.")
+    await phone.press("Done")
+    question = phone.keyboard()
+    press = phone.api.press(CHAT, question.message_id, dict(question.buttons)["Verbal abuse or threats"])
+    response = await phone.post(press)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "method": "answerCallbackQuery",
+        "callback_query_id": press["callback_query"]["id"],
+    }
+    await phone.settle()
+    ticked = phone.keyboard()
+    assert ticked.message_id == question.message_id  # the question itself now shows the tick
+    assert "\u2705 Verbal abuse or threats" in [text for text, _ in ticked.buttons]
+    assert [c["message_id"] for c in phone.api.called("editMessageText")] == [question.message_id]
+    assert phone.api.called("answerCallbackQuery", ok_only=False) == []
+
+
+async def test_polling_answers_presses_from_its_own_bounded_queue(tg_config: Config) -> None:
+    api = FakeBotAPI()
+    api.updates.append(api.text(CHAT, "hello"))
+    db = Database(tg_config.database_url)
+    await db.create_schema()
+    service = ReportService(tg_config, db)
+    channel = TelegramChannel(
+        tg_config, service, api.bot(), pacer=Pacer(per_chat=0, overall=0), interval=0.05
+    )
+    stop = asyncio.Event()
+    await channel.start()
+    task = asyncio.create_task(channel.poll(stop, long_poll=0))
+    try:
+        async with asyncio.timeout(10):
+            await until(lambda: any(m.buttons for m in api.screen(CHAT)))
+            welcome = next(m for m in api.screen(CHAT) if m.buttons)
+            press = api.press(CHAT, welcome.message_id, dict(welcome.buttons)["Continue"])
+            api.updates.append(press)
+            await until(lambda: bool(api.called("answerCallbackQuery")))
+            await until(lambda: said(api.bot_texts(CHAT), "Is it happening now?"))
+    finally:
+        stop.set()
+        assert await task == 0
+        await channel.stop()
+        await db.dispose()
+    assert api.called("answerCallbackQuery") == [{"callback_query_id": press["callback_query"]["id"]}]
+
+
+async def test_poll_mode_answers_wait_in_a_bounded_queue_that_drops_the_oldest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="reportbot")
+    api = FakeBotAPI()
+    answers = CallbackAnswers(api.bot(), limit=2)
+    for query in ("q1", "q2", "q3", "q4", "q5"):  # faster than they can be sent
+        answers.put(Answer(query))
+    assert len(answers) == 2 and answers.dropped == 3
+    await answers.sent()
+    await answers.stop()
+    assert [c["callback_query_id"] for c in api.called("answerCallbackQuery")] == ["q4", "q5"]
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert dropped[-1] == "callback answer dropped: queue full limit=2 dropped=3"
+
+
+async def test_background_calls_are_bounded_and_the_refused_are_counted(
+    phone: Phone, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="reportbot")
+    release = asyncio.Event()
+    ran: list[int] = []
+
+    async def call(i: int) -> None:
+        await release.wait()
+        ran.append(i)
+
+    for i in range(MAX_BACKGROUND + 3):
+        phone.channel._later(call(i), "group refusal")
+    assert phone.channel.refused_background == 3
+    release.set()
+    await phone.channel.idle()
+    assert sorted(ran) == list(range(MAX_BACKGROUND))
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refused[-1] == "group refusal refused: too many calls running refused=3"
 
 
 async def test_telegram_failing_loses_no_reply_the_outbox_delivers_it_later(phone: Phone) -> None:
@@ -253,7 +363,7 @@ async def test_a_press_on_a_stale_keyboard_is_answered_and_asks_the_current_ques
     await phone.press("No")  # now at "who are you telling us about?"
     reply = await phone.press("Continue", message=welcome)
     assert said(reply, "Which of these fits you best?")
-    assert len(phone.api.called("answerCallbackQuery")) == 3
+    assert [a["method"] for a in phone.answered] == ["answerCallbackQuery"] * 3
     async with phone.db.transaction() as s:
         assert (await s.execute(select(Conversation.step))).scalar_one() == "role"
     # An old "Skip" must not skip the current question either.

@@ -274,6 +274,10 @@ class FakeBotAPI:
         """The person presses a button with `data` on message `message_id`."""
         shown = self.chats.get(chat_id, {}).get(message_id)
         text = shown.text if shown is not None else ""
+        message = _message(chat_id, message_id, text, BOT_USER)
+        if shown is not None and shown.buttons:  # Telegram sends the message's keyboard with the press
+            rows = [[{"text": label, "callback_data": d}] for label, d in shown.buttons]
+            message["reply_markup"] = {"inline_keyboard": rows}
         return {
             "update_id": next(self._update_ids),
             "callback_query": {
@@ -281,7 +285,7 @@ class FakeBotAPI:
                 "from": self._user(chat_id),
                 "chat_instance": "ci-1",
                 "data": data,
-                "message": _message(chat_id, message_id, text, BOT_USER),
+                "message": message,
             },
         }
 

@@ -1,9 +1,14 @@
 """The Telegram webhook and `reportbot poll`: authenticate, parse, run the service's one step, answer.
 
-    POST /telegram/webhook  --secret ok?-->  parse (plain text fast path, else PTB)  -->  step  -->  200
-                                                                                         |
-                              bot.delivery.Delivery (kicked after each commit)  <--------+
+    POST /telegram/webhook  --secret ok?-->  parse (text and press fast paths, else PTB)  -->  step  -->  200
+                                                                                                  |
+                              bot.delivery.Delivery (kicked after each commit)  <-----------------+
                               Outbox.drain(TelegramSender)  -->  Bot API (paced per chat and overall)
+
+A button press is answered (answerCallbackQuery) in the webhook's 200 response itself, so it costs no
+request and never competes with the replies; `reportbot poll` sends the answers from a bounded queue of
+their own (bot/channels/telegram/answers.py). The few other calls made in the background (telling a
+group the bot is private only) are bounded too: beyond `MAX_BACKGROUND` they are refused and counted.
 
 Only private chats are served; a group or channel is told once and left, and nothing of it is stored.
 """
@@ -16,7 +21,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,13 +29,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from telegram import Bot, CallbackQuery, Update
+from telegram import Bot, Update
 from telegram.constants import ChatType
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 
 from bot.channels.base import ChannelRoutes, read_body
+from bot.channels.telegram.answers import Answer, CallbackAnswers, response_body
 from bot.channels.telegram.api import ALLOWED_UPDATES, WEBHOOK_PATH, make_bot, start_bot
-from bot.channels.telegram.parse import CHANNEL, message_envelope, parse_callback_data, plain_text_envelope
+from bot.channels.telegram.parse import (
+    CHANNEL,
+    Press,
+    button_press,
+    message_envelope,
+    plain_text_envelope,
+    press_from_query,
+)
 from bot.channels.telegram.send import Pacer, TelegramSender, retry_seconds, words
 from bot.config import Config
 from bot.delivery import Delivery, Outbox
@@ -38,7 +51,6 @@ from bot.errors import BodyTooLarge, ConfigError
 from bot.fetch import EvidenceFetcher
 from bot.logs import CHAT_TYPES, known
 from bot.service import Envelope, Outcome, ReportService
-from flows.types import Inbound
 from storage.maintenance import RECEIPT_KEEP
 
 log = logging.getLogger("reportbot.telegram")
@@ -51,6 +63,8 @@ PASSING: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, TimeoutError)
 # undelivered update for 24 hours, so no real update is this old; the hour covers the purge's timing
 # and clock differences.
 MAX_UPDATE_AGE = RECEIPT_KEEP - timedelta(hours=1)
+MAX_BACKGROUND = 64  # background calls (group notices, leaving channels) in flight at once
+_OK = Response(status_code=200)  # Starlette's Response is not changed by being sent: one serves all
 
 
 # -- the channel ----------------------------------------------------------------------------------
@@ -78,7 +92,10 @@ class TelegramChannel:
         self.fetcher = EvidenceFetcher(config, self.outbox, self.sender)
         self.delivery = Delivery(self.outbox, self.sender, interval=interval, after_round=[self.fetcher.run])
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.answers = CallbackAnswers(bot)  # poll mode only: the webhook answers in its response
         self.refused_old = 0  # updates refused as older than the replay window, since start
+        self.refused_background = 0  # background calls refused because MAX_BACKGROUND were running
+        self._secret = config.telegram.webhook_secret.encode()
 
     async def start(self) -> None:
         await start_bot(self.bot)
@@ -87,14 +104,22 @@ class TelegramChannel:
     async def stop(self) -> None:
         await self.delivery.stop()
         await self.idle()
+        await self.answers.stop()
         await self.bot.shutdown()
 
     async def idle(self) -> None:
-        """Wait for the small calls started in the background (callback answers, group notices)."""
+        """Wait for the small calls started in the background (group notices, poll mode's answers)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.answers.sent()
 
-    def _later(self, call: Awaitable[Any], what: str) -> None:
+    def _later(self, call: Coroutine[Any, Any, Any], what: str) -> None:
+        if len(self._tasks) >= MAX_BACKGROUND:
+            call.close()
+            self.refused_background += 1
+            log.warning("%s refused: too many calls running refused=%d", what, self.refused_background)
+            return
+
         async def run() -> None:
             try:
                 await call
@@ -105,10 +130,11 @@ class TelegramChannel:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def handle_update(self, update: Update) -> Outcome | None:
-        """One update: the service's one step for a private chat; a short refusal for anything else."""
+    async def handle_update(self, update: Update) -> Answer | None:
+        """One update: the service's one step for a private chat; a short refusal for anything else.
+        A button press returns the answer its query needs (the caller sends it)."""
         if update.callback_query is not None:
-            return await self._on_callback(update.update_id, update.callback_query)
+            return await self._on_press(press_from_query(update.update_id, update.callback_query))
         chat = update.effective_chat
         if chat is None:
             return None
@@ -120,45 +146,32 @@ class TelegramChannel:
             return None
         message = update.message or update.edited_message
         assert message is not None  # message_envelope made an envelope of it
-        if self._too_old(message.edit_date or message.date):
-            return None
-        return await self._step(env)
+        if not self._too_old(message.edit_date or message.date):
+            await self._step(env)
+        return None
 
     async def _step(self, env: Envelope) -> Outcome:
         outcome = await self.service.handle(env)
         self.delivery.kick()
         return outcome
 
-    async def _on_callback(self, update_id: int, query: CallbackQuery) -> Outcome | None:
-        message = query.message
-        if message is None or message.chat.type != ChatType.PRIVATE or not query.data:
-            self._later(query.answer(), "callback answer")
-            return None
-        if self._too_old(message.date):
+    async def _on_press(self, press: Press) -> Answer:
+        """Run the step a press asks for; the answer that stops its spinner. A repeat is answered too
+        (on the webhook, free: the first answer may be what Telegram never received)."""
+        if press.env is None:
+            return Answer(press.query_id)
+        if self._too_old(press.sent):
             # A press on a keyboard older than the replay window (or on a message Telegram no longer
             # shows, dated 0): not run. A person who really pressed it is asked to type instead.
-            self._later(query.answer(words("old_button")), "callback answer")
-            return None
-        step, key = parse_callback_data(query.data)
-        env = Envelope(
-            CHANNEL,
-            str(message.chat.id),
-            Inbound(option=key),
-            delivery_id=str(update_id),
-            button_step=step,
-            button_ref=str(message.message_id),
-        )
-        outcome = await self.service.handle(env)
-        if not outcome.duplicate:  # a repeat was answered the first time
-            self._later(query.answer(), "callback answer")
-        self.delivery.kick()
-        return outcome
+            return Answer(press.query_id, words("old_button"))
+        await self._step(press.env)
+        return Answer(press.query_id)
 
-    def _too_old(self, sent: datetime | int | None) -> bool:
+    def _too_old(self, sent: datetime | float | None) -> bool:
         """An update dated before the replay window (or not dated): refused, and counted in the log."""
         if isinstance(sent, datetime):
             stamp = sent.timestamp()
-        elif isinstance(sent, int):
+        elif isinstance(sent, int | float):
             stamp = float(sent)
         else:
             stamp = 0.0
@@ -193,9 +206,8 @@ class TelegramChannel:
 
     async def webhook(self, request: Request) -> Response:
         """POST /telegram/webhook: authenticate, parse, run the one step, answer."""
-        expected = self.config.telegram.webhook_secret.encode()
         given = request.headers.get(SECRET_HEADER, "").encode()
-        if not expected or not hmac.compare_digest(given, expected):
+        if not self._secret or not hmac.compare_digest(given, self._secret):
             log.warning("telegram webhook refused: bad or missing secret")
             return Response(status_code=403)
         try:
@@ -204,35 +216,40 @@ class TelegramChannel:
             log.warning("telegram webhook refused: body too large")
             return Response(status_code=413)
         try:
-            data, plain, update = self._parse(body)
+            data, read = self._parse(body)
         except Exception as exc:  # a retry would bring the same bytes: acknowledge and drop
             log.warning("malformed telegram update error=%s", type(exc).__name__)
-            return Response(status_code=200)
+            return _OK
         try:
-            await self._dispatch(data, plain, update)
+            answer = await self._dispatch(data, read)
         except PASSING as exc:  # Telegram will post it again; the receipt was rolled back with the rest
             log.warning("telegram update deferred error=%s", type(exc).__name__)
             return Response(status_code=503)
         except Exception as exc:
             # Not a passing problem: a retry would fail the same way and hold up the chat's later updates.
             log.error("telegram update not handled error=%s", type(exc).__name__)
-        return Response(status_code=200)
+            return _OK
+        if answer is None:
+            return _OK
+        # The Bot API runs one method given as the webhook's response: the press costs no request.
+        return Response(response_body(answer), media_type="application/json")
 
-    def _parse(self, body: bytes) -> tuple[dict[str, Any], Envelope | None, Update | None]:
-        """The update's JSON, and either its plain-text envelope or PTB's Update of it."""
+    def _parse(self, body: bytes) -> tuple[dict[str, Any], Envelope | Press | Update]:
+        """The update's JSON, and its plain-text envelope, its press, or else PTB's Update of it."""
         data = json.loads(body)
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        plain = plain_text_envelope(data)
-        update = Update.de_json(data, self.bot) if plain is None else None
-        return data, plain, update
+        read: Envelope | Press | Update | None = plain_text_envelope(data) or button_press(data)
+        return data, read if read is not None else Update.de_json(data, self.bot)
 
-    async def _dispatch(self, data: dict[str, Any], plain: Envelope | None, update: Update | None) -> None:
-        if plain is not None:
+    async def _dispatch(self, data: dict[str, Any], read: Envelope | Press | Update) -> Answer | None:
+        if isinstance(read, Envelope):
             if not self._too_old(data["message"]["date"]):
-                await self._step(plain)
-        elif update is not None:
-            await self.handle_update(update)
+                await self._step(read)
+            return None
+        if isinstance(read, Press):
+            return await self._on_press(read)
+        return await self.handle_update(read)
 
     def routes(self) -> ChannelRoutes:
         return ChannelRoutes(
@@ -272,7 +289,9 @@ class TelegramChannel:
             failures = 0
             for update in updates:
                 try:
-                    await self.handle_update(update)
+                    answer = await self.handle_update(update)
+                    if answer is not None:
+                        self.answers.put(answer)
                 except PASSING as exc:  # not acknowledged: getUpdates brings it again
                     log.warning("telegram update deferred error=%s", type(exc).__name__)
                     with contextlib.suppress(TimeoutError):
