@@ -56,6 +56,7 @@ LEASE = timedelta(seconds=60)  # one send, its parts and their pacing, well with
 MAX_ATTEMPTS = 50
 PROBE_FIRST = 0.5  # seconds before the first probe of a platform that failed
 PROBE_CAP = 4.0  # the longest wait between probes: a recovered platform hears from us within 5 s
+RESULT_TRIES = 5  # commits of a batch of results tried before the lease is left to resend them
 
 
 # What a sender raises when the platform, the network or a database is away for now: not the message's
@@ -77,10 +78,17 @@ def unexpected(exc: BaseException) -> str:
 
 @dataclass
 class DeliveryReport:
+    claimed: int = 0  # messages (and failures) the round's claim found due
     sent: int = 0
     retried: int = 0
     failed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)  # why messages failed or wait, by reason
+
+
+def _all(batch: Sequence[Callable[[Connection], object]], conn: Connection) -> None:
+    """Several results in one transaction."""
+    for fn in batch:
+        fn(conn)
 
 
 def _log_round(channel: str, report: DeliveryReport) -> None:
@@ -122,6 +130,8 @@ class Outbox:
         self._clock = clock  # tests give a fake one
         self.lease = lease
         self._channels: dict[str, _Channel] = {}
+        self._results: list[Callable[[Connection], object]] = []  # results waiting for their commit
+        self._flusher: asyncio.Task[None] | None = None
 
     def resume_in(self, channel: str) -> float:
         """Seconds until the channel may be tried again (0 when it is not paused)."""
@@ -138,12 +148,19 @@ class Outbox:
         older_than: timedelta = timedelta(0),
         chat_key: str | None = None,
         keep_going: Callable[[], bool] = lambda: True,
+        per_chat: float = 0.0,
+        between: Callable[[], Awaitable[object]] | None = None,
     ) -> DeliveryReport:
-        """Send the next due message of each chat (up to `limit` chats), each result committed at once.
+        """Send the next due message of each chat (up to `limit` chats): the batch is claimed in one
+        transaction, each message sent in turn, and the results committed together (one commit for
+        many; the round returns once they are on disk).
 
         `older_than` leaves alone messages never tried that are younger than that (a webhook may still
-        be delivering them in its response). `chat_key` delivers one chat only. The round stops early
-        when the platform is down (see the module's notes) or `keep_going()` turns false.
+        be delivering them in its response). `chat_key` delivers one chat only. `per_chat` leaves a chat
+        alone until that many seconds after its last sent message (whichever worker sent it). `between`
+        runs before each send (the loop sends the replies steps handed over first). The round stops early
+        when the platform is down (see the module's notes) or `keep_going()` turns false; what it claimed
+        and did not send is handed back at once.
         """
         report = DeliveryReport()
         channel = sender.channel
@@ -151,41 +168,85 @@ class Outbox:
         if state.resume_at is not None and self._clock() < state.resume_at:
             return report
         now = self._clock()
-        ids = await self._write(
-            lambda c: steps.due_messages(
-                c, channel, now=now, fresh_before=now - older_than, limit=limit, chat_key=chat_key
+        claimed = await self._write(
+            partial(
+                steps.claim_due,
+                cipher=self.store.cipher,
+                channel=channel,
+                now=now,
+                lease=self.lease,
+                max_attempts=MAX_ATTEMPTS,
+                fresh_before=now - older_than,
+                limit=limit,
+                chat_key=chat_key,
+                quiet_since=now - timedelta(seconds=per_chat) if per_chat > 0 else None,
             )
         )
-        cipher = self.store.cipher
-        for msg_id in ids:
-            if not keep_going():
-                break
-            now = self._clock()
-            claimed = await self._write(
-                partial(
-                    steps.claim_one,
-                    cipher=cipher,
-                    msg_id=msg_id,
-                    now=now,
-                    lease=self.lease,
-                    max_attempts=MAX_ATTEMPTS,
-                    fresh_before=now - older_than,
-                )
-            )
-            if isinstance(claimed, str):
-                if claimed != steps.TAKEN:
-                    self._failed(report, channel, claimed)
-                continue
-            if not await self._send_one(sender, claimed, state, report):
+        report.claimed = len(claimed)
+        todo = [c for c in claimed if isinstance(c, Pending)]
+        for reason in (c for c in claimed if isinstance(c, str) and c != steps.TAKEN):
+            self._failed(report, channel, reason)
+        while todo and keep_going():
+            if between is not None:
+                await between()
+            if not keep_going() or not await self._send_one(sender, todo.pop(0), state, report):
                 break  # the platform is down or asked us to wait: the others keep their turn
+        self.release(todo, at=state.resume_at)
+        await self.flush()
         _log_round(channel, report)
         return report
+
+    async def send_claimed(self, sender: Sender, pending: Pending) -> bool:
+        """Send one message claimed elsewhere (a step's replies, claimed in its own transaction); its
+        result joins the next batch of results. False when the platform is down or asked us to wait."""
+        state = self._channels.setdefault(sender.channel, _Channel())
+        report = DeliveryReport()
+        ok = await self._send_one(sender, pending, state, report)
+        _log_round(sender.channel, report)
+        return ok
+
+    def release(self, pending: Sequence[Pending], *, at: datetime | None = None) -> None:
+        """Hand back claimed messages that were not sent (a stop, a pause): any worker may take them at
+        `at` (now by default); the claim does not count as an attempt."""
+        when = at or self._clock()
+        for p in pending:
+            self._record(partial(steps.mark_retry, msg_id=p.id, at=when, error=None, attempts=p.attempts - 1))
+
+    def _record(self, fn: Callable[[Connection], object]) -> None:
+        """A send's result, committed with the others waiting (one commit for many), at once when the
+        database is free. A crash before that commit sends the message again when its lease ends."""
+        self._results.append(fn)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all(), name="outbox-results")
+
+    async def flush(self) -> None:
+        """Until every result recorded so far is committed (or given up on, see _flush_all)."""
+        while self._results or (self._flusher is not None and not self._flusher.done()):
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.create_task(self._flush_all(), name="outbox-results")
+            await asyncio.shield(self._flusher)
+
+    async def _flush_all(self) -> None:
+        tries = 0
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                await self._write(partial(_all, batch))
+                tries = 0
+            except Exception as exc:  # the database is away: try again; the lease is the last resort
+                tries += 1
+                log.warning("delivery results not recorded error=%s tries=%d", type(exc).__name__, tries)
+                if tries >= RESULT_TRIES:
+                    return  # those messages are sent again when their lease ends (at least once)
+                self._results[:0] = batch
+                await asyncio.sleep(0.2 * tries)
 
     async def _send_one(
         self, sender: Sender, pending: Pending, state: _Channel, report: DeliveryReport
     ) -> bool:
-        """Send one claimed message and commit what happened. False when the round should stop."""
+        """Send one claimed message and record what happened. False when the round should stop."""
         channel = sender.channel
+        started = self._clock()
         try:
             ids = await sender.send(pending.address, from_dict(pending.message), pending)
         except PASSING as exc:
@@ -197,9 +258,7 @@ class Outbox:
             wait = after if after is not None else backoff(state.failures)
             at = self._clock() + timedelta(seconds=wait)
             state.resume_at = at
-            await self._write(
-                partial(steps.mark_retry, msg_id=pending.id, at=at, error=code, attempts=attempts)
-            )
+            self._record(partial(steps.mark_retry, msg_id=pending.id, at=at, error=code, attempts=attempts))
             report.retried += 1
             report.reasons[code] += 1
             log.warning(
@@ -211,30 +270,33 @@ class Outbox:
             )
             return False
         except GiveUp as exc:
-            await self._fail(pending, channel, exc.code)
+            self._fail(pending, channel, exc.code)
             self._failed(report, channel, exc.code)
             return True
         except Exception as exc:  # a bug or a malformed message: that message fails, the others go on
             reason = unexpected(exc)
-            await self._fail(pending, channel, reason)
+            self._fail(pending, channel, reason)
             self._failed(report, channel, reason)
             return True
         state.failures = 0
         state.resume_at = None
-        at = self._clock()
-        await self._write(
+        # Stamped with the time the send began: the next message to this chat keeps the platform's
+        # per-chat pace from then, in whichever worker it goes (storage.outbox.due_messages).
+        self._record(
             partial(
-                steps.mark_sent, cipher=self.store.cipher, ids=[pending.id], at=at, platform_ids=list(ids)
+                steps.mark_sent,
+                cipher=self.store.cipher,
+                ids=[pending.id],
+                at=started,
+                platform_ids=list(ids),
             )
         )
         report.sent += 1
         return True
 
-    async def _fail(self, pending: Pending, channel: str, reason: str) -> None:
+    def _fail(self, pending: Pending, channel: str, reason: str) -> None:
         at = self._clock()
-        await self._write(
-            partial(steps.fail_for_good, msg_id=pending.id, channel=channel, at=at, reason=reason)
-        )
+        self._record(partial(steps.fail_for_good, msg_id=pending.id, channel=channel, at=at, reason=reason))
 
     @staticmethod
     def _failed(report: DeliveryReport, channel: str, reason: str) -> None:
@@ -250,18 +312,27 @@ class Outbox:
         older_than: timedelta = timedelta(0),
         chat_key: str | None = None,
         keep_going: Callable[[], bool] = lambda: True,
+        per_chat: float = 0.0,
+        between: Callable[[], Awaitable[object]] | None = None,
     ) -> DeliveryReport:
-        """Deliver until nothing is due now (each round sends the next message of each chat)."""
+        """Deliver until nothing is due now (each round sends the next message of each chat; see
+        deliver_once)."""
         total = DeliveryReport()
         for _ in range(rounds):
             got = await self.deliver_once(
-                sender, older_than=older_than, chat_key=chat_key, keep_going=keep_going
+                sender,
+                older_than=older_than,
+                chat_key=chat_key,
+                keep_going=keep_going,
+                per_chat=per_chat,
+                between=between,
             )
+            total.claimed += got.claimed
             total.sent += got.sent
             total.retried += got.retried
             total.failed += got.failed
             total.reasons.update(got.reasons)
-            if got.sent == 0 and got.failed == 0:
+            if got.claimed == 0 or (got.sent == 0 and got.failed == 0):
                 break
         return total
 
