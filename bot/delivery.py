@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -414,14 +414,26 @@ class KeptMessages:
 HOUSEKEEPING_EVERY = 600.0  # seconds between housekeeping rounds (purge of message ids too old to use)
 
 
+BATCH = 50  # messages claimed in one commit by a round of the outbox
+OUTBOX_ROUNDS = 20  # rounds in a row before the loop lets downloads and housekeeping run
+WINDOW = 64  # steps whose replies may wait in memory for this process's sender (the database is the queue)
+
+
 class Delivery:
-    """Runs the outbox in the background for one channel's sender: at once when kicked after a commit
-    (and at start), every `interval` seconds for retries, and when a paused channel may be probed again.
+    """Runs the outbox in the background for one channel's sender: the replies a step handed over after
+    its commit (already claimed in its transaction) at once, and the outbox itself when kicked after a
+    commit (and at start), every `interval` seconds for retries, and when a paused channel may be
+    probed again.
+
+    Handing over (`reserve` before the step, `hand` after its commit; bot.app.step) keeps at most `window`
+    steps' replies in memory, and none while the outbox has a backlog, is paused or stopping: then the
+    replies wait in the outbox in order (conversation replies first, oldest first) and memory stays flat
+    however many people are waiting.
 
     `older_than` leaves alone messages never tried that are younger than that: a channel that answers in
     the webhook response (WhatsApp) delivers its replies itself and leaves here only what it could not.
-    Stopping lets the message in flight finish and its result be committed (one cut off between the
-    platform accepting it and being marked sent would be sent again), then stops before the next."""
+    Stopping lets the message in flight finish, hands back what was handed over and not sent (any worker
+    or the next start takes it at once), and commits every result before it returns."""
 
     def __init__(
         self,
@@ -432,11 +444,17 @@ class Delivery:
         older_than: timedelta = timedelta(0),
         housekeeping: Sequence[Callable[[], Awaitable[None]]] = (),
         after_round: Sequence[Callable[[Callable[[], bool]], Awaitable[object]]] = (),
+        window: int = WINDOW,
     ) -> None:
         self.outbox = outbox
+        self.lease = outbox.lease  # a step's claim of its replies holds this long (bot.app.step)
         self.after_round = list(after_round)  # e.g. evidence downloads (bot.fetch), after each round
         self.channel = sender.channel
         self.sender: Sender = sender
+        # The platform's per-chat pace (seconds between messages to one chat), kept across workers by
+        # the claims (storage.outbox), and this process's own readiness per chat, when the sender says.
+        self.per_chat = float(getattr(sender, "per_chat", 0.0))
+        self._ready_in: Callable[[str], float] | None = getattr(sender, "ready_in", None)
         self.housekeeping = list(housekeeping)
         if isinstance(sender, DeletesMessages):
             kept = KeptMessages(sender, outbox)
@@ -444,23 +462,67 @@ class Delivery:
             self.housekeeping.append(kept.forget_old)
         self.interval = interval
         self.older_than = older_than
+        self.window = window
+        self._handed: deque[Pending] = deque()  # claimed by a step, to send now, in order
+        self._reserved = 0  # steps under way that may hand replies over
+        self._backlogged = False  # the last outbox round found a full batch due
+        self._outbox_wanted = True
+        self._later: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_housekeeping: float | None = None
 
     def kick(self) -> None:
-        """Deliver now (called after a step's commit)."""
+        """Deliver what waits in the outbox now (called after a commit that left replies there). A reply
+        held back by the per-chat pace is due a little later: wake again then."""
+        self._outbox_wanted = True
         self._wake.set()
+        self._kick_soon()
+
+    def _kick_later(self) -> None:
+        self._later = None
+        self._outbox_wanted = True
+        self._wake.set()
+
+    def reserve(self) -> bool:
+        """Before a step: may it claim its replies and hand them over after its commit? (Each True must
+        be answered by one `hand`, with the replies or with nothing.)"""
+        if self._task is None or self._stopping or self._backlogged:
+            return False
+        if self.outbox.resume_in(self.channel) > 0 or len(self._handed) + self._reserved >= self.window:
+            return False
+        self._reserved += 1
+        return True
+
+    def hand(self, pending: Sequence[Pending]) -> None:
+        """After the step's commit: its replies, claimed in its transaction, to send now."""
+        self._reserved -= 1
+        if not pending:
+            return
+        if self._stopping:
+            self.outbox.release(pending)  # too late for this run: any worker takes them at once
+            return
+        self._handed.extend(pending)
+        self._wake.set()
+
+    @property
+    def in_memory(self) -> int:
+        """Messages this loop holds (handed over, not sent yet): at most about `window` steps' worth."""
+        return len(self._handed)
 
     async def start(self) -> None:
         self._stopping = False
+        self._outbox_wanted = True
         self._wake.set()  # what an earlier run left in the outbox goes out at once
         self._task = asyncio.create_task(self._run(), name=f"{self.channel}-delivery")
 
     async def stop(self, grace: float = 10.0) -> None:
         self._stopping = True
         self._wake.set()
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         if self._task is None:
             return
         try:
@@ -470,14 +532,37 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        self._give_back()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.outbox.flush(), grace)
+
+    def _give_back(self) -> None:
+        """What was handed over and not sent goes back to the outbox (not counted as an attempt)."""
+        if self._handed:
+            at = None
+            paused = self.outbox.resume_in(self.channel)
+            if paused > 0:
+                at = datetime.now(UTC) + timedelta(seconds=paused)
+            self.outbox.release(list(self._handed), at=at)
+            self._handed.clear()
+
+    def _next_wait(self) -> float:
+        """Seconds to sleep unless woken: the interval, the next probe, or a handed reply's chat pace."""
+        wait = self.interval
+        paused = self.outbox.resume_in(self.channel)
+        if paused > 0:
+            return min(wait, paused)
+        if self._handed and self._ready_in is not None:
+            ready = self._ready_in
+            wait = min(wait, max(0.005, min(ready(p.chat_key) for p in self._handed)))
+        return wait
 
     async def _run(self) -> None:
         while not self._stopping:
-            # The platform down: wake for the next probe rather than the next interval (see above).
-            paused = self.outbox.resume_in(self.channel)
-            wait = min(self.interval, paused) if paused > 0 else self.interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._next_wait())
+            except TimeoutError:
+                self._outbox_wanted = True  # retries, probes, housekeeping
             self._wake.clear()
             if self._stopping:
                 break
@@ -486,10 +571,36 @@ class Delivery:
             except Exception as exc:  # a database hiccup must not end delivery for good
                 log.warning("delivery round failed channel=%s error=%s", self.channel, type(exc).__name__)
 
+    def _next_ready(self) -> Pending | None:
+        """The first handed reply whose chat may be written to now (a chat's own replies in order)."""
+        seen: set[str] = set()
+        for i, pending in enumerate(self._handed):
+            if pending.chat_key in seen:
+                continue
+            seen.add(pending.chat_key)
+            if self._ready_in is None or self._ready_in(pending.chat_key) <= 0:
+                del self._handed[i]
+                return pending
+        return None
+
+    async def _send_handed(self) -> None:
+        """Send the handed-over replies that may go now; on an outage, hand the rest back."""
+        while self._handed and not self._stopping:
+            pending = self._next_ready()
+            if pending is None:
+                return
+            if not await self.outbox.send_claimed(self.sender, pending):
+                self._give_back()
+                return
+
     async def _round(self) -> None:
-        got = await self.outbox.drain(
-            self.sender, older_than=self.older_than, keep_going=lambda: not self._stopping
-        )
+        await self._send_handed()
+        if not self._outbox_wanted or self._stopping:
+            return
+        self._outbox_wanted = False
+        got = await self._from_outbox()
+        if got.claimed:
+            self._kick_soon()  # what the per-chat pace held back is due within a second
         if self.older_than and (got.sent or got.failed):
             log.info("redelivered channel=%s sent=%d failed=%d", self.channel, got.sent, got.failed)
         for task in self.after_round:
@@ -499,3 +610,31 @@ class Delivery:
             self._last_housekeeping = now
             for hook in self.housekeeping:
                 await hook()
+
+    async def _from_outbox(self) -> DeliveryReport:
+        """Rounds of the outbox (a batch each) until nothing is due, or OUTBOX_ROUNDS of them (then the
+        loop comes back at once, after evidence downloads and housekeeping had their turn). While a
+        round finds a full batch, the outbox has a backlog and steps leave their replies in it."""
+        total = DeliveryReport()
+        for _ in range(OUTBOX_ROUNDS):
+            got = await self.outbox.deliver_once(
+                self.sender,
+                limit=BATCH,
+                older_than=self.older_than,
+                keep_going=lambda: not self._stopping,
+                per_chat=self.per_chat,
+                between=self._send_handed,
+            )
+            self._backlogged = got.claimed >= BATCH and not self._stopping
+            total.claimed += got.claimed
+            total.sent += got.sent
+            total.failed += got.failed
+            if got.claimed == 0 or (got.sent == 0 and got.failed == 0):
+                return total
+        self._outbox_wanted = True
+        self._wake.set()
+        return total
+
+    def _kick_soon(self) -> None:
+        if self.per_chat > 0 and self._later is None:
+            self._later = asyncio.get_running_loop().call_later(self.per_chat, self._kick_later)

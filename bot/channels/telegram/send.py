@@ -59,8 +59,11 @@ def words(key: str) -> str:
 class Pacer:
     """Spaces sends: at most one a `per_chat` seconds to a chat, and `overall` a second in all.
 
-    Delivery sends one message per chat per round, in sequence, so a wait here delays a round by at
-    most about `per_chat` seconds, not by the sum over chats. Limits are per process.
+    The limits are this process's: `reportbot serve --workers N` gives each worker 1/N of the bot's
+    overall rate (TelegramChannel), and the outbox keeps the per-chat pace across workers (a chat's
+    next message is claimed only `per_chat` seconds after its last was sent; storage.outbox). Delivery
+    asks `ready_in` before it sends a reply handed over by a step, so one chat's pace does not hold up
+    the others.
     """
 
     def __init__(self, per_chat: float = PER_CHAT_INTERVAL, overall: float = OVERALL_RATE) -> None:
@@ -68,6 +71,11 @@ class Pacer:
         self.gap = 1.0 / overall if overall > 0 else 0.0
         self._next_any = 0.0
         self._next_chat: dict[str, float] = {}
+
+    def ready_in(self, chat: str) -> float:
+        """Seconds until this chat may be written to again (0 when it may now)."""
+        wait = self._next_chat.get(chat, 0.0) - asyncio.get_running_loop().time()
+        return max(0.0, wait)
 
     async def wait(self, chat: str) -> None:
         loop = asyncio.get_running_loop()
@@ -143,7 +151,12 @@ class TelegramSender:
     def __init__(self, bot: Bot, *, pacer: Pacer | None = None) -> None:
         self.bot = bot
         self.pacer = pacer or Pacer()
+        self.per_chat = self.pacer.per_chat  # kept across workers by the outbox's claims (bot.delivery)
         self._reply_keyboard: set[str] = set()  # chats showing a "share location" keyboard (cosmetic)
+
+    def ready_in(self, chat_key: str) -> float:
+        """Seconds until this process may write to the chat again (bot.delivery.Delivery asks)."""
+        return self.pacer.ready_in(chat_key)
 
     async def fetch(self, source: str, max_bytes: int) -> bytes:
         """A file the person sent (bot.fetch.FetchesMedia): getFile, then the download, both from the

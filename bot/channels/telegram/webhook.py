@@ -31,7 +31,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from bot.channels.base import ChannelRoutes, read_body
 from bot.channels.telegram.api import ALLOWED_UPDATES, WEBHOOK_PATH, make_bot, start_bot
 from bot.channels.telegram.parse import CHANNEL, message_envelope, parse_callback_data, plain_text_envelope
-from bot.channels.telegram.send import Pacer, TelegramSender, retry_seconds, words
+from bot.channels.telegram.send import OVERALL_RATE, Pacer, TelegramSender, retry_seconds, words
 from bot.config import Config
 from bot.delivery import Delivery, Outbox
 from bot.errors import BodyTooLarge, ConfigError
@@ -72,7 +72,8 @@ class TelegramChannel:
         self.service = service
         self.bot = bot
         self.outbox = Outbox(service.db, service.store, lock=service.sqlite_writer)
-        self.sender = TelegramSender(bot, pacer=pacer)
+        # One rate for the whole bot: each of `server.workers` processes sends its share of it.
+        self.sender = TelegramSender(bot, pacer=pacer or Pacer(overall=OVERALL_RATE / config.server.workers))
         # The one delivery loop; it adds quick exit's deletions and their housekeeping (bot.delivery).
         # Evidence people send is downloaded there too, after each round (bot.fetch), never in the webhook.
         self.fetcher = EvidenceFetcher(config, self.outbox, self.sender)
@@ -83,8 +84,11 @@ class TelegramChannel:
     async def start(self) -> None:
         await start_bot(self.bot)
         await self.delivery.start()
+        # A step's replies are claimed in its own transaction and sent straight after its commit.
+        self.service.handoffs[CHANNEL] = self.delivery
 
     async def stop(self) -> None:
+        self.service.handoffs.pop(CHANNEL, None)
         await self.delivery.stop()
         await self.idle()
         await self.bot.shutdown()
@@ -126,8 +130,13 @@ class TelegramChannel:
 
     async def _step(self, env: Envelope) -> Outcome:
         outcome = await self.service.handle(env)
-        self.delivery.kick()
+        self._deliver(outcome)
         return outcome
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """Replies the step handed over are on their way already; others wait in the outbox: kick it."""
+        if not outcome.claimed:
+            self.delivery.kick()
 
     async def _on_callback(self, update_id: int, query: CallbackQuery) -> Outcome | None:
         message = query.message
@@ -151,7 +160,7 @@ class TelegramChannel:
         outcome = await self.service.handle(env)
         if not outcome.duplicate:  # a repeat was answered the first time
             self._later(query.answer(), "callback answer")
-        self.delivery.kick()
+        self._deliver(outcome)
         return outcome
 
     def _too_old(self, sent: datetime | int | None) -> bool:
