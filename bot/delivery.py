@@ -447,7 +447,6 @@ class Delivery:
         window: int = WINDOW,
     ) -> None:
         self.outbox = outbox
-        self.lease = outbox.lease  # a step's claim of its replies holds this long (bot.app.step)
         self.after_round = list(after_round)  # e.g. evidence downloads (bot.fetch), after each round
         self.channel = sender.channel
         self.sender: Sender = sender
@@ -507,6 +506,11 @@ class Delivery:
         self._wake.set()
 
     @property
+    def lease(self) -> timedelta:
+        """How long a step's claim of its replies holds (bot.app.step): the outbox's lease."""
+        return self.outbox.lease
+
+    @property
     def in_memory(self) -> int:
         """Messages this loop holds (handed over, not sent yet): at most about `window` steps' worth."""
         return len(self._handed)
@@ -525,9 +529,8 @@ class Delivery:
             self._later = None
         if self._task is None:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
-        except TimeoutError:
+        done, _ = await asyncio.wait({self._task}, timeout=grace)
+        if not done:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -599,12 +602,14 @@ class Delivery:
             return
         self._outbox_wanted = False
         got = await self._from_outbox()
+        await self._send_handed()
         if got.claimed:
             self._kick_soon()  # what the per-chat pace held back is due within a second
         if self.older_than and (got.sent or got.failed):
             log.info("redelivered channel=%s sent=%d failed=%d", self.channel, got.sent, got.failed)
         for task in self.after_round:
             await task(lambda: not self._stopping)
+            await self._send_handed()
         now = asyncio.get_running_loop().time()
         if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
             self._last_housekeeping = now
