@@ -168,6 +168,7 @@ class Outbox:
         if state.resume_at is not None and self._clock() < state.resume_at:
             return report
         now = self._clock()
+        quiet = now - timedelta(seconds=per_chat) if per_chat > 0 else None
         claimed = await self._write(
             partial(
                 steps.claim_due,
@@ -179,22 +180,34 @@ class Outbox:
                 fresh_before=now - older_than,
                 limit=limit,
                 chat_key=chat_key,
-                quiet_since=now - timedelta(seconds=per_chat) if per_chat > 0 else None,
+                quiet_since=quiet,
             )
         )
         report.claimed = len(claimed)
         todo = [c for c in claimed if isinstance(c, Pending)]
         for reason in (c for c in claimed if isinstance(c, str) and c != steps.TAKEN):
             self._failed(report, channel, reason)
+        await self._send_batch(sender, todo, state, report, keep_going, between)
+        await self.flush()
+        _log_round(channel, report)
+        return report
+
+    async def _send_batch(
+        self,
+        sender: Sender,
+        todo: list[Pending],
+        state: _Channel,
+        report: DeliveryReport,
+        keep_going: Callable[[], bool],
+        between: Callable[[], Awaitable[object]] | None,
+    ) -> None:
+        """Send a claimed batch in order; what is left when the round stops is handed back."""
         while todo and keep_going():
             if between is not None:
                 await between()
             if not keep_going() or not await self._send_one(sender, todo.pop(0), state, report):
                 break  # the platform is down or asked us to wait: the others keep their turn
         self.release(todo, at=state.resume_at)
-        await self.flush()
-        _log_round(channel, report)
-        return report
 
     async def send_claimed(self, sender: Sender, pending: Pending) -> bool:
         """Send one message claimed elsewhere (a step's replies, claimed in its own transaction); its
@@ -610,6 +623,9 @@ class Delivery:
         for task in self.after_round:
             await task(lambda: not self._stopping)
             await self._send_handed()
+        await self._housekeeping()
+
+    async def _housekeeping(self) -> None:
         now = asyncio.get_running_loop().time()
         if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
             self._last_housekeeping = now

@@ -56,7 +56,11 @@ class Handoff(Protocol):
     """A channel's delivery that takes a step's replies after its commit (bot.delivery.Delivery)."""
 
     per_chat: float  # seconds between two messages to one chat (the platform's per-chat pace)
-    lease: timedelta  # how long a claim holds before any worker may take the message
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claim holds before any worker may take the message."""
+        ...
 
     def reserve(self) -> bool: ...
 
@@ -159,22 +163,27 @@ class ReportService:
 
     async def _handle(self, env: Envelope, chat_key: str) -> Outcome:
         code = await self.codes.take_soon() if chat_key in self._near_submit else None
-        handoff = self.handoffs.get(env.channel)
-        claim = _claim(handoff) if handoff is not None and handoff.reserve() else None
-        try:
-            outcome = await self.db.run_write(partial(self._step, env, chat_key, code, claim))
-        except BaseException:
-            if handoff is not None and claim is not None:
-                handoff.hand(())  # nothing was claimed: the transaction rolled back
-            raise
-        if handoff is not None and claim is not None:
-            handoff.hand(outcome.claimed)
+        outcome = await self._run_step(env, chat_key, code)
         if outcome.step in self.submitting:
             if len(self._near_submit) >= NEAR_SUBMIT_MAX:
                 self._near_submit.clear()
             self._near_submit.add(chat_key)
         else:
             self._near_submit.discard(chat_key)
+        return outcome
+
+    async def _run_step(self, env: Envelope, chat_key: str, code: Code | None) -> Outcome:
+        """The step in a group commit; its replies handed to the channel's delivery after the commit
+        when it takes them (see the module's notes)."""
+        handoff = self.handoffs.get(env.channel)
+        if handoff is None or not handoff.reserve():
+            return await self.db.run_write(partial(self._step, env, chat_key, code, None))
+        try:
+            outcome = await self.db.run_write(partial(self._step, env, chat_key, code, _claim(handoff)))
+        except BaseException:
+            handoff.hand(())  # nothing was claimed: the transaction rolled back
+            raise
+        handoff.hand(outcome.claimed)
         return outcome
 
     def _step(

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -139,9 +138,11 @@ async def serving(deployment: Deployment, channel: TelegramChannel) -> AsyncIter
 
 
 async def until(done: Callable[[], bool], within: float = 10.0) -> None:
-    async with asyncio.timeout(within):
-        while not done():
-            await asyncio.sleep(0.01)
+    for _ in range(int(within / 0.01)):
+        if done():
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError
 
 
 async def test_a_reply_goes_out_straight_after_its_step_commits_with_no_other_write_before_it(
