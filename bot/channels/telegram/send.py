@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -57,7 +58,9 @@ def words(key: str) -> str:
 
 
 class Pacer:
-    """Spaces sends: at most one a `per_chat` seconds to a chat, and `overall` a second in all.
+    """Spaces sends: at most one a `per_chat` seconds to a chat, and at most `overall` (rounded down) in
+    any one second in all. The overall limit is a sliding window, not an even spacing: below the rate a
+    reply never waits for another chat's, and no second ever holds more than the rate.
 
     The limits are this process's: `reportbot serve --workers N` gives each worker 1/N of the bot's
     overall rate (TelegramChannel), and the outbox keeps the per-chat pace across workers (a chat's
@@ -68,8 +71,8 @@ class Pacer:
 
     def __init__(self, per_chat: float = PER_CHAT_INTERVAL, overall: float = OVERALL_RATE) -> None:
         self.per_chat = per_chat
-        self.gap = 1.0 / overall if overall > 0 else 0.0
-        self._next_any = 0.0
+        self.per_second = max(1, int(overall)) if overall > 0 else 0  # 0: no overall limit
+        self._recent: deque[float] = deque(maxlen=max(1, self.per_second))  # the last sends' times
         self._next_chat: dict[str, float] = {}
 
     def ready_in(self, chat: str) -> float:
@@ -80,10 +83,14 @@ class Pacer:
     async def wait(self, chat: str) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        start = max(now, self._next_any, self._next_chat.get(chat, 0.0))
+        start = max(now, self._next_chat.get(chat, 0.0))
+        if self.per_second and len(self._recent) == self.per_second:
+            start = max(start, self._recent[0] + 1.0)  # the window's oldest send must be a second old
         if start > now:
             await asyncio.sleep(start - now)
-        self._next_any = start + self.gap
+            start = max(start, loop.time())  # a busy loop wakes late: count from when it really goes
+        if self.per_second:
+            self._recent.append(start)
         self._next_chat[chat] = start + self.per_chat
         if len(self._next_chat) > 10_000:
             self._next_chat = {k: t for k, t in self._next_chat.items() if t > start}
