@@ -3,10 +3,8 @@ per chat and overall. Bot API errors become the outbox's retry-or-give-up, by co
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
-from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -33,6 +31,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram.parse import callback_data
 from bot.errors import GiveUp, RetryLater
+from bot.pace import Pacer as Pacer  # where tests and the webhook have always found it
 from flows import catalog
 from flows.types import Outbound
 from storage.store import Pending
@@ -44,7 +43,7 @@ MAX_TEXT = 4096  # Bot API limit for one message
 DELETE_BATCH = 100  # deleteMessages takes 1-100 ids
 DELETABLE_FOR = timedelta(hours=48) - timedelta(minutes=10)  # a margin under Telegram's 48 hours
 PER_CHAT_INTERVAL = 1.0  # seconds between messages to one chat
-OVERALL_RATE = 25.0  # messages a second for the whole bot (Telegram allows about 30)
+OVERALL_RATE = 25.0  # messages a second for the whole bot, all workers together (Telegram allows about 30)
 
 # The catalog keys this channel reads itself (a [telegram] table); the flow's own words come in Outbound.
 CATALOG_KEYS = frozenset({"telegram.private_only", "telegram.share_location", "telegram.old_button"})
@@ -55,45 +54,6 @@ def words(key: str) -> str:
     name = f"telegram.{key}"
     assert name in CATALOG_KEYS, name
     return str(catalog.text(catalog.DEFAULT_LOCALE, name))
-
-
-class Pacer:
-    """Spaces sends: at most one a `per_chat` seconds to a chat, and at most `overall` (rounded down) in
-    any one second in all. The overall limit is a sliding window, not an even spacing: below the rate a
-    reply never waits for another chat's, and no second ever holds more than the rate.
-
-    The limits are this process's: `reportbot serve --workers N` gives each worker 1/N of the bot's
-    overall rate (TelegramChannel), and the outbox keeps the per-chat pace across workers (a chat's
-    next message is claimed only `per_chat` seconds after its last was sent; storage.outbox). Delivery
-    asks `ready_in` before it sends a reply handed over by a step, so one chat's pace does not hold up
-    the others.
-    """
-
-    def __init__(self, per_chat: float = PER_CHAT_INTERVAL, overall: float = OVERALL_RATE) -> None:
-        self.per_chat = per_chat
-        self.per_second = max(1, int(overall)) if overall > 0 else 0  # 0: no overall limit
-        self._recent: deque[float] = deque(maxlen=max(1, self.per_second))  # the last sends' times
-        self._next_chat: dict[str, float] = {}
-
-    def ready_in(self, chat: str) -> float:
-        """Seconds until this chat may be written to again (0 when it may now)."""
-        wait = self._next_chat.get(chat, 0.0) - asyncio.get_running_loop().time()
-        return max(0.0, wait)
-
-    async def wait(self, chat: str) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        start = max(now, self._next_chat.get(chat, 0.0))
-        if self.per_second and len(self._recent) == self.per_second:
-            start = max(start, self._recent[0] + 1.0)  # the window's oldest send must be a second old
-        if start > now:
-            await asyncio.sleep(start - now)
-            start = max(start, loop.time())  # a busy loop wakes late: count from when it really goes
-        if self.per_second:
-            self._recent.append(start)
-        self._next_chat[chat] = start + self.per_chat
-        if len(self._next_chat) > 10_000:
-            self._next_chat = {k: t for k, t in self._next_chat.items() if t > start}
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -146,6 +106,11 @@ def inline_keyboard(message: Outbound) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
+def telegram_pacer(workers: int = 1) -> Pacer:
+    """This worker's pace: one message a second to a chat, and its share of the bot's overall rate."""
+    return Pacer(per_chat=PER_CHAT_INTERVAL, overall=OVERALL_RATE / workers)
+
+
 class TelegramSender:
     """Sends outbox messages with the Bot API (bot.channels.base.Sender). Raises RetryLater or GiveUp.
 
@@ -157,7 +122,7 @@ class TelegramSender:
 
     def __init__(self, bot: Bot, *, pacer: Pacer | None = None) -> None:
         self.bot = bot
-        self.pacer = pacer or Pacer()
+        self.pacer = pacer or telegram_pacer()
         self.per_chat = self.pacer.per_chat  # kept across workers by the outbox's claims (bot.delivery)
         self._reply_keyboard: set[str] = set()  # chats showing a "share location" keyboard (cosmetic)
 

@@ -31,7 +31,7 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from bot.channels.base import ChannelRoutes, read_body
 from bot.channels.telegram.api import ALLOWED_UPDATES, WEBHOOK_PATH, make_bot, start_bot
 from bot.channels.telegram.parse import CHANNEL, message_envelope, parse_callback_data, plain_text_envelope
-from bot.channels.telegram.send import OVERALL_RATE, Pacer, TelegramSender, retry_seconds, words
+from bot.channels.telegram.send import Pacer, TelegramSender, retry_seconds, telegram_pacer, words
 from bot.config import Config
 from bot.delivery import Delivery, Outbox
 from bot.errors import BodyTooLarge, ConfigError
@@ -73,7 +73,7 @@ class TelegramChannel:
         self.bot = bot
         self.outbox = Outbox(service.db, service.store, lock=service.sqlite_writer)
         # One rate for the whole bot: each of `server.workers` processes sends its share of it.
-        self.sender = TelegramSender(bot, pacer=pacer or Pacer(overall=OVERALL_RATE / config.server.workers))
+        self.sender = TelegramSender(bot, pacer=pacer or telegram_pacer(config.server.workers))
         # The one delivery loop; it adds quick exit's deletions and their housekeeping (bot.delivery).
         # Evidence people send is downloaded there too, after each round (bot.fetch), never in the webhook.
         self.fetcher = EvidenceFetcher(config, self.outbox, self.sender)
