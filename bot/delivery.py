@@ -1,8 +1,19 @@
 """Delivery of committed outbound messages, after the transaction that made them.
 
-Each chat's messages go out in order, one at a time, and each send's result is committed as soon as the
-send returns: a message is claimed alone (a short lease), sent, and marked sent, retried or failed in
-its own small transaction. A crash can so repeat at most the one message that was in flight.
+Each chat's messages go out in order, one at a time. Two ways in, one loop:
+
+- A step's replies (Telegram) are claimed in the step's own transaction, when nothing of the chat
+  waits before them, and handed to the loop after its commit (`Delivery.reserve` / `hand`): sent at
+  once, with no second commit before the send. At most `window` steps' replies wait in memory, and
+  none while the outbox has a backlog: then they wait in the outbox (the database is the queue).
+- Everything else is claimed from the outbox by rounds: a batch of each chat's oldest due message
+  (conversation replies before staff follow-ups, then oldest first) in one commit.
+
+Each send's result (sent, retry, failed) joins the next batch of results: one commit for all that
+are waiting, started at once when the database is free. A crash between a send and the commit of its
+result repeats that send when the claim's lease runs out (at least once); a crash before the send
+loses nothing, for the same reason. Claimed messages that were not sent (a stop, an outage) are
+handed back at once, without counting an attempt.
 
 Failures stay with their message. A permanent refusal (GiveUp), or any exception a sender was not
 written to raise, marks that message failed with an enumerated reason, audited and logged by reason
