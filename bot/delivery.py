@@ -280,7 +280,6 @@ class Outbox:
         channel = sender.channel
         if self._unrecorded >= MAX_UNRECORDED:
             await self.flush()  # bounds what a crash can repeat (see MAX_UNRECORDED)
-        started = self._clock()
         try:
             ids = await sender.send(pending.address, from_dict(pending.message), pending)
         except PASSING as exc:
@@ -314,14 +313,15 @@ class Outbox:
             return True
         state.failures = 0
         state.resume_at = None
-        # Stamped with the time the send began: the next message to this chat keeps the platform's
-        # per-chat pace from then, in whichever worker it goes (storage.outbox.due_messages).
+        # Stamped when the platform answered (it had the message by then): the next message to this
+        # chat keeps the platform's per-chat pace from then, in whichever worker it goes
+        # (storage.outbox.due_messages).
         self._record(
             partial(
                 steps.mark_sent,
                 cipher=self.store.cipher,
                 ids=[pending.id],
-                at=started,
+                at=self._clock(),
                 platform_ids=list(ids),
             )
         )

@@ -29,6 +29,7 @@ from flows.types import Outbound
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.outbox import FOLLOW_UP
+from tests.conftest import every_backend
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
 
 SECRET = "webhook-secret-0123456789abcdef"
@@ -203,6 +204,7 @@ async def test_a_crash_between_the_commit_and_the_send_loses_no_reply(deployment
         over.set()
 
 
+@every_backend
 async def test_two_workers_together_keep_the_bots_rate_and_each_chats_pace(deployment: Deployment) -> None:
     chats = list(range(8301, 8331))
     for chat in chats:
@@ -225,6 +227,7 @@ async def test_two_workers_together_keep_the_bots_rate_and_each_chats_pace(deplo
         assert deployment.api.bot_texts(chat) == [f"First to {chat}.", f"Second to {chat}."]
 
 
+@every_backend
 async def test_a_staff_follow_up_queued_first_leaves_after_replies_to_people_in_a_conversation(
     deployment: Deployment,
 ) -> None:
