@@ -69,8 +69,9 @@ PROBE_FIRST = 0.5  # seconds before the first probe of a platform that failed
 PROBE_CAP = 4.0  # the longest wait between probes: a recovered platform hears from us within 5 s
 # Sends whose result may wait for its commit at one time: a crash repeats at most these (each send waits
 # for the commit of earlier results when this many are waiting). At Telegram's 25 a second this costs
-# nothing while a commit takes under 120 ms.
-MAX_UNRECORDED = 3
+# nothing while a commit takes under 80 ms; 1 is the old exposure (one a kill) at half the throughput
+# under load (bench/step.py), 3 repeated 0.8 a kill in bench/crash.py (docs/performance.md).
+MAX_UNRECORDED = 2
 RESULT_TRIES = 5  # commits of a batch of results tried before the lease is left to resend them
 
 
