@@ -198,7 +198,8 @@ class Outbox:
                 limit=limit,
                 chat_key=chat_key,
                 quiet_since=quiet,
-            )
+            ),
+            first=True,
         )
         report.claimed = len(claimed)
         todo = [c for c in claimed if isinstance(c, Pending)]
@@ -262,7 +263,7 @@ class Outbox:
         while self._results:
             batch, self._results = self._results, []
             try:
-                await self._write(partial(_all, batch))
+                await self._write(partial(_all, batch), first=True)
                 self._unrecorded -= len(batch)
                 tries = 0
             except Exception as exc:  # the database is away: try again; the lease is the last resort
@@ -384,13 +385,14 @@ class Outbox:
         """One short write transaction beside the outbox's (evidence downloads: bot.fetch)."""
         return await self._write(fn)
 
-    async def _write(self, fn: Callable[[Connection], T]) -> T:
+    async def _write(self, fn: Callable[[Connection], T], *, first: bool = False) -> T:
         """Run one short write transaction on the database's step path, with the steps (see
-        storage.db.Database.run_step and WriteGate)."""
+        storage.db.Database.run_write and WriteGate); `first`: in the next group commit, ahead of the
+        steps waiting (a round's claims, a batch of results: sends wait for them)."""
         if self._lock is None:
-            return await self.db.run_step(fn)
+            return await self.db.run_write(fn, first=first)
         async with self._lock.shared():
-            return await self.db.run_step(fn)
+            return await self.db.run_write(fn, first=first)
 
 
 async def mark_answered(service: ReportService, ids: Sequence[int]) -> None:

@@ -119,10 +119,10 @@ async def deployment(make_config: Callable[..., Config]) -> AsyncIterator[Deploy
     found = Deployment(config, db)
     run_write = db.run_write
 
-    async def counted(work: Any) -> Any:
+    async def counted(work: Any, **kw: Any) -> Any:
         found.writes += 1
         found.what.append(getattr(getattr(work, "func", work), "__name__", repr(work)))
-        return await run_write(work)
+        return await run_write(work, **kw)
 
     db.run_write = counted  # type: ignore[method-assign]
     db.run_step = counted  # type: ignore[method-assign]
