@@ -7,10 +7,11 @@ receipt; every report whose "send" got a 200 is there, decrypts, and holds the p
 checks of every earlier cycle are run again at the end, against the final database.
 
 Replies go to the fake Bot API (bench/fake_telegram.py), one process for the whole run, which counts
-replies delivered twice to a chat: the outbox commits each send's result as soon as it returns, so a
-kill may repeat at most the one reply in flight. A reply claimed when the server died is sent again
-only when its lease ends (bot.delivery.LEASE), so the run ends by serving once more, unkilled, for that
-long (`--settle`), and the figure counts every repeat the kills caused.
+replies delivered twice to a chat: the outbox commits each send's result soon after it returns, and
+at most two sends wait for that commit at once (bot.delivery.MAX_UNRECORDED), so a kill may repeat
+those. A reply claimed when the server died is sent again only when its lease ends
+(bot.delivery.LEASE), so the run ends by serving once more, unkilled, for that long (`--settle`), and
+the figure counts every repeat the kills caused.
 
 The control (`--control`) runs a server built from the same real parts composed wrongly: its webhook
 answers 200 first and runs the step afterwards. The same checks must catch it losing messages, which

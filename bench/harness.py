@@ -97,7 +97,7 @@ def serve_args(config: Path, port: int) -> list[str]:
     return ["-m", "bot.cli", "serve", "--config", str(config), "--port", str(port)]
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, within: float = 20.0) -> None:
+def wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, within: float = 60.0) -> None:
     """Until GET /healthz answers 200."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:

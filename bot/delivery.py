@@ -1,8 +1,19 @@
 """Delivery of committed outbound messages, after the transaction that made them.
 
-Each chat's messages go out in order, one at a time, and each send's result is committed as soon as the
-send returns: a message is claimed alone (a short lease), sent, and marked sent, retried or failed in
-its own small transaction. A crash can so repeat at most the one message that was in flight.
+Each chat's messages go out in order, one at a time. Two ways in, one loop:
+
+- A step's replies (Telegram) are claimed in the step's own transaction, when nothing of the chat
+  waits before them, and handed to the loop after its commit (`Delivery.reserve` / `hand`): sent at
+  once, with no second commit before the send. At most `window` steps' replies wait in memory, and
+  none while the outbox has a backlog: then they wait in the outbox (the database is the queue).
+- Everything else is claimed from the outbox by rounds: a batch of each chat's oldest due message
+  (conversation replies before staff follow-ups, then oldest first) in one commit.
+
+Each send's result (sent, retry, failed) joins the next batch of results: one commit for all that
+are waiting, started at once when the database is free. A crash between a send and the commit of its
+result repeats that send when the claim's lease runs out (at least once); a crash before the send
+loses nothing, for the same reason. Claimed messages that were not sent (a stop, an outage) are
+handed back at once, without counting an attempt.
 
 Failures stay with their message. A permanent refusal (GiveUp), or any exception a sender was not
 written to raise, marks that message failed with an enumerated reason, audited and logged by reason
@@ -27,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,6 +67,12 @@ LEASE = timedelta(seconds=60)  # one send, its parts and their pacing, well with
 MAX_ATTEMPTS = 50
 PROBE_FIRST = 0.5  # seconds before the first probe of a platform that failed
 PROBE_CAP = 4.0  # the longest wait between probes: a recovered platform hears from us within 5 s
+# Sends whose result may wait for its commit at one time: a crash repeats at most these (each send waits
+# for the commit of earlier results when this many are waiting). At Telegram's 25 a second this costs
+# nothing while a commit takes under 80 ms; 1 is the old exposure (one a kill) at half the throughput
+# under load (bench/step.py), 3 repeated 0.8 a kill in bench/crash.py (docs/performance.md).
+MAX_UNRECORDED = 2
+RESULT_TRIES = 5  # commits of a batch of results tried before the lease is left to resend them
 
 
 # What a sender raises when the platform, the network or a database is away for now: not the message's
@@ -77,10 +94,17 @@ def unexpected(exc: BaseException) -> str:
 
 @dataclass
 class DeliveryReport:
+    claimed: int = 0  # messages (and failures) the round's claim found due
     sent: int = 0
     retried: int = 0
     failed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)  # why messages failed or wait, by reason
+
+
+def _all(batch: Sequence[Callable[[Connection], object]], conn: Connection) -> None:
+    """Several results in one transaction."""
+    for fn in batch:
+        fn(conn)
 
 
 def _log_round(channel: str, report: DeliveryReport) -> None:
@@ -122,6 +146,9 @@ class Outbox:
         self._clock = clock  # tests give a fake one
         self.lease = lease
         self._channels: dict[str, _Channel] = {}
+        self._results: list[Callable[[Connection], object]] = []  # results waiting for their commit
+        self._unrecorded = 0  # results recorded and not committed yet (waiting or in the commit)
+        self._flusher: asyncio.Task[None] | None = None
 
     def resume_in(self, channel: str) -> float:
         """Seconds until the channel may be tried again (0 when it is not paused)."""
@@ -138,12 +165,19 @@ class Outbox:
         older_than: timedelta = timedelta(0),
         chat_key: str | None = None,
         keep_going: Callable[[], bool] = lambda: True,
+        per_chat: float = 0.0,
+        between: Callable[[], Awaitable[object]] | None = None,
     ) -> DeliveryReport:
-        """Send the next due message of each chat (up to `limit` chats), each result committed at once.
+        """Send the next due message of each chat (up to `limit` chats): the batch is claimed in one
+        transaction, each message sent in turn, and the results committed together (one commit for
+        many; the round returns once they are on disk).
 
         `older_than` leaves alone messages never tried that are younger than that (a webhook may still
-        be delivering them in its response). `chat_key` delivers one chat only. The round stops early
-        when the platform is down (see the module's notes) or `keep_going()` turns false.
+        be delivering them in its response). `chat_key` delivers one chat only. `per_chat` leaves a chat
+        alone until that many seconds after its last sent message (whichever worker sent it). `between`
+        runs before each send (the loop sends the replies steps handed over first). The round stops early
+        when the platform is down (see the module's notes) or `keep_going()` turns false; what it claimed
+        and did not send is handed back at once.
         """
         report = DeliveryReport()
         channel = sender.channel
@@ -151,41 +185,103 @@ class Outbox:
         if state.resume_at is not None and self._clock() < state.resume_at:
             return report
         now = self._clock()
-        ids = await self._write(
-            lambda c: steps.due_messages(
-                c, channel, now=now, fresh_before=now - older_than, limit=limit, chat_key=chat_key
-            )
+        quiet = now - timedelta(seconds=per_chat) if per_chat > 0 else None
+        claimed = await self._write(
+            partial(
+                steps.claim_due,
+                cipher=self.store.cipher,
+                channel=channel,
+                now=now,
+                lease=self.lease,
+                max_attempts=MAX_ATTEMPTS,
+                fresh_before=now - older_than,
+                limit=limit,
+                chat_key=chat_key,
+                quiet_since=quiet,
+            ),
+            first=True,
         )
-        cipher = self.store.cipher
-        for msg_id in ids:
-            if not keep_going():
-                break
-            now = self._clock()
-            claimed = await self._write(
-                partial(
-                    steps.claim_one,
-                    cipher=cipher,
-                    msg_id=msg_id,
-                    now=now,
-                    lease=self.lease,
-                    max_attempts=MAX_ATTEMPTS,
-                    fresh_before=now - older_than,
-                )
-            )
-            if isinstance(claimed, str):
-                if claimed != steps.TAKEN:
-                    self._failed(report, channel, claimed)
-                continue
-            if not await self._send_one(sender, claimed, state, report):
-                break  # the platform is down or asked us to wait: the others keep their turn
+        report.claimed = len(claimed)
+        todo = [c for c in claimed if isinstance(c, Pending)]
+        for reason in (c for c in claimed if isinstance(c, str) and c != steps.TAKEN):
+            self._failed(report, channel, reason)
+        await self._send_batch(sender, todo, state, report, keep_going, between)
+        await self.flush()
         _log_round(channel, report)
         return report
+
+    async def _send_batch(
+        self,
+        sender: Sender,
+        todo: list[Pending],
+        state: _Channel,
+        report: DeliveryReport,
+        keep_going: Callable[[], bool],
+        between: Callable[[], Awaitable[object]] | None,
+    ) -> None:
+        """Send a claimed batch in order; what is left when the round stops is handed back."""
+        while todo and keep_going():
+            if between is not None:
+                await between()
+            if not keep_going() or not await self._send_one(sender, todo.pop(0), state, report):
+                break  # the platform is down or asked us to wait: the others keep their turn
+        self.release(todo, at=state.resume_at)
+
+    async def send_claimed(self, sender: Sender, pending: Pending) -> bool:
+        """Send one message claimed elsewhere (a step's replies, claimed in its own transaction); its
+        result joins the next batch of results. False when the platform is down or asked us to wait."""
+        state = self._channels.setdefault(sender.channel, _Channel())
+        report = DeliveryReport()
+        ok = await self._send_one(sender, pending, state, report)
+        _log_round(sender.channel, report)
+        return ok
+
+    def release(self, pending: Sequence[Pending], *, at: datetime | None = None) -> None:
+        """Hand back claimed messages that were not sent (a stop, a pause): any worker may take them at
+        `at` (now by default); the claim does not count as an attempt."""
+        when = at or self._clock()
+        for p in pending:
+            self._record(partial(steps.mark_retry, msg_id=p.id, at=when, error=None, attempts=p.attempts - 1))
+
+    def _record(self, fn: Callable[[Connection], object]) -> None:
+        """A send's result, committed with the others waiting (one commit for many), at once when the
+        database is free. A crash before that commit sends the message again when its lease ends."""
+        self._results.append(fn)
+        self._unrecorded += 1
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all(), name="outbox-results")
+
+    async def flush(self) -> None:
+        """Until every result recorded so far is committed (or given up on, see _flush_all)."""
+        while self._results or (self._flusher is not None and not self._flusher.done()):
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.create_task(self._flush_all(), name="outbox-results")
+            await asyncio.shield(self._flusher)
+
+    async def _flush_all(self) -> None:
+        tries = 0
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                await self._write(partial(_all, batch), first=True)
+                self._unrecorded -= len(batch)
+                tries = 0
+            except Exception as exc:  # the database is away: try again; the lease is the last resort
+                tries += 1
+                log.warning("delivery results not recorded error=%s tries=%d", type(exc).__name__, tries)
+                if tries >= RESULT_TRIES:
+                    self._unrecorded -= len(batch)
+                    return  # those messages are sent again when their lease ends (at least once)
+                self._results[:0] = batch
+                await asyncio.sleep(0.2 * tries)
 
     async def _send_one(
         self, sender: Sender, pending: Pending, state: _Channel, report: DeliveryReport
     ) -> bool:
-        """Send one claimed message and commit what happened. False when the round should stop."""
+        """Send one claimed message and record what happened. False when the round should stop."""
         channel = sender.channel
+        if self._unrecorded >= MAX_UNRECORDED:
+            await self.flush()  # bounds what a crash can repeat (see MAX_UNRECORDED)
         try:
             ids = await sender.send(pending.address, from_dict(pending.message), pending)
         except PASSING as exc:
@@ -197,9 +293,7 @@ class Outbox:
             wait = after if after is not None else backoff(state.failures)
             at = self._clock() + timedelta(seconds=wait)
             state.resume_at = at
-            await self._write(
-                partial(steps.mark_retry, msg_id=pending.id, at=at, error=code, attempts=attempts)
-            )
+            self._record(partial(steps.mark_retry, msg_id=pending.id, at=at, error=code, attempts=attempts))
             report.retried += 1
             report.reasons[code] += 1
             log.warning(
@@ -211,30 +305,34 @@ class Outbox:
             )
             return False
         except GiveUp as exc:
-            await self._fail(pending, channel, exc.code)
+            self._fail(pending, channel, exc.code)
             self._failed(report, channel, exc.code)
             return True
         except Exception as exc:  # a bug or a malformed message: that message fails, the others go on
             reason = unexpected(exc)
-            await self._fail(pending, channel, reason)
+            self._fail(pending, channel, reason)
             self._failed(report, channel, reason)
             return True
         state.failures = 0
         state.resume_at = None
-        at = self._clock()
-        await self._write(
+        # Stamped when the platform answered (it had the message by then): the next message to this
+        # chat keeps the platform's per-chat pace from then, in whichever worker it goes
+        # (storage.outbox.due_messages).
+        self._record(
             partial(
-                steps.mark_sent, cipher=self.store.cipher, ids=[pending.id], at=at, platform_ids=list(ids)
+                steps.mark_sent,
+                cipher=self.store.cipher,
+                ids=[pending.id],
+                at=self._clock(),
+                platform_ids=list(ids),
             )
         )
         report.sent += 1
         return True
 
-    async def _fail(self, pending: Pending, channel: str, reason: str) -> None:
+    def _fail(self, pending: Pending, channel: str, reason: str) -> None:
         at = self._clock()
-        await self._write(
-            partial(steps.fail_for_good, msg_id=pending.id, channel=channel, at=at, reason=reason)
-        )
+        self._record(partial(steps.fail_for_good, msg_id=pending.id, channel=channel, at=at, reason=reason))
 
     @staticmethod
     def _failed(report: DeliveryReport, channel: str, reason: str) -> None:
@@ -250,18 +348,27 @@ class Outbox:
         older_than: timedelta = timedelta(0),
         chat_key: str | None = None,
         keep_going: Callable[[], bool] = lambda: True,
+        per_chat: float = 0.0,
+        between: Callable[[], Awaitable[object]] | None = None,
     ) -> DeliveryReport:
-        """Deliver until nothing is due now (each round sends the next message of each chat)."""
+        """Deliver until nothing is due now (each round sends the next message of each chat; see
+        deliver_once)."""
         total = DeliveryReport()
         for _ in range(rounds):
             got = await self.deliver_once(
-                sender, older_than=older_than, chat_key=chat_key, keep_going=keep_going
+                sender,
+                older_than=older_than,
+                chat_key=chat_key,
+                keep_going=keep_going,
+                per_chat=per_chat,
+                between=between,
             )
+            total.claimed += got.claimed
             total.sent += got.sent
             total.retried += got.retried
             total.failed += got.failed
             total.reasons.update(got.reasons)
-            if got.sent == 0 and got.failed == 0:
+            if got.claimed == 0 or (got.sent == 0 and got.failed == 0):
                 break
         return total
 
@@ -278,13 +385,14 @@ class Outbox:
         """One short write transaction beside the outbox's (evidence downloads: bot.fetch)."""
         return await self._write(fn)
 
-    async def _write(self, fn: Callable[[Connection], T]) -> T:
+    async def _write(self, fn: Callable[[Connection], T], *, first: bool = False) -> T:
         """Run one short write transaction on the database's step path, with the steps (see
-        storage.db.Database.run_step and WriteGate)."""
+        storage.db.Database.run_write and WriteGate); `first`: in the next group commit, ahead of the
+        steps waiting (a round's claims, a batch of results: sends wait for them)."""
         if self._lock is None:
-            return await self.db.run_step(fn)
+            return await self.db.run_write(fn, first=first)
         async with self._lock.shared():
-            return await self.db.run_step(fn)
+            return await self.db.run_write(fn, first=first)
 
 
 async def mark_answered(service: ReportService, ids: Sequence[int]) -> None:
@@ -343,14 +451,26 @@ class KeptMessages:
 HOUSEKEEPING_EVERY = 600.0  # seconds between housekeeping rounds (purge of message ids too old to use)
 
 
+BATCH = 50  # messages claimed in one commit by a round of the outbox
+OUTBOX_ROUNDS = 20  # rounds in a row before the loop lets downloads and housekeeping run
+WINDOW = 64  # steps whose replies may wait in memory for this process's sender (the database is the queue)
+
+
 class Delivery:
-    """Runs the outbox in the background for one channel's sender: at once when kicked after a commit
-    (and at start), every `interval` seconds for retries, and when a paused channel may be probed again.
+    """Runs the outbox in the background for one channel's sender: the replies a step handed over after
+    its commit (already claimed in its transaction) at once, and the outbox itself when kicked after a
+    commit (and at start), every `interval` seconds for retries, and when a paused channel may be
+    probed again.
+
+    Handing over (`reserve` before the step, `hand` after its commit; bot.app.step) keeps at most `window`
+    steps' replies in memory, and none while the outbox has a backlog, is paused or stopping: then the
+    replies wait in the outbox in order (conversation replies first, oldest first) and memory stays flat
+    however many people are waiting.
 
     `older_than` leaves alone messages never tried that are younger than that: a channel that answers in
     the webhook response (WhatsApp) delivers its replies itself and leaves here only what it could not.
-    Stopping lets the message in flight finish and its result be committed (one cut off between the
-    platform accepting it and being marked sent would be sent again), then stops before the next."""
+    Stopping lets the message in flight finish, hands back what was handed over and not sent (any worker
+    or the next start takes it at once), and commits every result before it returns."""
 
     def __init__(
         self,
@@ -361,11 +481,16 @@ class Delivery:
         older_than: timedelta = timedelta(0),
         housekeeping: Sequence[Callable[[], Awaitable[None]]] = (),
         after_round: Sequence[Callable[[Callable[[], bool]], Awaitable[object]]] = (),
+        window: int = WINDOW,
     ) -> None:
         self.outbox = outbox
         self.after_round = list(after_round)  # e.g. evidence downloads (bot.fetch), after each round
         self.channel = sender.channel
         self.sender: Sender = sender
+        # The platform's per-chat pace (seconds between messages to one chat), kept across workers by
+        # the claims (storage.outbox), and this process's own readiness per chat, when the sender says.
+        self.per_chat = float(getattr(sender, "per_chat", 0.0))
+        self._ready_in: Callable[[str], float] | None = getattr(sender, "ready_in", None)
         self.housekeeping = list(housekeeping)
         if isinstance(sender, DeletesMessages):
             kept = KeptMessages(sender, outbox)
@@ -373,40 +498,111 @@ class Delivery:
             self.housekeeping.append(kept.forget_old)
         self.interval = interval
         self.older_than = older_than
+        self.window = window
+        self._handed: deque[Pending] = deque()  # claimed by a step, to send now, in order
+        self._reserved = 0  # steps under way that may hand replies over
+        self._backlogged = False  # the last outbox round found a full batch due
+        self._outbox_wanted = True
+        self._later: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_housekeeping: float | None = None
 
     def kick(self) -> None:
-        """Deliver now (called after a step's commit)."""
+        """Deliver what waits in the outbox now (called after a commit that left replies there). A reply
+        held back by the per-chat pace is due a little later: wake again then."""
+        self._outbox_wanted = True
         self._wake.set()
+        self._kick_soon()
+
+    def _kick_later(self) -> None:
+        self._later = None
+        self._outbox_wanted = True
+        self._wake.set()
+
+    def reserve(self) -> bool:
+        """Before a step: may it claim its replies and hand them over after its commit? (Each True must
+        be answered by one `hand`, with the replies or with nothing.)"""
+        if self._task is None or self._stopping or self._backlogged:
+            return False
+        if self.outbox.resume_in(self.channel) > 0 or len(self._handed) + self._reserved >= self.window:
+            return False
+        self._reserved += 1
+        return True
+
+    def hand(self, pending: Sequence[Pending]) -> None:
+        """After the step's commit: its replies, claimed in its transaction, to send now."""
+        self._reserved -= 1
+        if not pending:
+            return
+        if self._stopping:
+            self.outbox.release(pending)  # too late for this run: any worker takes them at once
+            return
+        self._handed.extend(pending)
+        self._wake.set()
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a step's claim of its replies holds (bot.app.step): the outbox's lease."""
+        return self.outbox.lease
+
+    @property
+    def in_memory(self) -> int:
+        """Messages this loop holds (handed over, not sent yet): at most about `window` steps' worth."""
+        return len(self._handed)
 
     async def start(self) -> None:
         self._stopping = False
+        self._outbox_wanted = True
         self._wake.set()  # what an earlier run left in the outbox goes out at once
         self._task = asyncio.create_task(self._run(), name=f"{self.channel}-delivery")
 
     async def stop(self, grace: float = 10.0) -> None:
         self._stopping = True
         self._wake.set()
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         if self._task is None:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
-        except TimeoutError:
+        done, _ = await asyncio.wait({self._task}, timeout=grace)
+        if not done:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        self._give_back()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.outbox.flush(), grace)
+
+    def _give_back(self) -> None:
+        """What was handed over and not sent goes back to the outbox (not counted as an attempt)."""
+        if self._handed:
+            at = None
+            paused = self.outbox.resume_in(self.channel)
+            if paused > 0:
+                at = datetime.now(UTC) + timedelta(seconds=paused)
+            self.outbox.release(list(self._handed), at=at)
+            self._handed.clear()
+
+    def _next_wait(self) -> float:
+        """Seconds to sleep unless woken: the interval, the next probe, or a handed reply's chat pace."""
+        wait = self.interval
+        paused = self.outbox.resume_in(self.channel)
+        if paused > 0:
+            return min(wait, paused)
+        if self._handed and self._ready_in is not None:
+            ready = self._ready_in
+            wait = min(wait, max(0.005, min(ready(p.chat_key) for p in self._handed)))
+        return wait
 
     async def _run(self) -> None:
         while not self._stopping:
-            # The platform down: wake for the next probe rather than the next interval (see above).
-            paused = self.outbox.resume_in(self.channel)
-            wait = min(self.interval, paused) if paused > 0 else self.interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._next_wait())
+            except TimeoutError:
+                self._outbox_wanted = True  # retries, probes, housekeeping
             self._wake.clear()
             if self._stopping:
                 break
@@ -415,16 +611,75 @@ class Delivery:
             except Exception as exc:  # a database hiccup must not end delivery for good
                 log.warning("delivery round failed channel=%s error=%s", self.channel, type(exc).__name__)
 
+    def _next_ready(self) -> Pending | None:
+        """The first handed reply whose chat may be written to now (a chat's own replies in order)."""
+        seen: set[str] = set()
+        for i, pending in enumerate(self._handed):
+            if pending.chat_key in seen:
+                continue
+            seen.add(pending.chat_key)
+            if self._ready_in is None or self._ready_in(pending.chat_key) <= 0:
+                del self._handed[i]
+                return pending
+        return None
+
+    async def _send_handed(self) -> None:
+        """Send the handed-over replies that may go now; on an outage, hand the rest back."""
+        while self._handed and not self._stopping:
+            pending = self._next_ready()
+            if pending is None:
+                return
+            if not await self.outbox.send_claimed(self.sender, pending):
+                self._give_back()
+                return
+
     async def _round(self) -> None:
-        got = await self.outbox.drain(
-            self.sender, older_than=self.older_than, keep_going=lambda: not self._stopping
-        )
+        await self._send_handed()
+        if not self._outbox_wanted or self._stopping:
+            return
+        self._outbox_wanted = False
+        got = await self._from_outbox()
+        await self._send_handed()
+        if got.claimed:
+            self._kick_soon()  # what the per-chat pace held back is due within a second
         if self.older_than and (got.sent or got.failed):
             log.info("redelivered channel=%s sent=%d failed=%d", self.channel, got.sent, got.failed)
         for task in self.after_round:
             await task(lambda: not self._stopping)
+            await self._send_handed()
+        await self._housekeeping()
+
+    async def _housekeeping(self) -> None:
         now = asyncio.get_running_loop().time()
         if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
             self._last_housekeeping = now
             for hook in self.housekeeping:
                 await hook()
+
+    async def _from_outbox(self) -> DeliveryReport:
+        """Rounds of the outbox (a batch each) until nothing is due, or OUTBOX_ROUNDS of them (then the
+        loop comes back at once, after evidence downloads and housekeeping had their turn). While a
+        round finds a full batch, the outbox has a backlog and steps leave their replies in it."""
+        total = DeliveryReport()
+        for _ in range(OUTBOX_ROUNDS):
+            got = await self.outbox.deliver_once(
+                self.sender,
+                limit=BATCH,
+                older_than=self.older_than,
+                keep_going=lambda: not self._stopping,
+                per_chat=self.per_chat,
+                between=self._send_handed,
+            )
+            self._backlogged = got.claimed >= BATCH and not self._stopping
+            total.claimed += got.claimed
+            total.sent += got.sent
+            total.failed += got.failed
+            if got.claimed == 0 or (got.sent == 0 and got.failed == 0):
+                return total
+        self._outbox_wanted = True
+        self._wake.set()
+        return total
+
+    def _kick_soon(self) -> None:
+        if self.per_chat > 0 and self._later is None:
+            self._later = asyncio.get_running_loop().call_later(self.per_chat, self._kick_later)

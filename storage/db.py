@@ -100,7 +100,7 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
-    async def run_write(self, work: Callable[[Connection], T]) -> T:
+    async def run_write(self, work: Callable[[Connection], T], *, first: bool = False) -> T:
         """Run the callable it is given on a sync connection inside a transaction: committed (durably)
         before this returns if `work` returns, rolled back if it raises. Returns what `work` returned.
 
@@ -108,13 +108,19 @@ class Database:
         in a group commit with the other work waiting (see the module's notes). Otherwise (PostgreSQL,
         in-memory SQLite): its own transaction on the async engine through `run_sync`, so both run the
         same code.
+
+        `first` puts the work at the head of the queue, into the next group (small, rare writes that
+        others wait on: the delivery loop's claims and results, which the next send waits for).
         """
         if self._writer_engine is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work)
         loop = asyncio.get_running_loop()
         queued = _Queued(work, loop.create_future())
-        self._waiting.append(queued)
+        if first:
+            self._waiting.insert(0, queued)
+        else:
+            self._waiting.append(queued)
         if not self._committing:
             self._commit_next(loop)
         result: T = await queued.future

@@ -190,6 +190,20 @@ class StepStore(Protocol):
         """Write everything the step decided; returns the ids of the outbox messages, in order."""
         ...
 
+    def claim_fresh(
+        self,
+        conn: Connection,
+        ids: Sequence[int],
+        *,
+        channel: str,
+        chat_key: str,
+        until: datetime,
+        quiet_since: datetime | None = None,
+    ) -> bool:
+        """Claim the step's own replies for sending right after the commit, when nothing of the chat
+        waits before them (storage.outbox.claim_fresh); True when claimed."""
+        ...
+
     def staff_thread(self, conn: Connection, chat: Chat, *, since: datetime) -> tuple[int, str] | None:
         """(id, reference) of the report of this chat that staff wrote to last, at or after `since`."""
         ...

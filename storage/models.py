@@ -109,6 +109,7 @@ class OutboxMessage(SQLModel, table=True):
         Index(
             "ix_outbox_unsent",
             "channel",
+            "priority",
             "id",
             sqlite_where=text("sent_at IS NULL AND failed_at IS NULL"),
             postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
@@ -135,6 +136,9 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
+    # 0: what the bot says in a conversation; 1: a staff follow-up. Delivery claims in (priority, id)
+    # order, so follow-ups never hold up someone in the middle of a report (storage.outbox.due_messages).
+    priority: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     sent_at: datetime | None = None
     failed_at: datetime | None = None  # given up: the platform refused for good
     last_error: str | None = Field(default=None, max_length=200)  # an error class or code, never content

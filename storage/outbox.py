@@ -1,5 +1,11 @@
-"""Outbox delivery, synchronous and in Core statements: which messages are due, claiming one for one send,
-and what the send gave (sent, retry later, failed for good).
+"""Outbox delivery, synchronous and in Core statements: which messages are due, claiming them (a batch in
+one transaction, or a step's own replies in the step's transaction), and what each send gave (sent, retry
+later, failed for good).
+
+The order of claims: replies to people in a conversation (priority 0) before staff follow-ups
+(priority 1), then oldest first; only a chat's oldest unsent message can be claimed, so each chat's
+messages go in order whichever worker sends them, and (with `quiet_since`) not sooner after the chat's
+last sent message than the platform's per-chat pace allows.
 
 Each function runs on a sync `Connection` inside a transaction the caller opened and never commits (the
 delivery loop runs them through storage.db.Database.run_write). Messages leave here decrypted.
@@ -39,6 +45,11 @@ class Pending:
 _CLAIM_UPDATE = update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
 
 
+# What a step writes for a person in a conversation, and what staff write to a reporter later.
+CONVERSATION = 0
+FOLLOW_UP = 1
+
+
 def _unsent(channel: str) -> tuple[Any, ...]:
     return (OUTBOX.c.channel == channel, OUTBOX.c.sent_at.is_(None), OUTBOX.c.failed_at.is_(None))
 
@@ -60,9 +71,11 @@ def due_messages(
     fresh_before: datetime | None = None,
     limit: int = 100,
     chat_key: str | None = None,
+    quiet_since: datetime | None = None,
 ) -> list[int]:
-    """Ids of the messages to try now, oldest first: each chat's oldest unsent message, when it is due.
-    Nothing is claimed here (see claim_one).
+    """Ids of the messages to try now, conversation replies before staff follow-ups, then oldest first:
+    each chat's oldest unsent message, when it is due (and, with `quiet_since`, when nothing was sent
+    to its chat after that time). Nothing is claimed here (see claim_one).
 
     A chat's oldest unsent message stays its oldest until it is sent or failed (later messages have
     larger ids), so an id read here can still be claimed in its turn without breaking the chat's order.
@@ -81,12 +94,68 @@ def due_messages(
     query = (
         select(OUTBOX.c.id)
         .where(*_unsent(channel), _due(now, fresh_before or now), OUTBOX.c.id == oldest_of_chat)
-        .order_by(OUTBOX.c.id)
+        .order_by(OUTBOX.c.priority, OUTBOX.c.id)
         .limit(limit)
     )
+    if quiet_since is not None:
+        query = query.where(~_sent_lately(OUTBOX.c.channel, OUTBOX.c.chat_key, quiet_since))
     if chat_key is not None:
         query = query.where(OUTBOX.c.chat_key == chat_key)
     return [int(row[0]) for row in conn.execute(query)]
+
+
+def _sent_lately(channel: Any, chat_key: Any, since: datetime) -> Any:
+    """EXISTS: a message went to this chat after `since` (read through the chat_key index)."""
+    sent = OUTBOX.alias("sent")
+    return (
+        select(sent.c.id)
+        .where(sent.c.chat_key == chat_key, sent.c.channel == channel, sent.c.sent_at > since)
+        .exists()
+    )
+
+
+def claim_fresh(
+    conn: Connection,
+    ids: Sequence[int],
+    *,
+    channel: str,
+    chat_key: str,
+    until: datetime,
+    quiet_since: datetime | None = None,
+) -> bool:
+    """Inside the step's own transaction: claim the replies it just wrote (`ids`, in order) for the
+    process that will send them right after the commit, leased until `until`. Only when nothing of the
+    chat is waiting before them (nor, with `quiet_since`, was sent to it after that time): otherwise
+    they wait in the outbox for their turn and are claimed like any other. True when claimed.
+
+    The attempt is counted as claim_one counts it; a crash after the commit loses nothing: when the
+    lease runs out, the delivery loop of any worker takes them."""
+    if not ids:
+        return False
+    first = min(ids)
+    waiting = OUTBOX.alias("waiting")
+    earlier = (
+        select(waiting.c.id)
+        .where(
+            waiting.c.channel == channel,
+            waiting.c.chat_key == chat_key,
+            waiting.c.sent_at.is_(None),
+            waiting.c.failed_at.is_(None),
+            waiting.c.id < first,
+        )
+        .exists()
+    )
+    blocked = [earlier]
+    if quiet_since is not None:
+        blocked.append(_sent_lately(channel, chat_key, quiet_since))
+    if conn.execute(select(or_(*blocked))).scalar():
+        return False
+    conn.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(list(ids)))
+        .values(attempts=OUTBOX.c.attempts + 1, next_attempt_at=until, last_error=None)
+    )
+    return True
 
 
 # Why claim_one did not hand over a message: someone else has it (or it is done, or not due yet), or
@@ -158,6 +227,53 @@ def claim_one(
     return pending
 
 
+def claim_many(
+    conn: Connection,
+    cipher: Cipher,
+    ids: Sequence[int],
+    *,
+    now: datetime,
+    lease: timedelta,
+    max_attempts: int,
+    fresh_before: datetime | None = None,
+) -> list[Pending | str]:
+    """claim_one for each id, in one transaction (one commit for a batch of claims)."""
+    return [
+        claim_one(
+            conn, cipher, msg_id, now=now, lease=lease, max_attempts=max_attempts, fresh_before=fresh_before
+        )
+        for msg_id in ids
+    ]
+
+
+def claim_due(
+    conn: Connection,
+    cipher: Cipher,
+    *,
+    channel: str,
+    now: datetime,
+    lease: timedelta,
+    max_attempts: int,
+    fresh_before: datetime | None = None,
+    limit: int = 50,
+    chat_key: str | None = None,
+    quiet_since: datetime | None = None,
+) -> list[Pending | str]:
+    """due_messages, then claim_many, in one transaction: one commit claims a round's batch."""
+    ids = due_messages(
+        conn,
+        channel,
+        now=now,
+        fresh_before=fresh_before,
+        limit=limit,
+        chat_key=chat_key,
+        quiet_since=quiet_since,
+    )
+    return claim_many(
+        conn, cipher, ids, now=now, lease=lease, max_attempts=max_attempts, fresh_before=fresh_before
+    )
+
+
 def fail_for_good(conn: Connection, msg_id: int, *, channel: str, at: datetime, reason: str) -> None:
     """Mark a message failed (see mark_failed) and audit it: the channel and the reason, nothing else."""
     mark_failed(conn, msg_id, at=at, error=reason)
@@ -195,10 +311,11 @@ def mark_sent(
 
 
 def mark_retry(
-    conn: Connection, msg_id: int, *, at: datetime, error: str, attempts: int | None = None
+    conn: Connection, msg_id: int, *, at: datetime, error: str | None, attempts: int | None = None
 ) -> None:
-    """Try again at a later time; `attempts` sets the count back (a try that did not count)."""
-    values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:200]}
+    """Try again at a later time; `attempts` sets the count back (a try that did not count). Without an
+    error it is a claimed message handed back unsent (a stop, a pause): any worker may take it at `at`."""
+    values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:200] if error else None}
     if attempts is not None:
         values["attempts"] = attempts
     conn.execute(update(OUTBOX).where(OUTBOX.c.id == msg_id).values(**values))

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, select, update
 
-from storage import dialect, models
+from storage import dialect, models, outbox
 from storage.crypto import Cipher
 from storage.fetches import add_fetches
 from storage.interface import (
@@ -395,8 +395,10 @@ def enqueue(
     conversation_id: int | None = None,
     report_id: int | None = None,
     at: datetime | None = None,
+    priority: int = 0,
 ) -> list[int]:
-    """Put messages in the outbox, in order; returns their ids."""
+    """Put messages in the outbox, in order; returns their ids. `priority` 1 is a staff follow-up, which
+    goes after every conversation's replies (storage.outbox.due_messages)."""
     now = at or models.utcnow()
     address_enc = cipher.encrypt(address)
     rows = [
@@ -410,6 +412,7 @@ def enqueue(
             "created_at": now,
             "attempts": 0,
             "next_attempt_at": now,
+            "priority": priority,
         }
         for message in messages
     ]
@@ -574,6 +577,20 @@ class SqlStepStore:
 
     def reference_exists(self, conn: Connection, reference: str) -> bool:
         return reference_exists(conn, reference)
+
+    def claim_fresh(
+        self,
+        conn: Connection,
+        ids: Sequence[int],
+        *,
+        channel: str,
+        chat_key: str,
+        until: datetime,
+        quiet_since: datetime | None = None,
+    ) -> bool:
+        return outbox.claim_fresh(
+            conn, ids, channel=channel, chat_key=chat_key, until=until, quiet_since=quiet_since
+        )
 
     def count_submission(
         self, conn: Connection, sender_key: str, *, at: datetime, limit: int, window: timedelta

@@ -11,6 +11,7 @@ from typing import Any
 from bot.logs import CHANNELS, known
 from bot.render import describe_inbound
 from flows.types import Inbound, Media, Outbound
+from storage.outbox import Pending
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class Outcome:
     reference: str | None = None  # set when this step submitted a report
     step: str | None = None  # the question the conversation is now at (None when it ended)
     limited: bool = False  # an abuse limit answered instead of the flow
+    # The replies claimed in the step's own transaction, handed to the channel's delivery after the
+    # commit (bot.delivery.Delivery.hand); empty when they wait in the outbox for their turn.
+    claimed: list[Pending] = field(default_factory=list)
 
 
 # Lone UTF-16 surrogates (JSON's "\ud800", which json.loads keeps) cannot be encoded, so cannot be

@@ -3,6 +3,11 @@
     authenticate (the adapter did) -> record the delivery id -> open (lock) the conversation
     -> run the flow -> ONE storage write (draft, transcript, outbox, report) -> commit -> deliver the outbox
 
+A channel whose delivery takes replies straight after the commit (Telegram: bot.delivery.Delivery, in
+`handoffs`) gets them claimed in the step's own transaction, when nothing of the chat waits before
+them, and handed over once it commits: no second commit before the send. A crash after the commit
+loses nothing: the claim's lease runs out and any worker sends them (at least once, as before).
+
 Recording the delivery id and its effects happen in one transaction: a repeat delivery is a no-op, and
 a crash at any point loses nothing that was acknowledged. The step reaches storage only through
 storage.interface.StepStore, which decides what is stored encrypted. Logs carry question names and
@@ -13,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -39,10 +45,34 @@ from storage.crypto import Cipher
 from storage.db import Database, WriteGate
 from storage.interface import Chat, NewReport, StaffAnswer, StepStore, StepWrite
 from storage.interface import TranscriptLine as Line
+from storage.outbox import Pending
 from storage.store import Store
 from storage.writes import SqlStepStore
 
 log = logging.getLogger("reportbot.service")
+
+
+class Handoff(Protocol):
+    """A channel's delivery that takes a step's replies after its commit (bot.delivery.Delivery)."""
+
+    per_chat: float  # seconds between two messages to one chat (the platform's per-chat pace)
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claim holds before any worker may take the message."""
+        ...
+
+    def reserve(self) -> bool: ...
+
+    def hand(self, pending: Sequence[Pending]) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """The step may claim its replies until `until`, if nothing went to the chat after `quiet_since`."""
+
+    until: datetime
+    quiet_since: datetime | None
 
 
 class _Dropped(Exception):
@@ -68,6 +98,7 @@ class ReportService:
         self.zone = ZoneInfo(config.service.timezone)
         self.status = StatusLookup(self.storage, self.cipher, config.limits, self.zone)
         self.kinds = {name: question.kind for name, question in flow.steps.items()}
+        self.handoffs: dict[str, Handoff] = {}  # channel -> the delivery that sends straight after a commit
         # SQLite takes one writer at a time (BEGIN IMMEDIATE). Steps and outbox writes run together on
         # the database's one writer thread, group-committed (Database.run_write), under the gate's shared
         # side; the writers that still use the async engine in this process (quick exit, staff in the
@@ -132,7 +163,7 @@ class ReportService:
 
     async def _handle(self, env: Envelope, chat_key: str) -> Outcome:
         code = await self.codes.take_soon() if chat_key in self._near_submit else None
-        outcome = await self.db.run_write(partial(self._step, env, chat_key, code))
+        outcome = await self._run_step(env, chat_key, code)
         if outcome.step in self.submitting:
             if len(self._near_submit) >= NEAR_SUBMIT_MAX:
                 self._near_submit.clear()
@@ -141,7 +172,23 @@ class ReportService:
             self._near_submit.discard(chat_key)
         return outcome
 
-    def _step(self, env: Envelope, chat_key: str, code: Code | None, conn: Connection) -> Outcome:
+    async def _run_step(self, env: Envelope, chat_key: str, code: Code | None) -> Outcome:
+        """The step in a group commit; its replies handed to the channel's delivery after the commit
+        when it takes them (see the module's notes)."""
+        handoff = self.handoffs.get(env.channel)
+        if handoff is None or not handoff.reserve():
+            return await self.db.run_write(partial(self._step, env, chat_key, code, None))
+        try:
+            outcome = await self.db.run_write(partial(self._step, env, chat_key, code, _claim(handoff)))
+        except BaseException:
+            handoff.hand(())  # nothing was claimed: the transaction rolled back
+            raise
+        handoff.hand(outcome.claimed)
+        return outcome
+
+    def _step(
+        self, env: Envelope, chat_key: str, code: Code | None, claim: _Claim | None, conn: Connection
+    ) -> Outcome:
         """The step's work inside one transaction on a sync connection (given to Database.run_write):
         check the receipt and the volume, open the conversation, run the flow, then ONE write."""
         now = env.received_at or datetime.now(UTC)
@@ -172,7 +219,33 @@ class ReportService:
             reference=reference if result.submit is not None else None,
             step=None if ended else result.draft.step,
             limited=limited,
+            claimed=self._claimed(conn, write, ids, claim),
         )
+
+    def _claimed(
+        self, conn: Connection, write: StepWrite, ids: list[int], claim: _Claim | None
+    ) -> list[Pending]:
+        """The step's replies, claimed in its transaction for the delivery that sends them after the
+        commit; none when they must wait their turn in the outbox (or a download waits with them)."""
+        chat = write.chat
+        if claim is None or not ids or write.fetches:
+            return []
+        if not self.storage.claim_fresh(
+            conn,
+            ids,
+            channel=chat.channel,
+            chat_key=chat.chat_key,
+            until=claim.until,
+            quiet_since=claim.quiet_since,
+        ):
+            return []
+        conversation_id = None if write.ended else write.conversation_id
+        return [
+            Pending(
+                msg_id, chat.channel, chat.chat_key, chat.address, dict(message), 1, conversation_id, None
+            )
+            for msg_id, message in zip(ids, write.messages, strict=True)
+        ]
 
     def _look_ups(
         self, conn: Connection, env: Envelope, chat_key: str, result: StepResult, now: datetime
@@ -388,6 +461,12 @@ class ReportService:
 
 # Words that always reach the flow, even past the volume limit: leaving fast and getting help now.
 _ALWAYS = frozenset({"exit", "stop", "delete", "999"})
+
+
+def _claim(handoff: Handoff) -> _Claim:
+    now = datetime.now(UTC)
+    quiet = now - timedelta(seconds=handoff.per_chat) if handoff.per_chat > 0 else None
+    return _Claim(until=now + handoff.lease, quiet_since=quiet)
 
 
 def _talks_back(inbound: Inbound) -> bool:

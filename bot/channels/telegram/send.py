@@ -3,7 +3,6 @@ per chat and overall. Bot API errors become the outbox's retry-or-give-up, by co
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram.parse import callback_data
 from bot.errors import GiveUp, RetryLater
+from bot.pace import Pacer as Pacer  # where tests and the webhook have always found it
 from flows import catalog
 from flows.types import Outbound
 from storage.store import Pending
@@ -43,7 +43,7 @@ MAX_TEXT = 4096  # Bot API limit for one message
 DELETE_BATCH = 100  # deleteMessages takes 1-100 ids
 DELETABLE_FOR = timedelta(hours=48) - timedelta(minutes=10)  # a margin under Telegram's 48 hours
 PER_CHAT_INTERVAL = 1.0  # seconds between messages to one chat
-OVERALL_RATE = 25.0  # messages a second for the whole bot (Telegram allows about 30)
+OVERALL_RATE = 25.0  # messages a second for the whole bot, all workers together (Telegram allows about 30)
 
 # The catalog keys this channel reads itself (a [telegram] table); the flow's own words come in Outbound.
 CATALOG_KEYS = frozenset({"telegram.private_only", "telegram.share_location", "telegram.old_button"})
@@ -54,31 +54,6 @@ def words(key: str) -> str:
     name = f"telegram.{key}"
     assert name in CATALOG_KEYS, name
     return str(catalog.text(catalog.DEFAULT_LOCALE, name))
-
-
-class Pacer:
-    """Spaces sends: at most one a `per_chat` seconds to a chat, and `overall` a second in all.
-
-    Delivery sends one message per chat per round, in sequence, so a wait here delays a round by at
-    most about `per_chat` seconds, not by the sum over chats. Limits are per process.
-    """
-
-    def __init__(self, per_chat: float = PER_CHAT_INTERVAL, overall: float = OVERALL_RATE) -> None:
-        self.per_chat = per_chat
-        self.gap = 1.0 / overall if overall > 0 else 0.0
-        self._next_any = 0.0
-        self._next_chat: dict[str, float] = {}
-
-    async def wait(self, chat: str) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        start = max(now, self._next_any, self._next_chat.get(chat, 0.0))
-        if start > now:
-            await asyncio.sleep(start - now)
-        self._next_any = start + self.gap
-        self._next_chat[chat] = start + self.per_chat
-        if len(self._next_chat) > 10_000:
-            self._next_chat = {k: t for k, t in self._next_chat.items() if t > start}
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -131,6 +106,11 @@ def inline_keyboard(message: Outbound) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
+def telegram_pacer(workers: int = 1) -> Pacer:
+    """This worker's pace: one message a second to a chat, and its share of the bot's overall rate."""
+    return Pacer(per_chat=PER_CHAT_INTERVAL, overall=OVERALL_RATE / workers)
+
+
 class TelegramSender:
     """Sends outbox messages with the Bot API (bot.channels.base.Sender). Raises RetryLater or GiveUp.
 
@@ -142,8 +122,13 @@ class TelegramSender:
 
     def __init__(self, bot: Bot, *, pacer: Pacer | None = None) -> None:
         self.bot = bot
-        self.pacer = pacer or Pacer()
+        self.pacer = pacer or telegram_pacer()
+        self.per_chat = self.pacer.per_chat  # kept across workers by the outbox's claims (bot.delivery)
         self._reply_keyboard: set[str] = set()  # chats showing a "share location" keyboard (cosmetic)
+
+    def ready_in(self, chat_key: str) -> float:
+        """Seconds until this process may write to the chat again (bot.delivery.Delivery asks)."""
+        return self.pacer.ready_in(chat_key)
 
     async def fetch(self, source: str, max_bytes: int) -> bytes:
         """A file the person sent (bot.fetch.FetchesMedia): getFile, then the download, both from the

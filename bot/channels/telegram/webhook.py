@@ -44,7 +44,7 @@ from bot.channels.telegram.parse import (
     plain_text_envelope,
     press_from_query,
 )
-from bot.channels.telegram.send import Pacer, TelegramSender, retry_seconds, words
+from bot.channels.telegram.send import Pacer, TelegramSender, retry_seconds, telegram_pacer, words
 from bot.config import Config
 from bot.delivery import Delivery, Outbox
 from bot.errors import BodyTooLarge, ConfigError
@@ -86,7 +86,8 @@ class TelegramChannel:
         self.service = service
         self.bot = bot
         self.outbox = Outbox(service.db, service.store, lock=service.sqlite_writer)
-        self.sender = TelegramSender(bot, pacer=pacer)
+        # One rate for the whole bot: each of `server.workers` processes sends its share of it.
+        self.sender = TelegramSender(bot, pacer=pacer or telegram_pacer(config.server.workers))
         # The one delivery loop; it adds quick exit's deletions and their housekeeping (bot.delivery).
         # Evidence people send is downloaded there too, after each round (bot.fetch), never in the webhook.
         self.fetcher = EvidenceFetcher(config, self.outbox, self.sender)
@@ -100,8 +101,11 @@ class TelegramChannel:
     async def start(self) -> None:
         await start_bot(self.bot)
         await self.delivery.start()
+        # A step's replies are claimed in its own transaction and sent straight after its commit.
+        self.service.handoffs[CHANNEL] = self.delivery
 
     async def stop(self) -> None:
+        self.service.handoffs.pop(CHANNEL, None)
         await self.delivery.stop()
         await self.idle()
         await self.answers.stop()
@@ -152,8 +156,13 @@ class TelegramChannel:
 
     async def _step(self, env: Envelope) -> Outcome:
         outcome = await self.service.handle(env)
-        self.delivery.kick()
+        self._deliver(outcome)
         return outcome
+
+    def _deliver(self, outcome: Outcome) -> None:
+        """Replies the step handed over are on their way already; others wait in the outbox: kick it."""
+        if not outcome.claimed:
+            self.delivery.kick()
 
     async def _on_press(self, press: Press) -> Answer:
         """Run the step a press asks for; the answer that stops its spinner. A repeat is answered too

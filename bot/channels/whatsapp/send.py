@@ -19,6 +19,7 @@ from bot.channels.whatsapp import CHANNEL as WHATSAPP
 from bot.channels.whatsapp.render import render, split_message
 from bot.config import Config
 from bot.errors import GiveUp, RetryLater
+from bot.pace import Pacer
 from flows.types import Outbound
 from storage import followup
 from storage.db import Database
@@ -28,6 +29,9 @@ from storage.store import Pending
 CHANNEL = WHATSAPP.name
 FOLLOWUP_WINDOW = timedelta(hours=24)  # free-form messages only this long after the person's last one
 SEND_TIMEOUT = 15.0  # seconds for one REST call to Twilio
+# Twilio's default text throughput for a WhatsApp sender (10 messages a second; more on request, up to
+# 50), shared by all workers; Twilio queues what comes faster instead of refusing it.
+TWILIO_RATE = 10.0
 MEDIA_TIMEOUT = 60.0  # seconds for one media download (a video on a slow link)
 MEDIA_HOST = "https://api.twilio.com/"  # where Twilio media URLs start; credentials go nowhere else
 
@@ -123,8 +127,10 @@ class WhatsAppSender:
         lookup: WindowLookup | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         media: httpx.AsyncClient | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.client = client
+        self.pacer = pacer or Pacer(per_chat=0, overall=TWILIO_RATE)
         self.from_ = from_
         # Media downloads (bot.fetch.FetchesMedia): Twilio's media URLs need the account's credentials.
         self.media = media or httpx.AsyncClient(timeout=MEDIA_TIMEOUT)
@@ -145,6 +151,7 @@ class WhatsAppSender:
         return [await self._create(to=address, body=part) for part in split_message(render(message))]
 
     async def _create(self, **fields: str) -> str:
+        await self.pacer.wait("")  # Twilio's rate is the sender number's, over every chat
         try:
             created = await self.client.messages.create_async(from_=self.from_, **fields)
         except TwilioRestException as exc:
@@ -251,4 +258,5 @@ def make_sender(
         content_sid=config.whatsapp.followup_content_sid,
         lookup=lookup,
         media=httpx.AsyncClient(timeout=MEDIA_TIMEOUT, transport=media_transport),
+        pacer=Pacer(per_chat=0, overall=TWILIO_RATE / config.server.workers),
     )

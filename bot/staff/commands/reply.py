@@ -28,6 +28,7 @@ from flows import catalog
 from flows.types import Outbound
 from storage import followup
 from storage.models import OutboxMessage, Report
+from storage.outbox import FOLLOW_UP
 from storage.store import Line
 
 IN_FLIGHT = "in_flight"
@@ -93,6 +94,7 @@ async def send_reply(
             messages=[to_dict(message)],
             report_id=report.id,
             at=now,
+            priority=FOLLOW_UP,  # after the replies of people in a conversation (storage.outbox)
         )
         await staff.store.append_transcript(s, [Line("out", "staff", words, now)], report_id=report.id)
         await staff.store.audit(s, actor=staff.who, action="reply", reference=ref, count=1)
