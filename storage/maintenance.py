@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from storage import dialect, series
+from storage import dialect, kept, series
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
 from storage.evidence import EvidenceStore, is_stored
@@ -25,7 +25,6 @@ from storage.models import (
     ALL_TABLES,
     ENCRYPTED_COLUMNS,
     AuditEvent,
-    ChatMessage,
     Conversation,
     EvidenceFetch,
     InboundReceipt,
@@ -38,7 +37,7 @@ from storage.models import (
 from storage.store import Store
 
 RECEIPT_KEEP = timedelta(hours=48)  # a platform may redeliver for about a day; keep ids at least that long
-SENT_KEEP = timedelta(hours=48)  # Telegram deletes messages under 48 hours old (quick exit needs their ids)
+SENT_KEEP = timedelta(hours=48)  # sent messages kept as long as Telegram lets a bot delete them
 BATCH = 500
 
 
@@ -133,6 +132,9 @@ async def purge(
     )
     async with db.transaction() as s:
         await _purge_the_rest(s, store, counts, now)
+        await _purge_kept_ids(
+            s, store, counts, now, markers_before=now - timedelta(days=draft_retention_days)
+        )
         await store.audit(
             s,
             actor=actor,
@@ -188,12 +190,19 @@ async def _purge_reports(
             counts.evidence_files += evidence.forget(files)
 
 
+async def _purge_kept_ids(
+    s: AsyncSession, store: Store, counts: PurgeCounts, now: datetime, *, markers_before: datetime
+) -> None:
+    """Message ids kept for quick exit that are too old to delete (each chat that had some keeps a marker
+    that older messages exist), and markers older than the draft retention (storage.kept)."""
+    counts.message_ids = await store.forget_messages(s, None, before=now - kept.USELESS_AFTER)
+    await s.run_sync(lambda sync: kept.expire_markers(sync.connection(), before=markers_before))
+
+
 async def _purge_the_rest(s: AsyncSession, store: Store, counts: PurgeCounts, now: datetime) -> None:
     """Old delivery ids, kept message ids, counters and sent messages."""
     r = await s.execute(delete(InboundReceipt).where(col(InboundReceipt.received_at) < now - RECEIPT_KEEP))
     counts.receipts = _rows(r)
-    kept = await s.execute(delete(ChatMessage).where(col(ChatMessage.at) < now - SENT_KEEP))
-    counts.message_ids = _rows(kept)
     # Report counters of the abuse limit live an hour (bot/limits.py); a purge clears any left over.
     await store.purge_submission_counts(s, before=now - timedelta(hours=1))
     # Failed status look-ups are counted for an hour, and kept while a lockout lasts (docs/limits.md).
