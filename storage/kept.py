@@ -6,10 +6,10 @@ kept, encrypted, under the chat's pseudonym only: no report id, no conversation 
 down to the hour (`kept_time`), which is all the deletion window needs. Ids go once quick exit used
 them, or once they are too old for the platform to delete (`age_out`).
 
-When ids age out, the chat keeps one marker row instead (channel `<channel>+old`, an empty id, the hour
-of the newest message that aged out): "this chat holds older messages the bot can no longer delete",
-so that quick exit never says the chat is closed while such messages are still on the phone. The
-marker goes when quick exit has told the person, or when purge finds it older than the draft
+When ids age out (or the volume limit stops storing a flood of messages), the chat keeps one marker row
+instead (channel `<channel>+old`, an empty id, the hour of the newest message concerned): "this chat
+holds messages the bot can no longer delete", so that quick exit never says the chat is closed while
+such messages are still on the phone. The marker goes when quick exit has told the person, or when purge finds it older than the draft
 retention (`expire_markers`). docs/security.md says what is kept, for how long, and why.
 """
 
@@ -121,13 +121,19 @@ def age_out(conn: Connection, cipher: Cipher, channel: str | None, *, before: da
         return 0
     gone = conn.execute(delete(CHAT_MESSAGE).where(ours, old)).rowcount or 0
     for chat_channel, chat_key, newest in chats:
-        marker = str(chat_channel) + OLDER
-        conn.execute(
-            delete(CHAT_MESSAGE).where(CHAT_MESSAGE.c.channel == marker, CHAT_MESSAGE.c.chat_key == chat_key)
-        )
-        keep(conn, cipher, marker, str(chat_key), [""], at=_aware(newest))
+        mark_older(conn, cipher, str(chat_channel), str(chat_key), at=_aware(newest))
     dialect.request_checkpoint(conn)
     return int(gone)
+
+
+def mark_older(conn: Connection, cipher: Cipher, channel: str, chat_key: str, *, at: datetime) -> None:
+    """Mark the chat as holding messages whose ids are not kept (aged out, or dropped by the volume
+    limit): one marker row a chat, renewed to `at`'s hour."""
+    marker = channel + OLDER
+    conn.execute(
+        delete(CHAT_MESSAGE).where(CHAT_MESSAGE.c.channel == marker, CHAT_MESSAGE.c.chat_key == chat_key)
+    )
+    keep(conn, cipher, marker, chat_key, [""], at=at)
 
 
 def expire_markers(conn: Connection, *, before: datetime) -> int:

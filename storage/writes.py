@@ -485,6 +485,8 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
     chat = write.chat
     if write.message_ref is not None:
         remember_message(conn, cipher, chat.channel, chat.chat_key, write.message_ref, at=write.at)
+    if write.ids_dropped:
+        kept.mark_older(conn, cipher, chat.channel, chat.chat_key, at=write.at)
     add_fetches(conn, cipher, chat.channel, write.fetches, at=write.at)
     report = write.report
     report_id = _submit(conn, cipher, write, report) if report is not None else None

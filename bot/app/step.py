@@ -329,7 +329,15 @@ class ReportService:
         if volume is limits.Volume.FULL:
             log.info("chat past what the volume limit keeps channel=%s", named(env))
             calm = Outbound(limits.words("nothing_more_kept", minutes=minutes), step="limits")
-            write = StepWrite(chat=chat, conversation_id=None, at=stamp, messages=[to_dict(calm)])
+            # The messages dropped after this one keep no id: quick exit must not call the chat cleared.
+            write = StepWrite(
+                chat=chat,
+                conversation_id=None,
+                at=stamp,
+                message_ref=env.message_ref,
+                messages=[to_dict(calm)],
+                ids_dropped=True,
+            )
             return Outcome(replies=[calm], outbox_ids=self.storage.record_step(conn, write), limited=True)
         conv = self.storage.open_conversation(conn, env.channel, chat_key)
         replies: list[Outbound] = []
