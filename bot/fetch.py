@@ -90,7 +90,11 @@ class EvidenceFetcher:
         if kind not in self.types:
             return await self._give_up(claimed, "type")
         await asyncio.to_thread(self.evidence.write_as, claimed.ref, data)  # encrypt and fsync off the loop
-        await self.outbox.write(partial(_done, claimed.ref))
+        if not await self.outbox.write(partial(_done, claimed.ref)):
+            # The draft ended without a report while this downloaded (stop, delete, exit): not kept.
+            await asyncio.to_thread(self.evidence.forget, [claimed.ref])
+            log.info("evidence of an ended draft not kept channel=%s", self.channel)
+            return False
         log.info("evidence stored channel=%s bytes=%d", self.channel, len(data))
         return True
 
@@ -108,5 +112,5 @@ def _later(ref: str, until: datetime, conn: Connection) -> None:
     later(conn, ref, until=until)
 
 
-def _done(ref: str, conn: Connection) -> None:
-    fetched(conn, ref)
+def _done(ref: str, conn: Connection) -> bool:
+    return fetched(conn, ref)

@@ -73,9 +73,16 @@ def claim_fetch(
     return Claimed(row.ref, cipher.decrypt(row.source_enc), row.content_type, row.attempts + 1)
 
 
-def fetched(conn: Connection, ref: str) -> None:
-    """The file is in the evidence store (or will never be): forget where it came from."""
-    conn.execute(delete(FETCH).where(FETCH.c.ref == ref))
+def fetched(conn: Connection, ref: str) -> bool:
+    """The file is in the evidence store (or will never be): forget where it came from. False when the
+    row was gone already (its draft ended without a report meanwhile: the file must go too)."""
+    return bool(conn.execute(delete(FETCH).where(FETCH.c.ref == ref)).rowcount)
+
+
+def forget_fetches(conn: Connection, refs: Sequence[str]) -> None:
+    """Downloads no longer wanted (their draft ended without a report): never made."""
+    if refs:
+        conn.execute(delete(FETCH).where(FETCH.c.ref.in_(list(refs))))
 
 
 def waiting(conn: Connection, refs: Sequence[str]) -> list[str]:

@@ -20,7 +20,7 @@ from sqlmodel import SQLModel, col
 from storage import dialect, kept, series
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
-from storage.evidence import EvidenceStore, is_stored
+from storage.evidence import EvidenceStore, is_stored, refs_in
 from storage.models import (
     ALL_TABLES,
     ENCRYPTED_COLUMNS,
@@ -126,10 +126,14 @@ async def purge(
     delivery ids and sent messages."""
     now = now or utcnow()
     counts = PurgeCounts()
-    await _purge_drafts(db, counts, before=now - timedelta(days=draft_retention_days))
+    await _purge_drafts(
+        db, store, counts, before=now - timedelta(days=draft_retention_days), evidence=evidence
+    )
     await _purge_reports(
         db, store, counts, before=now - timedelta(days=report_retention_days), evidence=evidence
     )
+    if evidence is not None:
+        counts.evidence_files += await sweep_evidence(db, store, evidence, now=now)
     async with db.transaction() as s:
         await _purge_the_rest(s, store, counts, now)
         await _purge_kept_ids(
@@ -147,8 +151,11 @@ async def purge(
     return counts
 
 
-async def _purge_drafts(db: Database, counts: PurgeCounts, *, before: datetime) -> None:
-    """Idle drafts, in batches, so that a large purge never holds the database for long."""
+async def _purge_drafts(
+    db: Database, store: Store, counts: PurgeCounts, *, before: datetime, evidence: EvidenceStore | None
+) -> None:
+    """Idle drafts, in batches, so that a large purge never holds the database for long; the evidence
+    files they kept once each batch is committed."""
     while True:
         async with db.transaction() as s:
             idle = select(col(Conversation.id)).where(col(Conversation.updated_at) < before).limit(BATCH)
@@ -157,10 +164,43 @@ async def _purge_drafts(db: Database, counts: PurgeCounts, *, before: datetime) 
             ids = [int(i or 0) for i in (await s.execute(locked)).scalars()]
             if not ids:
                 return
+            drafts = await s.execute(select(col(Conversation.draft_enc)).where(col(Conversation.id).in_(ids)))
+            files = sorted(set().union(*(_draft_refs(store.cipher, token) for token in drafts.scalars())))
+            await _forget_downloads(s, files)
             t, o = await _delete_drafts(s, ids)
             counts.drafts += len(ids)
             counts.transcript_entries += t
             counts.outbox_messages += o
+        if evidence is not None:
+            counts.evidence_files += evidence.forget(files)
+
+
+def _draft_refs(cipher: Cipher, token: str | None) -> set[str]:
+    """The evidence-store references a stored draft keeps."""
+    if token is None:
+        return set()
+    try:
+        return refs_in(cipher.decrypt_json(token))
+    except DecryptError:
+        return set()
+
+
+ORPHAN_AGE = timedelta(hours=1)  # a file younger than this may belong to a step not yet committed
+
+
+async def sweep_evidence(db: Database, store: Store, evidence: EvidenceStore, *, now: datetime) -> int:
+    """Delete evidence files that no draft, report or waiting download names (a draft that ended while
+    its file was written, a crash between the two), once older than ORPHAN_AGE. Returns how many."""
+    named: set[str] = set()
+    async with db.transaction() as s:
+        for (token,) in (await s.execute(select(col(Conversation.draft_enc)))).all():
+            named |= _draft_refs(store.cipher, token)
+        for (token,) in (await s.execute(select(col(Report.sealed_enc)))).all():
+            named |= _draft_refs(store.cipher, token)
+        named.update(str(r) for r in (await s.execute(select(col(EvidenceFetch.ref)))).scalars())
+    cutoff = (now - ORPHAN_AGE).timestamp()
+    orphans = [ref for ref, written in evidence.stored() if ref not in named and written < cutoff]
+    return evidence.forget(orphans)
 
 
 async def _purge_reports(

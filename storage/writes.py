@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, se
 
 from storage import dialect, kept, models
 from storage.crypto import Cipher
-from storage.fetches import add_fetches
+from storage.fetches import add_fetches, forget_fetches
 from storage.interface import (
     Chat,
     Lockout,
@@ -488,6 +488,7 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
     if write.ids_dropped:
         kept.mark_older(conn, cipher, chat.channel, chat.chat_key, at=write.at)
     add_fetches(conn, cipher, chat.channel, write.fetches, at=write.at)
+    forget_fetches(conn, write.dropped)
     report = write.report
     report_id = _submit(conn, cipher, write, report) if report is not None else None
     conversation_id = _end_or_save(conn, cipher, write)

@@ -40,6 +40,7 @@ class Outcome:
     reference: str | None = None  # set when this step submitted a report
     step: str | None = None  # the question the conversation is now at (None when it ended)
     limited: bool = False  # an abuse limit answered instead of the flow
+    dropped: list[str] = field(default_factory=list)  # evidence files the draft let go (deleted after)
 
 
 # Lone UTF-16 surrogates (JSON's "\ud800", which json.loads keeps) cannot be encoded, so cannot be

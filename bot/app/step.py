@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from bot import limits
 from bot.app.codes import Code, Codes
 from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
-from bot.app.evidence import evidence_refs, kept_fetches
+from bot.app.evidence import dropped_files, evidence_refs, kept_fetches
 from bot.app.sizes import too_big
 from bot.app.status import StatusLookup, earlier_report
 from bot.channels import can_clear_chat, rate_limited
@@ -37,6 +37,7 @@ from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StepResult
 from storage.crypto import Cipher
 from storage.db import Database, WriteGate
+from storage.evidence import EvidenceStore
 from storage.interface import Chat, NewReport, StepStore, StepWrite
 from storage.interface import TranscriptLine as Line
 from storage.store import Store
@@ -63,6 +64,8 @@ class ReportService:
         self.flow = flow
         self.cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
         self.store = Store(self.cipher)  # outside the step: staff, quick exit (and tests seeding rows)
+        # Files a draft let go (stop, delete, exit) are deleted after the step's commit.
+        self.evidence = EvidenceStore(config.data_path, config.security.encryption_keys)
         self.storage: StepStore = SqlStepStore(self.cipher)  # the step's one way into storage
         self.settings = config.flow_settings()
         self.zone = ZoneInfo(config.service.timezone)
@@ -133,6 +136,9 @@ class ReportService:
     async def _handle(self, env: Envelope, chat_key: str) -> Outcome:
         code = await self.codes.take_soon() if chat_key in self._near_submit else None
         outcome = await self.db.run_write(partial(self._step, env, chat_key, code))
+        if outcome.dropped:  # after the commit: a step rolled back still names its files
+            gone = await asyncio.to_thread(self.evidence.forget, outcome.dropped)
+            log.info("evidence of an ended draft deleted files=%d", gone)
         if outcome.step in self.submitting:
             if len(self._near_submit) >= NEAR_SUBMIT_MAX:
                 self._near_submit.clear()
@@ -162,7 +168,8 @@ class ReportService:
             code = None
         self._look_ups(conn, env, chat_key, result, now)
         write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
-        write = replace(write, fetches=kept_fetches(fetches, result))
+        dropped = dropped_files(conv.draft, result)
+        write = replace(write, fetches=kept_fetches(fetches, result), dropped=dropped)
         ids = self.storage.record_step(conn, write)
         _log_step(env, result, reference, len(ids))
         ended = write.ended
@@ -172,6 +179,7 @@ class ReportService:
             reference=reference if result.submit is not None else None,
             step=None if ended else result.draft.step,
             limited=limited,
+            dropped=dropped,
         )
 
     def _look_ups(
