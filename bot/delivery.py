@@ -309,8 +309,8 @@ async def mark_answered(service: ReportService, ids: Sequence[int]) -> None:
 class KeptMessages:
     """Quick exit and its housekeeping for a sender that can delete messages (Telegram).
 
-    Every message the sender sends has its platform ids kept (storage.kept, under the chat's pseudonym),
-    as the step keeps the person's. Before a message that asks to clear the chat, the chat's kept ids
+    Every message the sender sends has its platform ids kept (storage.kept, under the chat's quick-exit
+    pseudonym), as the step keeps the person's. Before a message that asks to clear the chat, the chat's kept ids
     go to the sender's `delete`; the message's words are then chosen from what was done: its own text
     ("Chat closed.") only when every message the chat holds was deleted, otherwise the flow's line for
     what the person must still delete (`Outbound.not_cleared`). The ids used are forgotten only once that
@@ -328,10 +328,11 @@ class KeptMessages:
             message, used = await self.clear(address, pending.chat_key, message)
         ids = await self.sender.send(address, message, pending)
         cipher, channel, at = self.outbox.store.cipher, self.channel, datetime.now(UTC)
+        exit_key = kept.exit_key(cipher, channel, address)
 
         def kept_now(conn: Connection) -> None:
             kept.forget(conn, used)
-            kept.keep(conn, cipher, channel, pending.chat_key, list(ids), at=at)
+            kept.keep(conn, cipher, channel, exit_key, list(ids), at=at)
 
         await self.outbox.write(kept_now)
         return ()  # kept above, under the chat only: the outbox row keeps no platform id
@@ -341,8 +342,9 @@ class KeptMessages:
         done, and the kept rows used."""
         store, channel = self.outbox.store, self.channel
         now, window = datetime.now(UTC), self.sender.deletable_for
+        exit_key = kept.exit_key(store.cipher, channel, address)
         found = await self.outbox.session(
-            lambda s: store.kept_for_exit(s, channel, chat_key, now=now, window=window)
+            lambda s: store.kept_for_exit(s, channel, exit_key, now=now, window=window)
         )
         left = await self.sender.delete(address, found.sure, chat_key, unsure=found.unsure)
         deleted = len(found.sure) + len(found.unsure) - len(left)

@@ -2,8 +2,10 @@
 
 Telegram lets a bot delete any message of a private chat, the person's and its own, for 48 hours. So
 that `exit` can clear the chat even after a report was sent (an anonymous one too), each message's id is
-kept, encrypted, under the chat's pseudonym only: no report id, no conversation id, and a time rounded
-down to the hour (`kept_time`), which is all the deletion window needs. Ids go once quick exit used
+kept, encrypted, under a pseudonym of the chat of its own (`exit_key`: HMAC of `quick-exit:<channel>`
+and the chat id, which no other table uses, so nothing joins these rows to the chat's conversation or
+its contactable reports without the key): no report id, no conversation id, and a time rounded down to
+the hour (`kept_time`), which is all the deletion window needs. Ids go once quick exit used
 them, or once they are too old for the platform to delete (`age_out`).
 
 When ids age out (or the volume limit stops storing a flood of messages), the chat keeps one marker row
@@ -37,6 +39,11 @@ _INSERT = CHAT_MESSAGE.insert()
 def _aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def exit_key(cipher: Cipher, channel: str, chat_id: str) -> str:
+    """The pseudonym under which a chat's message ids are kept: not the chat key (see the notes)."""
+    return cipher.pseudonym(f"quick-exit:{channel}", chat_id)
 
 
 def kept_time(at: datetime) -> datetime:

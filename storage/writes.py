@@ -413,8 +413,8 @@ def enqueue(
 def remember_message(
     conn: Connection, cipher: Cipher, channel: str, chat_key: str, ref: str, *, at: datetime
 ) -> None:
-    """Keep the platform id of a message the person sent (encrypted, under the chat's pseudonym and the
-    hour only), for quick exit (storage.kept)."""
+    """Keep the platform id of a message the person sent (encrypted, under the chat's quick-exit
+    pseudonym `chat_key` (storage.kept.exit_key) and the hour only), for quick exit (storage.kept)."""
     kept.keep(conn, cipher, channel, chat_key, [ref], at=at)
 
 
@@ -483,10 +483,12 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
     transcript, so no line is written for it.
     """
     chat = write.chat
-    if write.message_ref is not None:
-        remember_message(conn, cipher, chat.channel, chat.chat_key, write.message_ref, at=write.at)
-    if write.ids_dropped:
-        kept.mark_older(conn, cipher, chat.channel, chat.chat_key, at=write.at)
+    if write.message_ref is not None or write.ids_dropped:
+        exit_key = kept.exit_key(cipher, chat.channel, chat.address)
+        if write.message_ref is not None:
+            remember_message(conn, cipher, chat.channel, exit_key, write.message_ref, at=write.at)
+        if write.ids_dropped:
+            kept.mark_older(conn, cipher, chat.channel, exit_key, at=write.at)
     add_fetches(conn, cipher, chat.channel, write.fetches, at=write.at)
     forget_fetches(conn, write.dropped)
     report = write.report

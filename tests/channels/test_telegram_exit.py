@@ -97,7 +97,7 @@ async def test_messages_older_than_48_hours_are_named_and_never_called_closed(
 ) -> None:
     await phone.say("hi")
     service = phone.channel.service
-    chat_key = service.chat_key("telegram", str(CHAT))
+    chat_key = kept.exit_key(service.cipher, "telegram", str(CHAT))
     three_days = datetime.now(UTC) - timedelta(days=3)
     async with phone.db.transaction() as s:  # a conversation three days ago, its ids kept then
         for ref in ("17", "18", "19"):
