@@ -9,8 +9,8 @@ the hour (`kept_time`), which is all the deletion window needs. Ids go once quic
 them, or once they are too old for the platform to delete (`age_out`).
 
 When ids age out (or the volume limit stops storing a flood of messages), the chat keeps one marker row
-instead (channel `<channel>+old`, an empty id, the hour of the newest message concerned): "this chat
-holds messages the bot can no longer delete", so that quick exit never says the chat is closed while
+instead (channel `<channel>+old`, an empty id, dated by the week only): "this chat holds messages the
+bot can no longer delete", so that quick exit never says the chat is closed while
 such messages are still on the phone. The marker goes when quick exit has told the person, or when purge finds it older than the draft
 retention (`expire_markers`). docs/security.md says what is kept, for how long, and why.
 """
@@ -135,12 +135,16 @@ def age_out(conn: Connection, cipher: Cipher, channel: str | None, *, before: da
 
 def mark_older(conn: Connection, cipher: Cipher, channel: str, chat_key: str, *, at: datetime) -> None:
     """Mark the chat as holding messages whose ids are not kept (aged out, or dropped by the volume
-    limit): one marker row a chat, renewed to `at`'s hour."""
+    limit): one marker row a chat, dated by the week of `at` only (it outlives the 48 hours, so it must
+    not carry the hour of the messages, which a report sent then would share)."""
     marker = channel + OLDER
     conn.execute(
         delete(CHAT_MESSAGE).where(CHAT_MESSAGE.c.channel == marker, CHAT_MESSAGE.c.chat_key == chat_key)
     )
-    keep(conn, cipher, marker, chat_key, [""], at=at)
+    week = kept_time(at).replace(hour=0) - timedelta(days=at.weekday())
+    dialect.insert_all(
+        conn, _INSERT, [{"channel": marker, "chat_key": chat_key, "at": week, "ref_enc": cipher.encrypt("")}]
+    )
 
 
 def expire_markers(conn: Connection, *, before: datetime) -> int:
