@@ -223,9 +223,17 @@ class Outbox:
         state.failures = 0
         state.resume_at = None
         at = self._clock()
+        # A sender that keeps the ids itself (KeptMessages) writes them in the same transaction.
+        also = sender.sent(pending, ids, at) if isinstance(sender, KeptMessages) else None
+        kept_ids = () if also is not None else list(ids)
         await self._write(
             partial(
-                steps.mark_sent, cipher=self.store.cipher, ids=[pending.id], at=at, platform_ids=list(ids)
+                steps.mark_sent,
+                cipher=self.store.cipher,
+                ids=[pending.id],
+                at=at,
+                platform_ids=kept_ids,
+                also=also,
             )
         )
         report.sent += 1
@@ -313,29 +321,34 @@ class KeptMessages:
     pseudonym), as the step keeps the person's. Before a message that asks to clear the chat, the chat's kept ids
     go to the sender's `delete`; the message's words are then chosen from what was done: its own text
     ("Chat closed.") only when every message the chat holds was deleted, otherwise the flow's line for
-    what the person must still delete (`Outbound.not_cleared`). The ids used are forgotten only once that
-    message was sent, so a send retried later deletes again and says the same. `forget_old` drops ids
+    what the person must still delete (`Outbound.not_cleared`). The ids sent are kept, and those used
+    forgotten, in the transaction that marks the message sent (`sent`), so a send retried later deletes
+    again and says the same, and a crash loses no id of a message that went out but was not marked. `forget_old` drops ids
     too old to delete at all, leaving the chat a marker that older messages exist."""
 
     def __init__(self, sender: DeletesMessages, outbox: Outbox) -> None:
         self.sender = sender
         self.channel = sender.channel
         self.outbox = outbox
+        self._used: dict[int, Sequence[int]] = {}  # outbox id -> kept rows its quick exit used
 
     async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]:
-        used: Sequence[int] = ()
         if message.clear_chat:
-            message, used = await self.clear(address, pending.chat_key, message)
-        ids = await self.sender.send(address, message, pending)
-        cipher, channel, at = self.outbox.store.cipher, self.channel, datetime.now(UTC)
-        exit_key = kept.exit_key(cipher, channel, address)
+            message, self._used[pending.id] = await self.clear(address, pending.chat_key, message)
+        return await self.sender.send(address, message, pending)
 
-        def kept_now(conn: Connection) -> None:
+    def sent(self, pending: Pending, ids: Sequence[str], at: datetime) -> Callable[[Connection], None]:
+        """What the outbox writes with the send's result, in the same transaction: the ids sent, kept
+        under the chat's quick-exit pseudonym, and the kept rows a quick exit used, forgotten."""
+        cipher, channel = self.outbox.store.cipher, self.channel
+        exit_key = kept.exit_key(cipher, channel, pending.address)
+        used = self._used.pop(pending.id, ())
+
+        def write(conn: Connection) -> None:
             kept.forget(conn, used)
             kept.keep(conn, cipher, channel, exit_key, list(ids), at=at)
 
-        await self.outbox.write(kept_now)
-        return ()  # kept above, under the chat only: the outbox row keeps no platform id
+        return write
 
     async def clear(self, address: str, chat_key: str, message: Outbound) -> tuple[Outbound, Sequence[int]]:
         """Delete what the platform still lets a bot delete; the message with the words for what was
