@@ -101,6 +101,10 @@ async def test_reply_reaches_a_telegram_reporter_and_status_shows_it(
 
                 await say(client, f"status {ref}")
                 assert f"A message from our staff: {WORDS}" in "\n".join(api.bot_texts(CHAT)[-2:])
+
+                # Quick exit deletes the staff's message too (sent by the staff command, not the server).
+                await say(client, "exit")
+                assert [m.text for m in api.screen(CHAT)] == ["Chat closed."]
     finally:
         await db.dispose()
 
