@@ -43,6 +43,7 @@ from bot.render import from_dict
 from flows.types import Outbound
 from storage import kept
 from storage import outbox as steps  # the delivery functions (storage.outbox)
+from storage.crypto import Cipher
 from storage.db import Database, WriteGate
 from storage.store import Pending, Store
 
@@ -222,20 +223,7 @@ class Outbox:
             return True
         state.failures = 0
         state.resume_at = None
-        at = self._clock()
-        # A sender that keeps the ids itself (KeptMessages) writes them in the same transaction.
-        also = sender.sent(pending, ids, at) if isinstance(sender, KeptMessages) else None
-        kept_ids = () if also is not None else list(ids)
-        await self._write(
-            partial(
-                steps.mark_sent,
-                cipher=self.store.cipher,
-                ids=[pending.id],
-                at=at,
-                platform_ids=kept_ids,
-                also=also,
-            )
-        )
+        await self._write(_mark_sent(self.store.cipher, sender, pending, ids, self._clock()))
         report.sent += 1
         return True
 
@@ -294,6 +282,17 @@ class Outbox:
             return await self.db.run_step(fn)
         async with self._lock.shared():
             return await self.db.run_step(fn)
+
+
+def _mark_sent(
+    cipher: Cipher, sender: Sender, pending: Pending, ids: Sequence[str], at: datetime
+) -> Callable[[Connection], None]:
+    """The write that marks a message sent. A sender that keeps the ids itself (KeptMessages: quick
+    exit) writes them in the same transaction; otherwise they stay on the outbox row."""
+    if isinstance(sender, KeptMessages):
+        also = sender.sent(pending, ids, at)
+        return partial(steps.mark_sent, cipher=cipher, ids=[pending.id], at=at, also=also)
+    return partial(steps.mark_sent, cipher=cipher, ids=[pending.id], at=at, platform_ids=list(ids))
 
 
 async def mark_answered(service: ReportService, ids: Sequence[int]) -> None:
