@@ -40,7 +40,7 @@ import logging
 import random
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -52,7 +52,9 @@ from bot.channels.base import DeletesMessages, Sender
 from bot.errors import GiveUp, RetryLater
 from bot.render import from_dict
 from flows.types import Outbound
+from storage import kept
 from storage import outbox as steps  # the delivery functions (storage.outbox)
+from storage.crypto import Cipher
 from storage.db import Database, WriteGate
 from storage.store import Pending, Store
 
@@ -317,16 +319,8 @@ class Outbox:
         state.resume_at = None
         # Stamped when the platform answered (it had the message by then): the next message to this
         # chat keeps the platform's per-chat pace from then, in whichever worker it goes
-        # (storage.outbox.due_messages).
-        self._record(
-            partial(
-                steps.mark_sent,
-                cipher=self.store.cipher,
-                ids=[pending.id],
-                at=self._clock(),
-                platform_ids=list(ids),
-            )
-        )
+        # (storage.outbox.due_messages). Quick exit's kept ids go in the same write (_mark_sent).
+        self._record(_mark_sent(self.store.cipher, sender, pending, ids, self._clock()))
         report.sent += 1
         return True
 
@@ -395,6 +389,17 @@ class Outbox:
             return await self.db.run_write(fn, first=first)
 
 
+def _mark_sent(
+    cipher: Cipher, sender: Sender, pending: Pending, ids: Sequence[str], at: datetime
+) -> Callable[[Connection], None]:
+    """The write that marks a message sent. A sender that keeps the ids itself (KeptMessages: quick
+    exit) writes them in the same transaction; otherwise they stay on the outbox row."""
+    if isinstance(sender, KeptMessages):
+        also = sender.sent(pending, ids, at)
+        return partial(steps.mark_sent, cipher=cipher, ids=[pending.id], at=at, also=also)
+    return partial(steps.mark_sent, cipher=cipher, ids=[pending.id], at=at, platform_ids=list(ids))
+
+
 async def mark_answered(service: ReportService, ids: Sequence[int]) -> None:
     """Replies a channel carried in its own HTTP response (TwiML, a web page) went out with it: their
     outbox rows are done. A failure is logged, not raised: the response is sent anyway (a reply shown
@@ -416,34 +421,69 @@ async def mark_answered(service: ReportService, ids: Sequence[int]) -> None:
 class KeptMessages:
     """Quick exit and its housekeeping for a sender that can delete messages (Telegram).
 
-    Before a message that asks to clear the chat, the chat's kept message ids (the person's and the
-    bot's, as stored with the step and with each send) that the platform still lets a bot delete go to
-    the sender's `delete`, then are forgotten. `forget_old` drops ids too old to delete at all."""
+    Every message the sender sends has its platform ids kept (storage.kept, under the chat's quick-exit
+    pseudonym), as the step keeps the person's. Before a message that asks to clear the chat, the chat's kept ids
+    go to the sender's `delete`; the message's words are then chosen from what was done: its own text
+    ("Chat closed.") only when every message the chat holds was deleted, otherwise the flow's line for
+    what the person must still delete (`Outbound.not_cleared`). The ids sent are kept, and those used
+    forgotten, in the transaction that marks the message sent (`sent`), so a send retried later deletes
+    again and says the same, and a crash loses no id of a message that went out but was not marked. `forget_old` drops ids
+    too old to delete at all, leaving the chat a marker that older messages exist."""
 
     def __init__(self, sender: DeletesMessages, outbox: Outbox) -> None:
         self.sender = sender
         self.channel = sender.channel
         self.outbox = outbox
+        self._used: dict[int, Sequence[int]] = {}  # outbox id -> kept rows its quick exit used
 
     async def send(self, address: str, message: Outbound, pending: Pending) -> Sequence[str]:
         if message.clear_chat:
-            await self.clear(address, pending.chat_key)
+            message, self._used[pending.id] = await self.clear(address, pending.chat_key, message)
         return await self.sender.send(address, message, pending)
 
-    async def clear(self, address: str, chat_key: str) -> None:
-        """Delete this chat's messages the platform still lets a bot delete, then forget their ids."""
+    def sent(self, pending: Pending, ids: Sequence[str], at: datetime) -> Callable[[Connection], None]:
+        """What the outbox writes with the send's result, in the same transaction: the ids sent, kept
+        under the chat's quick-exit pseudonym, and the kept rows a quick exit used, forgotten."""
+        cipher, channel = self.outbox.store.cipher, self.channel
+        exit_key = kept.exit_key(cipher, channel, pending.address)
+        used = self._used.pop(pending.id, ())
+
+        def write(conn: Connection) -> None:
+            kept.forget(conn, used)
+            kept.keep(conn, cipher, channel, exit_key, list(ids), at=at)
+
+        return write
+
+    async def clear(self, address: str, chat_key: str, message: Outbound) -> tuple[Outbound, Sequence[int]]:
+        """Delete what the platform still lets a bot delete; the message with the words for what was
+        done, and the kept rows used."""
         store, channel = self.outbox.store, self.channel
-        since = datetime.now(UTC) - self.sender.deletable_for
-        refs = await self.outbox.session(lambda s: store.message_refs(s, channel, chat_key, since=since))
-        deleted = await self.sender.delete(address, refs, chat_key)
-        await self.outbox.session(lambda s: store.forget_messages(s, channel, chat_key))
-        log.info("chat cleared channel=%s messages=%d", channel, deleted)
+        now, window = datetime.now(UTC), self.sender.deletable_for
+        exit_key = kept.exit_key(store.cipher, channel, address)
+        found = await self.outbox.session(
+            lambda s: store.kept_for_exit(s, channel, exit_key, now=now, window=window)
+        )
+        left = await self.sender.delete(address, found.sure, chat_key, unsure=found.unsure)
+        deleted = len(found.sure) + len(found.unsure) - len(left)
+        missed = len(left) + found.too_old
+        log.info("chat cleared channel=%s deleted=%d left=%d older=%s", channel, deleted, missed, found.older)
+        return exit_words(message, deleted, cleared=not missed and not found.older), found.rows
 
     async def forget_old(self) -> None:
         """Drop kept message ids too old for the platform to delete (quick exit could not use them)."""
         store, channel = self.outbox.store, self.channel
-        before = datetime.now(UTC) - self.sender.deletable_for
-        await self.outbox.session(lambda s: store.forget_messages(s, channel, None, before=before))
+        before = datetime.now(UTC) - kept.USELESS_AFTER
+        await self.outbox.session(lambda s: store.forget_messages(s, channel, before=before))
+
+
+def exit_words(message: Outbound, deleted: int, *, cleared: bool) -> Outbound:
+    """Quick exit's message once the deletion is done: its own words when the chat was cleared, else the
+    flow's line for what is left (nothing deleted, one, or `{count}` messages)."""
+    if cleared or len(message.not_cleared) != 3:
+        return message
+    none, one, many = message.not_cleared
+    text = none if deleted <= 0 else one if deleted == 1 else many.replace("{count}", str(deleted))
+    return replace(message, text=text)
 
 
 # -- the one delivery loop -------------------------------------------------------------------------------

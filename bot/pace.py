@@ -48,3 +48,17 @@ class Pacer:
         self._next_chat[chat] = start + self.per_chat
         if len(self._next_chat) > 10_000:
             self._next_chat = {k: t for k, t in self._next_chat.items() if t > start}
+
+    async def wait_any(self) -> None:
+        """Only the overall pace: a call that is not a message to a chat (quick exit's deletions)."""
+        if not self.per_second:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = now
+        if len(self._recent) == self.per_second:
+            start = max(start, self._recent[0] + 1.0)
+        if start > now:
+            await asyncio.sleep(start - now)
+            start = max(start, loop.time())
+        self._recent.append(start)

@@ -32,6 +32,7 @@ def to_dict(message: Outbound) -> dict[str, Any]:
         "request_location": message.request_location,
         "clear_chat": message.clear_chat,
         "step": message.step,
+        "not_cleared": list(message.not_cleared),
     }
 
 
@@ -47,6 +48,7 @@ def from_dict(data: dict[str, Any]) -> Outbound:
         request_location=bool(data.get("request_location", False)),
         clear_chat=bool(data.get("clear_chat", False)),
         step=str(data.get("step", "")),
+        not_cleared=tuple(str(t) for t in data.get("not_cleared", ())),
     )
 
 

@@ -61,6 +61,9 @@ class Outbound:
     update: bool = False  # a multi-select toggle: channels that can edit the last question do so
     request_location: bool = False  # offer a "share my location" button where the channel has one
     clear_chat: bool = False  # quick exit: delete what the channel allows of this conversation
+    # Quick exit where the channel deletes messages: the words instead of `text` when it could not delete
+    # everything (nothing deleted, one, "{count}" messages); the channel picks after deleting.
+    not_cleared: tuple[str, ...] = ()
     step: str = ""  # the step this message belongs to (logs and keyboards; never content)
 
 

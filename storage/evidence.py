@@ -4,7 +4,8 @@ One store for every channel (the web chat's uploads today). A file is named by a
 (`web-upload:<hex>` for web chat uploads, `evidence:<hex>` for the others), never by a platform id. The
 plaintext inside the Fernet token (newest key) starts with a small header holding the SHA-256 of the
 original bytes, so staff tools can show and check it; files and folders are owner-only. `read` checks the
-hash; `rotate` re-encrypts under the newest key; `forget` deletes.
+hash; `rotate` re-encrypts under the newest key; `forget` deletes. A file whose draft ended without a
+report goes at once (bot.app.evidence.dropped_files), and purge sweeps any left that nothing names.
 """
 
 from __future__ import annotations
@@ -62,6 +63,22 @@ class Evidence:
 def is_stored(ref: str) -> bool:
     """Whether a reference names a file in this store (not a platform id or URL)."""
     return any(ref.startswith(prefix) for prefix in FOLDERS)
+
+
+def refs_in(value: object) -> set[str]:
+    """Every reference of this store inside a draft's or a report's answers (JSON), wherever kept."""
+    found: set[str] = set()
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            if is_stored(item):
+                found.add(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend(item)
+    return found
 
 
 def _seal(data: bytes) -> bytes:
@@ -155,6 +172,14 @@ class EvidenceStore:
             where = self.data_dir / folder
             if where.is_dir():
                 yield from sorted(where.glob("*.bin"))
+
+    def stored(self) -> Iterator[tuple[str, float]]:
+        """Every stored file's reference, with the time it was written (seconds since the epoch)."""
+        for prefix, folder in FOLDERS.items():
+            where = self.data_dir / folder
+            if where.is_dir():
+                for path in sorted(where.glob("*.bin")):
+                    yield prefix + path.stem, path.stat().st_mtime
 
     def rotate(self) -> tuple[int, int]:
         """Re-encrypt every file under the newest key. Returns (re-encrypted, already current)."""

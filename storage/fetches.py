@@ -3,8 +3,10 @@
 A step that keeps a photo, file, video or voice note gives it a reference of the evidence store at once
 (the draft and the report keep only that) and leaves here the platform's file id or media URL, encrypted
 (`add_fetches`). The delivery loop claims one at a time (a lease, like the outbox), downloads it, and
-deletes the row (`fetched`): after that nothing links the file to the platform. Sync Core statements on
-a connection whose transaction the caller owns.
+deletes the row (`fetched`): after that nothing links the file to the platform. Where the platform keeps
+its own copy (Twilio's media), a `discard:` row takes the download's place until the loop has deleted
+that copy (`stored_then_discard`). Sync Core statements on a connection whose transaction the caller
+owns.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import Connection, Table, delete, insert, or_, select, update
 
 from storage.crypto import Cipher
 from storage.interface import Fetch
-from storage.models import EvidenceFetch
+from storage.models import EvidenceFetch, utcnow
 
 FETCH: Table = EvidenceFetch.__table__  # type: ignore[attr-defined]
 
@@ -73,9 +75,42 @@ def claim_fetch(
     return Claimed(row.ref, cipher.decrypt(row.source_enc), row.content_type, row.attempts + 1)
 
 
-def fetched(conn: Connection, ref: str) -> None:
-    """The file is in the evidence store (or will never be): forget where it came from."""
-    conn.execute(delete(FETCH).where(FETCH.c.ref == ref))
+def fetched(conn: Connection, ref: str) -> bool:
+    """The file is in the evidence store (or will never be): forget where it came from. False when the
+    row was gone already (its draft ended without a report meanwhile: the file must go too)."""
+    return bool(conn.execute(delete(FETCH).where(FETCH.c.ref == ref)).rowcount)
+
+
+DISCARD = "discard:"  # the ref of a row that deletes a stored file's copy on the platform (Twilio media)
+
+
+def stored_then_discard(conn: Connection, cipher: Cipher, claimed: Claimed, channel: str) -> bool:
+    """The file is in the evidence store: its download row goes, and a row to delete the platform's copy
+    takes its place (the delivery loop tries it, a bounded number of times). False as for `fetched`."""
+    there = fetched(conn, claimed.ref)
+    add_discard(conn, cipher, claimed, channel)
+    return there
+
+
+def add_discard(conn: Connection, cipher: Cipher, claimed: Claimed, channel: str) -> None:
+    """Leave the platform's copy of a file to be deleted by the delivery loop."""
+    conn.execute(
+        insert(FETCH).values(
+            ref=DISCARD + claimed.ref,
+            channel=channel,
+            content_type=None,
+            source_enc=cipher.encrypt(claimed.source),
+            created_at=utcnow(),
+            attempts=0,
+            claimed_until=None,
+        )
+    )
+
+
+def forget_fetches(conn: Connection, refs: Sequence[str]) -> None:
+    """Downloads no longer wanted (their draft ended without a report): never made."""
+    if refs:
+        conn.execute(delete(FETCH).where(FETCH.c.ref.in_(list(refs))))
 
 
 def waiting(conn: Connection, refs: Sequence[str]) -> list[str]:

@@ -79,6 +79,10 @@ class StepWrite:
     - `lines`: transcript lines, both ways, kept with the conversation or the report (not when erased).
     - `messages`: replies to deliver, in the outbox's stored form, in order.
     - `fetches`: files the answers now keep, to be downloaded by the delivery loop (storage.fetches).
+    - `dropped`: evidence references the draft no longer keeps (it ended without a report): their
+      downloads are not made; the caller deletes the files after the commit.
+    - `ids_dropped`: the chat's next messages will not be stored (the volume limit), so their ids are
+      unknown: quick exit must say it could not delete everything (storage.kept.mark_older).
     """
 
     chat: Chat
@@ -91,6 +95,8 @@ class StepWrite:
     lines: Sequence[TranscriptLine] = ()
     messages: Sequence[dict[str, Any]] = ()
     fetches: Sequence[Fetch] = ()
+    ids_dropped: bool = False
+    dropped: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,14 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from storage import dialect, series
+from storage import dialect, kept, series
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
-from storage.evidence import EvidenceStore, is_stored
+from storage.evidence import EvidenceStore, is_stored, refs_in
 from storage.models import (
     ALL_TABLES,
     ENCRYPTED_COLUMNS,
     AuditEvent,
-    ChatMessage,
     Conversation,
     EvidenceFetch,
     InboundReceipt,
@@ -38,7 +37,7 @@ from storage.models import (
 from storage.store import Store
 
 RECEIPT_KEEP = timedelta(hours=48)  # a platform may redeliver for about a day; keep ids at least that long
-SENT_KEEP = timedelta(hours=48)  # Telegram deletes messages under 48 hours old (quick exit needs their ids)
+SENT_KEEP = timedelta(hours=48)  # sent messages kept as long as Telegram lets a bot delete them
 BATCH = 500
 
 
@@ -127,12 +126,19 @@ async def purge(
     delivery ids and sent messages."""
     now = now or utcnow()
     counts = PurgeCounts()
-    await _purge_drafts(db, counts, before=now - timedelta(days=draft_retention_days))
+    await _purge_drafts(
+        db, store, counts, before=now - timedelta(days=draft_retention_days), evidence=evidence
+    )
     await _purge_reports(
         db, store, counts, before=now - timedelta(days=report_retention_days), evidence=evidence
     )
+    if evidence is not None:
+        counts.evidence_files += await sweep_evidence(db, store, evidence, now=now)
     async with db.transaction() as s:
         await _purge_the_rest(s, store, counts, now)
+        await _purge_kept_ids(
+            s, store, counts, now, markers_before=now - timedelta(days=draft_retention_days)
+        )
         await store.audit(
             s,
             actor=actor,
@@ -145,8 +151,11 @@ async def purge(
     return counts
 
 
-async def _purge_drafts(db: Database, counts: PurgeCounts, *, before: datetime) -> None:
-    """Idle drafts, in batches, so that a large purge never holds the database for long."""
+async def _purge_drafts(
+    db: Database, store: Store, counts: PurgeCounts, *, before: datetime, evidence: EvidenceStore | None
+) -> None:
+    """Idle drafts, in batches, so that a large purge never holds the database for long; the evidence
+    files they kept once each batch is committed."""
     while True:
         async with db.transaction() as s:
             idle = select(col(Conversation.id)).where(col(Conversation.updated_at) < before).limit(BATCH)
@@ -155,10 +164,43 @@ async def _purge_drafts(db: Database, counts: PurgeCounts, *, before: datetime) 
             ids = [int(i or 0) for i in (await s.execute(locked)).scalars()]
             if not ids:
                 return
+            drafts = await s.execute(select(col(Conversation.draft_enc)).where(col(Conversation.id).in_(ids)))
+            files = sorted(set().union(*(_draft_refs(store.cipher, token) for token in drafts.scalars())))
+            await _forget_downloads(s, files)
             t, o = await _delete_drafts(s, ids)
             counts.drafts += len(ids)
             counts.transcript_entries += t
             counts.outbox_messages += o
+        if evidence is not None:
+            counts.evidence_files += evidence.forget(files)
+
+
+def _draft_refs(cipher: Cipher, token: str | None) -> set[str]:
+    """The evidence-store references a stored draft keeps."""
+    if token is None:
+        return set()
+    try:
+        return refs_in(cipher.decrypt_json(token))
+    except DecryptError:
+        return set()
+
+
+ORPHAN_AGE = timedelta(hours=1)  # a file younger than this may belong to a step not yet committed
+
+
+async def sweep_evidence(db: Database, store: Store, evidence: EvidenceStore, *, now: datetime) -> int:
+    """Delete evidence files that no draft, report or waiting download names (a draft that ended while
+    its file was written, a crash between the two), once older than ORPHAN_AGE. Returns how many."""
+    named: set[str] = set()
+    async with db.transaction() as s:
+        for (token,) in (await s.execute(select(col(Conversation.draft_enc)))).all():
+            named |= _draft_refs(store.cipher, token)
+        for (token,) in (await s.execute(select(col(Report.sealed_enc)))).all():
+            named |= _draft_refs(store.cipher, token)
+        named.update(str(r) for r in (await s.execute(select(col(EvidenceFetch.ref)))).scalars())
+    cutoff = (now - ORPHAN_AGE).timestamp()
+    orphans = [ref for ref, written in evidence.stored() if ref not in named and written < cutoff]
+    return evidence.forget(orphans)
 
 
 async def _purge_reports(
@@ -188,12 +230,19 @@ async def _purge_reports(
             counts.evidence_files += evidence.forget(files)
 
 
+async def _purge_kept_ids(
+    s: AsyncSession, store: Store, counts: PurgeCounts, now: datetime, *, markers_before: datetime
+) -> None:
+    """Message ids kept for quick exit that are too old to delete (each chat that had some keeps a marker
+    that older messages exist), and markers older than the draft retention (storage.kept)."""
+    counts.message_ids = await store.forget_messages(s, None, before=now - kept.USELESS_AFTER)
+    await s.run_sync(lambda sync: kept.expire_markers(sync.connection(), before=markers_before))
+
+
 async def _purge_the_rest(s: AsyncSession, store: Store, counts: PurgeCounts, now: datetime) -> None:
     """Old delivery ids, kept message ids, counters and sent messages."""
     r = await s.execute(delete(InboundReceipt).where(col(InboundReceipt.received_at) < now - RECEIPT_KEEP))
     counts.receipts = _rows(r)
-    kept = await s.execute(delete(ChatMessage).where(col(ChatMessage.at) < now - SENT_KEEP))
-    counts.message_ids = _rows(kept)
     # Report counters of the abuse limit live an hour (bot/limits.py); a purge clears any left over.
     await store.purge_submission_counts(s, before=now - timedelta(hours=1))
     # Failed status look-ups are counted for an hour, and kept while a lockout lasts (docs/limits.md).

@@ -13,7 +13,7 @@ delivery loop runs them through storage.db.Database.run_write). Messages leave h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -294,13 +294,22 @@ def _orphan() -> tuple[Any, ...]:
 
 
 def mark_sent(
-    conn: Connection, cipher: Cipher, ids: Sequence[int], *, at: datetime, platform_ids: Sequence[str] = ()
+    conn: Connection,
+    cipher: Cipher,
+    ids: Sequence[int],
+    *,
+    at: datetime,
+    platform_ids: Sequence[str] = (),
+    also: Callable[[Connection], object] | None = None,
 ) -> None:
-    """Record delivery (and the platform's message ids, encrypted, for quick exit).
+    """Record delivery (and the platform's message ids, encrypted). `also` writes what the sender keeps
+    of the send in the same transaction (quick exit's ids: bot.delivery.KeptMessages).
 
     A message that belongs to no conversation and no report (the last words of an erased draft or
     of an anonymous report) is deleted instead: once delivered, nothing of it stays.
     """
+    if also is not None:
+        also(conn)
     ids = list(ids)
     if conn.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids), *_orphan())).rowcount:
         dialect.request_checkpoint(conn)

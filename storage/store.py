@@ -13,14 +13,14 @@ of the channels and of staff commands (to seed and read rows); they go when thos
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import writes
+from storage import kept, writes
 from storage.crypto import Cipher
 from storage.interface import TranscriptLine as Line
 from storage.models import (
@@ -136,45 +136,34 @@ class Store:
     async def message_refs(
         self, s: AsyncSession, channel: str, chat_key: str, *, since: datetime
     ) -> list[str]:
-        """Platform ids of this chat's messages since a time, both ways, oldest first."""
-        refs: list[tuple[datetime, str]] = []
-        incoming = await s.execute(
-            select(col(ChatMessage.at), col(ChatMessage.ref_enc)).where(
+        """Platform ids of this chat's messages kept at or after a time, both ways, oldest first."""
+        found = await s.execute(
+            select(col(ChatMessage.ref_enc))
+            .where(
                 col(ChatMessage.channel) == channel,
                 col(ChatMessage.chat_key) == chat_key,
-                col(ChatMessage.at) >= since,
+                col(ChatMessage.at) >= kept.kept_time(since),
             )
+            .order_by(col(ChatMessage.at), col(ChatMessage.id))
         )
-        refs.extend((at, self.cipher.decrypt(token)) for at, token in incoming.all())
-        outgoing = await s.execute(
-            select(col(OutboxMessage.sent_at), col(OutboxMessage.platform_ids_enc)).where(
-                col(OutboxMessage.channel) == channel,
-                col(OutboxMessage.chat_key) == chat_key,
-                col(OutboxMessage.sent_at) >= since,
-                col(OutboxMessage.platform_ids_enc).is_not(None),
-            )
-        )
-        for at, token in outgoing.all():
-            if at is not None and token is not None:
-                refs.extend((at, str(ref)) for ref in self.cipher.decrypt_json(token))
-        return [ref for _, ref in sorted(refs, key=lambda pair: pair[0])]
+        return [self.cipher.decrypt(token) for (token,) in found.all()]
 
-    async def forget_messages(
-        self, s: AsyncSession, channel: str, chat_key: str | None, *, before: datetime | None = None
-    ) -> None:
-        """Drop kept message ids: a chat's (after quick exit), every chat's (None), or only those before a time."""
-        incoming = delete(ChatMessage).where(col(ChatMessage.channel) == channel)
-        outgoing = update(OutboxMessage).where(
-            col(OutboxMessage.channel) == channel, col(OutboxMessage.platform_ids_enc).is_not(None)
+    async def kept_for_exit(
+        self, s: AsyncSession, channel: str, chat_key: str, *, now: datetime, window: timedelta
+    ) -> kept.Kept:
+        """What quick exit can try to delete in this chat (storage.kept.kept_for_exit)."""
+        return await _on_connection(
+            s, lambda conn: kept.kept_for_exit(conn, self.cipher, channel, chat_key, now=now, window=window)
         )
-        if chat_key is not None:
-            incoming = incoming.where(col(ChatMessage.chat_key) == chat_key)
-            outgoing = outgoing.where(col(OutboxMessage.chat_key) == chat_key)
-        if before is not None:
-            incoming = incoming.where(col(ChatMessage.at) < before)
-            outgoing = outgoing.where(col(OutboxMessage.sent_at) < before)
-        await s.execute(incoming)
-        await s.execute(outgoing.values(platform_ids_enc=None))
+
+    async def forget_kept(self, s: AsyncSession, rows: Sequence[int]) -> None:
+        """Drop kept ids quick exit has used."""
+        await _on_connection(s, lambda conn: kept.forget(conn, rows))
+
+    async def forget_messages(self, s: AsyncSession, channel: str | None, *, before: datetime) -> int:
+        """Drop kept ids too old for the platform to delete (of one channel, or all), leaving each chat a
+        marker that older messages exist (storage.kept.age_out)."""
+        return await _on_connection(s, lambda conn: kept.age_out(conn, self.cipher, channel, before=before))
 
     # -- audit -----------------------------------------------------------------------------------
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, select, update
 
-from storage import dialect, models, outbox
+from storage import dialect, kept, models, outbox
 from storage.crypto import Cipher
-from storage.fetches import add_fetches
+from storage.fetches import add_fetches, forget_fetches
 from storage.interface import (
     Chat,
     Lockout,
@@ -37,7 +37,6 @@ RECEIPT: Table = models.InboundReceipt.__table__  # type: ignore[attr-defined]
 REPORT: Table = models.Report.__table__  # type: ignore[attr-defined]
 TRANSCRIPT: Table = models.TranscriptEntry.__table__  # type: ignore[attr-defined]
 OUTBOX: Table = models.OutboxMessage.__table__  # type: ignore[attr-defined]
-CHAT_MESSAGE: Table = models.ChatMessage.__table__  # type: ignore[attr-defined]
 SUBMISSION: Table = models.SubmissionCount.__table__  # type: ignore[attr-defined]
 LOOKUP: Table = models.LookupFailure.__table__  # type: ignore[attr-defined]
 AUDIT: Table = models.AuditEvent.__table__  # type: ignore[attr-defined]
@@ -68,7 +67,6 @@ _LAST_SEQ_CONVERSATION = select(func.max(TRANSCRIPT.c.seq)).where(
 _LAST_SEQ_REPORT = select(func.max(TRANSCRIPT.c.seq)).where(TRANSCRIPT.c.report_id == bindparam("b_owner"))
 _TRANSCRIPT_INSERT = TRANSCRIPT.insert()
 _OUTBOX_INSERT = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
-_CHAT_MESSAGE_INSERT = CHAT_MESSAGE.insert()
 _REFERENCE_EXISTS = select(REPORT.c.id).where(REPORT.c.reference == bindparam("b_reference"))
 # A report sent: the report, its transcript taken over, the conversation and what it sent let go.
 _REPORT_INSERT = REPORT.insert().returning(REPORT.c.id)
@@ -89,9 +87,6 @@ _FORGET_DELIVERED = delete(OUTBOX).where(
     OUTBOX.c.chat_key == bindparam("b_chat"),
     OUTBOX.c.report_id.is_(None),
     _DONE,
-)
-_FORGET_MESSAGE_IDS = delete(CHAT_MESSAGE).where(
-    CHAT_MESSAGE.c.channel == bindparam("b_channel"), CHAT_MESSAGE.c.chat_key == bindparam("b_chat")
 )
 _COUNT_EXPIRE = delete(SUBMISSION).where(SUBMISSION.c.window_start <= bindparam("b_before"))
 _COUNT_FIND = select(SUBMISSION.c.id, SUBMISSION.c.count).where(
@@ -182,13 +177,13 @@ def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) 
 
 
 def forget_chat(conn: Connection, channel: str, chat_key: str) -> int:
-    """Delete every delivered message to this chat that no report keeps, and the kept ids of messages
-    from it (for anonymous reports). Returns how many rows went."""
-    chat = {"b_channel": channel, "b_chat": chat_key}
-    result = conn.execute(_FORGET_DELIVERED, chat)
-    kept = conn.execute(_FORGET_MESSAGE_IDS, chat)
+    """Delete every delivered message to this chat that no report keeps (for anonymous reports). Returns
+    how many rows went. The platform ids kept for quick exit stay (storage.kept: under the chat's
+    pseudonym and the hour only, nothing that names the report), so that `exit` can still clear the
+    chat on the person's phone for as long as the platform allows."""
+    result = conn.execute(_FORGET_DELIVERED, {"b_channel": channel, "b_chat": chat_key})
     dialect.request_checkpoint(conn)
-    return int(result.rowcount or 0) + int(kept.rowcount or 0)
+    return int(result.rowcount or 0)
 
 
 def append_transcript(
@@ -422,9 +417,9 @@ def enqueue(
 def remember_message(
     conn: Connection, cipher: Cipher, channel: str, chat_key: str, ref: str, *, at: datetime
 ) -> None:
-    """Keep the platform id of a message the person sent (encrypted), for quick exit."""
-    values = {"channel": channel, "chat_key": chat_key, "at": at, "ref_enc": cipher.encrypt(ref)}
-    dialect.rows(conn, _CHAT_MESSAGE_INSERT, values)
+    """Keep the platform id of a message the person sent (encrypted, under the chat's quick-exit
+    pseudonym `chat_key` (storage.kept.exit_key) and the hour only), for quick exit (storage.kept)."""
+    kept.keep(conn, cipher, channel, chat_key, [ref], at=at)
 
 
 # -- what a report keeps in clear, what it seals -----------------------------------------------------
@@ -486,14 +481,20 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
     """Write everything one step decided (see storage.interface.StepWrite); the outbox ids, in order.
 
     A submitted report takes over the conversation's transcript, then the conversation goes; an
-    anonymous report also takes what the chat was sent with it (storage.writes.forget_chat), and this
+    anonymous report also takes what the chat was sent with it (storage.writes.forget_chat; the ids kept
+    for quick exit stay, see storage.kept), and this
     step's replies belong to nothing, so they are deleted once delivered. An erased conversation keeps no
     transcript, so no line is written for it.
     """
     chat = write.chat
-    if write.message_ref is not None:
-        remember_message(conn, cipher, chat.channel, chat.chat_key, write.message_ref, at=write.at)
+    if write.message_ref is not None or write.ids_dropped:
+        exit_key = kept.exit_key(cipher, chat.channel, chat.address)
+        if write.message_ref is not None:
+            remember_message(conn, cipher, chat.channel, exit_key, write.message_ref, at=write.at)
+        if write.ids_dropped:
+            kept.mark_older(conn, cipher, chat.channel, exit_key, at=write.at)
     add_fetches(conn, cipher, chat.channel, write.fetches, at=write.at)
+    forget_fetches(conn, write.dropped)
     report = write.report
     report_id = _submit(conn, cipher, write, report) if report is not None else None
     conversation_id = _end_or_save(conn, cipher, write)

@@ -19,6 +19,7 @@ def test_the_outbox_form_keeps_every_field_and_reads_back_the_same() -> None:
         request_location=True,
         clear_chat=True,
         step="what_happened",
+        not_cleared=("Nothing deleted.", "1 deleted.", "{count} deleted."),
     )
     stored = json.loads(json.dumps(to_dict(message)))  # as the outbox keeps it
     assert set(stored) == {f.name for f in fields(Outbound)}

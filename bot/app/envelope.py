@@ -44,6 +44,7 @@ class Outcome:
     # The replies claimed in the step's own transaction, handed to the channel's delivery after the
     # commit (bot.delivery.Delivery.hand); empty when they wait in the outbox for their turn.
     claimed: list[Pending] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # evidence files the draft let go (deleted after)
 
 
 # Lone UTF-16 surrogates (JSON's "\ud800", which json.loads keeps) cannot be encoded, so cannot be

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
+from typing import Any
 
 from bot.app.envelope import Envelope
 from flows.types import Media, StepResult
-from storage.evidence import is_stored
+from storage.evidence import is_stored, refs_in
 from storage.interface import Fetch
 
 PREFIX = "evidence:"
@@ -48,3 +49,17 @@ def kept_fetches(fetches: Sequence[Fetch], result: StepResult) -> list[Fetch]:
         if isinstance(item, dict):
             kept.add(str(item.get("ref")))
     return [f for f in fetches if f.ref in kept]
+
+
+def dropped_files(saved: dict[str, Any] | None, result: StepResult) -> list[str]:
+    """Evidence the saved draft kept that neither the new draft nor a submitted report keeps (stop,
+    delete, exit, start again): its files go, and downloads not made yet are never made."""
+    if saved is None:
+        return []
+    before = refs_in(saved)
+    if not before:
+        return []
+    after = refs_in(result.draft.to_json())
+    if result.submit is not None:
+        after |= refs_in(asdict(result.submit))
+    return sorted(before - after)

@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 from bot import limits
 from bot.app.codes import Code, Codes
 from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
-from bot.app.evidence import evidence_refs, kept_fetches
+from bot.app.evidence import dropped_files, evidence_refs, kept_fetches
 from bot.app.sizes import too_big
 from bot.app.status import LookUp, StatusLookup, earlier_report
 from bot.channels import can_clear_chat, rate_limited
@@ -43,6 +43,7 @@ from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StepResult
 from storage.crypto import Cipher
 from storage.db import Database, WriteGate
+from storage.evidence import EvidenceStore
 from storage.interface import Chat, NewReport, StaffAnswer, StepStore, StepWrite
 from storage.interface import TranscriptLine as Line
 from storage.outbox import Pending
@@ -93,6 +94,8 @@ class ReportService:
         self.flow = flow
         self.cipher = Cipher(config.security.encryption_keys, config.security.pseudonym_key)
         self.store = Store(self.cipher)  # outside the step: staff, quick exit (and tests seeding rows)
+        # Files a draft let go (stop, delete, exit) are deleted after the step's commit.
+        self.evidence = EvidenceStore(config.data_path, config.security.encryption_keys)
         self.storage: StepStore = SqlStepStore(self.cipher)  # the step's one way into storage
         self.settings = config.flow_settings()
         self.zone = ZoneInfo(config.service.timezone)
@@ -164,6 +167,9 @@ class ReportService:
     async def _handle(self, env: Envelope, chat_key: str) -> Outcome:
         code = await self.codes.take_soon() if chat_key in self._near_submit else None
         outcome = await self._run_step(env, chat_key, code)
+        if outcome.dropped:  # after the commit: a step rolled back still names its files
+            gone = await asyncio.to_thread(self.evidence.forget, outcome.dropped)
+            log.info("evidence of an ended draft deleted files=%d", gone)
         if outcome.step in self.submitting:
             if len(self._near_submit) >= NEAR_SUBMIT_MAX:
                 self._near_submit.clear()
@@ -209,7 +215,8 @@ class ReportService:
             code = None
         self._look_ups(conn, env, chat_key, result, now)
         write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
-        write = replace(write, fetches=kept_fetches(fetches, result))
+        dropped = dropped_files(conv.draft, result)
+        write = replace(write, fetches=kept_fetches(fetches, result), dropped=dropped)
         ids = self.storage.record_step(conn, write)
         _log_step(env, result, reference, len(ids))
         ended = write.ended
@@ -220,6 +227,7 @@ class ReportService:
             step=None if ended else result.draft.step,
             limited=limited,
             claimed=self._claimed(conn, write, ids, claim),
+            dropped=dropped,
         )
 
     def _claimed(
@@ -405,7 +413,15 @@ class ReportService:
         if volume is limits.Volume.FULL:
             log.info("chat past what the volume limit keeps channel=%s", named(env))
             calm = Outbound(limits.words("nothing_more_kept", minutes=minutes), step="limits")
-            write = StepWrite(chat=chat, conversation_id=None, at=stamp, messages=[to_dict(calm)])
+            # The messages dropped after this one keep no id: quick exit must not call the chat cleared.
+            write = StepWrite(
+                chat=chat,
+                conversation_id=None,
+                at=stamp,
+                message_ref=env.message_ref,
+                messages=[to_dict(calm)],
+                ids_dropped=True,
+            )
             return Outcome(replies=[calm], outbox_ids=self.storage.record_step(conn, write), limited=True)
         conv = self.storage.open_conversation(conn, env.channel, chat_key)
         replies: list[Outbound] = []

@@ -14,7 +14,7 @@ Outbound, it renders a neutral `flows.types.Outbound` in the platform's terms an
         followup_refusal(...)          why a follow-up cannot go now (WhatsApp's 24 hours)
 
     Sender.send(address, message, pending) -> platform ids      raises RetryLater or GiveUp
-    DeletesMessages.delete(address, refs, chat_key)             optional: quick exit deletes the chat
+    DeletesMessages.delete(address, refs, chat_key, unsure=...) -> refs left    optional: quick exit
 
 A channel's package `__init__` holds only its `Channel` subclass (no platform library is imported
 until a method needs it), so that the service can read the attributes without loading Telegram or
@@ -53,11 +53,15 @@ class DeletesMessages(Sender, Protocol):
     """A sender that can delete a chat's messages for `deletable_for` after they were sent.
 
     The delivery loop uses it for quick exit (before a message that asks for `clear_chat`, the chat's
-    kept message ids go to `delete`) and forgets the ids it can no longer use (see bot.delivery)."""
+    kept message ids go to `delete`) and forgets the ids it can no longer use (see bot.delivery).
+    `delete` returns the refs it could not delete; `unsure` refs may be just past `deletable_for` and
+    must be checked one by one."""
 
     deletable_for: timedelta
 
-    async def delete(self, address: str, refs: Sequence[str], chat_key: str) -> int: ...
+    async def delete(
+        self, address: str, refs: Sequence[str], chat_key: str, *, unsure: Sequence[str] = ()
+    ) -> Sequence[str]: ...
 
 
 @dataclass

@@ -61,6 +61,9 @@ ENGINE_KEYS = (
     "stop.text",
     "delete.text",
     "exit.cleared",
+    "exit.not_cleared_none",
+    "exit.not_cleared_one",
+    "exit.not_cleared",
     "exit.manual",
     "exit.manual_nothing",
     "back.first",
@@ -522,10 +525,13 @@ class Flow:
         fresh = Draft(step=START, locale=draft.locale)
         if cmd == "exit":
             # Where the bot cannot clear the chat, say only what is true: answers are deleted only when
-            # there were some (not after a report was sent), and the messages stay on the phone.
+            # there were some (not after a report was sent), and the messages stay on the phone. Where
+            # it can, the channel picks "Chat closed." or what is left to delete once it has deleted.
             manual = "exit.manual" if draft.answers else "exit.manual_nothing"
             key = "exit.cleared" if ctx.can_clear_chat else manual
-            out = Outbound(text=say(key), clear_chat=True, step="exit")
+            left = ("exit.not_cleared_none", "exit.not_cleared_one", "exit.not_cleared")
+            if_left = tuple(say(k, count="{count}") for k in left) if ctx.can_clear_chat else ()
+            out = Outbound(text=say(key), clear_chat=True, step="exit", not_cleared=if_left)
         else:
             out = Outbound(text=say(f"{cmd}.text"), step=cmd)
         return StepResult(draft=fresh, replies=[out], erase=True)

@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.limits import ChatPace, ChatTurns, ChatVolume, Volume
 from bot.service import Envelope, ReportService
 from flows.types import Inbound, Media
+from storage import kept
 from storage.db import Database
 from storage.models import (
     Conversation,
@@ -138,6 +139,14 @@ async def test_past_the_volume_limit_messages_are_kept_unanswered_and_the_person
             "[photo] part 7 [file: AgACAgQ-kept-photo]",
         ]
         assert await count(db, InboundReceipt) == 9  # the ones after "nothing more" stored nothing
+        # Quick exit keeps the ids of the nine stored, and a marker that later ones were not kept: it
+        # will not call the chat cleared while the dropped messages are still on the phone.
+        key = kept.exit_key(service.cipher, "telegram", "777")  # the ids' own pseudonym
+        async with db.transaction() as s:
+            refs = await service.store.message_refs(s, "telegram", key, since=T0 - timedelta(hours=1))
+            found = await service.store.kept_for_exit(s, "telegram", key, now=T0, window=timedelta(hours=47))
+        assert sorted(refs, key=int) == [str(i) for i in range(9)]
+        assert found.older
         # Getting help and leaving always work, even past the limit.
         urgent = await service.handle(
             Envelope("telegram", "777", Inbound(text="999"), delivery_id="u", received_at=T0)

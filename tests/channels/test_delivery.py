@@ -403,12 +403,20 @@ async def test_message_ids_too_old_to_delete_are_forgotten_by_the_loop(desk: Des
 
     try:
         for _ in range(250):
-            if await kept() == 1:
+            async with desk.db.transaction() as s:
+                refs = await desk.service.store.message_refs(
+                    s, "telegram", "k", since=now - timedelta(days=7)
+                )
+            if refs == ["12"]:
                 break
             await asyncio.sleep(0.02)
     finally:
         await delivery.stop()
+    assert refs == ["12"]
+    # In place of the old id, one marker that the chat holds messages too old to delete (quick exit then
+    # never says "Chat closed."), with no id in it.
+    assert await kept() == 2
     async with desk.db.transaction() as s:
-        assert await desk.service.store.message_refs(s, "telegram", "k", since=now - timedelta(days=7)) == [
-            "12"
-        ]
+        marker = (await s.execute(select(ChatMessage).where(ChatMessage.channel != "telegram"))).scalar_one()
+    assert marker.channel == "telegram+old" and marker.chat_key == "k"
+    assert desk.service.cipher.decrypt(marker.ref_enc) == ""

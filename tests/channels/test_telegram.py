@@ -31,6 +31,7 @@ from bot.cli import main, serve
 from bot.config import Config
 from bot.server import build_app, create_app
 from bot.service import ReportService
+from storage import kept
 from storage.db import Database
 from storage.evidence import EvidenceStore
 from storage.models import ChatMessage, Conversation, EvidenceFetch, InboundReceipt, OutboxMessage, Report
@@ -345,14 +346,15 @@ async def test_exit_deletes_the_messages_of_this_conversation(phone: Phone) -> N
     shown_before = [m.message_id for m in phone.api.screen(CHAT)]
     assert len([m for m in phone.api.screen(CHAT) if not m.from_bot]) == 2  # "hi" and "help"
     assert len(shown_before) >= 7
-    assert await count(phone.db, ChatMessage) == 2  # button presses are not messages
+    # One kept id per message on the screen, both ways (button presses are not messages).
+    assert await count(phone.db, ChatMessage) == len(shown_before)
     after = await phone.say("exit")
     assert after == ["Chat closed."]
     screen = phone.api.screen(CHAT)
     assert [m.text for m in screen] == ["Chat closed."]
     deleted = [i for call in phone.api.called("deleteMessages") for i in call["message_ids"]]
     assert set(shown_before) <= set(deleted)
-    assert await count(phone.db, ChatMessage) == 0
+    assert await count(phone.db, ChatMessage) == 1  # only "Chat closed.", for a later exit
     assert await count(phone.db, Conversation) == 0
 
 
@@ -455,7 +457,7 @@ async def test_the_pacer_keeps_a_chat_to_one_message_per_interval() -> None:
 async def test_exit_deletes_in_batches_of_100_and_leaves_what_telegram_no_longer_allows(phone: Phone) -> None:
     await phone.say("hi")
     service = phone.channel.service
-    chat_key = service.chat_key("telegram", str(CHAT))
+    chat_key = kept.exit_key(service.cipher, "telegram", str(CHAT))  # where quick exit keeps ids
     now = datetime.now(UTC)
     async with phone.db.transaction() as s:
         for ref in range(1, 151):  # earlier messages of this chat, still deletable
@@ -464,13 +466,18 @@ async def test_exit_deletes_in_batches_of_100_and_leaves_what_telegram_no_longer
             )
         await service.store.remember_message(s, "telegram", chat_key, "7", at=now - timedelta(hours=49))
         await service.store.remember_message(s, "telegram", chat_key, "999999", at=now - timedelta(hours=49))
-    await phone.say("exit")
+    said_after = await phone.say("exit")
     batches = [call["message_ids"] for call in phone.api.called("deleteMessages")]
     assert len(batches) == 2 and all(1 <= len(b) <= 100 for b in batches)
     deleted = {i for b in batches for i in b}
     assert set(range(1, 151)) <= deleted
     assert 999999 not in deleted  # over 48 hours old: Telegram would refuse, so it is not tried
-    assert await count(phone.db, ChatMessage) == 0
+    # 150, and "hi", the welcome and "exit"; the two too old are still on the phone, and it says so.
+    assert said_after == [
+        "I deleted 153 messages. I could not delete some others. "
+        "Please delete this chat yourself to hide them."
+    ]
+    assert await count(phone.db, ChatMessage) == 1  # only the id of those words
 
 
 async def test_serve_mounts_the_telegram_webhook_when_a_token_is_set(make_config: Any) -> None:

@@ -463,11 +463,14 @@ async def test_an_anonymous_report_keeps_the_photo_encrypted_and_no_twilio_url(w
             else:
                 said = await p.send("skip")
         assert "Your reference is HC-" in await p.choose("Send report")
-    # The download: credentials to Twilio's API only, then the file store (the fake checks it got none).
+    # The download: credentials to Twilio's API only, then the file store (the fake checks it got none);
+    # once stored here, Twilio's copy is deleted.
     assert [u for u, _ in wa.media.requests] == [
         url,
         url.replace("https://api.twilio.com/", FakeTwilioMedia.STORE),
+        url + ".json",
     ]
+    assert wa.media.deleted == [url] and url not in wa.media.files
     async with wa.db.transaction() as s:
         report = (await s.execute(select(Report))).scalar_one()
         sealed = wa.service.store.sealed(report)

@@ -188,7 +188,20 @@ class FakeTwilioMedia:
     def __init__(self) -> None:
         self.files: dict[str, tuple[bytes, str]] = {}  # media URL -> (bytes, content type)
         self.requests: list[tuple[str, str | None]] = []  # (url, Authorization header)
+        self.deleted: list[str] = []  # media URLs deleted (DELETE .../Media/ME....json)
+        self.fail_deletes = 0  # the next this many DELETEs answer 503
         self.down = False
+
+    def _delete(self, url: str) -> httpx.Response:
+        if self.fail_deletes:
+            self.fail_deletes -= 1
+            return httpx.Response(503)
+        if self.files.pop(url, None) is None:
+            return httpx.Response(
+                404, json={"code": 20404, "message": "The requested resource was not found"}
+            )
+        self.deleted.append(url)
+        return httpx.Response(204)
 
     def add(self, message_sid: str, data: bytes, content_type: str = "image/jpeg") -> str:
         url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages/{message_sid}/Media/ME{len(self.files):030x}"
@@ -207,6 +220,8 @@ class FakeTwilioMedia:
             return httpx.Response(200, content=data, headers={"content-type": kind})
         if given != httpx.BasicAuth(ACCOUNT, TOKEN)._auth_header:
             return httpx.Response(401)
+        if request.method == "DELETE":
+            return self._delete(url.removesuffix(".json"))
         if url not in self.files:
             return httpx.Response(404)
         return httpx.Response(

@@ -60,6 +60,9 @@ class FakeBotAPI:
         self.webhook: dict[str, Any] | None = None
         self.files: dict[str, bytes] = {}  # file_id -> bytes, served by getFile and /file/bot<token>/...
         self.downloads: list[str] = []  # file paths downloaded
+        # Message ids Telegram will not let the bot delete (sent over 48 hours ago): deleteMessage says
+        # "message can't be deleted"; a deleteMessages batch holding one deletes the others and is refused.
+        self.undeletable: set[int] = set()
 
     # -- wiring ----------------------------------------------------------------------------------
 
@@ -192,8 +195,31 @@ class FakeBotAPI:
         ids = p["message_ids"]
         assert 1 <= len(ids) <= 100, "deleteMessages takes 1-100 ids"
         for mid in ids:
-            chat.pop(int(mid), None)
+            if int(mid) not in self.undeletable:
+                chat.pop(int(mid), None)
+        if self.undeletable & {int(mid) for mid in ids}:
+            return _bad_request("Bad Request: message can't be deleted")
         return True
+
+    def _m_deleteMessage(self, p: dict[str, Any]) -> Any:
+        chat = self.chats.get(int(p["chat_id"]), {})
+        mid = int(p["message_id"])
+        if mid in self.undeletable:
+            return _bad_request("Bad Request: message can't be deleted for everyone")
+        if chat.pop(mid, None) is None:
+            return _bad_request("Bad Request: message to delete not found")
+        return True
+
+    def deleted(self) -> set[int]:
+        """Every message id a delete call (of either kind) asked to delete and Telegram did."""
+        out: set[int] = set()
+        for call in self.calls:
+            if call.method == "deleteMessages":
+                ids = {int(i) for i in call.params["message_ids"]}
+                out |= ids if call.ok else ids - self.undeletable
+            elif call.method == "deleteMessage" and call.ok:
+                out.add(int(call.params["message_id"]))
+        return out
 
     def _m_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         return True

@@ -105,6 +105,61 @@ async def test_reply_reaches_a_telegram_reporter_and_status_shows_it(
         await db.dispose()
 
 
+async def test_a_staff_reply_sent_while_the_server_is_down_is_deleted_by_quick_exit(
+    make_config: Callable[..., Config],
+) -> None:
+    """The staff command sends the reply itself (no server running): its id is kept like the server's."""
+    config = make_config(
+        f'[telegram]\ntoken = "{TOKEN}"\nwebhook_secret = "{SECRET}"\n'
+        'api_base_url = "https://telegram.test/bot"\n'
+        "[limits]\nmessages_per_second = 1000\n"
+    )
+    api = FakeBotAPI()
+    db = Database(config.database_url)
+    await upgrade(db)
+    service = ReportService(config, db)
+
+    async def serving(lines: list[str]) -> None:
+        channel = TelegramChannel(
+            config, service, api.bot(), pacer=Pacer(per_chat=0, overall=0), interval=0.05
+        )
+        app = create_app(config, service, [channel.routes()])
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://reportbot.test") as client:
+                for line in lines:
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                    response = await client.post(
+                        "/telegram/webhook", json=api.text(CHAT, line), headers=headers
+                    )
+                    assert response.status_code == 200
+                    async with asyncio.timeout(10):
+                        while True:
+                            await channel.idle()
+                            async with db.transaction() as s:
+                                if not await service.store.pending_count(s, "telegram"):
+                                    break
+                            await asyncio.sleep(0.02)
+
+    try:
+        await serving(list(CONTACT_IN_CHAT))
+        found = REFERENCE.search("\n".join(api.bot_texts(CHAT)))
+        assert found
+        staff = Staff(
+            config,
+            db,
+            who="test",
+            senders=lambda _: TelegramSender(api.bot(), pacer=Pacer(per_chat=0, overall=0)),
+        )
+        assert (await staff.reply(found.group(1), WORDS)).delivered
+        assert api.screen(CHAT)[-1].text == framed(found.group(1))
+
+        await serving(["exit"])
+        assert [m.text for m in api.screen(CHAT)] == ["Chat closed."]
+    finally:
+        await db.dispose()
+
+
 async def test_reply_reaches_a_whatsapp_reporter_inside_24_hours_and_is_refused_after(
     make_config: Callable[..., Config],
 ) -> None:

@@ -1,4 +1,4 @@
-"""Outbound: an outbox message to Bot API calls (sendMessage, editMessageText, deleteMessages), paced
+"""Outbound: an outbox message to Bot API calls (sendMessage, editMessageText, deleteMessage(s)), paced
 per chat and overall. Bot API errors become the outbox's retry-or-give-up, by code only."""
 
 from __future__ import annotations
@@ -195,20 +195,48 @@ class TelegramSender:
             return "not modified" in str(exc).lower()
         return True
 
-    async def delete(self, address: str, refs: Sequence[str], chat_key: str) -> int:
-        """Quick exit: delete these messages of the chat (Telegram lets a bot delete them for 48 hours)."""
+    async def delete(
+        self, address: str, refs: Sequence[str], chat_key: str, *, unsure: Sequence[str] = ()
+    ) -> list[str]:
+        """Quick exit: delete these messages of the chat; the refs that could not be deleted.
+
+        `deleteMessages` (up to 100 at once) skips what it cannot find and does not say which it did
+        not delete, so it gets only ids surely inside Telegram's 48 hours; a batch it refuses, and the
+        `unsure` ids (maybe just past the window), go one by one through `deleteMessage`, whose answer
+        says what happened. "Not found" means already gone (the person deleted it): that counts as
+        deleted, since it is no longer on the phone."""
         chat_id = _chat_id(address)
-        ids = sorted({int(r) for r in refs if str(r).isdigit()})
+        left = [r for r in [*refs, *unsure] if not str(r).isdigit()]
+        sure = sorted({int(r) for r in refs if str(r).isdigit()})
+        singly = sorted({int(r) for r in unsure if str(r).isdigit()} - set(sure))
         try:
-            for start in range(0, len(ids), DELETE_BATCH):
-                await self.pacer.wait(chat_key)
-                try:
-                    await self.bot.delete_messages(chat_id, ids[start : start + DELETE_BATCH])
-                except BadRequest as exc:
-                    log.info("some messages could not be deleted error=%s", type(exc).__name__)
+            singly += await self._delete_batches(chat_id, sure, chat_key)
+            left += [str(m) for m in singly if not await self._delete_one(chat_id, m)]
         except TelegramError as exc:
             raise classify(exc) from exc
-        return len(ids)
+        return left
+
+    async def _delete_batches(self, chat_id: int, ids: Sequence[int], chat_key: str) -> list[int]:
+        """deleteMessages, 100 at a time; the ids of batches Telegram refused (to try one by one)."""
+        refused: list[int] = []
+        for start in range(0, len(ids), DELETE_BATCH):
+            batch = list(ids[start : start + DELETE_BATCH])
+            await self.pacer.wait(chat_key)
+            try:
+                await self.bot.delete_messages(chat_id, batch)
+            except BadRequest as exc:
+                log.info("a batch could not be deleted error=%s", type(exc).__name__)
+                refused += batch
+        return refused
+
+    async def _delete_one(self, chat_id: int, message_id: int) -> bool:
+        """One message; False when Telegram refuses (too old, or not the bot's to delete)."""
+        await self.pacer.wait_any()  # deletions are not messages to the chat: the overall pace only
+        try:
+            await self.bot.delete_message(chat_id, message_id)
+        except BadRequest as exc:
+            return "not found" in exc.message.lower()
+        return True
 
 
 def _chat_id(address: str) -> int:

@@ -185,6 +185,22 @@ class WhatsAppSender:
         except httpx.TransportError as exc:
             raise RetryLater(type(exc).__name__) from None
 
+    async def discard(self, source: str) -> None:
+        """Delete Twilio's copy of a file the person sent, once it is stored here (bot.fetch.DiscardsMedia):
+        `DELETE` on the media resource, with the account's credentials, to Twilio's API host only. Gone
+        already (404) counts as deleted."""
+        if not source.startswith(MEDIA_HOST):
+            raise GiveUp("not-twilio")
+        auth = (self.client.username, self.client.password)
+        try:
+            response = await self.media.delete(source.removesuffix(".json") + ".json", auth=auth)
+        except httpx.TransportError as exc:
+            raise RetryLater(type(exc).__name__) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetryLater(f"media-{response.status_code}")
+        if response.status_code not in (200, 204, 404):
+            raise GiveUp(f"media-{response.status_code}")
+
     async def aclose(self) -> None:
         """Close the HTTP connections (when the sender is done for good)."""
         close = getattr(self.client.http_client, "aclose", None)

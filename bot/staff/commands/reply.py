@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.channels import ChannelUnavailable, followup_refusal
-from bot.channels.base import Sender
+from bot.channels.base import DeletesMessages, Sender
 from bot.config import Config
-from bot.delivery import Outbox
+from bot.delivery import KeptMessages, Outbox
 from bot.render import to_dict
 from bot.staff.context import StaffContext, StaffError, opened, undecryptable_refused
 from bot.staff.registry import Command
@@ -173,6 +173,8 @@ async def _deliver(staff: StaffContext, sender: Sender, ref: str, msg_id: int, c
     process (the running server) is sending a message of this chat, wait for it a little, up to
     `settle_within` seconds, and try again: a reply it sends is reported as sent."""
     outbox = Outbox(staff.db, staff.store)
+    if isinstance(sender, DeletesMessages):  # its ids kept for the person's quick exit, like the server's
+        sender = KeptMessages(sender, outbox)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + staff.settle_within
     calm = 0  # looks in a row at nothing moving: the server may finish between our try and our look
