@@ -28,6 +28,9 @@ class Envelope:
     # and the bot message it was on (a multi-select toggle edits that message instead of sending a new one).
     button_step: str | None = None
     button_ref: str | None = None
+    # The languages the platform says the person uses, most wanted first (Telegram's language_code, the
+    # browser's Accept-Language); empty where it cannot say (WhatsApp, the console).
+    languages: tuple[str, ...] = ()
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Outcome:
     reference: str | None = None  # set when this step submitted a report
     step: str | None = None  # the question the conversation is now at (None when it ended)
     limited: bool = False  # an abuse limit answered instead of the flow
+    locale: str | None = None  # the conversation's language after the step (None: no step ran)
 
 
 # Lone UTF-16 surrogates (JSON's "\ud800", which json.loads keeps) cannot be encoded, so cannot be

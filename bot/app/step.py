@@ -30,7 +30,7 @@ from bot.app.status import StatusLookup, earlier_report
 from bot.channels import can_clear_chat, rate_limited
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
-from flows import catalog, references, words
+from flows import catalog, languages, references, words
 from flows.engine import Flow
 from flows.references import new_reference
 from flows.report import REPORT_FLOW
@@ -91,8 +91,11 @@ class ReportService:
         """The pseudonym under which a chat is stored."""
         return self.cipher.pseudonym(channel, chat_id)
 
-    def context(self, channel: str, now: datetime, reference: str, passphrase: str = "") -> FlowContext:
-        """What the flow needs to know about this moment and this deployment."""
+    def context(
+        self, channel: str, now: datetime, reference: str, passphrase: str = "", said: tuple[str, ...] = ()
+    ) -> FlowContext:
+        """What the flow needs to know about this moment and this deployment (`said`: the languages the
+        platform says the person uses)."""
         return FlowContext(
             now=now,
             today=now.astimezone(self.zone).date(),
@@ -101,6 +104,7 @@ class ReportService:
             channel=channel,
             can_clear_chat=can_clear_chat(channel),
             settings=self.settings,
+            language=languages.pick(said, self.settings.languages),
         )
 
     async def handle(self, env: Envelope) -> Outcome:
@@ -161,6 +165,7 @@ class ReportService:
             self.codes.give_back(code)  # never shown: another report can have it
             code = None
         self._look_ups(conn, env, chat_key, result, now)
+        result.replies = [languages.directed(m, result.draft.locale) for m in result.replies]
         write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
         write = replace(write, fetches=kept_fetches(fetches, result))
         ids = self.storage.record_step(conn, write)
@@ -172,6 +177,7 @@ class ReportService:
             reference=reference if result.submit is not None else None,
             step=None if ended else result.draft.step,
             limited=limited,
+            locale=result.draft.locale,
         )
 
     def _look_ups(
@@ -374,7 +380,8 @@ class ReportService:
         for _ in range(10):
             reference = new_reference()
             shown = code.shown if code is not None else ""
-            result = self.flow.step(draft, env.inbound, self.context(env.channel, now, reference, shown))
+            context = self.context(env.channel, now, reference, shown, env.languages)
+            result = self.flow.step(draft, env.inbound, context)
             if result.submit is not None and code is None:
                 code = self.codes.take()  # submitted from an unexpected step: again, with a code
                 continue

@@ -23,7 +23,7 @@ from typing import Any
 from transitions import Machine
 from transitions.extensions import GraphMachine
 
-from flows import catalog, references, understand, words
+from flows import catalog, languages, references, understand, words
 from flows.access import Aside
 from flows.danger import Concern
 from flows.engine.interpret import Reply, interpret
@@ -91,6 +91,8 @@ ENGINE_KEYS = (
     "add.bad",
     "option.skip",
     "option.done",
+    "language.name",
+    "language.ask",
 )
 _HISTORY_LIMIT = 200
 
@@ -217,7 +219,7 @@ class Flow:
 
     def step(self, draft: Draft | None, inbound: Inbound, ctx: FlowContext) -> StepResult:
         """Handle one inbound message: the new draft, the replies, and what the service must do."""
-        work = draft.copy() if draft is not None else Draft(step=START)
+        work = draft.copy() if draft is not None else self._new_draft(ctx)
         if work.step == self.final or work.step not in self.states:
             work = Draft(
                 step=START, locale=work.locale, answers=work.answers if work.step != self.final else {}
@@ -228,12 +230,23 @@ class Flow:
         result.draft.last_active = ctx.now.isoformat()
         return result
 
+    @staticmethod
+    def _new_draft(ctx: FlowContext) -> Draft:
+        """A new conversation: in the language the platform says the person uses; where it cannot say,
+        in the first enabled language, and the welcome lists the others."""
+        enabled = ctx.settings.languages
+        locale = ctx.language if ctx.language in enabled else (enabled[0] if enabled else "")
+        draft = Draft(step=START, locale=locale if locale in catalog.CATALOGS else catalog.DEFAULT_LOCALE)
+        if ctx.language is None and len(enabled) > 1:
+            draft.pending["offer_languages"] = True
+        return draft
+
     def status_reply(
         self, draft: Draft | None, info: StatusInfo | None, ctx: FlowContext, *, wait: bool = False
     ) -> list[Outbound]:
         """The answer to `status <reference>` (or "wait": too many look-ups failed), then the current
         question again (or how to start)."""
-        locale = draft.locale if draft is not None else catalog.DEFAULT_LOCALE
+        locale = draft.locale if draft is not None else (ctx.language or catalog.DEFAULT_LOCALE)
         say = self._say(locale)
         if wait:
             replies = [Outbound(text=say("status.wait"), step="status")]
@@ -342,6 +355,9 @@ class Flow:
 
     def _commands(self, turn: Turn, inbound: Inbound, replies: list[Outbound]) -> StepResult | None:
         """The words that work anywhere, a status look-up, or a button that runs a command."""
+        chosen = self._language_chosen(turn, inbound)
+        if chosen is not None:
+            return self._switch(turn, chosen, replies)
         if inbound.option is not None:
             return self._command(turn, inbound.option, replies) if inbound.option in COMMAND_OPTIONS else None
         text = inbound.text or ""
@@ -350,8 +366,51 @@ class Flow:
         status = self._status(turn, text, replies) or self._add(turn, text, replies)
         if status is not None:
             return status
-        cmd = words.command(text)
+        cmd = words.command(text, turn.draft.locale)
+        if cmd == "language":
+            return self._offer_languages(turn, replies)
         return self._command(turn, cmd, replies) if cmd is not None else None
+
+    # ----- languages -------------------------------------------------------------------------------------
+
+    def _language_chosen(self, turn: Turn, inbound: Inbound) -> str | None:
+        """The language this message picks: a language's button, its name typed at any question, or its
+        number right after the languages were listed (or at the welcome that lists them)."""
+        draft, enabled = turn.draft, turn.ctx.settings.languages
+        listed = bool(draft.pending.pop("languages", False))
+        if len(enabled) < 2 or inbound.edited:
+            return None
+        if inbound.option is not None:
+            return languages.from_option(inbound.option, enabled)
+        text = inbound.text or ""
+        if not text or not self._plain(inbound):
+            return None
+        named = languages.named(text, enabled)
+        if named is not None and named != draft.locale:
+            return named
+        if listed:
+            key = understand.match_option(text, languages.options(enabled), draft.locale)
+            return languages.from_option(key, enabled) if key is not None else None
+        if draft.step in self.steps and draft.pending.get("offer_languages"):
+            offered = self._options(self.steps[draft.step], draft, turn.ctx)
+            key = understand.match_option(text, offered, draft.locale)
+            return languages.from_option(key, enabled) if key is not None else None
+        return None
+
+    def _offer_languages(self, turn: Turn, replies: list[Outbound]) -> StepResult:
+        """`language`: the languages by their own names; the next message may pick one by number."""
+        draft, enabled = turn.draft, turn.ctx.settings.languages
+        if len(enabled) < 2:
+            return self._reask(turn, replies, hint=None, count=False)
+        draft.pending["languages"] = True
+        options = languages.options(enabled)
+        replies.append(Outbound(text=self._say(draft.locale)("language.ask"), options=options, step="language"))
+        return StepResult(draft=draft, replies=replies)
+
+    def _switch(self, turn: Turn, locale: str, replies: list[Outbound]) -> StepResult:
+        """Everything from now on in `locale`; every answer kept; the current question asked again."""
+        turn.draft.locale = locale
+        return self._reask(turn, replies, hint=None, count=False)
 
     def _status(self, turn: Turn, text: str, replies: list[Outbound]) -> StepResult | None:
         """`status <reference>` or a bare reference: the service looks it up."""
@@ -624,6 +683,9 @@ class Flow:
             pairs.append(("done", say("option.done")))
         if step.skippable and step.offer_skip:
             pairs.append(("skip", say("option.skip")))
+        if step.name == self.first and draft.pending.get("offer_languages"):
+            enabled = ctx.settings.languages
+            pairs.extend((o.key, o.label) for o in languages.options(enabled, current=draft.locale))
         return tuple(Option(key=key, label=label) for key, label in pairs)
 
     # ----- advance ---------------------------------------------------------------------------------------
@@ -653,6 +715,8 @@ class Flow:
             pending.pop("replace", None)
         pending.pop("selected", None)
         pending.pop("toggled", None)
+        if draft.step != self.first:
+            pending.pop("offer_languages", None)
         draft.reasked = 0
         step = self.steps.get(draft.step)
         if step is not None and step.kind == "multi":
@@ -743,8 +807,11 @@ class Flow:
         selected: tuple[str, ...] = ()
         if step.kind == "multi":
             selected = tuple(k for k in draft.pending.get("selected", []) if isinstance(k, str))
+        text = say(key, **fields)
+        if step.name == self.first and draft.pending.get("offer_languages"):
+            text = f"{text}\n\n{languages.line(ctx.settings.languages)}"
         return Outbound(
-            text=say(key, **fields),
+            text=text,
             options=options,
             multi=step.kind == "multi",
             selected=selected,

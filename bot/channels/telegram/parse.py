@@ -102,6 +102,7 @@ def message_envelope(update: Update) -> Envelope | None:
         inbound_from_message(message, edited=edited),
         delivery_id=str(update.update_id),
         message_ref=None if edited else str(message.message_id),
+        languages=said_language(message.from_user.language_code if message.from_user else None),
     )
 
 
@@ -136,7 +137,13 @@ def plain_text_envelope(data: dict[str, Any]) -> Envelope | None:
         Inbound(text=text),
         delivery_id=str(data["update_id"]),
         message_ref=str(message["message_id"]),
+        languages=said_language(message["from"].get("language_code")),
     )
+
+
+def said_language(code: object) -> tuple[str, ...]:
+    """The person's Telegram language (`language_code`, an IETF tag such as "pl" or "en-GB"), if given."""
+    return (code,) if isinstance(code, str) and code else ()
 
 
 def _plain_message(data: dict[str, Any]) -> dict[str, Any] | None:

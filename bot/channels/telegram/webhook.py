@@ -147,6 +147,7 @@ class TelegramChannel:
             delivery_id=str(update_id),
             button_step=step,
             button_ref=str(message.message_id),
+            languages=said_language(query.from_user.language_code),
         )
         outcome = await self.service.handle(env)
         if not outcome.duplicate:  # a repeat was answered the first time
