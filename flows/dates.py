@@ -34,6 +34,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from flows import vocab
+from flows.languages import DATEPARSER
 
 _LIMIT = 200
 _NUMERIC = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?$")
@@ -45,7 +46,8 @@ _BARE_HOUR = re.compile(
     r"(?:\s*oclock)?|\b\d{1,2}\s*oclock\b"
 )
 _WORD = re.compile(r"[a-z0-9]+")
-_LANGUAGES = {"en": "en"}
+# Letters of any language (and their accents and vowel marks), digits, and / . : - between digits.
+_NOT_KEPT = re.compile(r"[^\w\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670/.:\-]+|_+")
 _Pair = TypeVar("_Pair", tuple[str, int, str | None], tuple[str, str])
 
 
@@ -146,7 +148,7 @@ def parse_date(text: str, today: date) -> DateResult:
 def _clean(text: str, words: _Vocab) -> str:
     """Lower case, no apostrophes, misspellings corrected; keeps / . : - between digits for dates and times."""
     lowered = text.lower().replace("’", "").replace("'", "")
-    lowered = re.sub(r"[^a-z0-9/.:\-]+", " ", lowered)
+    lowered = _NOT_KEPT.sub(" ", lowered)
     lowered = re.sub(r"(?<!\d)[.:\-/]|[.:\-/](?!\d)", " ", lowered)
     out = []
     for word in lowered.split():
@@ -267,7 +269,8 @@ def _dateparser(text: str, today: date, locale: str) -> date | None:
         # "since September" is 1 September; "a month ago" is a month before today.
         "PREFER_DAY_OF_MONTH": "current" if relative else "first",
     }
-    languages = [_LANGUAGES.get(locale, "en")]
+    # The person's language, and English: people mix ("wczoraj", "yesterday"); named, never guessed.
+    languages = list(dict.fromkeys((DATEPARSER.get(locale, "en"), "en")))
     found = dateparser.parse(text, languages=languages, settings=settings)
     if found is None:
         found = _searched(text, languages, settings)

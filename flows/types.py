@@ -272,6 +272,7 @@ class ReportFields:
     contact: ContactDetails | None = None
     share_with: tuple[str, ...] = ()  # partner ids the person consented to; empty = record only
     linked_to: str | None = None  # the earlier report this one adds to (`add REFERENCE`), its reference
+    language: str = "en"  # the language the person reported in (the catalog locale)
     # Someone helping another person to report (role "helper"): did that person agree ("yes" | "no"), and
     # who should be contacted ("contact_person" | "contact_helper" | "contact_nobody").
     helper_agreed: str | None = None

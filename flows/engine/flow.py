@@ -259,7 +259,7 @@ class Flow:
                 state=say(f"status.state.{info.status}")
                 if f"status.state.{info.status}" in self._keys
                 else info.status,
-                submitted_on=info.submitted_on.strftime("%d/%m/%Y"),
+                submitted_on=languages.show_date(info.submitted_on, locale),
             )
             lines = [text, *(say("status.reply", reply=reply) for reply in info.replies)]
             if info.withheld:

@@ -30,7 +30,13 @@ from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 
 from bot.channels.base import ChannelRoutes, read_body
 from bot.channels.telegram.api import ALLOWED_UPDATES, WEBHOOK_PATH, make_bot, start_bot
-from bot.channels.telegram.parse import CHANNEL, message_envelope, parse_callback_data, plain_text_envelope
+from bot.channels.telegram.parse import (
+    CHANNEL,
+    message_envelope,
+    parse_callback_data,
+    plain_text_envelope,
+    said_language,
+)
 from bot.channels.telegram.send import Pacer, TelegramSender, retry_seconds, words
 from bot.config import Config
 from bot.delivery import Delivery, Outbox
