@@ -88,7 +88,9 @@ def commands(locale: str) -> Mapping[str, str]:
 @cache
 def language_words() -> frozenset[str]:
     """The word `language` in every language there is: it shows the languages whatever the one in use."""
-    found = {word for locale in vocab.locales() for word, name in commands(locale).items() if name == "language"}
+    found = {
+        word for locale in vocab.locales() for word, name in commands(locale).items() if name == "language"
+    }
     return frozenset(found)
 
 

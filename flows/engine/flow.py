@@ -404,7 +404,9 @@ class Flow:
             return self._reask(turn, replies, hint=None, count=False)
         draft.pending["languages"] = True
         options = languages.options(enabled)
-        replies.append(Outbound(text=self._say(draft.locale)("language.ask"), options=options, step="language"))
+        replies.append(
+            Outbound(text=self._say(draft.locale)("language.ask"), options=options, step="language")
+        )
         return StepResult(draft=draft, replies=replies)
 
     def _switch(self, turn: Turn, locale: str, replies: list[Outbound]) -> StepResult:

@@ -80,6 +80,7 @@ CSV_COLUMNS = (
     "status",
     "status_changed_at",
     "channel",
+    "language",
     "role",
     "someone_else_knows",
     "organisation",
