@@ -133,6 +133,11 @@ def _names(enabled: tuple[str, ...]) -> Mapping[str, str]:
     return found
 
 
+def forget() -> None:
+    """Forget the names read so far (after the catalogs changed: only tests change them)."""
+    _names.cache_clear()
+
+
 def named(text: str, enabled: Sequence[str]) -> str | None:
     """The enabled language a whole message names ("Polski", "romana", "اردو"), if it names one."""
     said = _plain(text)

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from bot.config import Config, load_config
 from storage.db import Database
 from storage.schema import upgrade
+from tests.languages import installed as installed  # the test languages (tests/languages.py)
 
 PG_URL = os.environ.get("REPORTBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
