@@ -59,6 +59,7 @@ class FakeBotAPI:
         self._query_ids = itertools.count(1)
         self.webhook: dict[str, Any] | None = None
         self.files: dict[str, bytes] = {}  # file_id -> bytes, served by getFile and /file/bot<token>/...
+        self.language_codes: dict[int, str] = {}  # chat -> the person's app language (`from.language_code`)
         self.downloads: list[str] = []  # file paths downloaded
 
     # -- wiring ----------------------------------------------------------------------------------
@@ -221,7 +222,10 @@ class FakeBotAPI:
     # -- updates Telegram would post -------------------------------------------------------------
 
     def _user(self, chat_id: int) -> dict[str, Any]:
-        return {"id": chat_id, "is_bot": False, "first_name": "Sam"}
+        user: dict[str, Any] = {"id": chat_id, "is_bot": False, "first_name": "Sam"}
+        if chat_id in self.language_codes:
+            user["language_code"] = self.language_codes[chat_id]
+        return user
 
     def _incoming(
         self, chat_id: int, text: str, extra: dict[str, Any], chat_type: str = "private"
