@@ -97,6 +97,11 @@ ENGINE_KEYS = (
 _HISTORY_LIMIT = 200
 
 
+def _locale(draft: Draft | None, ctx: FlowContext) -> str:
+    """The conversation's language; with none yet, the one the platform says the person uses."""
+    return draft.locale if draft is not None else (ctx.language or catalog.DEFAULT_LOCALE)
+
+
 class _Diagram:
     """The model GraphMachine draws (it needs one to attach `get_graph`)."""
 
@@ -246,7 +251,7 @@ class Flow:
     ) -> list[Outbound]:
         """The answer to `status <reference>` (or "wait": too many look-ups failed), then the current
         question again (or how to start)."""
-        locale = draft.locale if draft is not None else (ctx.language or catalog.DEFAULT_LOCALE)
+        locale = _locale(draft, ctx)
         say = self._say(locale)
         if wait:
             replies = [Outbound(text=say("status.wait"), step="status")]
@@ -364,8 +369,10 @@ class Flow:
         if not self._plain(inbound) or not text or inbound.edited:
             return None
         status = self._status(turn, text, replies) or self._add(turn, text, replies)
-        if status is not None:
-            return status
+        return status if status is not None else self._typed_command(turn, text, replies)
+
+    def _typed_command(self, turn: Turn, text: str, replies: list[Outbound]) -> StepResult | None:
+        """A word that works anywhere, typed as the whole message ("help", "język", "language")."""
         cmd = words.command(text, turn.draft.locale)
         if cmd == "language":
             return self._offer_languages(turn, replies)
@@ -385,17 +392,26 @@ class Flow:
         text = inbound.text or ""
         if not text or not self._plain(inbound):
             return None
+        return self._language_typed(turn, text, listed)
+
+    def _language_typed(self, turn: Turn, text: str, listed: bool) -> str | None:
+        """A language's name ("Polski", "romana"), or the number or label of one of the languages offered."""
+        draft, enabled = turn.draft, turn.ctx.settings.languages
         named = languages.named(text, enabled)
         if named is not None and named != draft.locale:
             return named
+        offered = self._language_options(turn, listed)
+        key = understand.match_option(text, offered, draft.locale) if offered else None
+        return languages.from_option(key, enabled) if key is not None else None
+
+    def _language_options(self, turn: Turn, listed: bool) -> tuple[Option, ...]:
+        """The options a number may pick a language from: the list `language` showed, or the welcome's."""
+        draft = turn.draft
         if listed:
-            key = understand.match_option(text, languages.options(enabled), draft.locale)
-            return languages.from_option(key, enabled) if key is not None else None
-        if draft.step in self.steps and draft.pending.get("offer_languages"):
-            offered = self._options(self.steps[draft.step], draft, turn.ctx)
-            key = understand.match_option(text, offered, draft.locale)
-            return languages.from_option(key, enabled) if key is not None else None
-        return None
+            return languages.options(turn.ctx.settings.languages)
+        if draft.step == self.first and draft.pending.get("offer_languages"):
+            return self._options(self.steps[draft.step], draft, turn.ctx)
+        return ()
 
     def _offer_languages(self, turn: Turn, replies: list[Outbound]) -> StepResult:
         """`language`: the languages by their own names; the next message may pick one by number."""
@@ -685,10 +701,14 @@ class Flow:
             pairs.append(("done", say("option.done")))
         if step.skippable and step.offer_skip:
             pairs.append(("skip", say("option.skip")))
-        if step.name == self.first and draft.pending.get("offer_languages"):
-            enabled = ctx.settings.languages
-            pairs.extend((o.key, o.label) for o in languages.options(enabled, current=draft.locale))
+        pairs.extend(self._offered_languages(step, draft, ctx))
         return tuple(Option(key=key, label=label) for key, label in pairs)
+
+    def _offered_languages(self, step: Step, draft: Draft, ctx: FlowContext) -> list[tuple[str, str]]:
+        """At the welcome, where the platform could not say the person's language: the other languages."""
+        if step.name != self.first or not draft.pending.get("offer_languages"):
+            return []
+        return [(o.key, o.label) for o in languages.options(ctx.settings.languages, current=draft.locale)]
 
     # ----- advance ---------------------------------------------------------------------------------------
 
@@ -717,8 +737,6 @@ class Flow:
             pending.pop("replace", None)
         pending.pop("selected", None)
         pending.pop("toggled", None)
-        if draft.step != self.first:
-            pending.pop("offer_languages", None)
         draft.reasked = 0
         step = self.steps.get(draft.step)
         if step is not None and step.kind == "multi":

@@ -192,25 +192,25 @@ async def test_a_whole_polish_report_on_telegram_from_the_apps_language(
         data = next(d for _, d in message.buttons if d.rpartition(":")[2] == key)
         return await send(api.press(chat, message.message_id, data))
 
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t.test"
-        ) as client:
-            welcome = await send(api.text(chat, "/start"))
-            assert welcome == [
-                catalog.text(
-                    "pl", "welcome.ask", service_name=config.service.name, operator=config.service.operator
-                )
-            ]  # Polish at once, and no list of languages to wade through
-            replies: list[str] = []
-            for kind, value in REPORT:
-                replies = await (press(value) if kind == "key" else send(api.text(chat, typed("pl", value))))
-            review = replies[-1]
-            assert review.startswith(catalog.text("pl", "review.ask", summary="").split("\n")[0])
-            for shown in (STORIES["pl"][:40], PLACES["pl"], label("pl", "verbal")):
-                assert shown in review, shown
-            done = await press("send")
-            assert any("HC-" in text for text in done)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t.test") as client,
+    ):
+        welcome = await send(api.text(chat, "/start"))
+        assert welcome == [
+            catalog.text(
+                "pl", "welcome.ask", service_name=config.service.name, operator=config.service.operator
+            )
+        ]  # Polish at once, and no list of languages to wade through
+        replies: list[str] = []
+        for kind, value in REPORT:
+            replies = await (press(value) if kind == "key" else send(api.text(chat, typed("pl", value))))
+        review = replies[-1]
+        assert review.startswith(catalog.text("pl", "review.ask", summary="").split("\n")[0])
+        for shown in (STORIES["pl"][:40], PLACES["pl"], label("pl", "verbal")):
+            assert shown in review, shown
+        done = await press("send")
+        assert any("HC-" in text for text in done)
     await db.dispose()
     report = await stored_report(config)
     assert report.occurred_on is not None
