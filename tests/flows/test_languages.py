@@ -14,7 +14,7 @@ import pytest
 from flows import catalog, languages
 from flows.catalog import CATALOGS
 from flows.types import Inbound, Outbound
-from tests.flows.chat import SETTINGS, Chat, go_to
+from tests.flows.chat import PLAIN_ANSWERS, SETTINGS, Chat, go_to
 
 RLM = "\u200f"
 
@@ -174,6 +174,25 @@ def test_an_enabled_list_without_english_starts_in_the_first_language(installed:
 # ----- switching -----------------------------------------------------------------------------------------
 
 
+def answer_to(person: Chat, step: str) -> Chat:
+    """Answer plainly until `step`, in any language: an option is pressed (by its key, as a button
+    would), anything else typed as in PLAIN_ANSWERS ("High Street", "skip", "done")."""
+    for _ in range(60):
+        if person.step == step:
+            return person
+        wanted = PLAIN_ANSWERS[person.step]
+        keys = [o.key for o in person.last.options if catalog.has("en", f"option.{o.key}")]
+        chosen = [k for k in keys if words("en", f"option.{k}") == wanted]
+        if not chosen:
+            person.send(wanted)
+            continue
+        multi = person.last.multi
+        person.press(chosen[0])
+        if multi and person.step == person.last.step:  # a pick-all question: ticked, then Done
+            person.press("done")
+    raise AssertionError(f"never reached {step}; stuck at {person.step}")
+
+
 def review_of(person: Chat) -> str:
     assert person.step == "review"
     return person.last.text
@@ -196,8 +215,10 @@ def test_a_switch_in_the_middle_keeps_every_answer_and_the_review_shows_them_in_
     assert person.step == "what" and person.draft is not None and person.draft.locale == "pl"
     assert replies == [words("pl", "what.ask")]  # the same question, in Polish
     assert person.last.selected == ("verbal",)  # the tick given in English is still there
+    person.press("done")  # the tick given in English answers the question
+    assert person.answers["what"] == ["verbal"]
     english_answers = dict(person.answers)
-    go_to(person, "review")
+    answer_to(person, "review")
     review = review_of(person)
     assert review.startswith(words("pl", "review.ask", summary="").split("\n")[0])
     assert words("pl", "option.verbal") in review and words("pl", "option.victim") in review
@@ -278,9 +299,10 @@ def test_dates_are_written_as_each_language_writes_them(locale: str, shown: str)
 
 def test_the_review_writes_the_date_in_the_persons_language(installed: tuple[str, ...]) -> None:
     person = chat(installed, language="pl")
-    go_to(person, "when")
+    person.send("hi")
+    answer_to(person, "when")
     person.send("2")  # yesterday (TODAY is 18/03/2026)
-    go_to(person, "review")
+    answer_to(person, "review")
     assert "17.03.2026" in person.last.text and "17/03/2026" not in person.last.text
 
 
