@@ -59,7 +59,9 @@ class FakeBotAPI:
         self._query_ids = itertools.count(1)
         self.webhook: dict[str, Any] | None = None
         self.files: dict[str, bytes] = {}  # file_id -> bytes, served by getFile and /file/bot<token>/...
-        self.language_codes: dict[int, str] = {}  # chat -> the person's app language (`from.language_code`)
+        # chat -> the person's app language (`from.language_code`): Telegram's apps send it, "en" unless set
+        # here; None leaves it out (an older client, a bot API that omits it).
+        self.language_codes: dict[int, str | None] = {}
         self.downloads: list[str] = []  # file paths downloaded
 
     # -- wiring ----------------------------------------------------------------------------------
@@ -223,8 +225,9 @@ class FakeBotAPI:
 
     def _user(self, chat_id: int) -> dict[str, Any]:
         user: dict[str, Any] = {"id": chat_id, "is_bot": False, "first_name": "Sam"}
-        if chat_id in self.language_codes:
-            user["language_code"] = self.language_codes[chat_id]
+        code = self.language_codes.get(chat_id, "en")
+        if code is not None:
+            user["language_code"] = code
         return user
 
     def _incoming(
