@@ -45,7 +45,7 @@ _BARE_HOUR = re.compile(
     r"\b(?:at|around|about|after|before|by|till|until)\s+\d{1,2}\b(?!\s*(?:[a-z]+s\b|day|week|month|year|st|nd|rd|th))"
     r"(?:\s*oclock)?|\b\d{1,2}\s*oclock\b"
 )
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[^\W_]+")  # a word in any script: the spelling fixes of every language apply
 # Letters of any language (and their accents and vowel marks), digits, and / . : - between digits.
 _NOT_KEPT = re.compile(r"[^\w\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670/.:\-]+|_+")
 _Pair = TypeVar("_Pair", tuple[str, int, str | None], tuple[str, str])
