@@ -33,6 +33,7 @@ from bot.service import ReportService
 from flows import catalog, languages
 from storage.db import Database
 from storage.models import Report
+from storage.schema import upgrade
 from tests.channels.whatsapp_edge import PUBLIC, WHATSAPP_TOML, FakeTwilio, WhatsAppPerson
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
 
@@ -389,3 +390,35 @@ def test_a_catalog_with_a_changed_number_stops_the_start_with_one_line(
         "reportbot: config error: flows/messages/xx.toml: emergency.ask: has numbers that differ from English"
     ), err
     assert "999" in err  # what English has, so the interpreter sees what to write
+
+
+async def test_on_the_web_chat_picking_urdu_turns_the_page_right_to_left(
+    installed: tuple[str, ...], make_config: Callable[..., Config]
+) -> None:
+    """A browser that asks for German: the page is English and lists the languages; the person picks
+    Urdu, and the page, its words and the replies are Urdu, right to left, from then on."""
+    config = make_config(ENABLED)
+    app = build_app(config)
+    await upgrade(app.state.service.db)
+    german = {"Accept-Language": "de-DE,de;q=0.9"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1", headers=german
+        ) as client:
+            page = await client.get("/chat")
+            assert '<html lang="en">' in page.text
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+            assert csrf is not None
+            fetch = {"X-Reportbot-Fetch": "1"}
+            first = await client.post(
+                "/chat/send", data={"csrf": csrf.group(1), "text": "hello"}, headers=fetch
+            )
+            assert "English · Polski · Română · اردو" in first.json()["added"]
+            picked = await client.post(
+                "/chat/send", data={"csrf": csrf.group(1), "text": "اردو"}, headers=fetch
+            )
+            assert catalog.text("ur", "option.continue") in picked.json()["controls"]
+            page = await client.get("/chat")
+    assert '<html lang="ur" dir="rtl">' in page.text
+    assert f">{catalog.text('ur', 'web.exit')}</button>" in page.text  # the page's own words too
