@@ -281,9 +281,10 @@ class ReportService:
         if self._may_submit(conn, env, now.astimezone(UTC)):
             return result, reference, code, False
         assert saved is not None
-        calm = Outbound(limits.words("too_many_reports"), step="limits")
+        kept = Draft.from_json(saved)
+        calm = Outbound(limits.words("too_many_reports", kept.locale), step="limits")
         log.info("report cap reached channel=%s", named(env))
-        return StepResult(draft=Draft.from_json(saved), replies=[calm]), reference, code, True
+        return StepResult(draft=kept, replies=[calm]), reference, code, True
 
     def _write(
         self,
@@ -341,7 +342,9 @@ class ReportService:
         replies: list[Outbound] = []
         if volume is limits.Volume.TELL:
             log.info("chat over its volume limit channel=%s", named(env))
-            replies.append(Outbound(limits.words("too_many_messages", minutes=minutes), step="limits"))
+            locale = str((conv.draft or {}).get("locale") or catalog.DEFAULT_LOCALE)
+            calm = Outbound(limits.words("too_many_messages", locale, minutes=minutes), step="limits")
+            replies.append(languages.directed(calm, locale))
         write = StepWrite(
             chat=chat,
             conversation_id=conv.id,

@@ -349,7 +349,7 @@ class WebChat:
             return added, None
         replies = outcome.replies
         if outcome.limited and not replies:  # over the rate: say so, nothing was stored
-            replies = [Outbound(limit_words("slow_down"), step="limits")]
+            replies = [Outbound(limit_words("slow_down", self._locale(session, ())), step="limits")]
         replaced = _replace_toggled(session, replies)
         if replaced is not None:
             return added, replaced
