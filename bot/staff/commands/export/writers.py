@@ -80,7 +80,6 @@ CSV_COLUMNS = (
     "status",
     "status_changed_at",
     "channel",
-    "language",
     "role",
     "someone_else_knows",
     "organisation",
@@ -114,6 +113,7 @@ CSV_COLUMNS = (
     "helper_agreed",
     "helper_contact",
     "staff_notes",
+    "language",  # added last (issue 16): the columns before it keep their places
 )
 
 
