@@ -26,9 +26,7 @@ from rapidfuzz.distance import OSA
 from flows import vocab
 
 _PARTS = re.compile(r"[.!?;,:\n()\"]+|\s-+\s")
-# A word in any language: letters and digits, with the accents and vowel marks written inside it (Urdu's
-# harakat), so that Polish, Romanian and Urdu danger phrases are read as words too.
-_WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670])+")
+_WORD = re.compile(r"[a-z0-9]+")
 _ED = re.compile(r"^[a-z]{3,}ed$")
 
 

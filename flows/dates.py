@@ -34,7 +34,6 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from flows import vocab
-from flows.languages import DATEPARSER
 
 _LIMIT = 200
 _NUMERIC = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})(?:[/.\-](\d{2}|\d{4}))?$")
@@ -45,9 +44,8 @@ _BARE_HOUR = re.compile(
     r"\b(?:at|around|about|after|before|by|till|until)\s+\d{1,2}\b(?!\s*(?:[a-z]+s\b|day|week|month|year|st|nd|rd|th))"
     r"(?:\s*oclock)?|\b\d{1,2}\s*oclock\b"
 )
-_WORD = re.compile(r"[^\W_]+")  # a word in any script: the spelling fixes of every language apply
-# Letters of any language (and their accents and vowel marks), digits, and / . : - between digits.
-_NOT_KEPT = re.compile(r"[^\w\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670/.:\-]+|_+")
+_WORD = re.compile(r"[a-z0-9]+")
+_LANGUAGES = {"en": "en"}
 _Pair = TypeVar("_Pair", tuple[str, int, str | None], tuple[str, str])
 
 
@@ -148,7 +146,7 @@ def parse_date(text: str, today: date) -> DateResult:
 def _clean(text: str, words: _Vocab) -> str:
     """Lower case, no apostrophes, misspellings corrected; keeps / . : - between digits for dates and times."""
     lowered = text.lower().replace("’", "").replace("'", "")
-    lowered = _NOT_KEPT.sub(" ", lowered)
+    lowered = re.sub(r"[^a-z0-9/.:\-]+", " ", lowered)
     lowered = re.sub(r"(?<!\d)[.:\-/]|[.:\-/](?!\d)", " ", lowered)
     out = []
     for word in lowered.split():
@@ -269,8 +267,7 @@ def _dateparser(text: str, today: date, locale: str) -> date | None:
         # "since September" is 1 September; "a month ago" is a month before today.
         "PREFER_DAY_OF_MONTH": "current" if relative else "first",
     }
-    # The person's language, and English: people mix ("wczoraj", "yesterday"); named, never guessed.
-    languages = list(dict.fromkeys((DATEPARSER.get(locale, "en"), "en")))
+    languages = [_LANGUAGES.get(locale, "en")]
     found = dateparser.parse(text, languages=languages, settings=settings)
     if found is None:
         found = _searched(text, languages, settings)

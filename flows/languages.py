@@ -11,8 +11,8 @@
 - Right-to-left text (Urdu) gets a right-to-left mark before each line that would otherwise start
   left to right (Latin letters, digits), so phones lay it out right to left; `directed` does it, once,
   for every reply of a step.
-- Dates shown to the person are written the way their language writes them (Babel); `dateparser`
-  reads dates typed in their language (`DATEPARSER`).
+- Dates shown to the person are written the way their language writes them (Babel, `show_date`); dates
+  they type are read in their language by `flows/dates.py` (dateparser).
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ RTL = frozenset({"ar", "fa", "he", "ps", "sd", "ur", "yi"})
 RLM = "\u200f"
 # Babel's locale for dates shown to the person (British English, not American, for "en").
 BABEL = {"en": "en_GB", "pl": "pl_PL", "ro": "ro_RO", "ur": "ur_PK"}
-# dateparser's language code for each locale (it reads English too: people mix).
-DATEPARSER = {"en": "en", "pl": "pl", "ro": "ro", "ur": "ur"}
 _TAG = re.compile(r"^[a-z]{2,3}(?:[-_][a-z0-9]{1,8})*$")
 _DIGITS = re.compile(r"\d+")
 _LTR_START = re.compile(r"^[\s\u200e\u200f]*[0-9A-Za-z\u00c0-\u024f+(\"']")
