@@ -40,6 +40,7 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError as ConfigError  # importers keep `from bot.config import ConfigError`
+from flows import catalog, languages
 from flows.types import FlowSettings, Partner, SupportService
 
 log = logging.getLogger(__name__)
@@ -303,6 +304,23 @@ class WebConfig:
     ] = ("image/jpeg", "image/png", "image/webp")
 
 
+def _locale_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", value):
+        raise _problem(f"must be a catalog's language code like pl or ro, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True, config=_SECTION)
+class LanguagesConfig:
+    # The languages offered, in the order shown; empty: every catalog in flows/messages/ (English first).
+    enabled: Annotated[
+        tuple[Annotated[str, AfterValidator(_locale_name)], ...], BeforeValidator(_comma_list)
+    ] = ()
+
+    def locales(self) -> tuple[str, ...]:
+        return self.enabled or languages.shipped()
+
+
 @dataclass(frozen=True, kw_only=True, config=_SECTION)
 class PartnerTable:
     """One `[[partners]]` table."""
@@ -384,6 +402,7 @@ class Config:
     whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    languages: LanguagesConfig = field(default_factory=LanguagesConfig)
     partners: tuple[Partner, ...] = ()
     support: tuple[SupportService, ...] = DEFAULT_SUPPORT
     source: str = "built-in defaults"
@@ -413,6 +432,7 @@ class Config:
             partners=self.partners,
             support=self.support,
             resume_after_minutes=self.service.resume_after_minutes,
+            languages=self.languages.locales(),
         )
 
 
@@ -425,6 +445,7 @@ _SECTIONS: dict[str, type] = {
     "whatsapp": WhatsAppConfig,
     "limits": LimitsConfig,
     "web": WebConfig,
+    "languages": LanguagesConfig,
 }
 _LISTS = ("partners", "support")
 
@@ -483,6 +504,7 @@ class _Settings(BaseSettings):
     whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    languages: LanguagesConfig = Field(default_factory=LanguagesConfig)
     partners: tuple[PartnerTable, ...] = ()
     support: tuple[SupportTable, ...] | None = None  # None: the built-in list (DEFAULT_SUPPORT)
 
@@ -579,10 +601,26 @@ def _check(cfg: Config) -> None:
         if service.id and service.id in services:
             raise ConfigError(f"support[{i}].id", f"{service.id!r} is used twice")
         services.add(service.id)
+    _check_languages(cfg.languages)
     if cfg.whatsapp.auth_token and not cfg.whatsapp.public_url:
         raise ConfigError(
             "whatsapp.public_url", "is required with whatsapp.auth_token (Twilio signs that address)"
         )
+
+
+def _check_languages(chosen: LanguagesConfig) -> None:
+    """Every enabled language has a catalog, and that catalog is safe to show: every key English has,
+    the same placeholders, the same numbers (a catalog dropped into flows/messages/ is checked here)."""
+    for i, locale in enumerate(chosen.enabled):
+        if locale not in catalog.CATALOGS:
+            names = ", ".join(languages.shipped())
+            raise ConfigError(f"languages.enabled[{i}]", f"{locale!r} has no catalog (there are: {names})")
+    english = catalog.CATALOGS[catalog.DEFAULT_LOCALE]
+    for locale in chosen.locales():
+        problems = languages.check(locale, catalog.CATALOGS[locale], english)
+        if problems:
+            key, problem = problems[0]
+            raise ConfigError(f"flows/messages/{locale}.toml: {key}", problem)
 
 
 def _find_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:

@@ -32,11 +32,11 @@ CATALOG_KEYS = frozenset({"limits.too_many_messages", "limits.nothing_more_kept"
 MAX_TRACKED = 50_000  # chats remembered before idle ones are dropped (memory stays bounded under a flood)
 
 
-def words(key: str, **fields: object) -> str:
-    """A calm message from the [limits] table."""
+def words(key: str, locale: str = catalog.DEFAULT_LOCALE, **fields: object) -> str:
+    """A calm message from the [limits] table, in the conversation's language."""
     name = f"limits.{key}"
     assert name in CATALOG_KEYS, name
-    return catalog.text(catalog.DEFAULT_LOCALE, name, **fields)
+    return catalog.text(locale, name, **fields)
 
 
 class _Turn:

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
-from flows import access, references, support, vocab
+from flows import access, languages, references, support, vocab
 from flows.contact import email_address, phone_number
 from flows.danger import assess
 from flows.dates import parse_when
@@ -404,6 +404,7 @@ def build_report(draft: Draft, ctx: FlowContext) -> ReportFields:
         contact=contact,
         share_with=_share(draft, ctx),
         linked_to=_linked(a.get("linked_to")),
+        language=draft.locale,
         helper_agreed=_code(a.get("helper_agreed"), ("yes", "no")) if role == "helper" else None,
         helper_contact=_code(a.get("helper_contact"), HELPER_CONTACTS) if role == "helper" else None,
     )
@@ -485,7 +486,7 @@ def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
         ("story", "story", _cut(story) if story else None),
         ("what", "what", _labels(a.get("what"), say)),
         ("why", "why", _labels(a.get("why"), say)),
-        ("when", "when", _when_shown(a, say)),
+        ("when", "when", _when_shown(a, say, draft.locale)),
         ("where", "where", _where_shown(a.get("where"), say)),
         ("again", "again", _labels(a.get("again"), say)),
         ("offender", "offender", _cut(str(a["offender"])) if _text(a.get("offender")) else None),
@@ -515,13 +516,14 @@ def _support_shown(draft: Draft, ctx: FlowContext, say: Say) -> str | None:
     return f"{shown}, {service.name}" if shown and service is not None else shown
 
 
-def _when_shown(answers: Mapping[str, Any], say: Say) -> str | None:
-    """`17/03/2026 (Yesterday), Evening`: the date we understood, then the words used if they differ."""
+def _when_shown(answers: Mapping[str, Any], say: Say, locale: str) -> str | None:
+    """`17/03/2026 (Yesterday), Evening`: the date we understood, written as the person's language writes
+    dates ("17.03.2026" in Polish), then the words used if they differ."""
     day, said = _when(answers, say)
     parts = [p for p in (said or "").split(", ") if p]
     if day is None:
         return ", ".join(parts) or None
-    shown = day.strftime("%d/%m/%Y")
+    shown = languages.show_date(day, locale)
     if parts and parts[0] != shown and choice_of(answers.get("when")) != "not_sure":
         shown = f"{shown} ({parts[0]})"
     return ", ".join([shown, *parts[1:]])

@@ -104,6 +104,8 @@ class FlowSettings:
     partners: tuple[Partner, ...] = ()
     support: tuple[SupportService, ...] = ()
     resume_after_minutes: int = 30  # a draft idle longer than this asks "continue or start again?"
+    # The languages offered, as catalog locales, in the order shown (config `[languages] enabled`).
+    languages: tuple[str, ...] = ("en",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,9 @@ class FlowContext:
     channel: str = "console"  # "console" | "telegram" | "whatsapp"
     can_clear_chat: bool = False  # the channel can delete this conversation's messages
     settings: FlowSettings = field(default_factory=FlowSettings)
+    # The enabled language the platform says the person uses (Telegram's language_code, the browser's
+    # Accept-Language); None where it cannot be known (WhatsApp, the console): then the welcome offers them.
+    language: str | None = None
 
 
 def _copied(value: Any) -> Any:
@@ -270,6 +275,7 @@ class ReportFields:
     contact: ContactDetails | None = None
     share_with: tuple[str, ...] = ()  # partner ids the person consented to; empty = record only
     linked_to: str | None = None  # the earlier report this one adds to (`add REFERENCE`), its reference
+    language: str = "en"  # the language the person reported in (the catalog locale)
     # Someone helping another person to report (role "helper"): did that person agree ("yes" | "no"), and
     # who should be contacted ("contact_person" | "contact_helper" | "contact_nobody").
     helper_agreed: str | None = None

@@ -87,6 +87,15 @@ def commands(locale: str) -> Mapping[str, str]:
     return found
 
 
+@cache
+def language_words() -> frozenset[str]:
+    """The word `language` in every language there is: it shows the languages whatever the one in use."""
+    found = {
+        word for locale in vocab.locales() for word, name in commands(locale).items() if name == "language"
+    }
+    return frozenset(found)
+
+
 def is_greeting(text: str, locale: str) -> bool:
     return fold(text) in greetings(locale)
 

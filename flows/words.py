@@ -2,7 +2,8 @@
 
 Output words live in the catalog (`flows/messages/*.toml`); this module only recognises input. The words
 themselves are data in `flows/vocab/<locale>/` (read by `flows.understand`); the words that work at any
-step are fixed by DESIGN.md, so they are English whatever the catalog's locale.
+step are fixed by DESIGN.md, so they work in English whatever the person's language, besides that
+language's own words for them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 
 from flows import vocab
-from flows.understand import commands
+from flows.understand import commands, language_words
 
 # Option keys that run a command when pressed as a button or chosen by number.
 COMMAND_OPTIONS = frozenset({"help", "back", "skip", "stop", "exit", "delete"})
@@ -31,6 +32,9 @@ def normalise(text: str) -> str:
     return text.rstrip(_TRAILING).strip()
 
 
-def command(text: str) -> str | None:
-    """The command a whole message means, if it is one of the words that work anywhere."""
-    return commands(vocab.DEFAULT_LOCALE).get(normalise(text))
+def command(text: str, locale: str = vocab.DEFAULT_LOCALE) -> str | None:
+    """The command a whole message means, if it is one of the words that work anywhere: the English words
+    (DESIGN.md) and the person's language's own; `language` in any language."""
+    said = normalise(text)
+    found = commands(locale).get(said) or commands(vocab.DEFAULT_LOCALE).get(said)
+    return found or ("language" if said in language_words() else None)

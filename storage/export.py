@@ -162,6 +162,7 @@ def report_record(cipher: Cipher, report: Report) -> dict[str, Any]:
         "reference": report.reference,
         "submitted_at": iso_utc(report.submitted_at),
         "channel": report.channel,
+        "language": report.language,
         "role": report.role,
         "organisation": sealed.get("organisation"),
         "someone_else_knows": sealed.get("someone_else_knows"),

@@ -76,6 +76,8 @@ class Report(SQLModel, table=True):
     code_hash: str | None = Field(default=None, max_length=160)
     # The earlier report this one adds to (`add REFERENCE` in the chat), by reference. Added in revision 0009.
     linked_to: str | None = Field(default=None, max_length=16, index=True)
+    # The language the person reported in (a catalog locale: "en", "pl", ...). Added in revision 0011.
+    language: str = Field(default="en", max_length=16)
 
 
 class TranscriptEntry(SQLModel, table=True):

@@ -33,6 +33,7 @@ class Counts:
     by_kind: Counter[str] = field(default_factory=Counter)
     by_channel: Counter[str] = field(default_factory=Counter)
     by_status: Counter[str] = field(default_factory=Counter)
+    by_language: Counter[str] = field(default_factory=Counter)  # the catalog locale reported in
     # Repeat harassment (storage.series): reports on their own, series (counted once each), and the later
     # reports of a series (repeat incidents); the first report of a series is neither single nor repeat.
     single: int = 0
@@ -65,6 +66,7 @@ _COUNTED = (
     "motivations",
     "incident_types",
     "share_with",
+    "language",
     "reference",
 )
 
@@ -92,13 +94,14 @@ def _count_series(counts: Counts, reference: str, series: dict[str, tuple[str, .
 
 
 def _count(counts: Counts, row: Any, q: ReportQuery, zone: tzinfo) -> bool:
-    _rid, submitted_at, channel, status, motivations, kinds, share_with, _ref = row
+    _rid, submitted_at, channel, status, motivations, kinds, share_with, language, _ref = row
     if q.partner is not None and q.partner not in (share_with or []):
         return False
     counts.total += 1
     counts.by_month[aware(submitted_at).astimezone(zone).strftime("%Y-%m")] += 1
     counts.by_channel[channel] += 1
     counts.by_status[status] += 1
+    counts.by_language[language or "en"] += 1
     counts.by_motivation.update(set(motivations or []) or {"none given"})
     counts.by_kind.update(set(kinds or []) or {"none given"})
     return True

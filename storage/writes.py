@@ -435,6 +435,7 @@ CLEAR_FIELDS = (
     "anonymous",
     "share_with",
     "linked_to",
+    "language",
 )
 _LISTS = ("incident_types", "motivations", "share_with")
 _CONTACT = ("name", "phone", "email", "in_chat", "safe_times", "notes", "by", "leave_message", "no_calls")
@@ -447,6 +448,7 @@ def seal_report(answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     clear = {name: answers.get(name) for name in CLEAR_FIELDS}
     for name in _LISTS:
         clear[name] = list(clear[name] or ())
+    clear["language"] = str(clear["language"] or "en")[:16]
     sealed = {name: answers.get(name) for name in _SEALED_TEXT}
     sealed["organisation"] = answers.get("organisation")
     sealed["location"] = {

@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from bot.config import Config, load_config
 from storage.db import Database
 from storage.schema import upgrade
+from tests.languages import installed as installed  # the test languages (tests/languages.py)
 
 T = TypeVar("T")
 PG_URL = os.environ.get("REPORTBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

@@ -29,6 +29,9 @@ class Envelope:
     # and the bot message it was on (a multi-select toggle edits that message instead of sending a new one).
     button_step: str | None = None
     button_ref: str | None = None
+    # The languages the platform says the person uses, most wanted first (Telegram's language_code, the
+    # browser's Accept-Language); empty where it cannot say (WhatsApp, the console).
+    languages: tuple[str, ...] = ()
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Outcome:
     # commit (bot.delivery.Delivery.hand); empty when they wait in the outbox for their turn.
     claimed: list[Pending] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # evidence files the draft let go (deleted after)
+    locale: str | None = None  # the conversation's language after the step (None: no step ran)
 
 
 # Lone UTF-16 surrogates (JSON's "\ud800", which json.loads keeps) cannot be encoded, so cannot be

@@ -36,7 +36,7 @@ from bot.app.status import LookUp, StatusLookup, earlier_report
 from bot.channels import can_clear_chat, rate_limited
 from bot.config import Config
 from bot.render import as_text, describe_inbound, to_dict
-from flows import catalog, references, words
+from flows import catalog, languages, references, words
 from flows.engine import Flow
 from flows.references import new_reference
 from flows.report import REPORT_FLOW
@@ -125,8 +125,11 @@ class ReportService:
         """The pseudonym under which a chat is stored."""
         return self.cipher.pseudonym(channel, chat_id)
 
-    def context(self, channel: str, now: datetime, reference: str, passphrase: str = "") -> FlowContext:
-        """What the flow needs to know about this moment and this deployment."""
+    def context(
+        self, channel: str, now: datetime, reference: str, passphrase: str = "", said: tuple[str, ...] = ()
+    ) -> FlowContext:
+        """What the flow needs to know about this moment and this deployment (`said`: the languages the
+        platform says the person uses)."""
         return FlowContext(
             now=now,
             today=now.astimezone(self.zone).date(),
@@ -135,6 +138,7 @@ class ReportService:
             channel=channel,
             can_clear_chat=can_clear_chat(channel),
             settings=self.settings,
+            language=languages.pick(said, self.settings.languages),
         )
 
     async def handle(self, env: Envelope) -> Outcome:
@@ -214,6 +218,7 @@ class ReportService:
             self.codes.give_back(code)  # never shown: another report can have it
             code = None
         self._look_ups(conn, env, chat_key, result, now)
+        result.replies = [languages.directed(m, result.draft.locale) for m in result.replies]
         write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
         dropped = dropped_files(conv.draft, result)
         write = replace(write, fetches=kept_fetches(fetches, result), dropped=dropped)
@@ -228,6 +233,7 @@ class ReportService:
             limited=limited,
             claimed=self._claimed(conn, write, ids, claim),
             dropped=dropped,
+            locale=result.draft.locale,
         )
 
     def _claimed(
@@ -359,9 +365,10 @@ class ReportService:
         if self._may_submit(conn, env, now.astimezone(UTC)):
             return result, reference, code, False
         assert saved is not None
-        calm = Outbound(limits.words("too_many_reports"), step="limits")
+        kept = Draft.from_json(saved)
+        calm = Outbound(limits.words("too_many_reports", kept.locale), step="limits")
         log.info("report cap reached channel=%s", named(env))
-        return StepResult(draft=Draft.from_json(saved), replies=[calm]), reference, code, True
+        return StepResult(draft=kept, replies=[calm]), reference, code, True
 
     def _write(
         self,
@@ -427,7 +434,9 @@ class ReportService:
         replies: list[Outbound] = []
         if volume is limits.Volume.TELL:
             log.info("chat over its volume limit channel=%s", named(env))
-            replies.append(Outbound(limits.words("too_many_messages", minutes=minutes), step="limits"))
+            locale = str((conv.draft or {}).get("locale") or catalog.DEFAULT_LOCALE)
+            calm = Outbound(limits.words("too_many_messages", locale, minutes=minutes), step="limits")
+            replies.append(languages.directed(calm, locale))
         write = StepWrite(
             chat=chat,
             conversation_id=conv.id,
@@ -466,7 +475,8 @@ class ReportService:
         for _ in range(10):
             reference = new_reference()
             shown = code.shown if code is not None else ""
-            result = self.flow.step(draft, env.inbound, self.context(env.channel, now, reference, shown))
+            context = self.context(env.channel, now, reference, shown, env.languages)
+            result = self.flow.step(draft, env.inbound, context)
             if result.submit is not None and code is None:
                 code = self.codes.take()  # submitted from an unexpected step: again, with a code
                 continue

@@ -6,6 +6,7 @@ one line, `reportbot COMMAND: reason`, and exits 1.
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -42,12 +43,37 @@ def actor() -> str:
         return "unknown"
 
 
-def code_label(code: str) -> str:
-    """The label the reporter saw for an option code (from the catalog), else the code in words."""
+def code_label(code: str, locale: str = catalog.DEFAULT_LOCALE) -> str:
+    """The label of an option code in English (staff read English; `--lang` asks for another language's
+    catalog), else the code in words."""
     key = f"option.{code}"
-    if catalog.has("en", key):
-        return catalog.text("en", key)
+    if catalog.has(locale, key):
+        return catalog.text(locale, key)
     return code.replace("_", " ").replace("-", " ").capitalize()
+
+
+def labeller(locale: str | None) -> Callable[[str], str]:
+    """`code_label` in one language (`--lang CODE` on export and stats); refused if there is no catalog."""
+    chosen = locale or catalog.DEFAULT_LOCALE
+    if chosen not in catalog.CATALOGS:
+        names = ", ".join(sorted(catalog.CATALOGS))
+        raise StaffError(f"--lang: there is no catalog {chosen!r} (there are: {names})")
+    return lambda code: code_label(code, chosen)
+
+
+def language_name(locale: str | None) -> str:
+    """A report's language for staff: "Polski (pl)"; English as "English"."""
+    code = locale or catalog.DEFAULT_LOCALE
+    own = catalog.text(code, "language.name") if code in catalog.CATALOGS else code
+    return own if code == catalog.DEFAULT_LOCALE else f"{own} ({code})"
+
+
+def lang_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lang",
+        metavar="CODE",
+        help="show the answers people chose in this catalog's language (default: English)",
+    )
 
 
 class StaffContext:

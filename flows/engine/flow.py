@@ -23,7 +23,7 @@ from typing import Any
 from transitions import Machine
 from transitions.extensions import GraphMachine
 
-from flows import catalog, references, understand, words
+from flows import catalog, languages, references, understand, words
 from flows.access import Aside
 from flows.danger import Concern
 from flows.engine.interpret import Reply, interpret
@@ -94,8 +94,15 @@ ENGINE_KEYS = (
     "add.bad",
     "option.skip",
     "option.done",
+    "language.name",
+    "language.ask",
 )
 _HISTORY_LIMIT = 200
+
+
+def _locale(draft: Draft | None, ctx: FlowContext) -> str:
+    """The conversation's language; with none yet, the one the platform says the person uses."""
+    return draft.locale if draft is not None else (ctx.language or catalog.DEFAULT_LOCALE)
 
 
 class _Diagram:
@@ -220,7 +227,7 @@ class Flow:
 
     def step(self, draft: Draft | None, inbound: Inbound, ctx: FlowContext) -> StepResult:
         """Handle one inbound message: the new draft, the replies, and what the service must do."""
-        work = draft.copy() if draft is not None else Draft(step=START)
+        work = draft.copy() if draft is not None else self._new_draft(ctx)
         if work.step == self.final or work.step not in self.states:
             work = Draft(
                 step=START, locale=work.locale, answers=work.answers if work.step != self.final else {}
@@ -231,12 +238,23 @@ class Flow:
         result.draft.last_active = ctx.now.isoformat()
         return result
 
+    @staticmethod
+    def _new_draft(ctx: FlowContext) -> Draft:
+        """A new conversation: in the language the platform says the person uses; where it cannot say,
+        in the first enabled language, and the welcome lists the others."""
+        enabled = ctx.settings.languages
+        locale = ctx.language if ctx.language in enabled else (enabled[0] if enabled else "")
+        draft = Draft(step=START, locale=locale if locale in catalog.CATALOGS else catalog.DEFAULT_LOCALE)
+        if ctx.language is None and len(enabled) > 1:
+            draft.pending["offer_languages"] = True
+        return draft
+
     def status_reply(
         self, draft: Draft | None, info: StatusInfo | None, ctx: FlowContext, *, wait: bool = False
     ) -> list[Outbound]:
         """The answer to `status <reference>` (or "wait": too many look-ups failed), then the current
         question again (or how to start)."""
-        locale = draft.locale if draft is not None else catalog.DEFAULT_LOCALE
+        locale = _locale(draft, ctx)
         say = self._say(locale)
         if wait:
             replies = [Outbound(text=say("status.wait"), step="status")]
@@ -249,7 +267,7 @@ class Flow:
                 state=say(f"status.state.{info.status}")
                 if f"status.state.{info.status}" in self._keys
                 else info.status,
-                submitted_on=info.submitted_on.strftime("%d/%m/%Y"),
+                submitted_on=languages.show_date(info.submitted_on, locale),
             )
             lines = [text, *(say("status.reply", reply=reply) for reply in info.replies)]
             if info.withheld:
@@ -345,16 +363,75 @@ class Flow:
 
     def _commands(self, turn: Turn, inbound: Inbound, replies: list[Outbound]) -> StepResult | None:
         """The words that work anywhere, a status look-up, or a button that runs a command."""
+        chosen = self._language_chosen(turn, inbound)
+        if chosen is not None:
+            return self._switch(turn, chosen, replies)
         if inbound.option is not None:
             return self._command(turn, inbound.option, replies) if inbound.option in COMMAND_OPTIONS else None
         text = inbound.text or ""
         if not self._plain(inbound) or not text or inbound.edited:
             return None
         status = self._status(turn, text, replies) or self._add(turn, text, replies)
-        if status is not None:
-            return status
-        cmd = words.command(text)
+        return status if status is not None else self._typed_command(turn, text, replies)
+
+    def _typed_command(self, turn: Turn, text: str, replies: list[Outbound]) -> StepResult | None:
+        """A word that works anywhere, typed as the whole message ("help", "język", "language")."""
+        cmd = words.command(text, turn.draft.locale)
+        if cmd == "language":
+            return self._offer_languages(turn, replies)
         return self._command(turn, cmd, replies) if cmd is not None else None
+
+    # ----- languages -------------------------------------------------------------------------------------
+
+    def _language_chosen(self, turn: Turn, inbound: Inbound) -> str | None:
+        """The language this message picks: a language's button, its name typed at any question, or its
+        number right after the languages were listed (or at the welcome that lists them)."""
+        draft, enabled = turn.draft, turn.ctx.settings.languages
+        listed = bool(draft.pending.pop("languages", False))
+        if len(enabled) < 2 or inbound.edited:
+            return None
+        if inbound.option is not None:
+            return languages.from_option(inbound.option, enabled)
+        text = inbound.text or ""
+        if not text or not self._plain(inbound):
+            return None
+        return self._language_typed(turn, text, listed)
+
+    def _language_typed(self, turn: Turn, text: str, listed: bool) -> str | None:
+        """A language's name ("Polski", "romana"), or the number or label of one of the languages offered."""
+        draft, enabled = turn.draft, turn.ctx.settings.languages
+        named = languages.named(text, enabled)
+        if named is not None and named != draft.locale:
+            return named
+        offered = self._language_options(turn, listed)
+        key = understand.match_option(text, offered, draft.locale) if offered else None
+        return languages.from_option(key, enabled) if key is not None else None
+
+    def _language_options(self, turn: Turn, listed: bool) -> tuple[Option, ...]:
+        """The options a number may pick a language from: the list `language` showed, or the welcome's."""
+        draft = turn.draft
+        if listed:
+            return languages.options(turn.ctx.settings.languages)
+        if draft.step == self.first and draft.pending.get("offer_languages"):
+            return self._options(self.steps[draft.step], draft, turn.ctx)
+        return ()
+
+    def _offer_languages(self, turn: Turn, replies: list[Outbound]) -> StepResult:
+        """`language`: the languages by their own names; the next message may pick one by number."""
+        draft, enabled = turn.draft, turn.ctx.settings.languages
+        if len(enabled) < 2:
+            return self._reask(turn, replies, hint=None, count=False)
+        draft.pending["languages"] = True
+        options = languages.options(enabled)
+        replies.append(
+            Outbound(text=self._say(draft.locale)("language.ask"), options=options, step="language")
+        )
+        return StepResult(draft=draft, replies=replies)
+
+    def _switch(self, turn: Turn, locale: str, replies: list[Outbound]) -> StepResult:
+        """Everything from now on in `locale`; every answer kept; the current question asked again."""
+        turn.draft.locale = locale
+        return self._reask(turn, replies, hint=None, count=False)
 
     def _status(self, turn: Turn, text: str, replies: list[Outbound]) -> StepResult | None:
         """`status <reference>` or a bare reference: the service looks it up."""
@@ -630,7 +707,14 @@ class Flow:
             pairs.append(("done", say("option.done")))
         if step.skippable and step.offer_skip:
             pairs.append(("skip", say("option.skip")))
+        pairs.extend(self._offered_languages(step, draft, ctx))
         return tuple(Option(key=key, label=label) for key, label in pairs)
+
+    def _offered_languages(self, step: Step, draft: Draft, ctx: FlowContext) -> list[tuple[str, str]]:
+        """At the welcome, where the platform could not say the person's language: the other languages."""
+        if step.name != self.first or not draft.pending.get("offer_languages"):
+            return []
+        return [(o.key, o.label) for o in languages.options(ctx.settings.languages, current=draft.locale)]
 
     # ----- advance ---------------------------------------------------------------------------------------
 
@@ -749,8 +833,11 @@ class Flow:
         selected: tuple[str, ...] = ()
         if step.kind == "multi":
             selected = tuple(k for k in draft.pending.get("selected", []) if isinstance(k, str))
+        text = say(key, **fields)
+        if step.name == self.first and draft.pending.get("offer_languages"):
+            text = f"{text}\n\n{languages.line(ctx.settings.languages)}"
         return Outbound(
-            text=say(key, **fields),
+            text=text,
             options=options,
             multi=step.kind == "multi",
             selected=selected,

@@ -311,3 +311,13 @@ def test_one_press_field_of_any_value_is_read_as_ptb_reads_it_or_left_to_ptb(
     fast = button_press(data)
     if fast is not None:
         assert press_through_ptb(data) == fast
+
+
+def test_the_persons_app_language_travels_in_the_envelope_on_both_paths() -> None:
+    for code, said in (("pl", ("pl",)), ("en-GB", ("en-GB",)), ("", ()), (None, ())):
+        data = plain()
+        if code is not None:
+            data["message"]["from"]["language_code"] = code
+        fast = plain_text_envelope(data)
+        assert fast is not None and fast.languages == said
+        assert fast == through_ptb(data)

@@ -59,6 +59,9 @@ class FakeBotAPI:
         self._query_ids = itertools.count(1)
         self.webhook: dict[str, Any] | None = None
         self.files: dict[str, bytes] = {}  # file_id -> bytes, served by getFile and /file/bot<token>/...
+        # chat -> the person's app language (`from.language_code`): Telegram's apps send it, "en" unless set
+        # here; None leaves it out (an older client, a bot API that omits it).
+        self.language_codes: dict[int, str | None] = {}
         self.downloads: list[str] = []  # file paths downloaded
         # Message ids Telegram will not let the bot delete (sent over 48 hours ago): deleteMessage says
         # "message can't be deleted"; a deleteMessages batch holding one deletes the others and is refused.
@@ -247,7 +250,11 @@ class FakeBotAPI:
     # -- updates Telegram would post -------------------------------------------------------------
 
     def _user(self, chat_id: int) -> dict[str, Any]:
-        return {"id": chat_id, "is_bot": False, "first_name": "Sam"}
+        user: dict[str, Any] = {"id": chat_id, "is_bot": False, "first_name": "Sam"}
+        code = self.language_codes.get(chat_id, "en")
+        if code is not None:
+            user["language_code"] = code
+        return user
 
     def _incoming(
         self, chat_id: int, text: str, extra: dict[str, Any], chat_type: str = "private"

@@ -45,6 +45,7 @@ class Chat:
     settings: FlowSettings = SETTINGS
     channel: str = "console"
     can_clear_chat: bool = False
+    language: str | None = None  # the language the platform says the person uses (Telegram, the web)
     now: datetime = NOW
     draft: Draft | None = None
     results: list[StepResult] = field(default_factory=list)
@@ -58,6 +59,7 @@ class Chat:
             channel=self.channel,
             can_clear_chat=self.can_clear_chat,
             settings=self.settings,
+            language=self.language,
         )
 
     def deliver(self, inbound: Inbound) -> list[str]:

@@ -11,6 +11,11 @@ from flows.danger import Concern, assess, suggests_danger
 from tests.flows.chat import Chat, go_to, said
 
 CORPUS = tomllib.loads((Path(__file__).parent / "own_words" / "danger.toml").read_text("utf-8"))
+# The other languages' danger lists: `own_words/<locale>/danger.toml`, same tables, smaller.
+LOCALE_CORPORA = {
+    path.parent.name: tomllib.loads(path.read_text("utf-8"))
+    for path in sorted((Path(__file__).parent / "own_words").glob("*/danger.toml"))
+}
 
 
 def test_the_corpus_is_large_enough() -> None:
@@ -100,3 +105,36 @@ def test_a_story_of_the_past_gets_no_reminder() -> None:
     reply = chat.send("A man behind me grabbed my hijab")
     assert not said(reply, "call 999") and not said(reply, "Samaritans")
     assert said(reply, "Is there more you want to add?")
+
+
+# ----- every language ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", sorted(LOCALE_CORPORA))
+def test_each_languages_danger_and_self_harm_lines_are_all_caught(locale: str) -> None:
+    corpus = LOCALE_CORPORA[locale]
+    assert corpus.get("danger") and corpus.get("harmless"), locale
+    missed = [line for line in corpus["danger"] if not assess(line, locale=locale).danger]
+    assert missed == [], locale  # recall 100%, as in English
+    missed = [line for line in corpus.get("self_harm", ()) if not assess(line, locale=locale).self_harm]
+    assert missed == [], locale
+
+
+@pytest.mark.parametrize("locale", sorted(LOCALE_CORPORA))
+def test_each_languages_everyday_words_raise_few_alarms(locale: str) -> None:
+    harmless = LOCALE_CORPORA[locale]["harmless"]
+    alarms = [line for line in harmless if assess(line, locale=locale) != Concern()]
+    assert len(alarms) <= 0.05 * len(harmless), (locale, alarms)
+
+
+@pytest.mark.parametrize("locale", sorted(LOCALE_CORPORA))
+def test_in_each_language_danger_words_bring_the_999_reminder_in_that_language(
+    installed: tuple[str, ...], locale: str
+) -> None:
+    from flows import catalog
+
+    chat = go_to(Chat(language="en").with_settings(languages=("en", locale)), "story")
+    chat.send(catalog.text(locale, "language.name"))
+    reply = chat.send(LOCALE_CORPORA[locale]["danger"][0])
+    assert reply[0].lstrip("\u200f") == catalog.text(locale, "alarm.text")
+    assert "999" in reply[0] and chat.step == "story"

@@ -105,6 +105,7 @@ def message_envelope(update: Update) -> Envelope | None:
         inbound_from_message(message, edited=edited),
         delivery_id=str(update.update_id),
         message_ref=None if edited else str(message.message_id),
+        languages=said_language(message.from_user.language_code if message.from_user else None),
     )
 
 
@@ -139,7 +140,13 @@ def plain_text_envelope(data: dict[str, Any]) -> Envelope | None:
         Inbound(text=text),
         delivery_id=str(data["update_id"]),
         message_ref=str(message["message_id"]),
+        languages=said_language(message["from"].get("language_code")),
     )
+
+
+def said_language(code: object) -> tuple[str, ...]:
+    """The person's Telegram language (`language_code`, an IETF tag such as "pl" or "en-GB"), if given."""
+    return (code,) if isinstance(code, str) and code else ()
 
 
 def _plain_message(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -199,10 +206,14 @@ def press_from_query(update_id: int, query: CallbackQuery) -> Press:
     if message is None or message.chat.type != ChatType.PRIVATE or not query.data:
         return Press(query.id, None)
     sent = message.date.timestamp() if isinstance(message.date, datetime) else 0.0
-    return Press(query.id, _press_envelope(update_id, message.chat.id, message.message_id, query.data), sent)
+    said = said_language(query.from_user.language_code if query.from_user else None)
+    env = _press_envelope(update_id, message.chat.id, message.message_id, query.data, said)
+    return Press(query.id, env, sent)
 
 
-def _press_envelope(update_id: int, chat_id: int, message_id: int, data: Any) -> Envelope:
+def _press_envelope(
+    update_id: int, chat_id: int, message_id: int, data: Any, languages: tuple[str, ...]
+) -> Envelope:
     step, key = parse_callback_data(data)
     return Envelope(
         CHANNEL,
@@ -211,6 +222,7 @@ def _press_envelope(update_id: int, chat_id: int, message_id: int, data: Any) ->
         delivery_id=str(update_id),
         button_step=step,
         button_ref=str(message_id),
+        languages=languages,
     )
 
 
@@ -241,7 +253,13 @@ def button_press(data: dict[str, Any]) -> Press | None:
         return None
     return Press(
         query["id"],
-        _press_envelope(data["update_id"], message["chat"]["id"], message["message_id"], query["data"]),
+        _press_envelope(
+            data["update_id"],
+            message["chat"]["id"],
+            message["message_id"],
+            query["data"],
+            said_language(query["from"].get("language_code")),
+        ),
         float(message["date"]),
     )
 

@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +36,7 @@ from bot.delivery import mark_answered
 from bot.errors import BodyTooLarge
 from bot.limits import words as limit_words
 from bot.service import Envelope, Outcome, ReportService
-from flows import catalog
+from flows import catalog, languages
 from flows.types import Inbound, Location, Media, Outbound
 from flows.words import COMMAND_OPTIONS
 from storage.store import Pending
@@ -84,11 +84,15 @@ ACTIONS = frozenset({"done"}) | COMMAND_OPTIONS
 STATIC = {"chat.js": "text/javascript; charset=utf-8", "chat.css": "text/css; charset=utf-8"}
 
 
-def words(key: str, **fields: object) -> str:
-    """A word of the page, from the [web] table."""
+def words(key: str, locale: str = catalog.DEFAULT_LOCALE, **fields: object) -> str:
+    """A word of the page, from the [web] table, in the person's language."""
     name = f"web.{key}"
     assert name in CATALOG_KEYS, name
-    return catalog.text(catalog.DEFAULT_LOCALE, name, **fields)
+    return catalog.text(locale, name, **fields)
+
+
+def _page_words(locale: str) -> Callable[..., str]:
+    return lambda key, **fields: words(key, locale, **fields)
 
 
 def _origin(url: str) -> str:
@@ -173,7 +177,10 @@ class WebChat:
         session = self.sessions.find(request.cookies.get(COOKIE))
         if session is None:
             session = self.sessions.new()
+        said = languages.accept_language(request.headers.get("accept-language", ""))
+        locale = self._locale(session, said)
         html = self.templates.get_template("chat.html").render(
+            **self._language(locale),
             embed=embed,
             csrf=self.sessions.csrf(session),
             entries=session.entries,
@@ -183,6 +190,17 @@ class WebChat:
         response = HTMLResponse(html, headers=self.headers(embed))
         self._set_cookie(response, session, embed)
         return response
+
+    def _locale(self, session: Session, said: tuple[str, ...]) -> str:
+        """The page's language: the conversation's once it has one, else the browser's (if offered)."""
+        if session.locale:
+            return session.locale
+        enabled = self.service.settings.languages
+        return languages.pick(said, enabled) or (enabled[0] if enabled else catalog.DEFAULT_LOCALE)
+
+    def _language(self, locale: str) -> dict[str, Any]:
+        """What every template needs to speak the person's language: its words, `lang` and `dir`."""
+        return {"t": _page_words(locale), "lang": locale, "rtl": languages.is_rtl(locale)}
 
     def _focus(self, session: Session) -> str | None:
         for entry in reversed(session.entries):
@@ -194,6 +212,7 @@ class WebChat:
         question = session.question
         step = self.service.flow.steps.get(question.step) if question is not None else None
         return self.templates.get_template("controls.html").render(
+            **self._language(self._locale(session, ())),
             question=question,
             started=bool(session.entries),
             media=step is not None and step.kind == "media",
@@ -217,7 +236,8 @@ class WebChat:
             return form
         embed = _field(form, "view") == "embed"
         async with session.lock:  # one answer at a time per person: a second one waits its turn
-            added, replaced, outcome = await self._answer(form, session)
+            said = languages.accept_language(request.headers.get("accept-language", ""))
+            added, replaced, outcome = await self._answer(form, session, said)
             ended = any(m.clear_chat for m in outcome.replies)
         if ended:  # `exit` typed in the chat: a quick exit
             self.sessions.end(session)
@@ -243,7 +263,9 @@ class WebChat:
             return self._refused(fetch, "csrf", session=session)
         return form
 
-    async def _answer(self, form: Any, session: Session) -> tuple[list[Entry], Entry | None, Outcome]:
+    async def _answer(
+        self, form: Any, session: Session, said: tuple[str, ...]
+    ) -> tuple[list[Entry], Entry | None, Outcome]:
         """Run the form through the service's step; what was added to the page, or replaced on it."""
         inbound, shown, problem = await self._inbound(form, session)
         if problem is not None:
@@ -257,8 +279,11 @@ class WebChat:
             inbound,
             delivery_id=f"{session.id}:{nonce}" if nonce else None,
             button_step=_field(form, "step") if inbound.option is not None else None,
+            languages=said,
         )
         outcome = await self.service.handle(env)
+        if outcome.locale:
+            session.locale = outcome.locale
         kept = [m.ref for m in inbound.media]
         if outcome.duplicate or outcome.limited:
             self.uploads.forget(kept)  # the step did not take it
@@ -284,7 +309,7 @@ class WebChat:
             return await self._photo(upload, _text(_field(form, "text")), session)
         location = _location(_field(form, "lat"), _field(form, "lon"))
         if location is not None:
-            return Inbound(location=location), words("location_sent"), None
+            return Inbound(location=location), words("location_sent", self._locale(session, ())), None
         option = _field(form, "option")
         if option:
             inbound, shown = _option(option, session)
@@ -302,9 +327,9 @@ class WebChat:
         data = await upload.read()
         kind = sniff(data)
         if kind is None or kind not in self.web.upload_types or len(data) > self.web.upload_max_bytes:
-            return None, None, words("photo_bad")
+            return None, None, words("photo_bad", self._locale(session, ()))
         ref = await self.uploads.save(data)
-        shown = words("photo_sent") + (f" {caption}" if caption else "")
+        shown = words("photo_sent", self._locale(session, ())) + (f" {caption}" if caption else "")
         return Inbound(text=caption, media=(Media(ref=ref, content_type=kind),)), shown, None
 
     def _settle_uploads(self, session: Session, outcome: Outcome) -> None:
@@ -324,7 +349,7 @@ class WebChat:
             return added, None
         replies = outcome.replies
         if outcome.limited and not replies:  # over the rate: say so, nothing was stored
-            replies = [Outbound(limit_words("slow_down"), step="limits")]
+            replies = [Outbound(limit_words("slow_down", self._locale(session, ())), step="limits")]
         replaced = _replace_toggled(session, replies)
         if replaced is not None:
             return added, replaced
@@ -335,10 +360,15 @@ class WebChat:
         return added, replaced
 
     def _json(self, session: Session, added: list[Entry], replaced: Entry | None, embed: bool) -> Response:
-        render = self.templates.get_template("entry.html").render
+        template = self.templates.get_template("entry.html")
+        language = self._language(self._locale(session, ()))
+
+        def render(entry: Entry) -> str:
+            return template.render(entry=entry, **language)
+
         body = {
-            "added": "".join(render(entry=e) for e in added),
-            "replaced": {"id": f"m{replaced.number}", "html": render(entry=replaced)} if replaced else None,
+            "added": "".join(render(e) for e in added),
+            "replaced": {"id": f"m{replaced.number}", "html": render(replaced)} if replaced else None,
             "controls": self._controls(session, embed),
             "focus": self._focus(session) if added else None,
         }
@@ -353,7 +383,8 @@ class WebChat:
         log.info("web chat post refused reason=%s", why)
         if fetch:
             return JSONResponse({"error": why}, status_code=status, headers=self.headers())
-        html = self.templates.get_template("ended.html").render()
+        locale = session.locale if session is not None and session.locale else catalog.DEFAULT_LOCALE
+        html = self.templates.get_template("ended.html").render(**self._language(locale))
         return HTMLResponse(html, status_code=status, headers=self.headers())
 
     # -- quick exit ----------------------------------------------------------------------------------

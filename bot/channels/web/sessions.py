@@ -48,6 +48,7 @@ class Session:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one answer at a time: later ones queue
     counter: int = 0
     uploads: list[str] = field(default_factory=list)  # photos of the draft in progress (references)
+    locale: str = ""  # the conversation's language once it has one (the page is shown in it)
 
     def add(self, entry: Entry) -> Entry:
         self.counter += 1

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.render import as_text
-from flows import catalog
+from flows import catalog, languages
 from flows.types import Outbound
 
 MESSAGE_LIMIT = 1600  # Twilio's limit for one WhatsApp message body, in UTF-16 code units
@@ -62,14 +62,15 @@ def render(message: Outbound, locale: str = "en") -> str:
     text = as_text(message)
     if message.clear_chat:
         # The bot cannot delete messages on WhatsApp; the person can, on their phone.
-        text = f"{text}\n\n{catalog.text(locale, 'whatsapp.clear_chat')}"
+        how = languages.directed(Outbound(catalog.text(locale, "whatsapp.clear_chat")), locale).text
+        text = f"{text}\n\n{how}"
     return text
 
 
-def bodies(messages: Iterable[Outbound], limit: int = MESSAGE_LIMIT) -> list[str]:
+def bodies(messages: Iterable[Outbound], limit: int = MESSAGE_LIMIT, locale: str = "en") -> list[str]:
     """The replies of one step as few WhatsApp messages as fit, in order (separate messages may
-    arrive out of order on the phone; one message cannot)."""
-    return split_message("\n\n".join(render(m) for m in messages), limit)
+    arrive out of order on the phone; one message cannot), in the conversation's language."""
+    return split_message("\n\n".join(render(m, locale) for m in messages), limit)
 
 
 def twiml(texts: Sequence[str]) -> str:

@@ -152,7 +152,7 @@ class WhatsAppWebhook:
         if outcome.duplicate:
             return _twiml_response(())
         await mark_answered(self.service, outcome.outbox_ids)
-        return _twiml_response(bodies(outcome.replies))
+        return _twiml_response(bodies(outcome.replies, locale=outcome.locale or "en"))
 
     def _finished(self, task: asyncio.Task[Outcome]) -> None:
         self._running.discard(task)

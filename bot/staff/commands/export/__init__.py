@@ -25,7 +25,7 @@ from bot.config import Config
 from bot.staff.commands.export.bundle import ZipWriter
 from bot.staff.commands.export.html import HtmlWriter
 from bot.staff.commands.export.writers import CsvWriter, ExportInfo, JsonLinesWriter, Writer, encoding_for
-from bot.staff.context import StaffContext, StaffError, code_label, opened, undecryptable_refused
+from bot.staff.context import StaffContext, StaffError, labeller, lang_option, opened, undecryptable_refused
 from bot.staff.registry import Command
 from bot.staff.selection import Selection, day_options, selection
 from storage import series
@@ -54,11 +54,14 @@ async def export_reports(
     *,
     progress: Progressed | None = None,
     now: datetime | None = None,
+    lang: str | None = None,
 ) -> int:
-    """Write the selected reports to `out` (owner-only), then audit. Returns how many."""
+    """Write the selected reports to `out` (owner-only), then audit. Returns how many. The labels of the
+    answers people chose are English, or `lang`'s (a partner may read them in their language)."""
     if fmt not in FORMATS:
         raise StaffError(f"--format: use one of {', '.join(FORMATS)}")
     _check_target(out)
+    label = labeller(lang)
     query = await _query(staff, sel)
     info = ExportInfo(
         service=staff.config.service.name,
@@ -70,7 +73,7 @@ async def export_reports(
             **{s.id: s.name for s in staff.config.support if s.id},
             **{p.id: p.name for p in staff.config.partners},
         },
-        label=code_label,
+        label=label,
         evidence=staff.evidence,
     )
     binary = fmt in BINARY
@@ -172,9 +175,11 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partner", metavar="ID", help="only reports the reporter agreed to share with ID")
     parser.add_argument("--reference", metavar="REF", help="only this report")
     parser.add_argument("--series", metavar="REF", help="every report of REF's series, oldest first")
+    lang_option(parser)
 
 
 async def run(args: argparse.Namespace, config: Config) -> int:
+    labeller(args.lang)  # an unknown --lang is refused before anything is opened
     async with opened(config) as staff:
         sel = selection(
             config,
@@ -186,17 +191,19 @@ async def run(args: argparse.Namespace, config: Config) -> int:
         )
         out = Path(args.out)
         with undecryptable_refused():
-            count = await _with_progress(staff, args.format, out, sel)
+            count = await _with_progress(staff, args.format, out, sel, args.lang)
     noun = "report" if count == 1 else "reports"
     print(f"reportbot export: wrote {count} {noun} to {out} ({args.format}, readable by you only)")
     return 0
 
 
-async def _with_progress(staff: StaffContext, fmt: str, out: Path, sel: Selection) -> int:
+async def _with_progress(
+    staff: StaffContext, fmt: str, out: Path, sel: Selection, lang: str | None = None
+) -> int:
     """In a terminal, a progress bar on stderr; piped or from cron, nothing until the end."""
     console = Console(stderr=True)
     if not console.is_terminal:
-        return await export_reports(staff, fmt, out, sel)
+        return await export_reports(staff, fmt, out, sel, lang=lang)
     columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("export", total=None)
@@ -205,7 +212,7 @@ async def _with_progress(staff: StaffContext, fmt: str, out: Path, sel: Selectio
             if done % 100 == 0 or done == total:
                 bar.update(task, completed=done, total=total)
 
-        return await export_reports(staff, fmt, out, sel, progress=advance)
+        return await export_reports(staff, fmt, out, sel, progress=advance, lang=lang)
 
 
 COMMAND = Command(

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from bot.staff.commands.export.answers import HARM, OFFENDER
 from bot.staff.commands.export.writers import ExportInfo, evidence_lines, human_size, opened_evidence
+from bot.staff.context import language_name
 
 STYLE = """
 :root { --ink: #1d1d1f; --muted: #5f6368; --line: #d9dce1; --person: #eef1f5; --bot: #e3f0ff;
@@ -267,6 +268,7 @@ class HtmlWriter:
             ("Submitted", _local(r.get("submitted_at"), info.zone)),
             ("Status", str(r.get("status") or "new").replace("-", " ")),
             ("Reported through", CHANNEL.get(str(r.get("channel")), str(r.get("channel")))),
+            ("Language", language_name(r.get("language"))),
             ("Reported by", ROLE.get(str(r.get("role")), str(r.get("role") or NOT_SAID))),
         ]
         return rows + _who_else(r, info.label)

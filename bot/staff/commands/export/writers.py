@@ -113,6 +113,7 @@ CSV_COLUMNS = (
     "helper_agreed",
     "helper_contact",
     "staff_notes",
+    "language",  # added last (issue 16): the columns before it keep their places
 )
 
 

@@ -1,4 +1,5 @@
-"""`reportbot stats`: counts for partnership meetings, by month, motivation, kind, channel and status.
+"""`reportbot stats`: counts for partnership meetings, by month, motivation, kind, channel, language and
+status.
 
 Codes only, never free text. `--chart` also draws them on one page (chart.py).
 """
@@ -15,7 +16,16 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.config import Config
-from bot.staff.context import StaffContext, StaffError, code_label, opened, undecryptable_refused
+from bot.staff.context import (
+    StaffContext,
+    StaffError,
+    code_label,
+    labeller,
+    lang_option,
+    language_name,
+    opened,
+    undecryptable_refused,
+)
 from bot.staff.registry import Command
 from bot.staff.selection import Selection, day_options, selection
 from storage.stats import Counts, count_by
@@ -52,6 +62,7 @@ def counts_table(counts: Counts, label: Callable[[str], str] = code_label) -> li
         ("By motivation", [(label(k), n) for k, n in counts.by_motivation.most_common()]),
         ("By kind of incident", [(label(k), n) for k, n in counts.by_kind.most_common()]),
         ("By channel", [(CHANNEL_NAMES.get(k, k), n) for k, n in counts.by_channel.most_common()]),
+        ("By language", [(language_name(k), n) for k, n in counts.by_language.most_common()]),
         ("By status", [(k.replace("-", " "), n) for k, n in counts.by_status.most_common()]),
         (
             "Repeat harassment",
@@ -94,14 +105,16 @@ def _chart(target: str, title: str, sections: list[tuple[str, list[Any]]]) -> No
 def _options(parser: argparse.ArgumentParser) -> None:
     day_options(parser)
     parser.add_argument("--chart", metavar="PATH.png", help="also draw the counts as a bar chart")
+    lang_option(parser)
 
 
 async def run(args: argparse.Namespace, config: Config) -> int:
+    label = labeller(args.lang)
     async with opened(config) as staff:
         sel = selection(config, since=args.since, until=args.until)
         with undecryptable_refused():
             counts = await count(staff, sel)
-    sections = counts_table(counts)
+    sections = counts_table(counts, label)
     noun = "report" if counts.total == 1 else "reports"
     title = f"{config.service.name}: {counts.total} {noun} ({sel.describe()})"
     _print(title, sections)
@@ -112,7 +125,7 @@ async def run(args: argparse.Namespace, config: Config) -> int:
 
 COMMAND = Command(
     "stats",
-    "count reports by month, motivation, kind and channel",
+    "count reports by month, motivation, kind, channel and language",
     run,
     options=_options,
     order=140,
