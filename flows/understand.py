@@ -19,7 +19,7 @@ from flows.letters import plain
 from flows.types import Option
 
 _NOT_WORD = re.compile(r"[^\w\s]")
-_SEPARATORS = re.compile(r"\s*(?:,|;|&|\+|/|\n|\band\b|\bor\b|\bplus\b|\balso\b)\s*", re.IGNORECASE)
+_SEPARATORS = re.compile(r"\s*[,;&+/\n]\s*")  # the words that join answers are data: options.toml `_joins`
 _FUZZY_MIN = 4  # shorter replies must match exactly: "no" is not "now", "ok" is not "on"
 _FUZZY_CUTOFF = 85.0
 _SPOT_MOST = 9  # words: a longer reply at a one-answer question is not searched for an answer
@@ -280,9 +280,19 @@ def near(said: str, phrases: Mapping[str, Iterable[str]]) -> str | None:
     return keys.pop() if len(keys) == 1 else None
 
 
-def split_many(text: str) -> list[str]:
+def split_many(text: str, locale: str) -> list[str]:
     """ "race and religion", "1, 3", "police & council" -> the parts, folded, empty ones left out."""
-    parts = [fold(p) for p in _SEPARATORS.split(text)]
+    joins = word_list(locale, "options", "_joins")
+    parts = []
+    for piece in _SEPARATORS.split(text):
+        words: list[str] = []
+        for word in fold(piece).split():
+            if word in joins:
+                parts.append(" ".join(words))
+                words = []
+            else:
+                words.append(word)
+        parts.append(" ".join(words))
     return [p for p in parts if p]
 
 

@@ -219,7 +219,7 @@ def _part(part: str, reply: Reply) -> list[str]:
 def _named(reply: Reply) -> list[str]:
     """Every option a reply names, by number, label or the question's own words."""
     named: list[str] = []
-    for part in u.split_many(reply.text):
+    for part in u.split_many(reply.text, reply.locale):
         named.extend(_part(part, reply))
     wanted = {*_items(reply), *([reply.step.everything] if reply.step.everything else [])}
     named.extend(u.spot(reply.text, _phrases(reply)))
@@ -244,7 +244,7 @@ def read_multi(reply: Reply) -> Outcome:
         return _multi_pressed(reply, whole) if whole is not None else Reask(reply.hint)
     if whole == "done" or (whole is None and said in u.option_words(reply.locale).get("done", ())):
         return Answer(_selected(reply) or None)
-    if whole == "skip" or _skips(reply):
+    if whole == "skip" or (whole is None and _skips(reply)):  # an option named beats a near-miss refusal
         return Command("skip")
     return _in_words(reply, whole)
 
