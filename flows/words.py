@@ -38,3 +38,14 @@ def command(text: str, locale: str = vocab.DEFAULT_LOCALE) -> str | None:
     said = normalise(text)
     found = commands(locale).get(said) or commands(vocab.DEFAULT_LOCALE).get(said)
     return found or ("language" if said in language_words() else None)
+
+
+def command_in_any_language(text: str) -> str | None:
+    """The command a whole message means in any language there is: for decisions taken before the
+    conversation (and its language) is read, such as letting `exit` through a busy chat's limit."""
+    said = normalise(text)
+    for locale in (vocab.DEFAULT_LOCALE, *vocab.locales()):
+        found = commands(locale).get(said)
+        if found is not None:
+            return found
+    return "language" if said in language_words() else None

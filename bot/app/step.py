@@ -502,11 +502,11 @@ def _talks_back(inbound: Inbound) -> bool:
         return False
     if not (text.strip() or inbound.media):
         return False
-    return words.command(text) is None and not references.status_request(text)[0]
+    return words.command_in_any_language(text) is None and not references.status_request(text)[0]
 
 
 def _always_answered(inbound: Inbound) -> bool:
-    return bool(inbound.text) and words.command(inbound.text) in _ALWAYS
+    return bool(inbound.text) and words.command_in_any_language(inbound.text) in _ALWAYS
 
 
 def _unstale(env: Envelope, saved: dict[str, Any] | None) -> Envelope:

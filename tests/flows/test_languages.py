@@ -14,6 +14,7 @@ import pytest
 from flows import catalog, languages
 from flows.catalog import CATALOGS
 from flows.types import Inbound, Outbound
+from flows.words import command, command_in_any_language
 from tests.flows.chat import PLAIN_ANSWERS, SETTINGS, Chat, go_to
 
 RLM = "\u200f"
@@ -331,3 +332,30 @@ def test_a_draft_in_a_language_no_longer_enabled_still_speaks_from_its_catalog(
     person.settings = SETTINGS  # the deployment now offers English only
     replies = person.deliver(Inbound(text="1"))
     assert replies == [words("ro", "safety.ask")]
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed"),
+    [("pl", "pomoc"), ("pl", "wstecz"), ("ro", "ajutor"), ("ro", "înapoi"), ("ur", "مدد"), ("ur", "help")],
+)
+def test_the_words_that_work_anywhere_work_in_the_persons_language(
+    installed: tuple[str, ...], locale: str, typed: str
+) -> None:
+    person = chat(installed, language="en")
+    go_to(person, "where")
+    person.send(CATALOGS[locale]["language.name"])  # switched there: the question again, in that language
+    assert person.draft is not None and person.draft.locale == locale
+    before = dict(person.answers)
+    replies = person.send(typed)
+    wanted = command(typed, locale)
+    assert wanted in ("help", "back")
+    if wanted == "help":
+        assert person.step == "where" and replies[0] == words(locale, "help.text")
+    else:
+        assert person.step != "where"
+    assert {k: v for k, v in person.answers.items() if k in before} == before
+
+
+@pytest.mark.parametrize("typed", ["exit", "wyjdź", "wyjdz", "ieșire", "iesire", "نکلیں"])
+def test_quick_exit_is_known_in_every_language_before_the_conversation_is_read(typed: str) -> None:
+    assert command_in_any_language(typed) == "exit"
