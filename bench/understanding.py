@@ -7,7 +7,8 @@ Prints, for each section, the figures and every line read wrongly. Sections:
   checks of tests/flows/test_own_words.py), and the time a reply takes through the flow;
 - danger: recall of the 999 reminder on present and future danger lines, false alarms on stories of the past
   and everyday words, recall of the Samaritans/Childline message on self-harm lines and its false alarms.
-A section is one function taking the corpus folder and returning its lines of output; add one to SECTIONS
+Each section runs for English (the top folder) and for each language's folder (`own_words/<locale>/`).
+A section is one function taking a corpus folder and its language and returning its lines of output; add one to SECTIONS
 (for example the accuracy of answers on `own_words/*.toml`). The tests hold the bar; this prints the figures.
 """
 
@@ -31,19 +32,19 @@ def rate(hits: int, total: int) -> str:
     return f"{hits}/{total} = {100 * hits / total:.1f}%" if total else "0/0"
 
 
-def danger(folder: Path) -> list[str]:
+def danger(folder: Path, locale: str) -> list[str]:
     corpus = tomllib.loads((folder / "danger.toml").read_text("utf-8"))
     dangerous: Sequence[str] = corpus["danger"]
     harmless: Sequence[str] = corpus["harmless"]
     self_harm: Sequence[str] = corpus["self_harm"]
-    missed = [line for line in dangerous if not assess(line).danger]
-    false_alarms = [line for line in harmless if assess(line).danger]
-    missed_self = [line for line in self_harm if not assess(line).self_harm]
-    false_self = [line for line in (*harmless, *dangerous) if assess(line).self_harm]
+    missed = [line for line in dangerous if not assess(line, locale).danger]
+    false_alarms = [line for line in harmless if assess(line, locale).danger]
+    missed_self = [line for line in self_harm if not assess(line, locale).self_harm]
+    false_self = [line for line in (*harmless, *dangerous) if assess(line, locale).self_harm]
     every = [*dangerous, *harmless, *self_harm]
     started = time.perf_counter()
     for line in every:
-        assess(line)
+        assess(line, locale)
     each = (time.perf_counter() - started) / len(every)
     out = [
         f"time per message:        {each * 1e6:.0f} µs (mean over {len(every)} lines)",
@@ -59,15 +60,16 @@ def danger(folder: Path) -> list[str]:
     return out
 
 
-def own_words(_folder: Path) -> list[str]:
-    from tests.flows.test_own_words import cases, test_every_reply_means_what_the_person_meant
+def own_words(_folder: Path, locale: str) -> list[str]:
+    from tests.flows.test_own_words import every_case, test_every_reply_means_what_the_person_meant
 
-    found = cases()
+    found = [(step, text, meaning) for loc, step, text, meaning in every_case() if loc == locale]
     wrong: list[str] = []
+    enabled = ("en", "pl", "ro", "ur")
     started = time.perf_counter()
     for step, text, meaning in found:
         try:
-            test_every_reply_means_what_the_person_meant(step, text, meaning)
+            test_every_reply_means_what_the_person_meant(enabled, locale, step, text, meaning)
         except AssertionError:
             wrong.append(f"  misread at {step}: {text!r} (meant {meaning!r})")
     each = (time.perf_counter() - started) / len(found)
@@ -79,14 +81,17 @@ def own_words(_folder: Path) -> list[str]:
     ]
 
 
-SECTIONS: dict[str, Callable[[Path], list[str]]] = {"own words": own_words, "danger": danger}
+SECTIONS: dict[str, Callable[[Path, str], list[str]]] = {"own words": own_words, "danger": danger}
 
 
 def main() -> None:
-    for name, section in SECTIONS.items():
-        print(f"== {name}")
-        for line in section(CORPUS):
-            print(line)
+    """Each section for English (the corpus's top folder) and each language's own folder."""
+    folders = [("en", CORPUS)] + [(p.name, p) for p in sorted(CORPUS.iterdir()) if p.is_dir()]
+    for locale, folder in folders:
+        for name, section in SECTIONS.items():
+            print(f"== {name} ({locale})")
+            for line in section(folder, locale):
+                print(line)
 
 
 if __name__ == "__main__":

@@ -242,11 +242,17 @@ def read_multi(reply: Reply) -> Outcome:
     whole = u.match_option(text, reply.options, reply.locale)
     if said.isdecimal():
         return _multi_pressed(reply, whole) if whole is not None else Reask(reply.hint)
+    ending = _done_or_skip(reply, whole, said)
+    return ending if ending is not None else _in_words(reply, whole)
+
+
+def _done_or_skip(reply: Reply, whole: str | None, said: str) -> Outcome | None:
+    """ "Done" (the ticks so far), or a skip; an option named beats a near-miss refusal ("nie wiem")."""
     if whole == "done" or (whole is None and said in u.option_words(reply.locale).get("done", ())):
         return Answer(_selected(reply) or None)
-    if whole == "skip" or (whole is None and _skips(reply)):  # an option named beats a near-miss refusal
+    if whole == "skip" or (whole is None and _skips(reply)):
         return Command("skip")
-    return _in_words(reply, whole)
+    return None
 
 
 def _describes(reply: Reply) -> bool:
