@@ -15,7 +15,9 @@ apostrophes, emoji) and what it must mean there. Each is sent through the real f
 
 from __future__ import annotations
 
+import copy
 import tomllib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,11 @@ def start_at(step: str, locale: str = "en") -> Chat:
     return chat
 
 
+@cache
+def _reached(step: str, locale: str) -> Chat:
+    return start_at(step, locale)
+
+
 def test_the_corpus_is_large_and_covers_every_question() -> None:
     from flows.report import REPORT_FLOW
 
@@ -132,7 +139,7 @@ def test_each_languages_corpus_names_real_questions_and_has_a_catalog(locale: st
 def test_every_reply_means_what_the_person_meant(
     installed: tuple[str, ...], locale: str, step: str, text: str, meaning: Any
 ) -> None:
-    chat = start_at(step, locale)
+    chat = copy.deepcopy(_reached(step, locale))  # reached once per question, copied for each reply
     added = catalog.text(locale, "story.added").rstrip(".")
     before = list(chat.answers.get("story") or [])  # type: ignore[call-overload]
     replies = chat.send(text)
