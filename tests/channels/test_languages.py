@@ -34,21 +34,12 @@ from flows import catalog, languages
 from storage.db import Database
 from storage.models import Report
 from storage.schema import upgrade
+from tests.channels.telegram_app import SECRET, TELEGRAM_TOML
 from tests.channels.whatsapp_edge import PUBLIC, WHATSAPP_TOML, FakeTwilio, WhatsAppPerson
-from tests.fakes.telegram_api import TOKEN, FakeBotAPI
+from tests.fakes.telegram_api import FakeBotAPI
 
 RLM = "\u200f"
 ENABLED = '[languages]\nenabled = ["en", "pl", "ro", "ur"]\n'
-SECRET = "webhook-secret-0123456789abcdef"
-TELEGRAM_TOML = f"""
-[telegram]
-token = "{TOKEN}"
-webhook_secret = "{SECRET}"
-api_base_url = "https://telegram.test/bot"
-
-[limits]
-messages_per_second = 1000
-"""
 STORIES = {
     "pl": "Mężczyzna krzyczał na mnie na przystanku autobusowym.",
     "ro": "Un bărbat a țipat la mine în stația de autobuz.",

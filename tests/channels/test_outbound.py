@@ -29,19 +29,9 @@ from flows.types import Outbound
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.outbox import FOLLOW_UP
+from tests.channels.telegram_app import SECRET, TELEGRAM_TOML
 from tests.conftest import every_backend
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
-
-SECRET = "webhook-secret-0123456789abcdef"
-TELEGRAM_TOML = f"""
-[telegram]
-token = "{TOKEN}"
-webhook_secret = "{SECRET}"
-api_base_url = "https://telegram.test/bot"
-
-[limits]
-messages_per_second = 1000
-"""
 
 
 @dataclass
