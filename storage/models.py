@@ -249,6 +249,7 @@ ENCRYPTED_COLUMNS: dict[type[SQLModel], tuple[str, ...]] = {
     OutboxMessage: ("address_enc", "message_enc", "platform_ids_enc"),
     ChatMessage: ("ref_enc",),
     ReportLink: ("note_enc",),
+    EvidenceFetch: ("source_enc",),  # a platform's file id or URL, until the download
 }
 
 ALL_TABLES: tuple[type[SQLModel], ...] = (
@@ -262,6 +263,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     LookupFailure,
     ReportLink,
     AuditEvent,
+    EvidenceFetch,
 )
 
 
