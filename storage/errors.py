@@ -2,9 +2,12 @@
 
     StorageError
     ├── DecryptError   a stored value could not be decrypted with any configured key
-    └── SchemaError    the database schema cannot be used by this code (str() is one line for the operator)
+    ├── SchemaError    the database schema cannot be used by this code (str() is one line for the operator)
+    └── EvidenceError  (also a ValueError) a reference the evidence store does not hold, or a file whose
+                       bytes do not match their hash
 
-storage.crypto and storage.schema import them from here (and still export them under their old names).
+storage.crypto, storage.schema and storage.evidence import them from here (and still export them under their
+old names).
 """
 
 from __future__ import annotations
@@ -20,3 +23,7 @@ class DecryptError(StorageError):
 
 class SchemaError(StorageError):
     """The database schema cannot be used by this code; str() is one line for the operator."""
+
+
+class EvidenceError(StorageError, ValueError):
+    """A reference the evidence store does not hold, or a file whose bytes do not match their hash."""

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from storage.errors import EvidenceError as EvidenceError  # raised here; defined with the others
+
 # Reference prefix -> folder under data_dir. The web chat's folder keeps its first name.
 FOLDERS: dict[str, str] = {"web-upload:": "web-uploads", "evidence:": "evidence"}
 _HEADER = b"RBEV1 "  # then 64 hex digits of SHA-256 and a newline, then the original bytes
@@ -42,10 +44,6 @@ def sniff(data: bytes) -> str | None:
                 continue
             return kind
     return None
-
-
-class EvidenceError(ValueError):
-    """A reference this store does not hold, or a file whose bytes do not match their hash."""
 
 
 @dataclass(frozen=True)
