@@ -34,16 +34,14 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
+from bench.fake_telegram import api_app
 from bench.harness import (
     Conn,
     free_port,
@@ -57,7 +55,6 @@ from bench.harness import (
     write_config,
 )
 from bench.people import script
-from tests.fakes.telegram_api import FakeBotAPI
 
 SENDS = ("sendMessage", "editMessageText")
 
@@ -71,25 +68,14 @@ class Arrivals:
         self.times: list[float] = []  # every reply's arrival (a float each: 20,000 are 160 KB)
 
     def app(self) -> Starlette:
-        api = FakeBotAPI()
+        return api_app(self.seen)
 
-        async def method(request: Request) -> Response:
-            body = await request.body()
-            forwarded = httpx.Request(
-                request.method, str(request.url), headers=list(request.headers.items()), content=body
-            )
-            response = await api.handle(forwarded)
-            name = request.url.path.rsplit("/", 1)[-1]
-            if name in SENDS and response.status_code == 200 and api.calls:
-                now = time.perf_counter()
-                self.times.append(now)
-                if self.keep_chats:
-                    self.by_chat[int(api.calls[-1].params["chat_id"])].append(now)
-            api.calls.clear()  # memory stays flat: counts and times only
-            api.chats.clear()
-            return Response(response.content, status_code=response.status_code, media_type="application/json")
-
-        return Starlette(routes=[Route("/{path:path}", method, methods=["POST", "GET"])])
+    def seen(self, name: str, status: int, params: dict[str, Any] | None) -> None:
+        if name in SENDS and status == 200 and params is not None:
+            now = time.perf_counter()
+            self.times.append(now)
+            if self.keep_chats:
+                self.by_chat[int(params["chat_id"])].append(now)
 
 
 _ids = itertools.count(1)

@@ -14,6 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import uvicorn
@@ -24,12 +26,15 @@ from starlette.routing import Route
 
 from tests.fakes.telegram_api import FakeBotAPI
 
+# Told of each call the fake API answered: the method's name, the status, and the call's parameters when
+# the API recorded it (None otherwise).
+Seen = Callable[[str, int, dict[str, Any] | None], None]
 
-def make_app() -> Starlette:
+
+def api_app(seen: Seen, *routes: Route) -> Starlette:
+    """The fake Bot API behind Starlette (any method, POST or GET), with `routes` of the caller's own.
+    It keeps no record of the calls (memory stays flat over a long run): `seen` hears of each."""
     api = FakeBotAPI()
-    counts: dict[str, int] = {}
-    last: dict[str, bytes] = {}  # chat -> digest of the last message accepted for it
-    worst: dict[str, int] = {}  # chat -> duplicates
 
     async def method(request: Request) -> Response:
         body = await request.body()
@@ -37,10 +42,26 @@ def make_app() -> Starlette:
             request.method, str(request.url), headers=list(request.headers.items()), content=body
         )
         response = await api.handle(forwarded)
-        name = request.url.path.rsplit("/", 1)[-1]
+        seen(
+            request.url.path.rsplit("/", 1)[-1],
+            response.status_code,
+            api.calls[-1].params if api.calls else None,
+        )
+        api.calls.clear()
+        api.chats.clear()
+        return Response(response.content, status_code=response.status_code, media_type="application/json")
+
+    return Starlette(routes=[*routes, Route("/{path:path}", method, methods=["POST", "GET"])])
+
+
+def make_app() -> Starlette:
+    counts: dict[str, int] = {}
+    last: dict[str, bytes] = {}  # chat -> digest of the last message accepted for it
+    worst: dict[str, int] = {}  # chat -> duplicates
+
+    def seen(name: str, status: int, params: dict[str, Any] | None) -> None:
         counts[name] = counts.get(name, 0) + 1
-        if name == "sendMessage" and response.status_code == 200 and api.calls:
-            params = api.calls[-1].params
+        if name == "sendMessage" and status == 200 and params is not None:
             chat = str(params.get("chat_id"))
             digest = hashlib.blake2b(
                 repr((params.get("text"), params.get("reply_markup"))).encode(), digest_size=8
@@ -50,15 +71,11 @@ def make_app() -> Starlette:
                 worst[chat] = worst.get(chat, 0) + 1
                 counts["most_in_one_chat"] = max(counts.get("most_in_one_chat", 0), worst[chat])
             last[chat] = digest
-        # Keep memory flat over a long run: the benchmark needs answers, not a record of every call.
-        api.calls.clear()
-        api.chats.clear()
-        return Response(response.content, status_code=response.status_code, media_type="application/json")
 
     async def stats(request: Request) -> Response:
         return JSONResponse(counts)
 
-    return Starlette(routes=[Route("/stats", stats), Route("/{path:path}", method, methods=["POST", "GET"])])
+    return api_app(seen, Route("/stats", stats))
 
 
 if __name__ == "__main__":

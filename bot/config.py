@@ -25,11 +25,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass as plain_dataclass
 from dataclasses import field, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, get_type_hints
 from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 from pydantic.dataclasses import dataclass
 from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import (
@@ -44,6 +52,8 @@ from flows import catalog, languages
 from flows.types import FlowSettings, Partner, SupportService
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")
 
 ENV_PREFIX = "REPORTBOT_"
 KEY_FILE = "keys.toml"
@@ -66,25 +76,20 @@ def _no_bool(kind: str) -> Callable[[Any], Any]:
     return check
 
 
-def _at_least(low: int) -> Callable[[int], int]:
-    def check(value: int) -> int:
-        if value < low:
-            raise _problem(f"must be at least {low}")
+def _rule(ok: Callable[[Any], object], problem: str, *, empty_ok: bool = False) -> Callable[[V], V]:
+    """A check of one value: `ok(value)`, else `problem` (which may show the value: `{value!r}`). With
+    `empty_ok`, an empty text passes (a thing not set up). Every check below is one of these."""
+
+    def check(value: V) -> V:
+        if not (empty_ok and value == "") and not ok(value):
+            raise _problem(problem.format(value=value))
         return value
 
     return check
 
 
-def _above_zero(value: float) -> float:
-    if not value > 0:
-        raise _problem("must be more than 0")
-    return value
-
-
-def _port(value: int) -> int:
-    if not 0 < value < 65536:
-        raise _problem(f"must be between 1 and 65535, not {value}")
-    return value
+def _at_least(low: int) -> Callable[[int], int]:
+    return _rule(lambda value: value >= low, f"must be at least {low}")
 
 
 def _comma_list(value: Any) -> Any:
@@ -101,47 +106,67 @@ def _valid_fernet(key: str) -> bool:
         return False
 
 
-def _text_check(ok: Callable[[str], object], problem: str, *, required: bool = False) -> Callable[[str], str]:
-    """A check of a text value: `ok(value)` or the problem. Unless `required`, empty passes (not set up)."""
-
-    def check(value: str) -> str:
-        if (value or required) and not ok(value):
-            raise _problem(problem)
-        return value
-
-    return check
-
-
-def _time_zone(value: str) -> str:
+def _known_zone(name: str) -> bool:
     try:
-        ZoneInfo(value)
+        ZoneInfo(name)
     except Exception:
-        raise _problem(f"unknown time zone {value!r}") from None
-    return value
+        return False
+    return True
 
 
-_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
-_BOT_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+def _full(pattern: str) -> Callable[[str], object]:
+    return re.compile(pattern).fullmatch
 
-_fernet_key = _text_check(_valid_fernet, "is not a Fernet key (32 url-safe base64 bytes)", required=True)
-_pseudonym_key = _text_check(lambda v: len(v) >= 32, "must be at least 32 characters")
-_database_url = _text_check(
+
+_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$").match
+_ID_PROBLEM = "must be 1-32 lower-case letters, digits, - or _"
+
+_above_zero = _rule(lambda value: value > 0, "must be more than 0")
+_port = _rule(lambda value: 0 < value < 65536, "must be between 1 and 65535, not {value}")
+_time_zone = _rule(_known_zone, "unknown time zone {value!r}")
+_fernet_key = _rule(_valid_fernet, "is not a Fernet key (32 url-safe base64 bytes)")
+_pseudonym_key = _rule(lambda v: len(v) >= 32, "must be at least 32 characters", empty_ok=True)
+_database_url = _rule(
     lambda v: v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")),
     "must start with sqlite+aiosqlite:// or postgresql+asyncpg://",
+    empty_ok=True,
 )
-_webhook_secret = _text_check(_WEBHOOK_SECRET.match, "must be 16-256 characters: letters, digits, _ or -")
-_bot_token = _text_check(_BOT_TOKEN.match, "does not look like a BotFather token (digits:letters)")
-_public_url = _text_check(lambda v: v.startswith(("https://", "http://")), "must start with https://")
-_ID_PROBLEM = "must be 1-32 lower-case letters, digits, - or _"
-_partner_id = _text_check(_ID.match, _ID_PROBLEM, required=True)
-_partner_id_if_set = _text_check(_ID.match, _ID_PROBLEM)
+_webhook_secret = _rule(
+    re.compile(r"^[A-Za-z0-9_-]{16,256}$").match,
+    "must be 16-256 characters: letters, digits, _ or -",
+    empty_ok=True,
+)
+_bot_token = _rule(
+    re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$").match,
+    "does not look like a BotFather token (digits:letters)",
+    empty_ok=True,
+)
+_public_url = _rule(
+    lambda v: v.startswith(("https://", "http://")), "must start with https://", empty_ok=True
+)
+_https_url = _rule(lambda v: v.startswith("https://"), "must start with https://")
+_partner_id = _rule(_ID, _ID_PROBLEM)
+_partner_id_if_set = _rule(_ID, _ID_PROBLEM, empty_ok=True)
+_content_type = _rule(_full(r"[a-z]+/[a-z0-9.+-]+"), "must be a content type like image/jpeg, not {value!r}")
+_origin = _rule(
+    _full(r"https://[A-Za-z0-9.-]+(:\d{1,5})?"),
+    "must be an origin like https://www.example.org, not {value!r}",
+)
+_media_type = _rule(_MEDIA_TYPES.__contains__, f"must be one of {', '.join(sorted(_MEDIA_TYPES))}")
+_locale_name = _rule(
+    _full(r"[a-z]{2,3}(_[A-Z]{2})?"), "must be a catalog's language code like pl or ro, not {value!r}"
+)
 
 
 Whole = Annotated[int, BeforeValidator(_no_bool("int_type"))]
 Number = Annotated[float, BeforeValidator(_no_bool("float_type"))]
-Days = Annotated[Whole, AfterValidator(_at_least(1))]
+Count = Annotated[Whole, AfterValidator(_at_least(1))]
+Days = Count
+Bytes = Annotated[Whole, AfterValidator(_at_least(1024))]  # a size limit
 Port = Annotated[Whole, AfterValidator(_port)]
+# A list of values (in the environment, or the file, also one comma-separated string).
+Listed = Annotated[tuple[V, ...], BeforeValidator(_comma_list)]
 Filled = Annotated[
     str, Field(min_length=1), BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)
 ]
@@ -181,8 +206,8 @@ class ServiceConfig:
 class ServerConfig:
     host: str = "127.0.0.1"
     port: Port = 8080
-    workers: Annotated[Whole, AfterValidator(_at_least(1))] = 1
-    max_body_bytes: Annotated[Whole, AfterValidator(_at_least(1024))] = 1_000_000
+    workers: Count = 1
+    max_body_bytes: Bytes = 1_000_000
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -193,9 +218,7 @@ class DatabaseConfig:
 @dataclass(frozen=True, config=_SECTION)
 class SecurityConfig:
     # Fernet keys, newest first
-    encryption_keys: Annotated[
-        tuple[Annotated[str, AfterValidator(_fernet_key)], ...], BeforeValidator(_comma_list)
-    ] = ()
+    encryption_keys: Listed[Annotated[str, AfterValidator(_fernet_key)]] = ()
     pseudonym_key: Annotated[str, AfterValidator(_pseudonym_key)] = ""
 
 
@@ -235,55 +258,26 @@ EVIDENCE_TYPES = (
 )
 
 
-def _content_type(value: str) -> str:
-    if not re.fullmatch(r"[a-z]+/[a-z0-9.+-]+", value):
-        raise _problem(f"must be a content type like image/jpeg, not {value!r}")
-    return value
-
-
 @dataclass(frozen=True, config=_SECTION)
 class LimitsConfig:
     messages_per_second: Annotated[Number, AfterValidator(_above_zero)] = 5.0  # per chat; faster ones wait
-    window_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 10  # the volume window, per chat
-    window_messages: Annotated[Whole, AfterValidator(_at_least(1))] = 200  # read and answered a window
+    window_minutes: Count = 10  # the volume window, per chat
+    window_messages: Count = 200  # read and answered a window
     window_kept: Annotated[Whole, AfterValidator(_at_least(0))] = 100  # more kept unanswered (transcript)
-    reports_per_hour: Annotated[Whole, AfterValidator(_at_least(1))] = 5  # new reports per sender
+    reports_per_hour: Count = 5  # new reports per sender
     # The size of one report's draft (docs/limits.md): far above what a person writes, low enough that one
     # chat's draft never slows another chat's step.
-    story_characters: Annotated[Whole, AfterValidator(_at_least(1))] = 30_000  # also any one typed answer
-    story_messages: Annotated[Whole, AfterValidator(_at_least(1))] = 300  # messages in the story
-    evidence_items: Annotated[Whole, AfterValidator(_at_least(1))] = 50  # photos and files in one report
+    story_characters: Count = 30_000  # also any one typed answer
+    story_messages: Count = 300  # messages in the story
+    evidence_items: Count = 50  # photos and files in one report
     # A file sent on Telegram or WhatsApp is downloaded (by the delivery loop) only up to this size and
     # of these types; anything else is listed in the report as not downloaded (storage/evidence.py).
-    evidence_max_bytes: Annotated[Whole, AfterValidator(_at_least(1024))] = 20_000_000
-    evidence_types: Annotated[
-        tuple[Annotated[str, AfterValidator(_content_type)], ...], BeforeValidator(_comma_list)
-    ] = EVIDENCE_TYPES
+    evidence_max_bytes: Bytes = 20_000_000
+    evidence_types: Listed[Annotated[str, AfterValidator(_content_type)]] = EVIDENCE_TYPES
     # `status REFERENCE` look-ups that find nothing (or give a wrong code), per hour, before a lockout.
-    status_failures_per_chat: Annotated[Whole, AfterValidator(_at_least(1))] = 10
-    status_failures_total: Annotated[Whole, AfterValidator(_at_least(1))] = 300  # all chats together
-    status_lockout_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 60
-
-
-def _https_url(value: str) -> str:
-    if not value.startswith("https://"):
-        raise _problem("must start with https://")
-    return value
-
-
-def _origin(value: str) -> str:
-    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?", value):
-        raise _problem(f"must be an origin like https://www.example.org, not {value!r}")
-    return value
-
-
-_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
-
-
-def _media_type(value: str) -> str:
-    if value not in _MEDIA_TYPES:
-        raise _problem(f"must be one of {', '.join(sorted(_MEDIA_TYPES))}")
-    return value
+    status_failures_per_chat: Count = 10
+    status_failures_total: Count = 300  # all chats together
+    status_lockout_minutes: Count = 60
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -294,28 +288,20 @@ class WebConfig:
     # Where quick exit sends the person (a neutral page)
     exit_url: Annotated[str, AfterValidator(_https_url)] = "https://www.bbc.co.uk/weather"
     # Sites allowed to show /chat/embed in an iframe (origins)
-    embed_origins: Annotated[
-        tuple[Annotated[str, AfterValidator(_origin)], ...], BeforeValidator(_comma_list)
-    ] = ()
-    session_idle_minutes: Annotated[Whole, AfterValidator(_at_least(1))] = 30
-    upload_max_bytes: Annotated[Whole, AfterValidator(_at_least(1024))] = 5_000_000
-    upload_types: Annotated[
-        tuple[Annotated[str, AfterValidator(_media_type)], ...], BeforeValidator(_comma_list)
-    ] = ("image/jpeg", "image/png", "image/webp")
-
-
-def _locale_name(value: str) -> str:
-    if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", value):
-        raise _problem(f"must be a catalog's language code like pl or ro, not {value!r}")
-    return value
+    embed_origins: Listed[Annotated[str, AfterValidator(_origin)]] = ()
+    session_idle_minutes: Count = 30
+    upload_max_bytes: Bytes = 5_000_000
+    upload_types: Listed[Annotated[str, AfterValidator(_media_type)]] = (
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+    )
 
 
 @dataclass(frozen=True, config=_SECTION)
 class LanguagesConfig:
     # The languages offered, in the order shown; empty: every catalog in flows/messages/ (English first).
-    enabled: Annotated[
-        tuple[Annotated[str, AfterValidator(_locale_name)], ...], BeforeValidator(_comma_list)
-    ] = ()
+    enabled: Listed[Annotated[str, AfterValidator(_locale_name)]] = ()
 
     def locales(self) -> tuple[str, ...]:
         return self.enabled or languages.shipped()
@@ -356,10 +342,8 @@ class SupportTable:
     # Needed when referrals = true: the id the report is shared under (exports: --partner ID).
     id: Annotated[str, AfterValidator(_partner_id_if_set)] = ""
     # The motivations it serves (empty: every report); see config.example.toml.
-    strands: Annotated[
-        tuple[str, ...], BeforeValidator(_comma_list), AfterValidator(_one_of((*STRANDS, SELF_HARM)))
-    ] = ()
-    roles: Annotated[tuple[str, ...], BeforeValidator(_comma_list), AfterValidator(_one_of(ROLES))] = ()
+    strands: Annotated[Listed[str], AfterValidator(_one_of((*STRANDS, SELF_HARM)))] = ()
+    roles: Annotated[Listed[str], AfterValidator(_one_of(ROLES))] = ()
     referrals: bool = False  # it agreed to contact people who choose it, and to receive their reports
 
 
@@ -436,18 +420,16 @@ class Config:
         )
 
 
-_SECTIONS: dict[str, type] = {
-    "service": ServiceConfig,
-    "server": ServerConfig,
-    "database": DatabaseConfig,
-    "security": SecurityConfig,
-    "telegram": TelegramConfig,
-    "whatsapp": WhatsAppConfig,
-    "limits": LimitsConfig,
-    "web": WebConfig,
-    "languages": LanguagesConfig,
+# Config declares the sections once; the settings reader below is made from it. What the file holds as
+# [[tables]] is read in the tables' own shape, then turned into flows' types (`_config`).
+_TABLES: dict[str, Any] = {
+    "partners": (tuple[PartnerTable, ...], ()),
+    "support": (tuple[SupportTable, ...] | None, None),  # None: the built-in list (DEFAULT_SUPPORT)
 }
-_LISTS = ("partners", "support")
+_SECTIONS: dict[str, type] = {
+    name: kind for name, kind in get_type_hints(Config).items() if name not in (*_TABLES, "source")
+}
+_LISTS = tuple(_TABLES)
 
 # -- reading: pydantic-settings merges the environment over the file --------------------------------------
 
@@ -484,8 +466,9 @@ class _Environment(EnvSettingsSource):
         return {name.lower(): value for name, value in self.env.items() if name.lower().startswith(keys)}
 
 
-class _Settings(BaseSettings):
-    """The file and the environment, merged and checked (then copied into `Config`)."""
+class _Reader(BaseSettings):
+    """The file and the environment, merged and checked (then copied into `Config`); its fields are
+    Config's (see `_Settings`)."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -495,18 +478,6 @@ class _Settings(BaseSettings):
         extra="forbid",
         frozen=True,
     )
-
-    service: ServiceConfig = Field(default_factory=ServiceConfig)
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
-    security: SecurityConfig = Field(default_factory=SecurityConfig)
-    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
-    whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
-    limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    web: WebConfig = Field(default_factory=WebConfig)
-    languages: LanguagesConfig = Field(default_factory=LanguagesConfig)
-    partners: tuple[PartnerTable, ...] = ()
-    support: tuple[SupportTable, ...] | None = None  # None: the built-in list (DEFAULT_SUPPORT)
 
     @classmethod
     def settings_customise_sources(
@@ -519,6 +490,11 @@ class _Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         values, env = _INPUTS.get()
         return (_Environment(settings_cls, env), _FileValues(settings_cls, values))  # the first wins
+
+
+# Every section of Config, as Config declares it, and the [[tables]]: a section added to Config is read.
+_FIELDS: dict[str, Any] = {name: (kind, Field(default_factory=kind)) for name, kind in _SECTIONS.items()}
+_Settings = create_model("_Settings", __base__=_Reader, **_FIELDS, **_TABLES)
 
 
 # -- pydantic's errors as our one line -----------------------------------------------------------------
@@ -641,12 +617,15 @@ def _read_file(file: Path) -> dict[str, Any]:
         raise ConfigError(str(file), f"is not valid TOML ({exc})") from None
 
 
-def _config(settings: _Settings, source: str) -> Config:
+def _config(settings: BaseSettings, source: str) -> Config:
     """The checked settings in the shape the rest of the code uses (partners as flows' own type)."""
+    read = dict(settings)
+    partners = tuple(Partner(id=p.id, name=p.name, does=p.does) for p in read.pop("partners"))
+    support = read.pop("support")
     return Config(
-        **{name: getattr(settings, name) for name in _SECTIONS},
-        partners=tuple(Partner(id=p.id, name=p.name, does=p.does) for p in settings.partners),
-        support=DEFAULT_SUPPORT if settings.support is None else _support_services(settings.support),
+        **read,
+        partners=partners,
+        support=DEFAULT_SUPPORT if support is None else _support_services(support),
         source=source,
     )
 

@@ -102,6 +102,19 @@ class DeliveryReport:
     failed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)  # why messages failed or wait, by reason
 
+    def add(self, other: DeliveryReport) -> None:
+        """Count another round's figures in (the total of several rounds)."""
+        self.claimed += other.claimed
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.reasons.update(other.reasons)
+
+    @property
+    def idle(self) -> bool:
+        """The round found nothing due, or sent and failed nothing (the platform waits): stop for now."""
+        return self.claimed == 0 or (self.sent == 0 and self.failed == 0)
+
 
 def _all(batch: Sequence[Callable[[Connection], object]], conn: Connection) -> None:
     """Several results in one transaction."""
@@ -119,6 +132,32 @@ def _log_round(channel: str, report: DeliveryReport) -> None:
             report.retried,
             report.failed,
             ",".join(f"{k}:{v}" for k, v in sorted(report.reasons.items())),
+        )
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one delivery round (Outbox.deliver_once) takes and how it paces its sends.
+
+    `limit`: the chats whose next message it sends, at most. `older_than` leaves alone messages never
+    tried that are younger than that (a webhook may still be delivering them in its response).
+    `chat_key` delivers one chat only. `per_chat` leaves a chat alone until that many seconds after its
+    last sent message (whichever worker sent it). `between` runs before each send (the loop sends the
+    replies steps handed over first). The round stops early when `keep_going()` turns false.
+    """
+
+    limit: int = 50
+    older_than: timedelta = timedelta(0)
+    chat_key: str | None = None
+    per_chat: float = 0.0
+    between: Callable[[], Awaitable[object]] | None = None
+    keep_going: Callable[[], bool] = lambda: True
+
+    def due(self, now: datetime) -> steps.Due:
+        """The round's choice of messages as storage takes it."""
+        quiet = now - timedelta(seconds=self.per_chat) if self.per_chat > 0 else None
+        return steps.Due(
+            fresh_before=now - self.older_than, limit=self.limit, chat_key=self.chat_key, quiet_since=quiet
         )
 
 
@@ -159,27 +198,13 @@ class Outbox:
             return 0.0
         return max(0.0, (state.resume_at - self._clock()).total_seconds())
 
-    async def deliver_once(
-        self,
-        sender: Sender,
-        *,
-        limit: int = 50,
-        older_than: timedelta = timedelta(0),
-        chat_key: str | None = None,
-        keep_going: Callable[[], bool] = lambda: True,
-        per_chat: float = 0.0,
-        between: Callable[[], Awaitable[object]] | None = None,
-    ) -> DeliveryReport:
-        """Send the next due message of each chat (up to `limit` chats): the batch is claimed in one
-        transaction, each message sent in turn, and the results committed together (one commit for
-        many; the round returns once they are on disk).
+    async def deliver_once(self, sender: Sender, round_: Round = Round()) -> DeliveryReport:
+        """Send the next due message of each chat (up to `round_.limit` chats; see Round): the batch is
+        claimed in one transaction, each message sent in turn, and the results committed together (one
+        commit for many; the round returns once they are on disk).
 
-        `older_than` leaves alone messages never tried that are younger than that (a webhook may still
-        be delivering them in its response). `chat_key` delivers one chat only. `per_chat` leaves a chat
-        alone until that many seconds after its last sent message (whichever worker sent it). `between`
-        runs before each send (the loop sends the replies steps handed over first). The round stops early
-        when the platform is down (see the module's notes) or `keep_going()` turns false; what it claimed
-        and did not send is handed back at once.
+        The round stops early when the platform is down (see the module's notes) or
+        `round_.keep_going()` turns false; what it claimed and did not send is handed back at once.
         """
         report = DeliveryReport()
         channel = sender.channel
@@ -187,7 +212,6 @@ class Outbox:
         if state.resume_at is not None and self._clock() < state.resume_at:
             return report
         now = self._clock()
-        quiet = now - timedelta(seconds=per_chat) if per_chat > 0 else None
         claimed = await self._write(
             partial(
                 steps.claim_due,
@@ -196,10 +220,7 @@ class Outbox:
                 now=now,
                 lease=self.lease,
                 max_attempts=MAX_ATTEMPTS,
-                fresh_before=now - older_than,
-                limit=limit,
-                chat_key=chat_key,
-                quiet_since=quiet,
+                which=round_.due(now),
             ),
             first=True,
         )
@@ -207,7 +228,7 @@ class Outbox:
         todo = [c for c in claimed if isinstance(c, Pending)]
         for reason in (c for c in claimed if isinstance(c, str) and c != steps.TAKEN):
             self._failed(report, channel, reason)
-        await self._send_batch(sender, todo, state, report, keep_going, between)
+        await self._send_batch(sender, todo, state, report, round_)
         await self.flush()
         _log_round(channel, report)
         return report
@@ -218,13 +239,13 @@ class Outbox:
         todo: list[Pending],
         state: _Channel,
         report: DeliveryReport,
-        keep_going: Callable[[], bool],
-        between: Callable[[], Awaitable[object]] | None,
+        round_: Round,
     ) -> None:
         """Send a claimed batch in order; what is left when the round stops is handed back."""
+        keep_going = round_.keep_going
         while todo and keep_going():
-            if between is not None:
-                await between()
+            if round_.between is not None:
+                await round_.between()
             if not keep_going() or not await self._send_one(sender, todo.pop(0), state, report):
                 break  # the platform is down or asked us to wait: the others keep their turn
         self.release(todo, at=state.resume_at)
@@ -341,28 +362,14 @@ class Outbox:
         rounds: int = 1000,
         older_than: timedelta = timedelta(0),
         chat_key: str | None = None,
-        keep_going: Callable[[], bool] = lambda: True,
-        per_chat: float = 0.0,
-        between: Callable[[], Awaitable[object]] | None = None,
     ) -> DeliveryReport:
         """Deliver until nothing is due now (each round sends the next message of each chat; see
-        deliver_once)."""
+        deliver_once, which the delivery loop calls with its pacing)."""
         total = DeliveryReport()
         for _ in range(rounds):
-            got = await self.deliver_once(
-                sender,
-                older_than=older_than,
-                chat_key=chat_key,
-                keep_going=keep_going,
-                per_chat=per_chat,
-                between=between,
-            )
-            total.claimed += got.claimed
-            total.sent += got.sent
-            total.retried += got.retried
-            total.failed += got.failed
-            total.reasons.update(got.reasons)
-            if got.claimed == 0 or (got.sent == 0 and got.failed == 0):
+            got = await self.deliver_once(sender, Round(older_than=older_than, chat_key=chat_key))
+            total.add(got)
+            if got.idle:
                 break
         return total
 
@@ -701,20 +708,18 @@ class Delivery:
         loop comes back at once, after evidence downloads and housekeeping had their turn). While a
         round finds a full batch, the outbox has a backlog and steps leave their replies in it."""
         total = DeliveryReport()
+        paced = Round(
+            limit=BATCH,
+            older_than=self.older_than,
+            per_chat=self.per_chat,
+            between=self._send_handed,
+            keep_going=lambda: not self._stopping,
+        )
         for _ in range(OUTBOX_ROUNDS):
-            got = await self.outbox.deliver_once(
-                self.sender,
-                limit=BATCH,
-                older_than=self.older_than,
-                keep_going=lambda: not self._stopping,
-                per_chat=self.per_chat,
-                between=self._send_handed,
-            )
+            got = await self.outbox.deliver_once(self.sender, paced)
             self._backlogged = got.claimed >= BATCH and not self._stopping
-            total.claimed += got.claimed
-            total.sent += got.sent
-            total.failed += got.failed
-            if got.claimed == 0 or (got.sent == 0 and got.failed == 0):
+            total.add(got)
+            if got.idle:
                 return total
         self._outbox_wanted = True
         self._wake.set()

@@ -186,22 +186,6 @@ class Draft:
 
 
 @dataclass(frozen=True, slots=True)
-class EarlierReport:
-    """The answers of an earlier report that a new one in the same series may reuse (after the person
-    says they are still right): who reported it, who did it, how to contact them, who may see it."""
-
-    reference: str
-    role: str | None = None
-    organisation: str | None = None
-    someone_else_knows: str | None = None
-    offender: Offender | None = None
-    contact: ContactDetails | None = None
-    share_with: tuple[str, ...] = ()
-    helper_agreed: str | None = None
-    helper_contact: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class StatusInfo:
     """What the service found for `status <reference>`; None is passed when nothing was found."""
 
@@ -280,6 +264,15 @@ class ReportFields:
     # who should be contacted ("contact_person" | "contact_helper" | "contact_nobody").
     helper_agreed: str | None = None
     helper_contact: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EarlierReport(ReportFields):
+    """An earlier report that a new one in the same series may reuse the answers of (after the person says
+    they are still right): its reference and its fields, of which the flow takes who reported it, who did
+    it, how to contact them and who may see it (flows.report.reuse)."""
+
+    reference: str
 
 
 @dataclass(slots=True)

@@ -51,6 +51,15 @@ class Chat:
 
 
 @dataclass(frozen=True)
+class ReplyClaim:
+    """A step may claim its own replies for sending right after its commit, leased until `until`, when
+    nothing went to the chat after `quiet_since` (None: whenever)."""
+
+    until: datetime
+    quiet_since: datetime | None = None
+
+
+@dataclass(frozen=True)
 class NewReport:
     """A report submitted by this step.
 
@@ -196,16 +205,7 @@ class StepStore(Protocol):
         """Write everything the step decided; returns the ids of the outbox messages, in order."""
         ...
 
-    def claim_fresh(
-        self,
-        conn: Connection,
-        ids: Sequence[int],
-        *,
-        channel: str,
-        chat_key: str,
-        until: datetime,
-        quiet_since: datetime | None = None,
-    ) -> bool:
+    def claim_fresh(self, conn: Connection, ids: Sequence[int], chat: Chat, claim: ReplyClaim) -> bool:
         """Claim the step's own replies for sending right after the commit, when nothing of the chat
         waits before them (storage.outbox.claim_fresh); True when claimed."""
         ...

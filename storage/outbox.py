@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, se
 
 from storage import dialect
 from storage.crypto import Cipher, DecryptError
+from storage.interface import Chat, ReplyClaim
 from storage.models import AuditEvent, OutboxMessage
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -63,19 +64,22 @@ def _due(now: datetime, fresh_before: datetime) -> Any:
     )
 
 
-def due_messages(
-    conn: Connection,
-    channel: str,
-    *,
-    now: datetime,
-    fresh_before: datetime | None = None,
-    limit: int = 100,
-    chat_key: str | None = None,
-    quiet_since: datetime | None = None,
-) -> list[int]:
+@dataclass(frozen=True)
+class Due:
+    """Which of the messages due now a round takes: at most `limit` (one a chat), only `chat_key`'s when
+    set, none never tried that was written after `fresh_before`, and (with `quiet_since`) none of a chat
+    that had a message sent to it after that time."""
+
+    fresh_before: datetime | None = None
+    limit: int = 50
+    chat_key: str | None = None
+    quiet_since: datetime | None = None
+
+
+def due_messages(conn: Connection, channel: str, *, now: datetime, which: Due = Due()) -> list[int]:
     """Ids of the messages to try now, conversation replies before staff follow-ups, then oldest first:
-    each chat's oldest unsent message, when it is due (and, with `quiet_since`, when nothing was sent
-    to its chat after that time). Nothing is claimed here (see claim_one).
+    each chat's oldest unsent message, when it is due (and, with `which.quiet_since`, when nothing was
+    sent to its chat after that time). Nothing is claimed here (see claim_one).
 
     A chat's oldest unsent message stays its oldest until it is sent or failed (later messages have
     larger ids), so an id read here can still be claimed in its turn without breaking the chat's order.
@@ -93,14 +97,14 @@ def due_messages(
     )
     query = (
         select(OUTBOX.c.id)
-        .where(*_unsent(channel), _due(now, fresh_before or now), OUTBOX.c.id == oldest_of_chat)
+        .where(*_unsent(channel), _due(now, which.fresh_before or now), OUTBOX.c.id == oldest_of_chat)
         .order_by(OUTBOX.c.priority, OUTBOX.c.id)
-        .limit(limit)
+        .limit(which.limit)
     )
-    if quiet_since is not None:
-        query = query.where(~_sent_lately(OUTBOX.c.channel, OUTBOX.c.chat_key, quiet_since))
-    if chat_key is not None:
-        query = query.where(OUTBOX.c.chat_key == chat_key)
+    if which.quiet_since is not None:
+        query = query.where(~_sent_lately(OUTBOX.c.channel, OUTBOX.c.chat_key, which.quiet_since))
+    if which.chat_key is not None:
+        query = query.where(OUTBOX.c.chat_key == which.chat_key)
     return [int(row[0]) for row in conn.execute(query)]
 
 
@@ -114,19 +118,11 @@ def _sent_lately(channel: Any, chat_key: Any, since: datetime) -> Any:
     )
 
 
-def claim_fresh(
-    conn: Connection,
-    ids: Sequence[int],
-    *,
-    channel: str,
-    chat_key: str,
-    until: datetime,
-    quiet_since: datetime | None = None,
-) -> bool:
+def claim_fresh(conn: Connection, ids: Sequence[int], chat: Chat, claim: ReplyClaim) -> bool:
     """Inside the step's own transaction: claim the replies it just wrote (`ids`, in order) for the
-    process that will send them right after the commit, leased until `until`. Only when nothing of the
-    chat is waiting before them (nor, with `quiet_since`, was sent to it after that time): otherwise
-    they wait in the outbox for their turn and are claimed like any other. True when claimed.
+    process that will send them right after the commit, leased until `claim.until`. Only when nothing
+    of the chat is waiting before them (nor, with `claim.quiet_since`, was sent to it after that time):
+    otherwise they wait in the outbox for their turn and are claimed like any other. True when claimed.
 
     The attempt is counted as claim_one counts it; a crash after the commit loses nothing: when the
     lease runs out, the delivery loop of any worker takes them."""
@@ -137,8 +133,8 @@ def claim_fresh(
     earlier = (
         select(waiting.c.id)
         .where(
-            waiting.c.channel == channel,
-            waiting.c.chat_key == chat_key,
+            waiting.c.channel == chat.channel,
+            waiting.c.chat_key == chat.chat_key,
             waiting.c.sent_at.is_(None),
             waiting.c.failed_at.is_(None),
             waiting.c.id < first,
@@ -146,14 +142,14 @@ def claim_fresh(
         .exists()
     )
     blocked = [earlier]
-    if quiet_since is not None:
-        blocked.append(_sent_lately(channel, chat_key, quiet_since))
+    if claim.quiet_since is not None:
+        blocked.append(_sent_lately(chat.channel, chat.chat_key, claim.quiet_since))
     if conn.execute(select(or_(*blocked))).scalar():
         return False
     conn.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id.in_(list(ids)))
-        .values(attempts=OUTBOX.c.attempts + 1, next_attempt_at=until, last_error=None)
+        .values(attempts=OUTBOX.c.attempts + 1, next_attempt_at=claim.until, last_error=None)
     )
     return True
 
@@ -254,23 +250,12 @@ def claim_due(
     now: datetime,
     lease: timedelta,
     max_attempts: int,
-    fresh_before: datetime | None = None,
-    limit: int = 50,
-    chat_key: str | None = None,
-    quiet_since: datetime | None = None,
+    which: Due = Due(),
 ) -> list[Pending | str]:
     """due_messages, then claim_many, in one transaction: one commit claims a round's batch."""
-    ids = due_messages(
-        conn,
-        channel,
-        now=now,
-        fresh_before=fresh_before,
-        limit=limit,
-        chat_key=chat_key,
-        quiet_since=quiet_since,
-    )
+    ids = due_messages(conn, channel, now=now, which=which)
     return claim_many(
-        conn, cipher, ids, now=now, lease=lease, max_attempts=max_attempts, fresh_before=fresh_before
+        conn, cipher, ids, now=now, lease=lease, max_attempts=max_attempts, fresh_before=which.fresh_before
     )
 
 

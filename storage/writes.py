@@ -26,6 +26,7 @@ from storage.interface import (
     Lockout,
     NewReport,
     OpenConversation,
+    ReplyClaim,
     ReportStatus,
     StaffAnswer,
     StepWrite,
@@ -581,19 +582,8 @@ class SqlStepStore:
     def reference_exists(self, conn: Connection, reference: str) -> bool:
         return reference_exists(conn, reference)
 
-    def claim_fresh(
-        self,
-        conn: Connection,
-        ids: Sequence[int],
-        *,
-        channel: str,
-        chat_key: str,
-        until: datetime,
-        quiet_since: datetime | None = None,
-    ) -> bool:
-        return outbox.claim_fresh(
-            conn, ids, channel=channel, chat_key=chat_key, until=until, quiet_since=quiet_since
-        )
+    def claim_fresh(self, conn: Connection, ids: Sequence[int], chat: Chat, claim: ReplyClaim) -> bool:
+        return outbox.claim_fresh(conn, ids, chat, claim)
 
     def count_submission(
         self, conn: Connection, sender_key: str, *, at: datetime, limit: int, window: timedelta

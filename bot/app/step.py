@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
@@ -44,7 +44,7 @@ from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, Ste
 from storage.crypto import Cipher
 from storage.db import Database, WriteGate
 from storage.evidence import EvidenceStore
-from storage.interface import Chat, NewReport, StaffAnswer, StepStore, StepWrite
+from storage.interface import Chat, NewReport, ReplyClaim, StaffAnswer, StepStore, StepWrite
 from storage.interface import TranscriptLine as Line
 from storage.outbox import Pending
 from storage.store import Store
@@ -66,14 +66,6 @@ class Handoff(Protocol):
     def reserve(self) -> bool: ...
 
     def hand(self, pending: Sequence[Pending]) -> None: ...
-
-
-@dataclass(frozen=True)
-class _Claim:
-    """The step may claim its replies until `until`, if nothing went to the chat after `quiet_since`."""
-
-    until: datetime
-    quiet_since: datetime | None
 
 
 class _Dropped(Exception):
@@ -197,7 +189,7 @@ class ReportService:
         return outcome
 
     def _step(
-        self, env: Envelope, chat_key: str, code: Code | None, claim: _Claim | None, conn: Connection
+        self, env: Envelope, chat_key: str, code: Code | None, claim: ReplyClaim | None, conn: Connection
     ) -> Outcome:
         """The step's work inside one transaction on a sync connection (given to Database.run_write):
         check the receipt and the volume, open the conversation, run the flow, then ONE write."""
@@ -237,21 +229,14 @@ class ReportService:
         )
 
     def _claimed(
-        self, conn: Connection, write: StepWrite, ids: list[int], claim: _Claim | None
+        self, conn: Connection, write: StepWrite, ids: list[int], claim: ReplyClaim | None
     ) -> list[Pending]:
         """The step's replies, claimed in its transaction for the delivery that sends them after the
         commit; none when they must wait their turn in the outbox (or a download waits with them)."""
         chat = write.chat
         if claim is None or not ids or write.fetches:
             return []
-        if not self.storage.claim_fresh(
-            conn,
-            ids,
-            channel=chat.channel,
-            chat_key=chat.chat_key,
-            until=claim.until,
-            quiet_since=claim.quiet_since,
-        ):
+        if not self.storage.claim_fresh(conn, ids, chat, claim):
             return []
         conversation_id = None if write.ended else write.conversation_id
         return [
@@ -489,10 +474,10 @@ class ReportService:
 _ALWAYS = frozenset({"exit", "stop", "delete", "999"})
 
 
-def _claim(handoff: Handoff) -> _Claim:
+def _claim(handoff: Handoff) -> ReplyClaim:
     now = datetime.now(UTC)
     quiet = now - timedelta(seconds=handoff.per_chat) if handoff.per_chat > 0 else None
-    return _Claim(until=now + handoff.lease, quiet_since=quiet)
+    return ReplyClaim(until=now + handoff.lease, quiet_since=quiet)
 
 
 def _talks_back(inbound: Inbound) -> bool:
