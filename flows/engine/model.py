@@ -20,9 +20,15 @@ class Turn:
 
     def __init__(self, draft: Draft, ctx: FlowContext) -> None:
         self.draft = draft
-        self.ctx = ctx
+        self._ctx = ctx
         self.value: Any = None
         self.state = ""
+
+    @property
+    def ctx(self) -> FlowContext:
+        """The step's context, with the deployment's own words (operator, partners, support services) in
+        the conversation's language where config gives them in it (the language may change mid-step)."""
+        return self._ctx.in_language(self.draft.locale)
 
 
 class When:
