@@ -199,6 +199,13 @@ class ServiceWords:
 
 
 @dataclass(frozen=True, kw_only=True, config=_SECTION)
+class WhatsAppWords:
+    """`[whatsapp.<language>]`: the approved template in that language."""
+
+    followup_content_sid: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, config=_SECTION)
 class PartnerWords:
     """`[partners.<language>]`, after a `[[partners]]` table."""
 
@@ -272,6 +279,9 @@ class WhatsAppConfig:
     # https://host Twilio calls; the signature covers this, not the internal URL
     public_url: Annotated[str, AfterValidator(_public_url)] = ""
     followup_content_sid: str = ""  # approved template for staff replies after the 24-hour window
+    translated: dict[str, WhatsAppWords] = Field(default_factory=dict)  # [whatsapp.pl] followup_content_sid
+
+    _languages = model_validator(mode="before")(_language_tables)
 
 
 # Files a person may send as evidence on Telegram or WhatsApp (photos, documents, videos, voice notes).
@@ -718,7 +728,8 @@ def _check_languages(chosen: LanguagesConfig) -> None:
 
 def _check_translated(cfg: Config) -> None:
     """A `[service.xx]`, `[partners.xx]` or `[support.xx]` table names a language that has a catalog."""
-    tables = [("service", cfg.service.translated)]
+    tables: list[tuple[str, Mapping[str, object]]] = [("service", cfg.service.translated)]
+    tables.append(("whatsapp", cfg.whatsapp.translated))
     tables += [(f"partners[{i}]", dict(p.translated)) for i, p in enumerate(cfg.partners)]
     tables += [(f"support[{i}]", dict(s.translated)) for i, s in enumerate(cfg.support)]
     for where, translated in tables:
