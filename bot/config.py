@@ -521,9 +521,8 @@ class Config:
             resume_after_minutes=self.service.resume_after_minutes,
             languages=self.languages.locales(),
         )
-        return replace(
-            written, translated=tuple((code, self._in(written, code)) for code in written.languages)
-        )
+        translated = ((code, self._in(written, code)) for code in written.languages)
+        return replace(written, translated=tuple((c, t) for c, t in translated if t != written))
 
     def _in(self, written: FlowSettings, code: str) -> FlowSettings:
         """The one place that picks a language for config's words: the `code` variant of each, if any."""
@@ -656,9 +655,14 @@ _WHAT = {
 }
 
 
+def _written(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The key as the file writes it: `[support.pl]`, not its field `translated` (_language_tables)."""
+    return tuple(part for part in loc if part != "translated")
+
+
 def _problem_of(error: ErrorDetails, values: dict[str, Any]) -> ConfigError:
     """One pydantic error as our one line, naming the key as it is written in the file."""
-    loc = tuple(p for p in error["loc"] if p != "translated")  # written [support.pl]: _language_tables
+    loc = _written(tuple(error["loc"]))
     key = _key(loc)
     kind = error["type"]
     if kind in _UNKNOWN:

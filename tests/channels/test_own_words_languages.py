@@ -134,7 +134,7 @@ async def test_the_support_list_after_sending_is_in_the_persons_language(
         "en": "Stop Hate UK, for anyone affected by hate, 24 hours: 0800 138 1625, or text 07717 989 025",
         "pl": "Stop Hate UK, dla: każdy, kogo dotknęła nienawiść, 24 godziny na dobę: "
         "0800 138 1625 albo SMS na 07717 989 025",
-        "ro": "Stop Hate UK, pentru oricine a fost rănit de ură, 24 de ore pe zi: "
+        "ro": "Stop Hate UK, pentru oricine este afectat de ură, 24 de ore pe zi: "
         "0800 138 1625 sau un SMS la 07717 989 025",
         "ur": "Stop Hate UK، نفرت سے متاثر ہر شخص، 24 گھنٹے کے لیے: 0800 138 1625، یا 07717 989 025 پر میسج کریں",
     }
