@@ -37,6 +37,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     create_model,
+    model_validator,
 )
 from pydantic.dataclasses import dataclass
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -188,6 +189,57 @@ SECRET_KEYS = frozenset(
 _SECTION = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+# -- the deployment's own words in other languages: `[service.pl]`, `[partners.pl]`, `[support.pl]` --------
+# A table named by a catalog's language code, under a table with words people read, gives those words in
+# that language; a key left out stays as written above it. They go under the table's `translated` field.
+
+_LANGUAGE_TABLE = re.compile(r"[a-z]{2,3}")
+_DIGITS = re.compile(r"\d+")
+
+
+def _language_tables(data: Any) -> Any:
+    """Move sub-tables named like a language code (`pl`) under `translated` (checked in `_check`)."""
+    if not isinstance(data, dict):
+        return data
+    named = {k: v for k, v in data.items() if isinstance(v, dict) and _LANGUAGE_TABLE.fullmatch(k)}
+    if not named:
+        return data
+    return {**{k: v for k, v in data.items() if k not in named}, "translated": named}
+
+
+@dataclass(frozen=True, kw_only=True, config=_SECTION)
+class ServiceWords:
+    """`[service.<language>]`."""
+
+    name: str = ""
+    operator: str = ""
+    next_steps: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, config=_SECTION)
+class WhatsAppWords:
+    """`[whatsapp.<language>]`: the approved template in that language."""
+
+    followup_content_sid: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, config=_SECTION)
+class PartnerWords:
+    """`[partners.<language>]`, after a `[[partners]]` table."""
+
+    name: str = ""
+    does: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, config=_SECTION)
+class SupportWords:
+    """`[support.<language>]`, after a `[[support]]` table."""
+
+    name: str = ""
+    for_: str = Field(default="", alias="for")
+    contact: str = ""
+
+
 @dataclass(frozen=True, config=_SECTION)
 class ServiceConfig:
     name: str = "Report Hate"
@@ -200,6 +252,9 @@ class ServiceConfig:
     timezone: Annotated[str, AfterValidator(_time_zone)] = "Europe/London"
     # After a staff reply, what the reporter writes within this many hours joins that report's record.
     reply_window_hours: Annotated[Whole, AfterValidator(_at_least(0))] = 72
+    translated: dict[str, ServiceWords] = Field(default_factory=dict)  # [service.pl] ...
+
+    _languages = model_validator(mode="before")(_language_tables)
 
 
 @dataclass(frozen=True, config=_SECTION)
@@ -240,6 +295,9 @@ class WhatsAppConfig:
     # https://host Twilio calls; the signature covers this, not the internal URL
     public_url: Annotated[str, AfterValidator(_public_url)] = ""
     followup_content_sid: str = ""  # approved template for staff replies after the 24-hour window
+    translated: dict[str, WhatsAppWords] = Field(default_factory=dict)  # [whatsapp.pl] followup_content_sid
+
+    _languages = model_validator(mode="before")(_language_tables)
 
 
 # Files a person may send as evidence on Telegram or WhatsApp (photos, documents, videos, voice notes).
@@ -314,6 +372,9 @@ class PartnerTable:
     id: Annotated[Filled, AfterValidator(_partner_id)]
     name: Filled
     does: Filled
+    translated: dict[str, PartnerWords] = Field(default_factory=dict)  # [partners.pl] ...
+
+    _languages = model_validator(mode="before")(_language_tables)
 
 
 STRANDS = ("race", "religion", "sexual_orientation", "disability", "transgender", "other", "not_sure")
@@ -345,6 +406,9 @@ class SupportTable:
     strands: Annotated[Listed[str], AfterValidator(_one_of((*STRANDS, SELF_HARM)))] = ()
     roles: Annotated[Listed[str], AfterValidator(_one_of(ROLES))] = ()
     referrals: bool = False  # it agreed to contact people who choose it, and to receive their reports
+    translated: dict[str, SupportWords] = Field(default_factory=dict)  # [support.pl] ...
+
+    _languages = model_validator(mode="before")(_language_tables)
 
 
 def _support_services(tables: tuple[SupportTable, ...]) -> tuple[SupportService, ...]:
@@ -358,6 +422,21 @@ def _support_services(tables: tuple[SupportTable, ...]) -> tuple[SupportService,
             strands=s.strands,
             roles=s.roles,
             referrals=s.referrals,
+            translated=tuple(
+                (
+                    code,
+                    SupportService(
+                        name=w.name or s.name,
+                        for_whom=w.for_ or s.for_,
+                        contact=w.contact or s.contact,
+                        id=s.id,
+                        strands=s.strands,
+                        roles=s.roles,
+                        referrals=s.referrals,
+                    ),
+                )
+                for code, w in s.translated.items()
+            ),
         )
         for s in tables
     )
@@ -408,8 +487,9 @@ class Config:
         return bool(self.whatsapp.auth_token)
 
     def flow_settings(self) -> FlowSettings:
-        """What the conversation needs to know about this deployment."""
-        return FlowSettings(
+        """What the conversation needs to know about this deployment, with its words in each enabled
+        language where config gives them (`[service.pl]`, `[partners.pl]`, `[support.pl]`)."""
+        written = FlowSettings(
             service_name=self.service.name,
             operator=self.service.operator,
             next_steps=self.service.next_steps,
@@ -417,6 +497,20 @@ class Config:
             support=self.support,
             resume_after_minutes=self.service.resume_after_minutes,
             languages=self.languages.locales(),
+        )
+        translated = ((code, self._in(written, code)) for code in written.languages)
+        return replace(written, translated=tuple((c, t) for c, t in translated if t != written))
+
+    def _in(self, written: FlowSettings, code: str) -> FlowSettings:
+        """The one place that picks a language for config's words: the `code` variant of each, if any."""
+        words = self.service.translated.get(code, ServiceWords())
+        return replace(
+            written,
+            service_name=words.name or written.service_name,
+            operator=words.operator or written.operator,
+            next_steps=words.next_steps or written.next_steps,
+            partners=tuple(dict(p.translated).get(code, p) for p in written.partners),
+            support=tuple(dict(s.translated).get(code, s) for s in written.support),
         )
 
 
@@ -530,9 +624,14 @@ _WHAT = {
 }
 
 
+def _written(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The key as the file writes it: `[support.pl]`, not its field `translated` (_language_tables)."""
+    return tuple(part for part in loc if part != "translated")
+
+
 def _problem_of(error: ErrorDetails, values: dict[str, Any]) -> ConfigError:
     """One pydantic error as our one line, naming the key as it is written in the file."""
-    loc = tuple(error["loc"])
+    loc = _written(tuple(error["loc"]))
     key = _key(loc)
     kind = error["type"]
     if kind in _UNKNOWN:
@@ -578,6 +677,7 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"support[{i}].id", f"{service.id!r} is used twice")
         services.add(service.id)
     _check_languages(cfg.languages)
+    _check_translated(cfg)
     if cfg.whatsapp.auth_token and not cfg.whatsapp.public_url:
         raise ConfigError(
             "whatsapp.public_url", "is required with whatsapp.auth_token (Twilio signs that address)"
@@ -597,6 +697,29 @@ def _check_languages(chosen: LanguagesConfig) -> None:
         if problems:
             key, problem = problems[0]
             raise ConfigError(f"flows/messages/{locale}.toml: {key}", problem)
+
+
+def _check_translated(cfg: Config) -> None:
+    """A `[service.xx]`, `[partners.xx]` or `[support.xx]` table names a language that has a catalog."""
+    tables: list[tuple[str, Mapping[str, object]]] = [("service", cfg.service.translated)]
+    tables.append(("whatsapp", cfg.whatsapp.translated))
+    tables += [(f"partners[{i}]", dict(p.translated)) for i, p in enumerate(cfg.partners)]
+    tables += [(f"support[{i}]", dict(s.translated)) for i, s in enumerate(cfg.support)]
+    for where, translated in tables:
+        for code in translated:
+            if code not in catalog.CATALOGS:
+                names = ", ".join(languages.shipped())
+                raise ConfigError(f"{where}.{code}", f"{code!r} has no catalog (there are: {names})")
+    for i, service in enumerate(cfg.support):  # a phone number must never change in translation
+        for code, words in service.translated:
+            for key, english, theirs in (
+                ("for", service.for_whom, words.for_whom),
+                ("contact", service.contact, words.contact),
+            ):
+                if sorted(_DIGITS.findall(theirs)) != sorted(_DIGITS.findall(english)):
+                    raise ConfigError(
+                        f"support[{i}].{code}.{key}", f"has numbers that differ from [[support]] {key}"
+                    )
 
 
 def _find_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
@@ -620,7 +743,7 @@ def _read_file(file: Path) -> dict[str, Any]:
 def _config(settings: BaseSettings, source: str) -> Config:
     """The checked settings in the shape the rest of the code uses (partners as flows' own type)."""
     read = dict(settings)
-    partners = tuple(Partner(id=p.id, name=p.name, does=p.does) for p in read.pop("partners"))
+    partners = tuple(_partner(p) for p in read.pop("partners"))
     support = read.pop("support")
     return Config(
         **read,
@@ -628,6 +751,14 @@ def _config(settings: BaseSettings, source: str) -> Config:
         support=DEFAULT_SUPPORT if support is None else _support_services(support),
         source=source,
     )
+
+
+def _partner(table: PartnerTable) -> Partner:
+    translated = tuple(
+        (code, Partner(id=table.id, name=w.name or table.name, does=w.does or table.does))
+        for code, w in table.translated.items()
+    )
+    return Partner(id=table.id, name=table.name, does=table.does, translated=translated)
 
 
 def load_config(

@@ -7,7 +7,7 @@ service hands `Draft` + `Inbound` + `FlowContext` to a flow and stores what come
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -74,6 +74,8 @@ class Partner:
     id: str
     name: str
     does: str  # what they do with a report, in plain words
+    # The same partner in other languages (config's `[partners.pl]`): (locale, partner in that language).
+    translated: tuple[tuple[str, Partner], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,8 @@ class SupportService:
     strands: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     referrals: bool = False
+    # The same service in other languages (config's `[support.pl]`): (locale, service in that language).
+    translated: tuple[tuple[str, SupportService], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,16 @@ class FlowSettings:
     resume_after_minutes: int = 30  # a draft idle longer than this asks "continue or start again?"
     # The languages offered, as catalog locales, in the order shown (config `[languages] enabled`).
     languages: tuple[str, ...] = ("en",)
+    # These settings with the deployment's words in another language, where config gives them (operator,
+    # partners, support services): (locale, settings). A language not here sees the words as written.
+    translated: tuple[tuple[str, FlowSettings], ...] = ()
+
+    def in_language(self, locale: str) -> FlowSettings:
+        """The settings a person whose conversation is in `locale` sees."""
+        for code, settings in self.translated:
+            if code == locale:
+                return settings
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +138,11 @@ class FlowContext:
     # The enabled language the platform says the person uses (Telegram's language_code, the browser's
     # Accept-Language); None where it cannot be known (WhatsApp, the console): then the welcome offers them.
     language: str | None = None
+
+    def in_language(self, locale: str) -> FlowContext:
+        """This context with the deployment's words in `locale` (FlowSettings.in_language)."""
+        settings = self.settings.in_language(locale)
+        return self if settings is self.settings else replace(self, settings=settings)
 
 
 def _copied(value: Any) -> Any:

@@ -210,8 +210,13 @@ class StepStore(Protocol):
         waits before them (storage.outbox.claim_fresh); True when claimed."""
         ...
 
-    def staff_thread(self, conn: Connection, chat: Chat, *, since: datetime) -> tuple[int, str] | None:
-        """(id, reference) of the report of this chat that staff wrote to last, at or after `since`."""
+    def staff_thread(self, conn: Connection, chat: Chat, *, since: datetime) -> tuple[int, str, str] | None:
+        """(id, reference, language) of the report of this chat that staff wrote to last, at or after
+        `since`; the language is the catalog locale the person reported in."""
+        ...
+
+    def chat_locale(self, conn: Connection, channel: str, chat_key: str) -> str | None:
+        """The language (catalog locale) of this chat's conversation, if it has one; creates nothing."""
         ...
 
     def answer_staff(self, conn: Connection, answer: StaffAnswer) -> list[int]:

@@ -616,12 +616,22 @@ class SqlStepStore:
     def record_step(self, conn: Connection, write: StepWrite) -> list[int]:
         return record_step(conn, self.cipher, write)
 
-    def staff_thread(self, conn: Connection, chat: Chat, *, since: datetime) -> tuple[int, str] | None:
+    def staff_thread(self, conn: Connection, chat: Chat, *, since: datetime) -> tuple[int, str, str] | None:
         report_id = staff_thread(conn, chat.channel, chat.chat_key, since=since)
         if report_id is None:
             return None
-        reference = conn.execute(select(REPORT.c.reference).where(REPORT.c.id == report_id)).scalar_one()
-        return report_id, str(reference)
+        reference, language = conn.execute(
+            select(REPORT.c.reference, REPORT.c.language).where(REPORT.c.id == report_id)
+        ).one()
+        return report_id, str(reference), str(language or "en")
+
+    def chat_locale(self, conn: Connection, channel: str, chat_key: str) -> str | None:
+        found = conn.execute(
+            select(CONVERSATION.c.locale).where(
+                CONVERSATION.c.channel == channel, CONVERSATION.c.chat_key == chat_key
+            )
+        ).scalar()
+        return None if found is None else str(found)
 
     def answer_staff(self, conn: Connection, answer: StaffAnswer) -> list[int]:
         answered_staff(conn, answer.report_id, at=answer.at)

@@ -98,6 +98,11 @@ def test_example_config_loads_and_documents_every_key() -> None:
     for section, cls in cfgmod._SECTIONS.items():
         documented = set(raw[section])
         for f in fields(cls):
+            if f.name == "translated":  # written as [service.pl] tables: shown in a comment
+                assert f"[{section}.pl]" in example.read_text(), (
+                    f"[{section}.pl] is not in config.example.toml"
+                )
+                continue
             assert f.name.rstrip("_") in documented, f"{section}.{f.name} is not in config.example.toml"
 
 
@@ -196,6 +201,25 @@ def test_other_reportbot_variables_are_not_configuration(config_path: Path) -> N
             "partners[1].id: 'police' is used twice",
         ),
         ("[whatsapp]\nauth_token = 'abc'\n", {}, "whatsapp.public_url: is required with whatsapp.auth_token"),
+        # The deployment's words in another language: only for a language that has a catalog, only the
+        # keys that have words, and a support service's numbers exactly as in English.
+        ("[service.de]\noperator = 'x'\n", {}, "service.de: 'de' has no catalog (there are: en, pl, ro, ur)"),
+        (
+            "[[partners]]\nid = 'police'\nname = 'x'\ndoes = 'y'\n[partners.xx]\nname = 'z'\n",
+            {},
+            "partners[0].xx: 'xx' has no catalog",
+        ),
+        ("[whatsapp.fr]\nfollowup_content_sid = 'HX1'\n", {}, "whatsapp.fr: 'fr' has no catalog"),
+        (
+            "[[support]]\nname = 'x'\nfor = 'y'\ncontact = 'z'\n[support.pl]\nid = 'w'\n",
+            {},
+            "support[0].pl.id: unknown key (see config.example.toml)",
+        ),
+        (
+            "[[support]]\nname = 'x'\nfor = 'y'\ncontact = '0800 1111'\n[support.ur]\ncontact = '0800 111'\n",
+            {},
+            "support[0].ur.contact: has numbers that differ from [[support]] contact",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_key(
@@ -248,3 +272,29 @@ def test_the_settings_reader_knows_every_section_of_config() -> None:
     readable = set(cfgmod._Settings.model_fields)
     assert readable == {f.name for f in fields(cfgmod.Config)} - {"source"}
     assert set(cfgmod._SECTIONS) | {"partners", "support"} == readable
+
+
+def test_words_in_other_languages_replace_only_what_they_give(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        "[service]\noperator = 'Anytown Council'\n[service.pl]\noperator = 'Rada Miasta'\n"
+        "[[support]]\nname = 'Help'\nfor = 'everyone, 24 hours'\ncontact = '0800 1111'\n"
+        "[support.ro]\nfor = 'toată lumea, 24 de ore pe zi'\n",
+        encoding="utf-8",
+    )
+    settings = load_config(path, env={}, create_keys=False).flow_settings()
+    assert settings.in_language("pl").operator == "Rada Miasta"
+    assert settings.in_language("ro").operator == "Anytown Council"  # no [service.ro]: as written
+    [ro] = settings.in_language("ro").support
+    assert (ro.name, ro.for_whom, ro.contact) == ("Help", "toată lumea, 24 de ore pe zi", "0800 1111")
+    assert settings.in_language("en").support[0].for_whom == "everyone, 24 hours"
+    assert settings.in_language("pl").support[0].for_whom == "everyone, 24 hours"
+
+
+def test_the_built_in_support_list_speaks_every_shipped_language() -> None:
+    from bot.config import DEFAULT_SUPPORT
+
+    for service in DEFAULT_SUPPORT:
+        assert sorted(code for code, _ in service.translated) == ["pl", "ro", "ur"], service.id
+        for _, words in service.translated:
+            assert words.for_whom != service.for_whom, (service.id, words.for_whom)

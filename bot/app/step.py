@@ -156,6 +156,17 @@ class ReportService:
             finally:
                 self.codes.top_up()
 
+    async def language_of(self, env: Envelope) -> str:
+        """The language to answer this chat in without running a step (a Telegram note): its
+        conversation's, else the one the platform says the person uses (if enabled), else English."""
+        chat_key = self.chat_key(env.channel, env.chat_id)
+        stored = await self.db.run_write(
+            partial(self.storage.chat_locale, channel=env.channel, chat_key=chat_key)
+        )
+        if stored in self.settings.languages:
+            return stored
+        return languages.pick(env.languages, self.settings.languages) or catalog.DEFAULT_LOCALE
+
     def sender_key(self, channel: str, chat_id: str) -> str:
         """The pseudonym under which reports are counted: not the chat key, so nothing joins on it."""
         return self.cipher.pseudonym(f"report-count:{channel}", chat_id)
@@ -281,8 +292,9 @@ class ReportService:
         found = self.storage.staff_thread(conn, chat, since=stamp - timedelta(hours=hours))
         if found is None:
             return None
-        report_id, reference = found
-        thanks = Outbound(catalog.text("en", "service.reply_received", reference=reference), step="staff")
+        report_id, reference, locale = found
+        thanks = Outbound(catalog.text(locale, "service.reply_received", reference=reference), step="staff")
+        thanks = languages.directed(thanks, locale)
         lines = [
             Line("in", "person", describe_kept(env.inbound), stamp),
             Line("out", "bot", thanks.text, stamp),
@@ -290,7 +302,7 @@ class ReportService:
         answer = StaffAnswer(report_id, chat, at=stamp, lines=lines, messages=[to_dict(thanks)])
         ids = self.storage.answer_staff(conn, answer)
         log.info("answer to staff kept reference=%s channel=%s", reference, named(env))
-        return Outcome(replies=[thanks], outbox_ids=ids)
+        return Outcome(replies=[thanks], outbox_ids=ids, locale=locale)
 
     def _admit(self, conn: Connection, env: Envelope, chat_key: str, stamp: datetime) -> Outcome | None:
         """What to answer before the flow, if anything: a repeat delivery, or a chat past its volume."""
@@ -390,7 +402,7 @@ class ReportService:
             ended=ended,
             report=report,
             lines=lines,
-            messages=[_outbox_form(m, env) for m in result.replies],
+            messages=[_outbox_form(m, env, result.draft.locale) for m in result.replies],
         )
 
     def _over_volume(
@@ -404,7 +416,9 @@ class ReportService:
         minutes = self.volume.minutes_left(chat_key)
         if volume is limits.Volume.FULL:
             log.info("chat past what the volume limit keeps channel=%s", named(env))
-            calm = Outbound(limits.words("nothing_more_kept", minutes=minutes), step="limits")
+            locale = self.storage.chat_locale(conn, env.channel, chat_key) or catalog.DEFAULT_LOCALE
+            calm = Outbound(limits.words("nothing_more_kept", locale, minutes=minutes), step="limits")
+            calm = languages.directed(calm, locale)
             # The messages dropped after this one keep no id: quick exit must not call the chat cleared.
             write = StepWrite(
                 chat=chat,
@@ -504,11 +518,14 @@ def _unstale(env: Envelope, saved: dict[str, Any] | None) -> Envelope:
     return replace(env, inbound=replace(env.inbound, option=f"{env.button_step}:{env.inbound.option}"))
 
 
-def _outbox_form(message: Outbound, env: Envelope) -> dict[str, Any]:
-    """The stored message; a toggle carries the id of the message to edit (channels that can, do)."""
+def _outbox_form(message: Outbound, env: Envelope, locale: str) -> dict[str, Any]:
+    """The stored message; a toggle carries the id of the message to edit (channels that can, do). One
+    a channel adds words to (a "share location" button, how to clear the chat) carries the language."""
     data = to_dict(message)
     if message.update and env.button_ref is not None:
         data["edit_ref"] = env.button_ref
+    if message.request_location or message.clear_chat:
+        data["locale"] = locale
     return data
 
 

@@ -255,6 +255,7 @@ class Flow:
         """The answer to `status <reference>` (or "wait": too many look-ups failed), then the current
         question again (or how to start)."""
         locale = _locale(draft, ctx)
+        ctx = ctx.in_language(locale)
         say = self._say(locale)
         if wait:
             replies = [Outbound(text=say("status.wait"), step="status")]
@@ -477,6 +478,7 @@ class Flow:
         again. A person with no report in progress starts one, joined to the earlier report. Before the
         questions about the person, the earlier report's answers are offered again (the flow's `reuse`)."""
         work = draft.copy() if draft is not None else Draft(step=START)
+        ctx = ctx.in_language(work.locale)
         say = self._say(work.locale)
         if wait:
             key = "status.wait"

@@ -20,9 +20,20 @@ class Turn:
 
     def __init__(self, draft: Draft, ctx: FlowContext) -> None:
         self.draft = draft
-        self.ctx = ctx
+        self._ctx = ctx
+        self._localized = ("", ctx)  # (locale, the context in it): made once a step, not at each use
         self.value: Any = None
         self.state = ""
+
+    @property
+    def ctx(self) -> FlowContext:
+        """The step's context, with the deployment's own words (operator, partners, support services) in
+        the conversation's language where config gives them in it (the language may change mid-step)."""
+        locale, ctx = self._localized
+        if locale != self.draft.locale:
+            ctx = self._ctx.in_language(self.draft.locale)
+            self._localized = (self.draft.locale, ctx)
+        return ctx
 
 
 class When:

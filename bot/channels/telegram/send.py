@@ -32,7 +32,7 @@ from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram.parse import callback_data
 from bot.errors import GiveUp, RetryLater
 from bot.pace import Pacer as Pacer  # where tests and the webhook have always found it
-from flows import catalog
+from flows import catalog, languages
 from flows.types import Outbound
 from storage.store import Pending
 
@@ -49,11 +49,11 @@ OVERALL_RATE = 25.0  # messages a second for the whole bot, all workers together
 CATALOG_KEYS = frozenset({"telegram.private_only", "telegram.share_location", "telegram.old_button"})
 
 
-def words(key: str) -> str:
-    """A word of this channel's own, from the [telegram] table of the catalog."""
+def words(key: str, locale: str = catalog.DEFAULT_LOCALE) -> str:
+    """A word of this channel's own, from the [telegram] table of the catalog, in the person's language."""
     name = f"telegram.{key}"
     assert name in CATALOG_KEYS, name
-    return str(catalog.text(catalog.DEFAULT_LOCALE, name))
+    return languages.directed(Outbound(catalog.text(locale, name)), locale).text
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -152,14 +152,15 @@ class TelegramSender:
                 and await self._edit(chat_id, int(edit_ref), message, pending.chat_key)
             ):
                 return ()
-            return await self._send_new(chat_id, message, pending.chat_key)
+            locale = str(pending.message.get("locale") or catalog.DEFAULT_LOCALE)
+            return await self._send_new(chat_id, message, pending.chat_key, locale)
         except TelegramError as exc:
             raise classify(exc) from exc
 
-    async def _send_new(self, chat_id: int, message: Outbound, chat_key: str) -> list[str]:
+    async def _send_new(self, chat_id: int, message: Outbound, chat_key: str, locale: str) -> list[str]:
         markup: Any = None
         if message.request_location:
-            rows = [[KeyboardButton(words("share_location"), request_location=True)]]
+            rows = [[KeyboardButton(words("share_location", locale), request_location=True)]]
             rows += [[KeyboardButton(o.label)] for o in message.options]
             markup = ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
             self._reply_keyboard.add(chat_key)

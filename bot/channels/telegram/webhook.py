@@ -43,6 +43,7 @@ from bot.channels.telegram.parse import (
     message_envelope,
     plain_text_envelope,
     press_from_query,
+    said_language,
 )
 from bot.channels.telegram.send import Pacer, TelegramSender, retry_seconds, telegram_pacer, words
 from bot.config import Config
@@ -51,6 +52,7 @@ from bot.errors import BodyTooLarge, ConfigError
 from bot.fetch import EvidenceFetcher
 from bot.logs import CHAT_TYPES, known
 from bot.service import Envelope, Outcome, ReportService
+from flows import catalog, languages
 from storage.maintenance import RECEIPT_KEEP
 
 log = logging.getLogger("reportbot.telegram")
@@ -172,7 +174,7 @@ class TelegramChannel:
         if self._too_old(press.sent):
             # A press on a keyboard older than the replay window (or on a message Telegram no longer
             # shows, dated 0): not run. A person who really pressed it is asked to type instead.
-            return Answer(press.query_id, words("old_button"))
+            return Answer(press.query_id, words("old_button", await self.service.language_of(press.env)))
         await self._step(press.env)
         return Answer(press.query_id)
 
@@ -204,9 +206,13 @@ class TelegramChannel:
         if member is not None and member.new_chat_member.status in ("left", "kicked"):
             return  # we were removed: nothing to say
         log.info("group message refused type=%s", known(chat_type, CHAT_TYPES))
+        # No conversation is kept for a group: the app language of whoever wrote or added the bot.
+        user = update.effective_user
+        said = said_language(user.language_code if user is not None else None)
+        locale = languages.pick(said, self.config.languages.locales()) or catalog.DEFAULT_LOCALE
 
         async def tell_and_leave() -> None:
-            await self.bot.send_message(chat_id, words("private_only"))
+            await self.bot.send_message(chat_id, words("private_only", locale))
             await self.bot.leave_chat(chat_id)
 
         self._later(tell_and_leave(), "group refusal")

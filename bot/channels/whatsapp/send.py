@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -76,6 +76,7 @@ class FollowupWindow:
 
     reference: str
     last_inbound_at: datetime | None
+    language: str = "en"  # the catalog locale the person reported in (which template to send)
 
 
 WindowLookup = Callable[[int], Awaitable[FollowupWindow | None]]
@@ -89,7 +90,8 @@ def database_lookup(db: Database) -> WindowLookup:
             report = await s.get(Report, report_id)
             if report is None:
                 return None
-            return FollowupWindow(report.reference, await followup.last_inbound(s, report))
+            last = await followup.last_inbound(s, report)
+            return FollowupWindow(report.reference, last, report.language)
 
     return lookup
 
@@ -111,7 +113,8 @@ class WhatsAppSender:
     """Sends outbox messages through the Twilio REST client (async, no thread).
 
     A message tied to a report whose 24-hour window has closed goes out as the approved template
-    `whatsapp.followup_content_sid` with the report's reference as variable 1 (the person can then
+    `whatsapp.followup_content_sid` (or `[whatsapp.<language>]`'s, in the language the person reported
+    in) with the report's reference as variable 1 (the person can then
     send `status <reference>` to read the reply); without a template it is refused for good.
     Everything else is free-form text, split to fit WhatsApp's limit.
     """
@@ -124,6 +127,7 @@ class WhatsAppSender:
         from_: str,
         *,
         content_sid: str = "",
+        content_sids: Mapping[str, str] | None = None,
         lookup: WindowLookup | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         media: httpx.AsyncClient | None = None,
@@ -135,6 +139,7 @@ class WhatsAppSender:
         # Media downloads (bot.fetch.FetchesMedia): Twilio's media URLs need the account's credentials.
         self.media = media or httpx.AsyncClient(timeout=MEDIA_TIMEOUT)
         self.content_sid = content_sid
+        self.content_sids = dict(content_sids or {})  # the template approved in a language, by locale
         self.lookup = lookup
         self.clock = clock
 
@@ -143,12 +148,14 @@ class WhatsAppSender:
         if pending.report_id is not None and self.lookup is not None:
             window = await self.lookup(pending.report_id)
         if window is not None and not window_open(window.last_inbound_at, self.clock()):
-            if not self.content_sid:
+            template = self.content_sids.get(window.language) or self.content_sid
+            if not template:
                 raise GiveUp("outside-24h-window")
             variables = json.dumps({"1": window.reference})
-            sid = await self._create(to=address, content_sid=self.content_sid, content_variables=variables)
+            sid = await self._create(to=address, content_sid=template, content_variables=variables)
             return [sid]
-        return [await self._create(to=address, body=part) for part in split_message(render(message))]
+        text = render(message, str(pending.message.get("locale") or "en"))  # how to clear the chat, in theirs
+        return [await self._create(to=address, body=part) for part in split_message(text)]
 
     async def _create(self, **fields: str) -> str:
         await self.pacer.wait("")  # Twilio's rate is the sender number's, over every chat
@@ -272,6 +279,11 @@ def make_sender(
         rest_client(config, http_client),
         config.whatsapp.from_,
         content_sid=config.whatsapp.followup_content_sid,
+        content_sids={
+            code: words.followup_content_sid
+            for code, words in config.whatsapp.translated.items()
+            if words.followup_content_sid
+        },
         lookup=lookup,
         media=httpx.AsyncClient(timeout=MEDIA_TIMEOUT, transport=media_transport),
         pacer=Pacer(per_chat=0, overall=TWILIO_RATE / config.server.workers),

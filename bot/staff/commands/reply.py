@@ -24,7 +24,7 @@ from bot.render import to_dict
 from bot.staff.context import StaffContext, StaffError, opened, undecryptable_refused
 from bot.staff.registry import Command
 from bot.staff.selection import normalise_reference
-from flows import catalog
+from flows import catalog, languages
 from flows.types import Outbound
 from storage import followup
 from storage.models import OutboxMessage, Report
@@ -85,7 +85,10 @@ async def send_reply(
             sender = staff.senders(report.channel)
         except ChannelUnavailable as exc:
             raise StaffError(f"{ref}: {exc}. Nothing was sent.") from None
-        message = Outbound(text=catalog.text("en", "staff.reply", reference=ref, reply=words), step="staff")
+        # In the language the person reported in (their words as staff wrote them).
+        locale = report.language if report.language in catalog.CATALOGS else catalog.DEFAULT_LOCALE
+        message = Outbound(text=catalog.text(locale, "staff.reply", reference=ref, reply=words), step="staff")
+        message = languages.directed(message, locale)
         [msg_id] = await staff.store.enqueue(
             s,
             channel=report.channel,
