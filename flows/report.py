@@ -19,7 +19,7 @@ from flows import access, languages, references, support, vocab
 from flows.contact import email_address, phone_number
 from flows.danger import assess
 from flows.dates import parse_when
-from flows.engine import Earlier, Flow, Given, Go, Parsed, Say, Step, Told, When, answer_is, choice_of
+from flows.engine import SAID, Earlier, Flow, Given, Go, Parsed, Say, Step, Told, When, answer_is, choice_of
 from flows.types import (
     ContactDetails,
     Draft,
@@ -481,24 +481,71 @@ def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
     a = draft.answers
     story = " ".join(_parts(a.get("story")))
     files = len(a.get("evidence") or [])
+    report = build_report(draft, ctx)
     rows: list[tuple[str, str, str | None]] = [
         ("role", "role", _role_shown(a, say)),
+        *_role_rows(report, say),
         ("story", "story", _cut(story) if story else None),
         ("what", "what", _labels(a.get("what"), say)),
         ("why", "why", _labels(a.get("why"), say)),
         ("when", "when", _when_shown(a, say, draft.locale)),
         ("where", "where", _where_shown(a.get("where"), say)),
-        ("again", "again", _labels(a.get("again"), say)),
+        ("again", "again", _answer_shown(a, "again", say)),
         ("offender", "offender", _cut(str(a["offender"])) if _text(a.get("offender")) else None),
-        ("harm", "harm", _labels(a.get("harm_hurt"), say)),
-        ("harm", "damage", _labels(a.get("harm_property"), say)),
-        ("witnesses", "witnesses", _labels(a.get("witnesses"), say)),
+        *_offender_rows(a, report.offender, say),
+        ("harm", "harm", _answer_shown(a, "harm_hurt", say)),
+        ("harm", "harm_now", _answer_shown(a, "harm_now", say) if _needs_help(report) else None),
+        ("harm", "damage", _answer_shown(a, "harm_property", say)),
+        ("witnesses", "witnesses", _answer_shown(a, "witnesses", say)),
         ("evidence", "evidence", say("review.files", count=files) if files else None),
         ("support", "support", _support_shown(draft, ctx, say)),
         ("contact", "contact", _contact_shown(a, say)),
+        *_contact_rows(report.contact, say),
         ("consent", "consent", _consent_shown(draft, ctx, say)),
     ]
     return {"summary": _lines(rows, say)}
+
+
+def _answer_shown(a: Mapping[str, Any], step: str, say: Say) -> str | None:
+    """The option picked, with the person's own words when they said more ("Yes. You said: a lady saw it")."""
+    shown = _labels(a.get(step), say)
+    said = _dict(a.get(SAID)).get(step)
+    if shown and isinstance(said, str) and said:
+        return say("review.said", value=shown, said=_cut(said))
+    return shown
+
+
+def _needs_help(report: ReportFields) -> bool:
+    return report.injuries is not None and report.injuries.needs_help_now is not None
+
+
+def _role_rows(report: ReportFields, say: Say) -> list[tuple[str, str, str | None]]:
+    """For someone else: do they know; for a helper: did the person agree, and whom to contact."""
+    return [
+        ("role", "someone_else_knows", _labels(report.someone_else_knows, say)),
+        ("role", "helper_agreed", _labels(report.helper_agreed, say)),
+        ("role", "helper_contact", _labels(report.helper_contact, say)),
+    ]
+
+
+def _offender_rows(
+    a: Mapping[str, Any], offender: Offender | None, say: Say
+) -> list[tuple[str, str, str | None]]:
+    """Do they know who it was; would they know them again (asked only if not known)."""
+    known = _answer_shown(a, "offender_known", say) if offender and offender.known else None
+    again = _answer_shown(a, "offender_recognise", say) if offender and offender.recognise else None
+    return [("offender", "offender_known", known), ("offender", "offender_recognise", again)]
+
+
+def _contact_rows(contact: ContactDetails | None, say: Say) -> list[tuple[str, str, str | None]]:
+    """When it is safe to contact them, whether a message may be left, what makes contact hard."""
+    if contact is None:
+        return []
+    return [
+        ("contact", "contact_times", _cut(contact.safe_times) if contact.safe_times else None),
+        ("contact", "contact_message", _labels(contact.leave_message, say)),
+        ("contact", "contact_notes", _cut(contact.notes) if contact.notes else None),
+    ]
 
 
 def _lines(rows: Sequence[tuple[str, str, str | None]], say: Say) -> str:
@@ -549,26 +596,27 @@ def _record_key(draft: Draft, ctx: FlowContext) -> str:
 
 
 def finish(draft: Draft, ctx: FlowContext, say: Say) -> list[str]:
-    """The messages after sending: the reference, what happens next and who does it, 101, the support
-    services that fit, keep the reference. Nothing has reached anyone yet: staff pass it on."""
+    """After sending, one short calm message: the reference, what happens next, the support service they
+    chose, 101 and 999, the secret code; then the support services that fit, if any. Nothing has reached
+    anyone yet: staff pass it on."""
     report = build_report(draft, ctx)
     shared = bool(report.share_with)
-    texts = [
+    parts = [
         say("done.sent" if shared else "done.saved", reference=ctx.reference, operator=ctx.settings.operator),
         say("done.next", next_steps=ctx.settings.next_steps, reference=ctx.reference),
     ]
     service = _chosen_support(draft, ctx)
     if service is not None:
         key = "done.support_chosen" if report.contact is not None else "done.support_no_contact"
-        texts.append(say(key, name=service.name))
-    texts.append(say("done.police" if shared else "done.police_not_told"))
+        parts.append(say(key, name=service.name))
+    parts.append(say("done.police" if shared else "done.police_not_told"))
+    if ctx.passphrase:
+        parts.append(say("done.code", code=ctx.passphrase, reference=ctx.reference))
+    texts = ["\n\n".join(parts)]
     fit = _fitting(draft, ctx, ctx.settings.support)[: support.SHOWN_MOST]
     if fit:
         lines = [say("done.support_line", name=s.name, for_whom=s.for_whom, contact=s.contact) for s in fit]
         texts.append(say("done.support", services="\n".join(lines)))
-    texts.append(say("done.keep", reference=ctx.reference))
-    if ctx.passphrase:
-        texts.append(say("done.code", code=ctx.passphrase, reference=ctx.reference))
     return texts
 
 
@@ -670,6 +718,20 @@ _REUSING = Earlier("linked_check", "yes")
 # ----- the flow --------------------------------------------------------------------------------------------
 
 _REVIEW_LINES = tuple(f"review.line.{group}" for group in GROUPS)
+_MORE_LINES = tuple(
+    f"review.line.{step}"
+    for step in (
+        "someone_else_knows",
+        "helper_agreed",
+        "helper_contact",
+        "offender_known",
+        "offender_recognise",
+        "harm_now",
+        "contact_times",
+        "contact_message",
+        "contact_notes",
+    )
+)
 
 STEPS: tuple[Step, ...] = (
     Step(
@@ -772,11 +834,12 @@ STEPS: tuple[Step, ...] = (
         store=_store_place,
         group="where",
     ),
-    Step("again", options=REPEATS, go=(Go("offender"),), group="again"),
+    Step("again", options=REPEATS, go=(Go("offender"),), group="again", details=True),
     Step("offender", kind="text", go=(Go("offender_known"),), group="offender"),
     Step(
         "offender_known",
         options=YES_NO_UNSURE,
+        details=True,
         # Someone writing for an organisation did not see them: "would you know them again" does not apply.
         go=(
             Go("harm_hurt", answer_is("yes")),
@@ -788,6 +851,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "offender_recognise",
         options=YES_NO_UNSURE,
+        details=True,
         go=(Go("harm_hurt"),),
         group="offender",
         ask_key=_recognise_key,
@@ -796,18 +860,20 @@ STEPS: tuple[Step, ...] = (
     Step(
         "harm_hurt",
         options=YES_NO_UNSURE,
+        details=True,
         go=(Go("harm_now", answer_is("yes")), Go("harm_property")),
         group="harm",
     ),
     Step(
         "harm_now",
         options=("yes", "no"),
+        details=True,
         go=(Go("harm_property"),),
         notes={"yes": "harm_now.call_999"},
         group="harm",
     ),
-    Step("harm_property", options=YES_NO_UNSURE, go=(Go("witnesses"),), group="harm"),
-    Step("witnesses", options=YES_NO_UNSURE, go=(Go("evidence"),), group="witnesses"),
+    Step("harm_property", options=YES_NO_UNSURE, go=(Go("witnesses"),), group="harm", details=True),
+    Step("witnesses", options=YES_NO_UNSURE, go=(Go("evidence"),), group="witnesses", details=True),
     Step("evidence", kind="media", go=(Go("review", _REUSING), Go("support")), group="evidence"),
     Step(
         "support",
@@ -897,7 +963,8 @@ STEPS: tuple[Step, ...] = (
         go=(Go("review"),),
         fields=_record_fields,
         ask_key=_record_key,
-        keys=("record_only.ask", "record_only.support"),
+        keys=("record_only.ask", "record_only.support", "record_only.police"),
+        declines={"police": "record_only.police"},
         offer_skip=False,
         group="consent",
         any_text=True,
@@ -909,8 +976,12 @@ STEPS: tuple[Step, ...] = (
         go=(Go("done", answer_is("send")), Go("review_change", answer_is("change")), Go("review")),
         skippable=False,
         fields=_summary,
+        declines={"police": "review.police"},
         keys=(
+            "review.police",
             *_REVIEW_LINES,
+            *_MORE_LINES,
+            "review.said",
             "review.line.damage",
             "review.line.skipped",
             "review.files",
@@ -966,7 +1037,6 @@ REPORT_FLOW = Flow(
         "done.police_not_told",
         "done.support",
         "done.support_line",
-        "done.keep",
         "done.code",
     ),
 )

@@ -24,6 +24,9 @@ _FUZZY_MIN = 4  # shorter replies must match exactly: "no" is not "now", "ok" is
 _FUZZY_CUTOFF = 85.0
 _SPOT_MOST = 9  # words: a longer reply at a one-answer question is not searched for an answer
 _REFUSAL_CUTOFF = 88.0  # a refusal must be very close: a description is never taken for one
+# Options that end everything: chosen only by their number, label or own words, never by a near miss or
+# from inside a sentence ("don't send it yet" is not "delete and stop").
+NEVER_GUESSED = frozenset({"delete", "stop", "exit"})
 
 
 @lru_cache(maxsize=8192)  # labels and option words are folded again and again: keep them
@@ -206,12 +209,13 @@ def match_option(text: str, options: Sequence[Option], locale: str, step: str | 
     said = fold(text)
     if not said:
         return None
-    return (
-        _number(said, options)
-        or _this_question(said, options, locale, step)
-        or _exact(said, options, locale)
-        or _fuzzy(said, options, locale)
+    found = (
+        _number(said, options) or _this_question(said, options, locale, step) or _exact(said, options, locale)
     )
+    if found is not None:
+        return found
+    near = _fuzzy(said, options, locale)
+    return near if near not in NEVER_GUESSED else None
 
 
 def _spans(said: str, phrases: Mapping[str, Iterable[str]]) -> list[tuple[int, int, str]]:
@@ -259,6 +263,38 @@ def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> st
     if found:
         return found[0] if len(found) == 1 else False
     return None
+
+
+_DETAIL_WORDS = 3  # a reply this long or longer may say more than the option it names
+
+
+def says_more(text: str, option: Option, locale: str, step: str) -> bool:
+    """Whether a reply that names `option` inside a sentence says more than that: words that are not the
+    option's label nor small words that say nothing (options.toml `_empty`): "yes, a lady saw it",
+    "no but my neighbour might know", "yes, twice before" ("twice" means "before", and says how often);
+    not "yes it did", "no I don't think so", or the question's own longer phrases ("no one saw it")."""
+    if words_in(text) < _DETAIL_WORDS:
+        return False
+    phrases = step_words(locale, step).get(option.key, ())
+    own = {fold(option.label), fold(option.key), *(p for p in phrases if " " in p)}
+    said, before = f" {fold(text)} ", ""
+    while said != before:  # "people on the bus saw": "on the bus" out, then "people saw"
+        before = said
+        for phrase in sorted(filter(None, own), key=lambda p: (-len(p), p)):
+            said = said.replace(f" {phrase} ", " ")
+    empty = word_list(locale, "options", "_empty")
+    return any(word not in empty for word in said.split())
+
+
+def opens_against(text: str, key: str, options: Sequence[Option], locale: str, step: str) -> bool:
+    """Whether a short sentence opens with another option than the one its words point to: "no, but my
+    neighbour might know" opens with No, and "my neighbour" means Yes at "do you know who they are?".
+    Not when the words found open the sentence themselves ("no idea who he was")."""
+    opened = opening(text, options, locale)
+    if opened is None or opened == key:
+        return False
+    said = f"{fold(text)} "
+    return not any(said.startswith(f"{phrase} ") for phrase in step_words(locale, step).get(key, ()))
 
 
 def opening(text: str, options: Sequence[Option], locale: str) -> str | None:

@@ -10,6 +10,7 @@ The words the engine understands come from `flows.understand` (data in `flows/vo
 
 from flows.engine.flow import ENGINE_KEYS, Flow
 from flows.engine.model import (
+    SAID,
     START,
     Earlier,
     Given,
@@ -28,6 +29,7 @@ from flows.words import COMMAND_OPTIONS
 __all__ = [
     "COMMAND_OPTIONS",
     "ENGINE_KEYS",
+    "SAID",
     "START",
     "Earlier",
     "Flow",

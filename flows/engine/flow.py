@@ -28,6 +28,7 @@ from flows.access import Aside
 from flows.danger import Concern
 from flows.engine.interpret import Reply, interpret
 from flows.engine.model import (
+    SAID,
     START,
     Account,
     Answer,
@@ -98,6 +99,19 @@ ENGINE_KEYS = (
     "language.ask",
 )
 _HISTORY_LIMIT = 200
+
+
+def _keep_said(draft: Draft, step: str, said: str | None) -> None:
+    """The person's words said with the option picked at `step` (`SAID`); gone when answered without."""
+    kept = draft.answers.get(SAID)
+    kept = dict(kept) if isinstance(kept, dict) else {}
+    if said:
+        kept[step] = said
+    elif step not in kept:
+        return
+    else:
+        del kept[step]
+    draft.answers[SAID] = kept
 
 
 def _locale(draft: Draft | None, ctx: FlowContext) -> str:
@@ -340,7 +354,7 @@ class Flow:
         assert isinstance(outcome, Answer)
         if outcome.account is not None:
             self._keep(draft, outcome.account, replies)
-        return self._complete(turn, outcome.value, replies)
+        return self._complete(turn, outcome.value, replies, said=outcome.said)
 
     def _keep(self, draft: Draft, text: str, replies: list[Outbound]) -> None:
         """Words that answered nothing join the person's account, and they are told so in one line."""
@@ -751,13 +765,16 @@ class Flow:
             previous = draft.answers.get(step.name)
             pending["selected"] = list(previous) if isinstance(previous, list) else []
 
-    def _complete(self, turn: Turn, value: Any, replies: list[Outbound]) -> StepResult:
+    def _complete(
+        self, turn: Turn, value: Any, replies: list[Outbound], said: str | None = None
+    ) -> StepResult:
         draft = turn.draft
         origin = draft.step
         step = self.steps[origin]
         if origin == self.resume:
             return self._resumed(turn, value, replies)
         draft.answers[origin] = value
+        _keep_said(draft, origin, said)
         note = step.notes.get(str(choice_of(value)))
         if note is not None:
             replies.append(Outbound(text=self._say(draft.locale)(note), step=origin))

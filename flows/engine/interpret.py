@@ -112,17 +112,48 @@ def _parsed(reply: Reply) -> Outcome | None:
     return None
 
 
+def _declined(reply: Reply) -> Outcome | None:
+    """Words asking for what is not offered here ("the police please" where the report is kept as a
+    record): never taken as another option; answered kindly, and the question asked again."""
+    declines = reply.step.declines
+    found = [k for k in u.spot(reply.text, u.step_words(reply.locale, reply.step.name)) if k in declines]
+    return Reask(declines[found[0]]) if found else None
+
+
 def _understood(reply: Reply) -> Outcome | None:
     """The option a whole reply names, a refusal, or the question's own words inside a sentence."""
     key = u.match_option(reply.text, reply.options, reply.locale, reply.step.name)
     if key is not None:
         return chosen(reply, key)
+    declined = _declined(reply)
+    if declined is not None:
+        return declined
     if _skips(reply):
         return Command("skip")
     spotted = u.spot_one(reply.text, reply.options, reply.locale, reply.step.name)
     if spotted is False:  # words for two different answers: not sure which, so not one of them
         return reply.unplaced()
-    return chosen(reply, spotted) if isinstance(spotted, str) else None
+    if isinstance(spotted, str) and u.opens_against(
+        reply.text, spotted, reply.options, reply.locale, reply.step.name
+    ):
+        return reply.unplaced()  # "no, but my neighbour might know" at "do you know who they are?"
+    return _with_details(reply, spotted) if isinstance(spotted, str) else None
+
+
+def _with_details(reply: Reply, key: str) -> Outcome:
+    """An option read from inside a sentence; where the question keeps details ("yes, a lady saw it",
+    "no but my neighbour might know"), the words beyond the option are kept with the answer and join
+    the person's account: never lost because a yes or no was found in them."""
+    if key in u.NEVER_GUESSED:  # "don't send it yet" is not "delete and stop"
+        return Reask(reply.hint)
+    outcome = chosen(reply, key)
+    if not (reply.step.details and isinstance(outcome, Answer) and reply.keeps_account):
+        return outcome
+    option = next(o for o in reply.options if o.key == key)
+    if not u.says_more(reply.text, option, reply.locale, reply.step.name):
+        return outcome
+    text = reply.text.strip()
+    return Answer(outcome.value, account=text, said=text)
 
 
 def _read_more(reply: Reply) -> Outcome:
@@ -133,7 +164,7 @@ def _read_more(reply: Reply) -> Outcome:
     if parsed is not None:
         return parsed
     key = u.opening(reply.text, reply.options, reply.locale)
-    return chosen(reply, key) if key is not None else reply.unplaced()
+    return _with_details(reply, key) if key is not None else reply.unplaced()
 
 
 def read_choice(reply: Reply) -> Outcome:

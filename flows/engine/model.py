@@ -11,6 +11,7 @@ from transitions import EventData
 from flows.types import Draft, FlowContext
 
 START = "start"  # the state of a conversation that has not been shown anything yet
+SAID = "said"  # the answers entry: step -> the person's words said with the option they picked
 Kind = Literal["choice", "multi", "text", "story", "media"]
 Say = Callable[..., str]
 
@@ -151,6 +152,10 @@ class Step:
     brief: bool = False  # a long question: re-ask with the short `<name>.again` instead of all of it again
     account_words: int = 3  # words a reply that answers nothing needs to join the person's account
     describes: bool = False  # a long reply here also tells what happened: kept in the account as well
+    # Words asking for what this question cannot give ("the police please" where there is no police to
+    # choose): key of this question's words in steps.toml -> the catalog key of the kind answer.
+    declines: Mapping[str, str] = field(default_factory=dict)
+    details: bool = False  # "yes, a lady saw it": words said with the option are kept with the answer
 
 
 # ----- what an interpreter makes of one reply --------------------------------------------------------------
@@ -158,10 +163,12 @@ class Step:
 
 @dataclass(slots=True)
 class Answer:
-    """The question is answered with `value`; `account` is text that also joins the person's account."""
+    """The question is answered with `value`; `account` is text that also joins the person's account;
+    `said` is the person's words when they said more than the option (kept with the answer, `SAID`)."""
 
     value: Any
     account: str | None = None
+    said: str | None = None
 
 
 @dataclass(slots=True)

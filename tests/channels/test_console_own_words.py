@@ -80,3 +80,60 @@ def test_a_person_in_their_own_words_is_understood_end_to_end(config: Config, co
     assert report["share_with"] == ["police"]
     said_in = [t["text"] for t in report["transcript"] if t["direction"] == "in"]
     assert said_in[1] == STORY  # the transcript keeps it too, in order
+
+
+# Short answers that say more, on the console: the details stay with the answers, every answer is at the
+# review, and the message after sending is one short message.
+DETAILS = [
+    "hi",
+    "no",
+    "1",
+    "a man shouted at me on the bus",
+    "done",
+    "1",
+    "done",
+    "race",
+    "done",
+    "yesterday evening",
+    "High Street",
+    "yes, twice before",
+    "a tall man in a red coat",
+    "no",  # do you know who they are
+    "no he had a mask on",  # would you know them again
+    "no",
+    "no",
+    "yes a lady saw it",
+    "no",
+    "no",
+    "no thanks, don't contact me",
+    "send it to the police",
+    "send",
+]
+
+
+def test_short_answers_that_say_more_reach_the_review_and_the_export(
+    config: Config, config_path: Path
+) -> None:
+    out = io.StringIO()
+    typed = io.StringIO("".join(f"{line}\n" for line in DETAILS))
+    assert asyncio.run(run_console(config, typed, out, chat_id="details")) == 0
+    screen = out.getvalue()
+    review = screen.split("Here is your report")[1].split("> ")[0]
+    assert "Before: It happened before. You said: yes, twice before" in review
+    assert "You know who they are: No" in review
+    assert "Would know them again: No. You said: no he had a mask on" in review
+    assert "Seen by others: Yes. You said: yes a lady saw it" in review
+    assert "Shared with: Police" in review
+    done = screen.split("> send\n")[1]
+    assert done.count("Your reference is HC-") == 1 and "Your secret code is" in done
+    assert "call 101" in done and "18001 101" in done and "call 999" in done
+
+    target = config_path.parent / "export.jsonl"
+    assert main(["--config", str(config_path), "export", "--format", "jsonl", "--out", str(target)]) == 0
+    [report] = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert report["description"] == "\n\n".join(
+        ["a man shouted at me on the bus", "yes, twice before", "no he had a mask on", "yes a lady saw it"]
+    )
+    assert report["repeat"] == "before" and report["witnesses"] == "yes"
+    assert report["offender"] == "a tall man in a red coat; known=no; recognise=no"
+    assert report["share_with"] == ["police"]

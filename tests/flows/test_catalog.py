@@ -37,10 +37,12 @@ SAMPLES = {
     "reply": "We have passed your report to the police.",
     "minutes": 7,
     "service": "Tell MAMA",
+    "said": "yes, a lady in the shop saw it",
 }
 FRAGMENTS = {
     "review.files",
     "review.shared_location",
+    "review.said",
     "consent.partner",
     "done.support_line",
 }

@@ -63,7 +63,7 @@ def test_a_victim_who_wants_a_call_back_sends_a_full_report() -> None:
     done = chat.send("Send report")
     report = chat.result.submit
     assert report is not None
-    assert said(done, REFERENCE, "within 3 working days", "101", "Stop Hate UK", "0800 138 1625", "keep")
+    assert said(done, REFERENCE, "within 3 working days", "101", "Stop Hate UK", "0800 138 1625", "call 999")
     assert chat.result.erase is False
     assert report.role == "victim"
     assert report.someone_else_knows is None

@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 
 from flows import catalog
+from flows.engine import SAID
+from flows.report import REPORT_FLOW
 from flows.types import ContactDetails, EarlierReport, Offender
 from tests.flows.chat import PLAIN_ANSWERS, Chat
 
@@ -156,6 +158,8 @@ def test_every_reply_means_what_the_person_meant(
     if isinstance(meaning, dict) and "kept" in meaning:  # an answer that also tells what happened
         assert story == [*before, text.strip()] and added in shown, shown
         assert chat.step != step and answers[step] == meaning["answer"], shown
+        if REPORT_FLOW.steps[step].details:  # "yes, he punched me": the words kept with that answer too
+            assert answers[SAID] == {step: text.strip()}, answers
         return
     if meaning == "story":
         assert story == [*before, text.strip()], shown

@@ -195,7 +195,12 @@ def test_after_sending_it_says_what_happens_next_not_that_it_was_sent() -> None:
     chat.press("done")
     done = chat.send("send")
     assert not said(done, "has been sent")
-    assert said(done, "We have your report", "kept safe by Townsville Council", "Our staff will read it")
+    assert said(
+        done,
+        "We have your report",
+        "kept safe by Townsville Council",
+        "Our staff will pass it only to the people you picked",
+    )
     assert said(done, "What happens next: A member of staff will read your report within 3 working days.")
     assert said(done, "type status HC-7K3Q-9XPD")
 
