@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from storage.errors import DecryptError as DecryptError  # raised here; defined with the others
 
-# scrypt for secret codes: 4 MiB of memory and about 10-40 ms a try (docs/limits.md gives the guessing cost).
+# scrypt's parameters of the secret codes' hashes made before `hmac$` (still accepted; none made now).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**12, 8, 1
 
 
@@ -92,28 +92,40 @@ class Cipher:
         return hmac.new(self._pseudonym_key, message, hashlib.sha256).hexdigest()
 
     def code_hash(self, code: str) -> str:
-        """A slow keyed hash of a secret code: scrypt over an HMAC under the pseudonym key, with a salt.
-
-        Without the key a database copy gives nothing to guess against; with it, each guess costs one
-        scrypt. Only `code_matches` can use the result.
-        """
+        """A keyed hash of a secret code: HMAC-SHA256 under the pseudonym key over a random salt and the
+        code, stored as `hmac$<salt>$<digest>`. Fast on purpose (docs/limits.md, "The cost of guessing"):
+        without the key a database copy gives nothing to guess against, and whoever has the key has the data
+        key too. Only `code_matches` can use the result."""
         salt = os.urandom(16)
-        return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${self._code_digest(code, salt).hex()}"
+        return f"hmac${salt.hex()}${self._code_hmac(code, salt).hex()}"
 
     def code_matches(self, stored: str | None, code: str) -> bool:
-        """True when `code` is the one `stored` was made from (constant time)."""
+        """True when `code` is the one `stored` was made from (constant time). Reads both the current
+        `hmac$` form and the `scrypt$` form of reports sent before it."""
         if not stored:
             return False
         try:
-            name, n, r, p, salt, digest = stored.split("$")
-            if name != "scrypt" or (int(n), int(r), int(p)) != (SCRYPT_N, SCRYPT_R, SCRYPT_P):
+            name, *fields = stored.split("$")
+            if name == "hmac" and len(fields) == 2:
+                salt, digest = fields
+                found = self._code_hmac(code, bytes.fromhex(salt))
+            elif name == "scrypt" and len(fields) == 5:
+                n, r, p, salt, digest = fields
+                if (int(n), int(r), int(p)) != (SCRYPT_N, SCRYPT_R, SCRYPT_P):
+                    return False
+                found = self._code_scrypt(code, bytes.fromhex(salt))
+            else:
                 return False
             expected = bytes.fromhex(digest)
-            found = self._code_digest(code, bytes.fromhex(salt))
         except ValueError:
             return False
         return hmac.compare_digest(expected, found)
 
-    def _code_digest(self, code: str, salt: bytes) -> bytes:
+    def _code_hmac(self, code: str, salt: bytes) -> bytes:
+        message = b"status-code\x00" + salt + code.encode()
+        return hmac.new(self._pseudonym_key, message, hashlib.sha256).digest()
+
+    def _code_scrypt(self, code: str, salt: bytes) -> bytes:
+        """The hash of codes made before `hmac$` (read only; nothing new is made with it)."""
         keyed = hmac.new(self._pseudonym_key, f"status-code\x00{code}".encode(), hashlib.sha256).digest()
         return hashlib.scrypt(keyed, salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)

@@ -71,7 +71,7 @@ class Report(SQLModel, table=True):
     chat_key: str | None = Field(default=None, max_length=64, index=True)
     reply_address_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     last_inbound_at: datetime | None = None  # the person's last message (WhatsApp's 24-hour window)
-    # The secret code shown once beside the reference, as a slow keyed hash (storage.crypto.Cipher.code_hash):
+    # The secret code shown once beside the reference, as a keyed hash (storage.crypto.Cipher.code_hash):
     # with it, `status REFERENCE CODE` shows staff messages in any chat. Added in revision 0007.
     code_hash: str | None = Field(default=None, max_length=160)
     # The earlier report this one adds to (`add REFERENCE` in the chat), by reference. Added in revision 0009.

@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from bot import limits
-from bot.app.codes import Code, Codes
 from bot.app.envelope import Envelope, Outcome, describe_kept, named, storable
 from bot.app.evidence import dropped_files, evidence_refs, kept_fetches
 from bot.app.sizes import too_big
@@ -41,7 +40,7 @@ from flows.engine import Flow
 from flows.references import new_reference
 from flows.report import REPORT_FLOW
 from flows.types import Draft, FlowContext, Inbound, Outbound, ReportFields, StepResult
-from storage.crypto import Cipher
+from storage.crypto import Cipher, new_code, normalise_code
 from storage.db import Database, WriteGate
 from storage.evidence import EvidenceStore
 from storage.interface import Chat, NewReport, ReplyClaim, StaffAnswer, StepStore, StepWrite
@@ -74,7 +73,6 @@ class _Dropped(Exception):
 
 
 REPORT_WINDOW = timedelta(hours=1)
-NEAR_SUBMIT_MAX = 50_000  # chats remembered at the review step before the set is emptied (memory bound)
 
 
 class ReportService:
@@ -103,10 +101,6 @@ class ReportService:
         self.turns = limits.ChatTurns()
         self.pace = limits.ChatPace(lim.messages_per_second)
         self.volume = limits.ChatVolume(lim.window_messages, lim.window_kept, lim.window_minutes)
-        self.codes = Codes(self.cipher, keep=4)
-        # Chats whose conversation is at a question that can submit (as far as this process saw): their
-        # next step gets a secret code made before it starts, off the writer thread. Bounded like the buckets.
-        self._near_submit: set[str] = set()
         # Questions from which the flow can submit a report (they lead to its last question): only a step
         # at one of them takes a secret code.
         self.submitting = frozenset(
@@ -153,8 +147,6 @@ class ReportService:
                     return await self._handle(env, chat_key)
             except _Dropped:
                 return Outcome(limited=True)
-            finally:
-                self.codes.top_up()
 
     async def language_of(self, env: Envelope) -> str:
         """The language to answer this chat in without running a step (a Telegram note): its
@@ -172,36 +164,27 @@ class ReportService:
         return self.cipher.pseudonym(f"report-count:{channel}", chat_id)
 
     async def _handle(self, env: Envelope, chat_key: str) -> Outcome:
-        code = await self.codes.take_soon() if chat_key in self._near_submit else None
-        outcome = await self._run_step(env, chat_key, code)
+        outcome = await self._run_step(env, chat_key)
         if outcome.dropped:  # after the commit: a step rolled back still names its files
             gone = await asyncio.to_thread(self.evidence.forget, outcome.dropped)
             log.info("evidence of an ended draft deleted files=%d", gone)
-        if outcome.step in self.submitting:
-            if len(self._near_submit) >= NEAR_SUBMIT_MAX:
-                self._near_submit.clear()
-            self._near_submit.add(chat_key)
-        else:
-            self._near_submit.discard(chat_key)
         return outcome
 
-    async def _run_step(self, env: Envelope, chat_key: str, code: Code | None) -> Outcome:
+    async def _run_step(self, env: Envelope, chat_key: str) -> Outcome:
         """The step in a group commit; its replies handed to the channel's delivery after the commit
         when it takes them (see the module's notes)."""
         handoff = self.handoffs.get(env.channel)
         if handoff is None or not handoff.reserve():
-            return await self.db.run_write(partial(self._step, env, chat_key, code, None))
+            return await self.db.run_write(partial(self._step, env, chat_key, None))
         try:
-            outcome = await self.db.run_write(partial(self._step, env, chat_key, code, _claim(handoff)))
+            outcome = await self.db.run_write(partial(self._step, env, chat_key, _claim(handoff)))
         except BaseException:
             handoff.hand(())  # nothing was claimed: the transaction rolled back
             raise
         handoff.hand(outcome.claimed)
         return outcome
 
-    def _step(
-        self, env: Envelope, chat_key: str, code: Code | None, claim: ReplyClaim | None, conn: Connection
-    ) -> Outcome:
+    def _step(self, env: Envelope, chat_key: str, claim: ReplyClaim | None, conn: Connection) -> Outcome:
         """The step's work inside one transaction on a sync connection (given to Database.run_write):
         check the receipt and the volume, open the conversation, run the flow, then ONE write."""
         now = env.received_at or datetime.now(UTC)
@@ -216,10 +199,7 @@ class ReportService:
                 return answered
         env = _unstale(env, conv.draft)
         env, fetches = evidence_refs(env)
-        result, reference, code, limited = self._decide(conn, env, conv.draft, now, code)
-        if result.submit is None and code is not None:
-            self.codes.give_back(code)  # never shown: another report can have it
-            code = None
+        result, reference, code, limited = self._decide(conn, env, conv.draft, now)
         self._look_ups(conn, env, chat_key, result, now)
         result.replies = [languages.directed(m, result.draft.locale) for m in result.replies]
         write = self._write(env, chat_key, conv.id, result, reference, code, stamp)
@@ -319,13 +299,14 @@ class ReportService:
         return self._over_volume(conn, env, chat_key, volume, stamp)
 
     def _decide(
-        self, conn: Connection, env: Envelope, saved: dict[str, Any] | None, now: datetime, code: Code | None
-    ) -> tuple[StepResult, str, Code | None, bool]:
+        self, conn: Connection, env: Envelope, saved: dict[str, Any] | None, now: datetime
+    ) -> tuple[StepResult, str, str | None, bool]:
         """Run the flow on the saved draft, then the limits on what it decided: (result, the reference
         it may use, the secret code it took, whether a limit answered instead)."""
         draft = Draft.from_json(saved) if saved is not None else None
+        code = None
         try:
-            result, reference, code = self._run_flow(conn, draft, env, now, code)
+            result, reference, code = self._run_flow(conn, draft, env, now)
         except Exception as exc:
             # A bug must not block this chat for ever (webhooks retry a failing update): keep the
             # draft as it was, record the message, and say sorry. Only the error class is logged.
@@ -354,9 +335,9 @@ class ReportService:
         saved: dict[str, Any] | None,
         result: StepResult,
         reference: str,
-        code: Code | None,
+        code: str | None,
         now: datetime,
-    ) -> tuple[StepResult, str, Code | None, bool]:
+    ) -> tuple[StepResult, str, str | None, bool]:
         """A submission, counted against the sender's hourly cap; over it, the draft as it was and a calm
         word instead (nothing submitted)."""
         if self._may_submit(conn, env, now.astimezone(UTC)):
@@ -374,7 +355,7 @@ class ReportService:
         conversation_id: int,
         result: StepResult,
         reference: str,
-        code: Code | None,
+        code: str | None,
         stamp: datetime,
     ) -> StepWrite:
         """What the step writes. No report is touched for a message in a conversation: a contactable
@@ -386,7 +367,7 @@ class ReportService:
                 reference=reference,
                 answers=asdict(result.submit),
                 in_chat=_in_chat(result.submit),
-                code_hash=code.hashed if code is not None else None,
+                code_hash=self.cipher.code_hash(normalise_code(code)) if code is not None else None,
             )
         ended = result.submit is not None or result.erase
         lines = [
@@ -465,19 +446,18 @@ class ReportService:
         )
 
     def _run_flow(
-        self, conn: Connection, draft: Draft | None, env: Envelope, now: datetime, code: Code | None
-    ) -> tuple[StepResult, str, Code | None]:
+        self, conn: Connection, draft: Draft | None, env: Envelope, now: datetime
+    ) -> tuple[StepResult, str, str | None]:
         """Run the pure flow; a fresh reference is offered each time and checked only if used. A step
-        that may submit is offered a secret code too (see Codes); the one it used comes back with it."""
-        if code is None and draft is not None and draft.step in self.submitting:
-            code = self.codes.take()  # made here only when this process did not see it coming
+        that may submit is offered a fresh secret code too (hashed only if a report is sent); the flow
+        shows it beside the reference. Returns the result, the reference and the code it may have used."""
+        code = new_code() if draft is not None and draft.step in self.submitting else None
         for _ in range(10):
             reference = new_reference()
-            shown = code.shown if code is not None else ""
-            context = self.context(env.channel, now, reference, shown, env.languages)
+            context = self.context(env.channel, now, reference, code or "", env.languages)
             result = self.flow.step(draft, env.inbound, context)
             if result.submit is not None and code is None:
-                code = self.codes.take()  # submitted from an unexpected step: again, with a code
+                code = new_code()  # submitted from an unexpected step: again, with a code
                 continue
             if result.submit is None or not self.storage.reference_exists(conn, reference):
                 return result, reference, code
