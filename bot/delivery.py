@@ -212,18 +212,7 @@ class Outbox:
         if state.resume_at is not None and self._clock() < state.resume_at:
             return report
         now = self._clock()
-        claimed = await self._write(
-            partial(
-                steps.claim_due,
-                cipher=self.store.cipher,
-                channel=channel,
-                now=now,
-                lease=self.lease,
-                max_attempts=MAX_ATTEMPTS,
-                which=round_.due(now),
-            ),
-            first=True,
-        )
+        claimed = await self._claim_due(channel, now, round_.due(now))
         report.claimed = len(claimed)
         todo = [c for c in claimed if isinstance(c, Pending)]
         for reason in (c for c in claimed if isinstance(c, str) and c != steps.TAKEN):
@@ -232,6 +221,37 @@ class Outbox:
         await self.flush()
         _log_round(channel, report)
         return report
+
+    async def _claim_due(self, channel: str, now: datetime, which: steps.Due) -> list[Pending | str]:
+        """Claim the round's batch. On a SQLite file the due messages are found beside the writer thread
+        (the search walks the unsent rows, so its time grows with a backlog, and on the writer it held
+        up every step as long: 40-90 ms with 26,000 unsent) and only the claims join a group commit; an
+        id taken in between is passed over (claim_one checks each again). Elsewhere, one transaction."""
+        cipher, lease = self.store.cipher, self.lease
+        if not self.db.reads_apart:
+            claim_due = partial(
+                steps.claim_due,
+                cipher=cipher,
+                channel=channel,
+                now=now,
+                lease=lease,
+                max_attempts=MAX_ATTEMPTS,
+                which=which,
+            )
+            return await self._write(claim_due, first=True)
+        ids = await self.db.run_read(partial(steps.due_messages, channel=channel, now=now, which=which))
+        if not ids:
+            return []
+        claim = partial(
+            steps.claim_many,
+            cipher=cipher,
+            ids=ids,
+            now=now,
+            lease=lease,
+            max_attempts=MAX_ATTEMPTS,
+            fresh_before=which.fresh_before,
+        )
+        return await self._write(claim, first=True)
 
     async def _send_batch(
         self,

@@ -67,6 +67,7 @@ class Database:
         # (one thread hop a transaction instead of one per statement).
         self._writer_engine: Engine | None = None
         self._writer_thread: ThreadPoolExecutor | None = None
+        self._reader_engine: Engine | None = None  # run_read: plain reads beside the writer (WAL)
         self._waiting: list[_Queued] = []  # work waiting for the next group commit
         self._committing = False
         self._checkpoint_due = False  # committed work deleted something; the WAL still holds it
@@ -83,6 +84,12 @@ class Database:
                     },  # used by the writer thread only; closed by any
                 )
                 _make_sqlite_durable(self._writer_engine)
+                self._reader_engine = create_engine(
+                    parsed.set(drivername="sqlite+pysqlite"),
+                    echo=echo,
+                    connect_args={"check_same_thread": False},  # one worker thread at a time
+                )
+                _make_sqlite_reader(self._reader_engine)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -125,6 +132,25 @@ class Database:
             self._commit_next(loop)
         result: T = await queued.future
         return result
+
+    @property
+    def reads_apart(self) -> bool:
+        """True when run_read reads beside the writer thread (a SQLite file), not in a transaction of
+        its own on the async engine."""
+        return self._reader_engine is not None
+
+    async def run_read(self, work: Callable[[Connection], T]) -> T:
+        """Run a read-only callable on a sync connection and return what it returned.
+
+        SQLite file: on a worker thread over a connection of its own that never takes the write lock
+        (each statement reads the last committed state; WAL lets it run while the writer thread
+        writes), so a long read does not hold up the group commits. Otherwise: one transaction on the
+        async engine. `work` must not write.
+        """
+        if self._reader_engine is None:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(work)
+        return await asyncio.to_thread(_read, self._reader_engine, work)
 
     # The name the channels' delivery code and the WhatsApp adapter call today (their owners rename it).
     run_step = run_write
@@ -217,6 +243,8 @@ class Database:
             self._writer_thread = None
         if self._writer_engine is not None:
             self._writer_engine.dispose()
+        if self._reader_engine is not None:
+            self._reader_engine.dispose()
         await self.engine.dispose()
 
 
@@ -322,6 +350,11 @@ def _run_group(conn: Connection, batch: list[_Queued]) -> None:
         driver.execute("RELEASE work")
 
 
+def _read(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as conn:
+        return work(conn)
+
+
 def _checkpoint(engine: Engine) -> bool:
     """On the writer thread, after a commit: copy the WAL into the file and truncate it to nothing. Never
     waits: a reader in the middle of a transaction makes it return False (try again later)."""
@@ -341,6 +374,17 @@ def _private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def _make_sqlite_reader(engine: Engine) -> None:
+    """A connection for reads only: the driver in autocommit (no BEGIN, so never the write lock; each
+    statement sees the last commit) and the wait for a busy database that the writers have."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+        dbapi_connection.execute("PRAGMA query_only=ON")
 
 
 def _make_sqlite_durable(engine: Engine) -> None:

@@ -18,7 +18,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 
 from storage import dialect
 from storage.crypto import Cipher, DecryptError
@@ -108,7 +122,7 @@ def due_messages(conn: Connection, channel: str, *, now: datetime, which: Due = 
     return [int(row[0]) for row in conn.execute(query)]
 
 
-def _sent_lately(channel: Any, chat_key: Any, since: datetime) -> Any:
+def _sent_lately(channel: Any, chat_key: Any, since: Any) -> Any:
     """EXISTS: a message went to this chat after `since` (read through the chat_key index)."""
     sent = OUTBOX.alias("sent")
     return (
@@ -116,6 +130,46 @@ def _sent_lately(channel: Any, chat_key: Any, since: datetime) -> Any:
         .where(sent.c.chat_key == chat_key, sent.c.channel == channel, sent.c.sent_at > since)
         .exists()
     )
+
+
+def _earlier_waiting() -> Any:
+    """EXISTS: a message of the chat older than `b_first` is still waiting (read through
+    ix_outbox_unsent_chat)."""
+    waiting = OUTBOX.alias("waiting")
+    return (
+        select(waiting.c.id)
+        .where(
+            waiting.c.channel == bindparam("b_channel"),
+            waiting.c.chat_key == bindparam("b_chat"),
+            waiting.c.sent_at.is_(None),
+            waiting.c.failed_at.is_(None),
+            waiting.c.id < bindparam("b_first"),
+        )
+        .exists()
+    )
+
+
+# claim_fresh's statements, built once (a step runs them; building them each time cost more than
+# running them). The answer is typed as an integer so that SQLite's driver runs it straight.
+_FRESH_BLOCKED = select(type_coerce(_earlier_waiting(), Integer))
+_FRESH_BLOCKED_QUIET = select(
+    type_coerce(
+        or_(
+            _earlier_waiting(),
+            _sent_lately(bindparam("b_channel"), bindparam("b_chat"), bindparam("b_since")),
+        ),
+        Integer,
+    )
+)
+_FRESH_CLAIM = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        attempts=OUTBOX.c.attempts + literal_column("1"),
+        next_attempt_at=bindparam("b_until"),
+        last_error=null(),
+    )
+)
 
 
 def claim_fresh(conn: Connection, ids: Sequence[int], chat: Chat, claim: ReplyClaim) -> bool:
@@ -128,29 +182,16 @@ def claim_fresh(conn: Connection, ids: Sequence[int], chat: Chat, claim: ReplyCl
     lease runs out, the delivery loop of any worker takes them."""
     if not ids:
         return False
-    first = min(ids)
-    waiting = OUTBOX.alias("waiting")
-    earlier = (
-        select(waiting.c.id)
-        .where(
-            waiting.c.channel == chat.channel,
-            waiting.c.chat_key == chat.chat_key,
-            waiting.c.sent_at.is_(None),
-            waiting.c.failed_at.is_(None),
-            waiting.c.id < first,
-        )
-        .exists()
-    )
-    blocked = [earlier]
-    if claim.quiet_since is not None:
-        blocked.append(_sent_lately(chat.channel, chat.chat_key, claim.quiet_since))
-    if conn.execute(select(or_(*blocked))).scalar():
+    of_chat = {"b_channel": chat.channel, "b_chat": chat.chat_key, "b_first": min(ids)}
+    if claim.quiet_since is None:
+        [(blocked,)] = dialect.rows(conn, _FRESH_BLOCKED, of_chat)
+    else:
+        since = {**of_chat, "b_since": claim.quiet_since}
+        [(blocked,)] = dialect.rows(conn, _FRESH_BLOCKED_QUIET, since)
+    if blocked:
         return False
-    conn.execute(
-        update(OUTBOX)
-        .where(OUTBOX.c.id.in_(list(ids)))
-        .values(attempts=OUTBOX.c.attempts + 1, next_attempt_at=claim.until, last_error=None)
-    )
+    for msg_id in ids:
+        dialect.rows(conn, _FRESH_CLAIM, {"b_id": msg_id, "b_until": claim.until})
     return True
 
 
