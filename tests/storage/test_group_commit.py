@@ -6,11 +6,12 @@ alone."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage.db import Database, WriteGate
 
@@ -120,3 +121,31 @@ async def test_a_writer_that_gives_up_waiting_lets_the_held_steps_go() -> None:
             pass
     held.set()
     await task
+
+
+async def test_a_read_runs_beside_a_write_under_way_sees_only_what_is_committed_and_cannot_write(
+    db: Database,
+) -> None:
+    await db.run_write(add_event("committed"))
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_write(conn: Connection) -> str:
+        add_event("under-way")(conn)
+        inside.set()
+        assert release.wait(10), "the test never let the write finish"
+        return "done"
+
+    writing = asyncio.ensure_future(db.run_write(slow_write))
+    assert await asyncio.to_thread(inside.wait, 10)
+
+    def read(conn: Connection) -> list[str]:
+        rows = conn.execute(text("SELECT actor FROM audit_event WHERE action = 'test' ORDER BY id"))
+        return [r[0] for r in rows]
+
+    # The writer holds SQLite's write lock; the read neither waits for it nor sees its rows.
+    assert await asyncio.wait_for(db.run_read(read), 5) == ["committed"]
+    with pytest.raises(OperationalError, match="readonly"):
+        await db.run_read(add_event("from-a-read"))
+    release.set()
+    assert await writing == "done"
+    assert await db.run_read(read) == ["committed", "under-way"]
