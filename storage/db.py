@@ -14,6 +14,11 @@ each in its own SAVEPOINT of one transaction, commits once, and only then answer
 that fails rolls back to its savepoint and fails alone; a commit that fails fails them all. Nothing is
 answered before the commit that holds it is on disk.
 
+`Database.run_read(work)` runs a read beside the writer thread on a SQLite file (a connection of its
+own, autocommit and `query_only`: it never takes the write lock, and WAL lets it read the last commit
+while the writer writes), so that a long read (the outbox's due messages under a backlog) does not
+hold up the group commits.
+
 Work that deleted something (storage.dialect.request_checkpoint) gets the write-ahead log checkpointed
 and truncated on the same thread right after its group is answered, so that the deleted rows' old pages
 do not stay in the -wal file (`secure_delete` overwrites them in the database file only). The checkpoint
