@@ -2,7 +2,9 @@
 `ReportService.handle` at once on a SQLite file (WAL, synchronous=FULL), then `Outbox.drain` with a
 sender that does nothing. Prints steps a second and CPU a step, messages a second and CPU a message.
 
-    python bench/step.py [--people 40]
+    python bench/step.py [--people 40] [--postgres postgresql+asyncpg://root@127.0.0.1/db]
+
+With --postgres (an empty database, migrated here) it also prints the statements a step sends.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event
 
 from bench.harness import write_config
 from bench.people import script
@@ -34,11 +38,22 @@ class NullSender:
         return ["1"]
 
 
-async def run(people: int) -> None:
+async def run(people: int, postgres: str | None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="reportbot-step-"))
-    config = load_config(write_config(folder, api_port=None, messages_per_second=1000, reports_per_hour=1000))
+    config = load_config(
+        write_config(
+            folder, api_port=None, messages_per_second=1000, reports_per_hour=1000, database_url=postgres
+        )
+    )
     db = Database(config.database_url)
     await db.create_schema()
+    statements = 0
+
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def _count(*_args: object) -> None:
+        nonlocal statements
+        statements += 1
+
     service = ReportService(config, db)
     steps = 0
 
@@ -59,6 +74,8 @@ async def run(people: int) -> None:
         print(
             f"steps: {steps} in {wall:.2f} s = {steps / wall:,.0f} a second, CPU {1000 * cpu / steps:.2f} ms a step"
         )
+        if postgres:
+            print(f"statements through SQLAlchemy: {statements / steps:.1f} a step")
         outbox = Outbox(db, service.store, lock=service.sqlite_writer)
         t0, c0 = time.perf_counter(), time.process_time()
         report = await outbox.drain(NullSender())
@@ -75,8 +92,9 @@ async def run(people: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=40, help="people at once, 23 messages each")
+    parser.add_argument("--postgres", metavar="URL", help="an empty PostgreSQL database instead of SQLite")
     args = parser.parse_args()
-    asyncio.run(run(args.people))
+    asyncio.run(run(args.people, args.postgres))
     return 0
 
 

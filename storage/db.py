@@ -29,6 +29,7 @@ second later).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,12 +40,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.dialect import CHECKPOINT_WANTED
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 64  # pieces of work in one group commit at most: bounds the transaction and the wait of the first
 
@@ -96,7 +99,9 @@ class Database:
                 )
                 _make_sqlite_reader(self._reader_engine)
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # No ping before each checkout (on asyncpg a BEGIN, a statement and a ROLLBACK: three round
+            # trips a transaction); run_write tries its work once more on a connection that turned out lost.
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             _make_sqlite_durable(self.engine.sync_engine)
@@ -125,8 +130,7 @@ class Database:
         others wait on: the delivery loop's claims and results, which the next send waits for).
         """
         if self._writer_engine is None:
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(work)
+            return await self._run_alone(work)
         loop = asyncio.get_running_loop()
         queued = _Queued(work, loop.create_future())
         if first:
@@ -153,9 +157,27 @@ class Database:
         async engine. `work` must not write.
         """
         if self._reader_engine is None:
-            async with self.engine.connect() as conn:
-                return await conn.run_sync(work)
+            return await self._run_alone(work)
         return await asyncio.to_thread(_read, self._reader_engine, work)
+
+    async def _run_alone(self, work: Callable[[Connection], T]) -> T:
+        """`work` in its own transaction on the async engine. A pooled connection found lost (the server
+        restarted, a connection timed out while idle) before the commit was sent rolled nothing in: the
+        work runs once more on a fresh connection (the pool drops every connection as old as the lost one),
+        which is what a ping before each checkout would have bought, without its round trips."""
+        for attempt in (1, 2):
+            async with self.engine.connect() as conn:
+                await conn.begin()  # SQLAlchemy's transaction: storage.pg's statements run in it too
+                try:
+                    result = await conn.run_sync(work)
+                except DBAPIError as exc:
+                    if exc.connection_invalidated and attempt == 1:
+                        log.warning("database connection lost before the commit; the work runs again")
+                        continue
+                    raise
+                await conn.commit()  # lost here: the outcome is unknown, so it is not run again
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # The name the channels' delivery code and the WhatsApp adapter call today (their owners rename it).
     run_step = run_write

@@ -55,12 +55,17 @@ def keep(
     conn: Connection, cipher: Cipher, channel: str, chat_key: str, refs: Sequence[str], *, at: datetime
 ) -> None:
     """Keep the platform ids of messages of this chat (the person's or the bot's), encrypted."""
-    hour = kept_time(at)
-    rows = [
-        {"channel": channel, "chat_key": chat_key, "at": hour, "ref_enc": cipher.encrypt(r)} for r in refs
-    ]
+    rows = [row(cipher, channel, chat_key, r, at=at) for r in refs]
     if rows:
         dialect.insert_all(conn, _INSERT, rows)
+
+
+ROW_KEYS = ("channel", "chat_key", "at", "ref_enc")  # the columns `row` gives
+
+
+def row(cipher: Cipher, channel: str, chat_key: str, ref: str, *, at: datetime) -> dict[str, object]:
+    """The row that keeps one platform id (see `keep`)."""
+    return {"channel": channel, "chat_key": chat_key, "at": kept_time(at), "ref_enc": cipher.encrypt(ref)}
 
 
 @dataclass(frozen=True)

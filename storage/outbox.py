@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     Table,
     and_,
+    any_,
     bindparam,
     delete,
     func,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.dialects import postgresql
 
 from storage import dialect
 from storage.crypto import Cipher, DecryptError
@@ -172,6 +174,33 @@ _FRESH_CLAIM = (
 )
 
 
+# On PostgreSQL the check and the claim are one statement (one round trip instead of one and one a reply):
+# the condition does not depend on the row, so either every reply is claimed or none.
+_FRESH_CLAIM_ALL = {
+    quiet: (
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.id == any_(bindparam("b_ids", type_=postgresql.ARRAY(Integer))),
+            ~or_(
+                _earlier_waiting(),
+                *(
+                    [_sent_lately(bindparam("b_channel"), bindparam("b_chat"), bindparam("b_since"))]
+                    if quiet
+                    else []
+                ),
+            ),
+        )
+        .values(
+            attempts=OUTBOX.c.attempts + literal_column("1"),
+            next_attempt_at=bindparam("b_until", type_=OUTBOX.c.next_attempt_at.type),
+            last_error=null(),
+        )
+        .returning(OUTBOX.c.id)
+    )
+    for quiet in (False, True)
+}
+
+
 def claim_fresh(conn: Connection, ids: Sequence[int], chat: Chat, claim: ReplyClaim) -> bool:
     """Inside the step's own transaction: claim the replies it just wrote (`ids`, in order) for the
     process that will send them right after the commit, leased until `claim.until`. Only when nothing
@@ -183,6 +212,8 @@ def claim_fresh(conn: Connection, ids: Sequence[int], chat: Chat, claim: ReplyCl
     if not ids:
         return False
     of_chat = {"b_channel": chat.channel, "b_chat": chat.chat_key, "b_first": min(ids)}
+    if conn.dialect.name == dialect.POSTGRESQL:
+        return _claim_all(conn, ids, of_chat, claim)
     if claim.quiet_since is None:
         [(blocked,)] = dialect.rows(conn, _FRESH_BLOCKED, of_chat)
     else:
@@ -193,6 +224,13 @@ def claim_fresh(conn: Connection, ids: Sequence[int], chat: Chat, claim: ReplyCl
     for msg_id in ids:
         dialect.rows(conn, _FRESH_CLAIM, {"b_id": msg_id, "b_until": claim.until})
     return True
+
+
+def _claim_all(conn: Connection, ids: Sequence[int], of_chat: dict[str, Any], claim: ReplyClaim) -> bool:
+    values = {**of_chat, "b_ids": list(ids), "b_until": claim.until}
+    if claim.quiet_since is not None:
+        values["b_since"] = claim.quiet_since
+    return bool(dialect.rows(conn, _FRESH_CLAIM_ALL[claim.quiet_since is not None], values))
 
 
 # Why claim_one did not hand over a message: someone else has it (or it is done, or not due yet), or

@@ -16,7 +16,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, null, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from storage import dialect, kept, models, outbox
 from storage.crypto import Cipher
@@ -150,14 +162,16 @@ def save_draft(
     conn: Connection, cipher: Cipher, conversation_id: int, draft: dict[str, Any], *, at: datetime
 ) -> None:
     """Store the draft encrypted; the step name stays in clear (it is not content)."""
-    values = {
-        "b_id": conversation_id,
+    dialect.rows(conn, _SAVE_DRAFT, {"b_id": conversation_id, **_draft_values(cipher, draft, at=at)})
+
+
+def _draft_values(cipher: Cipher, draft: dict[str, Any], *, at: datetime) -> dict[str, Any]:
+    return {
         "draft_enc": cipher.encrypt_json(draft),
         "step": str(draft.get("step", "start"))[:64],
         "locale": str(draft.get("locale", "en"))[:16],
         "updated_at": at,  # the last message's time: retention counts from it
     }
-    dialect.rows(conn, _SAVE_DRAFT, values)
 
 
 def delete_conversation(conn: Connection, cipher: Cipher, conversation_id: int) -> None:
@@ -203,21 +217,25 @@ def append_transcript(
     else:
         ((last,),) = dialect.rows(conn, _LAST_SEQ_REPORT, {"b_owner": report_id})
     seq = int(last or 0)
-    rows = []
-    for line in lines:
-        seq += 1
-        rows.append(
-            {
-                "conversation_id": conversation_id,
-                "report_id": report_id,
-                "seq": seq,
-                "at": line.at,
-                "direction": line.direction,
-                "author": line.author,
-                "text_enc": cipher.encrypt(line.text),
-            }
-        )
+    rows = [
+        _line_values(cipher, line, conversation_id=conversation_id, report_id=report_id, seq=seq + i)
+        for i, line in enumerate(lines, 1)
+    ]
     dialect.insert_all(conn, _TRANSCRIPT_INSERT, rows)
+
+
+def _line_values(
+    cipher: Cipher, line: TranscriptLine, *, conversation_id: int | None, report_id: int | None, seq: int
+) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation_id,
+        "report_id": report_id,
+        "seq": seq,
+        "at": line.at,
+        "direction": line.direction,
+        "author": line.author,
+        "text_enc": cipher.encrypt(line.text),
+    }
 
 
 def create_report(
@@ -395,9 +413,34 @@ def enqueue(
 ) -> list[int]:
     """Put messages in the outbox, in order; returns their ids. `priority` 1 is a staff follow-up, which
     goes after every conversation's replies (storage.outbox.due_messages)."""
-    now = at or models.utcnow()
+    rows = _outbox_rows(
+        cipher,
+        channel=channel,
+        chat_key=chat_key,
+        address=address,
+        messages=messages,
+        conversation_id=conversation_id,
+        report_id=report_id,
+        at=at or models.utcnow(),
+        priority=priority,
+    )
+    return [int(found[0]) for found in dialect.insert_all(conn, _OUTBOX_INSERT, rows)]
+
+
+def _outbox_rows(
+    cipher: Cipher,
+    *,
+    channel: str,
+    chat_key: str,
+    address: str,
+    messages: Iterable[dict[str, Any]],
+    conversation_id: int | None,
+    report_id: int | None,
+    at: datetime,
+    priority: int,
+) -> list[dict[str, Any]]:
     address_enc = cipher.encrypt(address)
-    rows = [
+    return [
         {
             "channel": channel,
             "chat_key": chat_key,
@@ -405,14 +448,13 @@ def enqueue(
             "message_enc": cipher.encrypt_json(message),
             "conversation_id": conversation_id,
             "report_id": report_id,
-            "created_at": now,
+            "created_at": at,
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": at,
             "priority": priority,
         }
         for message in messages
     ]
-    return [int(found[0]) for found in dialect.insert_all(conn, _OUTBOX_INSERT, rows)]
 
 
 def remember_message(
@@ -490,6 +532,8 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
     transcript, so no line is written for it.
     """
     chat = write.chat
+    if conn.dialect.driver == "asyncpg" and _goes_on(write):
+        return _record_in_one(conn, cipher, write)
     if write.message_ref is not None or write.ids_dropped:
         exit_key = kept.exit_key(cipher, chat.channel, chat.address)
         if write.message_ref is not None:
@@ -509,6 +553,133 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
         append_transcript(conn, cipher, write.lines, conversation_id=conversation_id)
     in_chat = report_id if report is not None and report.in_chat else None
     return _enqueue_to(conn, cipher, chat, write.messages, conversation_id, in_chat, at=write.at)
+
+
+# -- PostgreSQL: a step whose conversation goes on, in one statement -------------------------------------
+#
+# Most steps answer and go on: the person's message id kept, the draft saved, transcript lines and replies
+# added. On PostgreSQL each statement is a round trip (and a worker's CPU for it), so these four go as one
+# statement of data-modifying CTEs, run in the same transaction: the same rows, with the same values, as
+# the statements above write (tests/storage/test_step_write.py compares them). The transcript's next
+# numbers come from the same statement's snapshot, which holds the conversation locked (open_conversation)
+# so no other step of the chat adds lines in between.
+
+
+def _goes_on(write: StepWrite) -> bool:
+    """A step of a conversation that goes on, with nothing but the common writes (see above)."""
+    return (
+        write.conversation_id is not None
+        and not write.ended
+        and write.report is None
+        and not write.ids_dropped
+        and not write.fetches
+        and not write.dropped
+        and len(write.lines) <= dialect.MULTI_MAX
+        and len(write.messages) <= dialect.MULTI_MAX
+    )
+
+
+def _record_in_one(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]:
+    chat = write.chat
+    conversation_id = write.conversation_id
+    assert conversation_id is not None
+    values: dict[str, Any] = {"b_id": conversation_id}
+    kept_rows = 0
+    if write.message_ref is not None:
+        exit_key = kept.exit_key(cipher, chat.channel, chat.address)
+        row = kept.row(cipher, chat.channel, exit_key, write.message_ref, at=write.at)
+        values.update({f"k_{k}": v for k, v in row.items()})
+        kept_rows = 1
+    if write.draft is not None:
+        values.update({f"d_{k}": v for k, v in _draft_values(cipher, write.draft, at=write.at).items()})
+    for i, line in enumerate(write.lines):
+        line_values = _line_values(cipher, line, conversation_id=conversation_id, report_id=None, seq=0)
+        values.update({f"l_{k}__{i}": v for k, v in line_values.items() if k in _LINE_KEYS})
+    messages = _outbox_rows(
+        cipher,
+        channel=chat.channel,
+        chat_key=chat.chat_key,
+        address=chat.address,
+        messages=write.messages,
+        conversation_id=conversation_id,
+        report_id=None,
+        at=write.at,
+        priority=0,
+    )
+    for i, message in enumerate(messages):
+        values.update({f"o_{k}__{i}": v for k, v in message.items()})
+    stmt = _in_one(kept_rows, write.draft is not None, len(write.lines), len(messages))
+    found = dialect.rows(conn, stmt, values)
+    return [int(r[0]) for r in found] if messages else []
+
+
+_LINE_KEYS = ("at", "direction", "author", "text_enc")
+_OUTBOX_KEYS = (
+    "channel",
+    "chat_key",
+    "address_enc",
+    "message_enc",
+    "conversation_id",
+    "report_id",
+    "created_at",
+    "attempts",
+    "next_attempt_at",
+    "priority",
+)
+_DRAFT_KEYS = ("draft_enc", "step", "locale", "updated_at")
+_one_statement: dict[tuple[int, bool, int, int], Any] = {}
+
+
+def _in_one(kept_rows: int, draft: bool, lines: int, messages: int) -> Any:
+    """The one statement for a shape of step (built once a shape): kept message id, draft, lines, replies."""
+    shape = (kept_rows, draft, lines, messages)
+    found = _one_statement.get(shape)
+    if found is not None:
+        return found
+    conversation = bindparam("b_id", type_=CONVERSATION.c.id.type)
+    ctes = []
+    if kept_rows:
+        table = kept.CHAT_MESSAGE
+        keep = table.insert().values({k: bindparam(f"k_{k}", type_=table.c[k].type) for k in kept.ROW_KEYS})
+        ctes.append(keep.cte("kept"))
+    if draft:
+        saved = (
+            update(CONVERSATION)
+            .where(CONVERSATION.c.id == conversation)
+            .values({k: bindparam(f"d_{k}", type_=CONVERSATION.c[k].type) for k in _DRAFT_KEYS})
+        )
+        ctes.append(saved.cte("draft"))
+    if lines:
+        last = (
+            select(func.coalesce(func.max(TRANSCRIPT.c.seq), 0).label("seq"))
+            .where(TRANSCRIPT.c.conversation_id == conversation)
+            .cte("last")
+        )
+        each = [
+            select(
+                conversation,
+                last.c.seq + (i + 1),
+                *(bindparam(f"l_{k}__{i}", type_=TRANSCRIPT.c[k].type) for k in _LINE_KEYS),
+            )
+            for i in range(lines)
+        ]
+        added = TRANSCRIPT.insert().from_select(
+            ["conversation_id", "seq", *_LINE_KEYS], each[0] if lines == 1 else union_all(*each)
+        )
+        ctes.append(added.cte("lines"))  # `last` comes with it
+    if messages:
+        rows = [
+            {k: bindparam(f"o_{k}__{i}", type_=OUTBOX.c[k].type) for k in _OUTBOX_KEYS}
+            for i in range(messages)
+        ]
+        sent = OUTBOX.insert().values(rows).returning(OUTBOX.c.id).cte("sent")
+        # Serial ids follow the VALUES order: ordered by id, the replies come back in order.
+        stmt = select(sent.c.id).order_by(sent.c.id)
+    else:
+        stmt = select(literal(0))
+    stmt = stmt.add_cte(*ctes)
+    _one_statement[shape] = stmt
+    return stmt
 
 
 def _enqueue_to(

@@ -7,16 +7,17 @@ storage.outbox (delivery), on the connection Database.run_write gives.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select, text
 
 from bot.config import Config
 from storage import dialect, outbox, writes
 from storage.crypto import Cipher, DecryptError
 from storage.db import Database
+from storage.interface import Chat, ReplyClaim
 from storage.interface import TranscriptLine as Line
 from storage.models import utcnow
 from storage.outbox import Pending
@@ -219,9 +220,11 @@ async def test_sqlite_files_are_private_to_the_owner(db: Database, config: Confi
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
-async def test_the_sqlite_fast_path_stores_exactly_what_sqlalchemy_would(db: Database) -> None:
-    # storage.dialect runs the built statements of storage.writes on the sqlite3 cursor with SQLAlchemy's own conversions;
-    # the bytes stored must be the same as through SQLAlchemy (times, dates, JSON, booleans, NULLs).
+@every_backend
+async def test_the_driver_fast_path_stores_exactly_what_sqlalchemy_would(db: Database) -> None:
+    # storage.dialect runs the built statements of storage.writes on the driver (the sqlite3 cursor, the
+    # asyncpg connection) with SQLAlchemy's own conversions; what is stored must be the same as through
+    # SQLAlchemy (times, dates, JSON, booleans, NULLs).
     from datetime import UTC, date, datetime
 
     from sqlalchemy import text
@@ -256,4 +259,92 @@ async def test_the_sqlite_fast_path_stores_exactly_what_sqlalchemy_would(db: Dat
 
     fast, through_sqlalchemy = await db.run_write(both)
     assert fast == through_sqlalchemy
-    assert "2026-03-04 05:06:07.890123" in fast and '["verbal", "online"]' in fast
+    if db.is_sqlite:
+        assert "2026-03-04 05:06:07.890123" in fast and '["verbal", "online"]' in fast
+    else:
+        assert at in fast and ["verbal", "online"] in fast and date(2026, 3, 1) in fast
+
+
+@every_backend
+async def test_a_steps_replies_are_claimed_for_sending_only_when_nothing_of_the_chat_waits_before_them(
+    db: Database, config: Config
+) -> None:
+    store = store_for(db, config)
+    now = utcnow()
+    until = now + timedelta(seconds=30)
+
+    def queue(chat: str, texts: list[str]) -> Callable[[Connection], list[int]]:
+        def work(c: Connection) -> list[int]:  # replies of a conversation (kept once sent)
+            conversation = writes.open_conversation(c, store.cipher, "telegram", chat).id
+            messages = [{"text": t} for t in texts]
+            return writes.enqueue(
+                c,
+                store.cipher,
+                channel="telegram",
+                chat_key=chat,
+                address="1",
+                messages=messages,
+                conversation_id=conversation,
+                at=now,
+            )
+
+        return work
+
+    def claim(chat: str, ids: list[int], quiet_since: datetime | None = None) -> Callable[[Connection], bool]:
+        return lambda c: outbox.claim_fresh(
+            c, ids, Chat("telegram", chat, "1"), ReplyClaim(until, quiet_since)
+        )
+
+    def attempts(ids: list[int]) -> Callable[[Connection], list[tuple[int, datetime]]]:
+        table = writes.OUTBOX
+        query = select(table.c.attempts, table.c.next_attempt_at).order_by(table.c.id)
+        return lambda c: [
+            (n, t if t.tzinfo else t.replace(tzinfo=UTC))
+            for n, t in c.execute(query.where(table.c.id.in_(ids)))
+        ]
+
+    first = await store.run(queue("a", ["one", "two"]))
+    assert await store.run(claim("a", first))
+    claimed = await store.run(attempts(first))
+    assert [n for n, _ in claimed] == [1, 1] and all(
+        abs((t - until).total_seconds()) < 1e-3 for _, t in claimed
+    )
+    # The chat's earlier replies are still unsent: the next ones wait their turn, untouched.
+    later = await store.run(queue("a", ["three"]))
+    assert not await store.run(claim("a", later))
+    assert [n for n, _ in await store.run(attempts(later))] == [0]
+    # Another chat is not held up by it.
+    other = await store.run(queue("b", ["hello"]))
+    assert await store.run(claim("b", other))
+    # Something went to the chat after `quiet_since`: its replies wait for the pacer.
+    await store.run(lambda c: outbox.mark_sent(c, store.cipher, other, at=now, platform_ids=["9"]))
+    again = await store.run(queue("b", ["again"]))
+    assert not await store.run(claim("b", again, quiet_since=now - timedelta(seconds=1)))
+    assert await store.run(claim("b", again, quiet_since=now))
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@pytest.mark.postgres
+async def test_a_write_on_a_pooled_connection_the_server_closed_runs_again_on_a_new_one(
+    db: Database, config: Config
+) -> None:
+    # No ping before each checkout: a connection lost while idle in the pool (a server restart, an idle
+    # timeout) fails the work's first statement, and run_write runs the work once more, on a new one.
+    store = store_for(db, config)
+    pooled = await store.run(lambda c: c.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    other = Database(db.url)  # its own pool: not the connection to close
+    try:
+        async with other.engine.connect() as conn:
+            closed = await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pooled})
+            assert closed.scalar_one() is True
+    finally:
+        await other.dispose()
+    runs = []
+
+    def work(c: Connection) -> bool:
+        runs.append(1)
+        return writes.record_receipt(c, store.cipher, "console", "second")
+
+    assert await store.run(work)
+    assert len(runs) == 2  # the first run met the closed connection; nothing of it was kept
+    assert not await store.run(lambda c: writes.record_receipt(c, store.cipher, "console", "second"))

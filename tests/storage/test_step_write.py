@@ -3,9 +3,11 @@ what is sealed; a report takes the conversation's transcript; an anonymous one k
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import Connection, select, text
 
 from bot.config import Config
@@ -129,3 +131,94 @@ async def test_a_report_answered_in_the_chat_keeps_its_contact_and_reply_address
     everything = await stored_text(db)
     for canary in (STORY, NAME, PHONE, "CANARY-CHAT-ID", "CANARY-MESSAGE-REF"):
         assert canary not in everything
+
+
+def _stored_for(conn: Connection, cipher: Cipher, chat: Chat) -> dict[str, list[tuple[object, ...]]]:
+    """What one chat's steps stored, row by row, encrypted columns opened, ids and keys left out."""
+    conversation = conn.execute(
+        text("SELECT id, step, locale, updated_at, draft_enc FROM conversation WHERE chat_key = :k"),
+        {"k": chat.chat_key},
+    ).one()
+    lines = conn.execute(
+        text(
+            "SELECT seq, at, direction, author, text_enc, report_id FROM transcript_entry"
+            " WHERE conversation_id = :c ORDER BY seq"
+        ),
+        {"c": conversation[0]},
+    ).all()
+    sent = conn.execute(
+        text(
+            "SELECT channel, address_enc, message_enc, conversation_id = :c, report_id, created_at, attempts,"
+            " next_attempt_at, priority, sent_at, failed_at FROM outbox WHERE chat_key = :k ORDER BY id"
+        ),
+        {"k": chat.chat_key, "c": conversation[0]},
+    ).all()
+    kept_ids = conn.execute(
+        text("SELECT channel, at, ref_enc FROM chat_message WHERE chat_key = :k ORDER BY id"),
+        {"k": exit_key(cipher, chat.channel, chat.address)},
+    ).all()
+    return {
+        "conversation": [(*conversation[1:4], cipher.decrypt_json(conversation[4]))],
+        "transcript": [(*r[:4], cipher.decrypt(r[4]), r[5]) for r in lines],
+        "outbox": [
+            (r[0], cipher.decrypt(r[1]) == chat.address, cipher.decrypt_json(r[2]), *r[3:]) for r in sent
+        ],
+        "chat_message": [(r[0], r[1], cipher.decrypt(r[2])) for r in kept_ids],
+    }
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@pytest.mark.postgres
+async def test_a_step_that_goes_on_stores_in_one_statement_what_the_statements_one_by_one_store(
+    db: Database, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL a step whose conversation goes on writes its message id, draft, lines and replies in
+    # one statement (storage.writes._record_in_one); the rows must be those of the general path.
+    cipher = cipher_of(config)
+    first, second = Chat("telegram", "a" * 64, "CHAT-A"), Chat("telegram", "b" * 64, "CHAT-B")
+    at = utcnow()
+
+    def steps(chat: Chat) -> Callable[[Connection], list[list[int]]]:
+        def work(conn: Connection) -> list[list[int]]:
+            ids = []
+            for n, (lines, replies) in enumerate([(1, 0), (2, 1), (3, 2), (2, 3)]):
+                conv = writes.open_conversation(conn, cipher, chat.channel, chat.chat_key)
+                write = StepWrite(
+                    chat,
+                    conv.id,
+                    at + timedelta(seconds=n),
+                    message_ref=f"ref-{n}" if n % 2 else None,
+                    draft={"step": f"q{n}", "locale": "pl", "answers": {"n": n}} if n != 2 else None,
+                    lines=[
+                        TranscriptLine("in" if i % 2 else "out", "person", f"line {n}.{i}", at)
+                        for i in range(lines)
+                    ],
+                    messages=[{"text": f"reply {n}.{i}", "buttons": [["a", "b"]]} for i in range(replies)],
+                )
+                ids.append(writes.record_step(conn, cipher, write))
+            return ids
+
+        return work
+
+    one_statement = await db.run_write(steps(first))
+    monkeypatch.setattr(writes, "_goes_on", lambda write: False)
+    one_by_one = await db.run_write(steps(second))
+    assert [len(i) for i in one_statement] == [len(i) for i in one_by_one] == [0, 1, 2, 3]
+    for ids in one_statement:
+        assert ids == sorted(ids)
+
+    def stored(conn: Connection) -> tuple[dict[str, list[tuple[object, ...]]], ...]:
+        return _stored_for(conn, cipher, first), _stored_for(conn, cipher, second)
+
+    fast, general = await db.run_write(stored)
+    assert fast == general
+    assert [line[4] for line in fast["transcript"]][:3] == ["line 0.0", "line 1.0", "line 1.1"]
+    assert [m[2]["text"] for m in fast["outbox"]] == [
+        "reply 1.0",
+        "reply 2.0",
+        "reply 2.1",
+        "reply 3.0",
+        "reply 3.1",
+        "reply 3.2",
+    ]
+    assert fast["conversation"][0][:2] == ("q3", "pl") and len(fast["chat_message"]) == 2
