@@ -16,6 +16,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -152,6 +153,88 @@ def tree_cpu_seconds(pid: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def _cpu_of(pid: int, tick: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, all) jiffies of every CPU together, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+class CpuShares:
+    """Who used the machine's CPUs during a phase: the server's processes, the PostgreSQL backends of one
+    database (found by their process title, sampled twice a second so that a backend that exits keeps
+    what it used until its last sample), this process (the load generator), and the machine as a whole
+    (/proc/stat), so that "the CPUs were full" can be read from the figures.
+
+        with CpuShares(server_pid, database="bench1") as shares: ...
+        shares.seconds -> {"server": s, "postgres": s, "load generator": s, "machine busy": s, "wall": s}
+    """
+
+    def __init__(self, server_pid: int, *, database: str | None = None) -> None:
+        self.server_pid = server_pid
+        self.database = database
+        self.seconds: dict[str, float] = {}
+        self._backends: dict[int, tuple[float, float]] = {}  # pid -> (CPU at first sight, last)
+        self._stop = threading.Event()
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def _sample_backends(self) -> None:
+        if self.database is None:
+            return
+        marker = f" {self.database} "
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if not title.startswith("postgres:") or marker not in title:
+                continue
+            cpu = _cpu_of(pid, self._tick)
+            if cpu is not None:
+                first = self._backends.get(pid, (cpu, cpu))[0]
+                self._backends[pid] = (first, cpu)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample_backends()
+
+    def __enter__(self) -> CpuShares:
+        self._sample_backends()
+        self._t0 = time.perf_counter()
+        self._server0 = tree_cpu_seconds(self.server_pid)
+        self._self0 = time.process_time()
+        self._machine0 = _machine_jiffies()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample_backends()
+        busy, every = (b - a for a, b in zip(self._machine0, _machine_jiffies(), strict=True))
+        wall = time.perf_counter() - self._t0
+        cpus = os.cpu_count() or 1
+        self.seconds = {
+            "wall": wall,
+            "server": tree_cpu_seconds(self.server_pid) - self._server0,
+            "postgres": sum(last - first for first, last in self._backends.values()),
+            "load generator": time.process_time() - self._self0,
+            "machine busy": cpus * wall * busy / max(1, every),
+        }
 
 
 def load_average() -> str:

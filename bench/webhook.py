@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import random
 import sqlite3
 import subprocess
@@ -36,9 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sqlalchemy.engine import make_url
+
 from bench import harness
 from bench.harness import (
     Conn,
+    CpuShares,
     Run,
     callback_update,
     encode,
@@ -131,20 +135,51 @@ class Mix:
     lat: Run
     cpu_sat: float  # server CPU seconds during the saturation run
     cpu_lat: float
+    shares: dict[str, float]  # who used the CPUs during the saturation run (harness.CpuShares)
 
     def cpu_per_update_ms(self) -> float:
         return 1000 * self.cpu_sat / max(1, self.sat.ok)
 
 
 def measure(name: str, port: int, pid: int, args: argparse.Namespace, turns: list[Turn] | None) -> Mix:
-    c0 = tree_cpu_seconds(pid)
-    sat = asyncio.run(
-        closed_loop(port, people=args.people, messages=args.messages, seconds=args.seconds, turns=turns)
-    )
+    database = make_url(args.postgres).database if args.postgres else None
+    with CpuShares(pid, database=database) as shares:
+        sat = asyncio.run(
+            closed_loop(port, people=args.people, messages=args.messages, seconds=args.seconds, turns=turns)
+        )
     c1 = tree_cpu_seconds(pid)
     lat = asyncio.run(open_loop(port, rate=args.rate, seconds=args.latency_seconds, turns=turns))
     c2 = tree_cpu_seconds(pid)
-    return Mix(name, sat, lat, c1 - c0, c2 - c1)
+    return Mix(name, sat, lat, shares.seconds["server"], c2 - c1, shares.seconds)
+
+
+def shares_rows(mixes: list[Mix], postgres: bool) -> list[tuple[str, list[str]]]:
+    """Who used the CPUs during each saturation run, in CPUs (1.00 = one whole CPU) and per update."""
+    names = ["server", "postgres", "load generator"] if postgres else ["server", "load generator"]
+    rows = []
+    for who in names:
+        label = "PostgreSQL backends of this database" if who == "postgres" else who
+        rows.append(
+            (
+                f"  {label}: CPUs / per update",
+                [
+                    f"{m.shares[who] / m.shares['wall']:.2f} / {1000 * m.shares[who] / max(1, m.sat.ok):.2f} ms"
+                    for m in mixes
+                ],
+            )
+        )
+    ours = ["server", "load generator"] + (["postgres"] if postgres else [])
+    rows.append(
+        (
+            f"  the machine's {os.cpu_count()} CPUs busy / of it, others' work",
+            [
+                f"{m.shares['machine busy'] / m.shares['wall']:.2f} / "
+                f"{max(0.0, m.shares['machine busy'] - sum(m.shares[w] for w in ours)) / m.shares['wall']:.2f}"
+                for m in mixes
+            ],
+        )
+    )
+    return rows
 
 
 # The fake's counts of a reply sent twice in a row, for the crash test: the realistic script asks "Is
@@ -162,7 +197,7 @@ def ms(values: list[float], p: float) -> str:
     return f"{percentile(values, p) * 1000:.1f}"
 
 
-def table(mixes: list[Mix], rate: float, people: int) -> list[str]:
+def table(mixes: list[Mix], rate: float, people: int, postgres: bool = False) -> list[str]:
     """The mixes side by side."""
     rows = [
         ("", [m.name for m in mixes]),
@@ -173,6 +208,7 @@ def table(mixes: list[Mix], rate: float, people: int) -> list[str]:
         ),
         ("  latency p50 / p99 ms", [f"{ms(m.sat.latencies, 50)} / {ms(m.sat.latencies, 99)}" for m in mixes]),
         ("server CPU per update (saturation)", [f"{m.cpu_per_update_ms():.2f} ms" for m in mixes]),
+        *shares_rows(mixes, postgres),
         (
             f"latency at {rate:.0f}/s offered p50 / p95 / p99 ms",
             [
@@ -275,7 +311,7 @@ def main() -> int:
         f"mixes: realistic = {len(turns)} updates a report, {sum(t.data is not None for t in turns)} of them "
         f"button presses; typed = {len(script(''))} typed updates a report"
     )
-    print("\n".join(table(mixes, args.rate, args.people)))
+    print("\n".join(table(mixes, args.rate, args.people, postgres=bool(args.postgres))))
     print(f"server peak memory (VmHWM): {peak:.0f} MiB")
     print(
         "requests the fake Bot API received: "
