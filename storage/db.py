@@ -40,10 +40,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage import (
+    models,  # noqa: F401  (registers the tables on SQLModel.metadata)
+    pg,
+)
 from storage.dialect import CHECKPOINT_WANTED
 
 T = TypeVar("T")
@@ -161,21 +163,22 @@ class Database:
         return await asyncio.to_thread(_read, self._reader_engine, work)
 
     async def _run_alone(self, work: Callable[[Connection], T]) -> T:
-        """`work` in its own transaction on the async engine. A pooled connection found lost (the server
-        restarted, a connection timed out while idle) before the commit was sent rolled nothing in: the
-        work runs once more on a fresh connection (the pool drops every connection as old as the lost one),
-        which is what a ping before each checkout would have bought, without its round trips."""
+        """`work` in its own transaction on the async engine. On asyncpg the BEGIN goes first: a pooled
+        connection found lost there (the server restarted, the connection timed out while idle) is
+        dropped with every connection as old as it, and the transaction starts again on a new one, before
+        anything of the work ran. That is what a ping before each checkout bought, without its three
+        round trips a transaction. A connection lost later fails the work, as it did with the ping."""
         for attempt in (1, 2):
             async with self.engine.connect() as conn:
                 await conn.begin()  # SQLAlchemy's transaction: storage.pg's statements run in it too
                 try:
-                    result = await conn.run_sync(work)
-                except DBAPIError as exc:
-                    if exc.connection_invalidated and attempt == 1:
-                        log.warning("database connection lost before the commit; the work runs again")
+                    result = await conn.run_sync(_begun_then, work)
+                except pg.LostBeforeWork as lost:
+                    if attempt == 1:
+                        log.warning("database connection found lost at BEGIN; a new one is taken")
                         continue
-                    raise
-                await conn.commit()  # lost here: the outcome is unknown, so it is not run again
+                    raise lost.__cause__ or lost from None
+                await conn.commit()
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -394,6 +397,13 @@ def _checkpoint(engine: Engine) -> bool:
         finally:
             driver.execute("PRAGMA busy_timeout=30000")
     return int(busy) == 0
+
+
+def _begun_then(conn: Connection, work: Callable[[Connection], T]) -> T:
+    """BEGIN first on asyncpg (storage.pg.begin), then the work, on the run_sync greenlet."""
+    if conn.dialect.driver == "asyncpg":
+        pg.begin(conn)
+    return work(conn)
 
 
 def _private_file(path: Path) -> None:

@@ -7,8 +7,9 @@ runs in the same transaction: the one SQLAlchemy began on this connection (begun
 did yet, exactly as SQLAlchemy's adapter begins it), so commit, rollback and savepoints stay SQLAlchemy's.
 
 Errors come back as SQLAlchemy's (`sqlalchemy.exc.DBAPIError` and its kinds, parameters hidden), and a
-connection found closed is invalidated, as SQLAlchemy does for its own statements: the caller can tell a
-lost connection (`connection_invalidated`) from a failed statement (storage.db retries the first).
+connection found closed is invalidated, as SQLAlchemy does for its own statements. `begin` sends BEGIN
+before the work runs, so that a connection lost while idle in the pool is found before anything of the
+work is done (storage.db then runs it on a new connection).
 """
 
 from __future__ import annotations
@@ -18,6 +19,27 @@ from typing import Any
 
 from sqlalchemy import Connection, exc
 from sqlalchemy.util import await_
+
+
+class LostBeforeWork(Exception):
+    """The connection was found lost at BEGIN, before any of the work ran (see `begin`)."""
+
+
+def begin(conn: Connection) -> None:
+    """Send the transaction's BEGIN now, before the work runs: a pooled connection that the server closed
+    while it was idle (a restart, an idle timeout) fails here, with nothing of the work done, and the
+    caller can take a new one (what a ping before each checkout would buy, without its round trips).
+    Raises LostBeforeWork then; any other failure as SQLAlchemy's error."""
+    adapted: Any = conn.connection.dbapi_connection
+    if adapted._transaction is not None:
+        return
+    try:
+        await_(adapted._start_transaction())
+    except Exception as error:
+        translated = _translated(conn, adapted, "BEGIN", error)
+        if isinstance(translated, exc.DBAPIError) and translated.connection_invalidated:
+            raise LostBeforeWork from translated
+        raise translated from error
 
 
 def fetch(conn: Connection, sql: str, args: Sequence[Any]) -> list[Sequence[Any]]:
@@ -36,7 +58,7 @@ def fetch(conn: Connection, sql: str, args: Sequence[Any]) -> list[Sequence[Any]
 
 def _translated(conn: Connection, adapted: Any, sql: str, error: Exception) -> Exception:
     """The error as SQLAlchemy would raise it for its own statement; the connection invalidated if lost."""
-    if isinstance(error, exc.DBAPIError):  # raised by the adapter already (BEGIN)
+    if isinstance(error, exc.DBAPIError):
         return error
     try:
         adapted._handle_exception(error)  # raises the adapter's DB-API form of the asyncpg error

@@ -329,7 +329,7 @@ async def test_a_write_on_a_pooled_connection_the_server_closed_runs_again_on_a_
     db: Database, config: Config
 ) -> None:
     # No ping before each checkout: a connection lost while idle in the pool (a server restart, an idle
-    # timeout) fails the work's first statement, and run_write runs the work once more, on a new one.
+    # timeout) fails at the transaction's BEGIN, before the work runs, and run_write takes a new one.
     store = store_for(db, config)
     pooled = await store.run(lambda c: c.execute(text("SELECT pg_backend_pid()")).scalar_one())
     other = Database(db.url)  # its own pool: not the connection to close
@@ -346,5 +346,5 @@ async def test_a_write_on_a_pooled_connection_the_server_closed_runs_again_on_a_
         return writes.record_receipt(c, store.cipher, "console", "second")
 
     assert await store.run(work)
-    assert len(runs) == 2  # the first run met the closed connection; nothing of it was kept
+    assert len(runs) == 1  # the closed connection was found at BEGIN, before the work ran
     assert not await store.run(lambda c: writes.record_receipt(c, store.cipher, "console", "second"))
