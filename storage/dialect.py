@@ -88,20 +88,11 @@ _prepared: dict[tuple[int, str, frozenset[str]], tuple[Any, _Prepared | None]] =
 
 def _prepare(stmt: Any, conn: Connection, keys: frozenset[str]) -> _Prepared | None:
     """The statement for the raw driver, or None where SQLAlchemy must run it itself: a column default
-    computed in Python, or a returned column that needs converting."""
+    computed in Python, an expanding IN, a returned column that needs converting, a parameter without
+    a value."""
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect, column_keys=sorted(keys))
-    if (
-        compiled.insert_prefetch
-        or compiled.update_prefetch
-        or compiled.positiontup is None
-        or compiled.post_compile_params  # an expanding IN: SQLAlchemy renders it per call
-    ):
-        return None
-    if any(
-        c.type.dialect_impl(dialect).result_processor(dialect, None) is not None
-        for c in stmt.exported_columns
-    ):
+    if not _fits_the_driver(stmt, compiled, dialect):
         return None
     names = tuple(compiled.positiontup)
     # A value the statement carries itself (a constant such as `attempts + 1`) is passed as it is.
@@ -112,6 +103,16 @@ def _prepare(stmt: Any, conn: Connection, keys: frozenset[str]) -> _Prepared | N
     # DateTime under a TypeDecorator would hand the driver an aware datetime to print as it likes).
     convert = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
     return _Prepared(compiled.string, names, convert, {n: b.value for n, b in fixed.items()})
+
+
+def _fits_the_driver(stmt: Any, compiled: Any, dialect: Any) -> bool:
+    if compiled.insert_prefetch or compiled.update_prefetch or compiled.positiontup is None:
+        return False
+    if compiled.post_compile_params:  # an expanding IN: SQLAlchemy renders it per call
+        return False
+    return all(
+        c.type.dialect_impl(dialect).result_processor(dialect, None) is None for c in stmt.exported_columns
+    )
 
 
 def _prepared_for(conn: Connection, stmt: Any, values: dict[str, Any]) -> _Prepared | None:
@@ -155,16 +156,26 @@ def insert_all(conn: Connection, stmt: Any, values: list[dict[str, Any]]) -> lis
         return []
     if len(values) == 1:
         return rows(conn, stmt, values[0])
-    if conn.dialect.driver == "asyncpg" and type(stmt) is Insert and len(values) <= MULTI_MAX:
-        keys = tuple(sorted(values[0]))
-        if all(len(v) == len(keys) and all(k in v for k in keys) for v in values):
-            multi = _multi_row(stmt, keys, len(values))
-            return rows(conn, multi, {f"{k}__{i}": v[k] for i, v in enumerate(values) for k in keys})
+    if conn.dialect.driver == "asyncpg" and _one_shape(stmt, values):
+        return _insert_many(conn, stmt, values)
     result = conn.execute(stmt, values)
     return list(result) if result.returns_rows else []
 
 
 MULTI_MAX = 32  # rows in one multi-row INSERT built for asyncpg; more go through SQLAlchemy's executemany
+
+
+def _insert_many(conn: Connection, stmt: Any, values: list[dict[str, Any]]) -> list[Sequence[Any]]:
+    keys = tuple(sorted(values[0]))
+    multi = _multi_row(stmt, keys, len(values))
+    return rows(conn, multi, {f"{k}__{i}": v[k] for i, v in enumerate(values) for k in keys})
+
+
+def _one_shape(stmt: Any, values: list[dict[str, Any]]) -> bool:
+    """A plain INSERT of at most MULTI_MAX rows that all give the same columns."""
+    keys = set(values[0])
+    return type(stmt) is Insert and len(values) <= MULTI_MAX and all(set(v) == keys for v in values)
+
 
 # A multi-row form of a built INSERT, by its identity, its column names and how many rows (the INSERT is
 # kept with it, as in _prepared).

@@ -534,12 +534,7 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
     chat = write.chat
     if conn.dialect.driver == "asyncpg" and _goes_on(write):
         return _record_in_one(conn, cipher, write)
-    if write.message_ref is not None or write.ids_dropped:
-        exit_key = kept.exit_key(cipher, chat.channel, chat.address)
-        if write.message_ref is not None:
-            remember_message(conn, cipher, chat.channel, exit_key, write.message_ref, at=write.at)
-        if write.ids_dropped:
-            kept.mark_older(conn, cipher, chat.channel, exit_key, at=write.at)
+    _keep_ids(conn, cipher, write)
     add_fetches(conn, cipher, chat.channel, write.fetches, at=write.at)
     forget_fetches(conn, write.dropped)
     report = write.report
@@ -555,6 +550,18 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
     return _enqueue_to(conn, cipher, chat, write.messages, conversation_id, in_chat, at=write.at)
 
 
+def _keep_ids(conn: Connection, cipher: Cipher, write: StepWrite) -> None:
+    """The person's message id kept for quick exit, or the mark that ids were not kept."""
+    if write.message_ref is None and not write.ids_dropped:
+        return
+    chat = write.chat
+    exit_key = kept.exit_key(cipher, chat.channel, chat.address)
+    if write.message_ref is not None:
+        remember_message(conn, cipher, chat.channel, exit_key, write.message_ref, at=write.at)
+    if write.ids_dropped:
+        kept.mark_older(conn, cipher, chat.channel, exit_key, at=write.at)
+
+
 # -- PostgreSQL: a step whose conversation goes on, in one statement -------------------------------------
 #
 # Most steps answer and go on: the person's message id kept, the draft saved, transcript lines and replies
@@ -567,39 +574,27 @@ def record_step(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]
 
 def _goes_on(write: StepWrite) -> bool:
     """A step of a conversation that goes on, with nothing but the common writes (see above)."""
-    return (
-        write.conversation_id is not None
-        and not write.ended
-        and write.report is None
-        and not write.ids_dropped
-        and not write.fetches
-        and not write.dropped
-        and len(write.lines) <= dialect.MULTI_MAX
-        and len(write.messages) <= dialect.MULTI_MAX
-    )
+    others = write.ended or write.report is not None or write.ids_dropped or write.fetches or write.dropped
+    small = max(len(write.lines), len(write.messages)) <= dialect.MULTI_MAX
+    return write.conversation_id is not None and not others and small
 
 
 def _record_in_one(conn: Connection, cipher: Cipher, write: StepWrite) -> list[int]:
-    chat = write.chat
     conversation_id = write.conversation_id
     assert conversation_id is not None
     values: dict[str, Any] = {"b_id": conversation_id}
-    kept_rows = 0
-    if write.message_ref is not None:
-        exit_key = kept.exit_key(cipher, chat.channel, chat.address)
-        row = kept.row(cipher, chat.channel, exit_key, write.message_ref, at=write.at)
-        values.update({f"k_{k}": v for k, v in row.items()})
-        kept_rows = 1
+    kept_row = _kept_values(cipher, write)
+    values.update(kept_row)
     if write.draft is not None:
         values.update({f"d_{k}": v for k, v in _draft_values(cipher, write.draft, at=write.at).items()})
     for i, line in enumerate(write.lines):
         line_values = _line_values(cipher, line, conversation_id=conversation_id, report_id=None, seq=0)
-        values.update({f"l_{k}__{i}": v for k, v in line_values.items() if k in _LINE_KEYS})
+        values.update({f"l_{k}__{i}": line_values[k] for k in _LINE_KEYS})
     messages = _outbox_rows(
         cipher,
-        channel=chat.channel,
-        chat_key=chat.chat_key,
-        address=chat.address,
+        channel=write.chat.channel,
+        chat_key=write.chat.chat_key,
+        address=write.chat.address,
         messages=write.messages,
         conversation_id=conversation_id,
         report_id=None,
@@ -608,9 +603,19 @@ def _record_in_one(conn: Connection, cipher: Cipher, write: StepWrite) -> list[i
     )
     for i, message in enumerate(messages):
         values.update({f"o_{k}__{i}": v for k, v in message.items()})
-    stmt = _in_one(kept_rows, write.draft is not None, len(write.lines), len(messages))
+    stmt = _in_one(bool(kept_row), write.draft is not None, len(write.lines), len(messages))
     found = dialect.rows(conn, stmt, values)
     return [int(r[0]) for r in found] if messages else []
+
+
+def _kept_values(cipher: Cipher, write: StepWrite) -> dict[str, Any]:
+    """The parameters of the kept message id (none without one)."""
+    if write.message_ref is None:
+        return {}
+    chat = write.chat
+    exit_key = kept.exit_key(cipher, chat.channel, chat.address)
+    row = kept.row(cipher, chat.channel, exit_key, write.message_ref, at=write.at)
+    return {f"k_{k}": v for k, v in row.items()}
 
 
 _LINE_KEYS = ("at", "direction", "author", "text_enc")
@@ -627,59 +632,69 @@ _OUTBOX_KEYS = (
     "priority",
 )
 _DRAFT_KEYS = ("draft_enc", "step", "locale", "updated_at")
-_one_statement: dict[tuple[int, bool, int, int], Any] = {}
+_one_statement: dict[tuple[bool, bool, int, int], Any] = {}
 
 
-def _in_one(kept_rows: int, draft: bool, lines: int, messages: int) -> Any:
+def _in_one(keep: bool, draft: bool, lines: int, messages: int) -> Any:
     """The one statement for a shape of step (built once a shape): kept message id, draft, lines, replies."""
-    shape = (kept_rows, draft, lines, messages)
+    shape = (keep, draft, lines, messages)
     found = _one_statement.get(shape)
-    if found is not None:
-        return found
-    conversation = bindparam("b_id", type_=CONVERSATION.c.id.type)
-    ctes = []
-    if kept_rows:
-        table = kept.CHAT_MESSAGE
-        keep = table.insert().values({k: bindparam(f"k_{k}", type_=table.c[k].type) for k in kept.ROW_KEYS})
-        ctes.append(keep.cte("kept"))
-    if draft:
-        saved = (
-            update(CONVERSATION)
-            .where(CONVERSATION.c.id == conversation)
-            .values({k: bindparam(f"d_{k}", type_=CONVERSATION.c[k].type) for k in _DRAFT_KEYS})
-        )
-        ctes.append(saved.cte("draft"))
-    if lines:
-        last = (
-            select(func.coalesce(func.max(TRANSCRIPT.c.seq), 0).label("seq"))
-            .where(TRANSCRIPT.c.conversation_id == conversation)
-            .cte("last")
-        )
-        each = [
-            select(
-                conversation,
-                last.c.seq + (i + 1),
-                *(bindparam(f"l_{k}__{i}", type_=TRANSCRIPT.c[k].type) for k in _LINE_KEYS),
-            )
-            for i in range(lines)
+    if found is None:
+        conversation = bindparam("b_id", type_=CONVERSATION.c.id.type)
+        ctes = [
+            *([_keep_cte()] if keep else []),
+            *([_draft_cte(conversation)] if draft else []),
+            *([_lines_cte(conversation, lines)] if lines else []),
         ]
-        added = TRANSCRIPT.insert().from_select(
-            ["conversation_id", "seq", *_LINE_KEYS], each[0] if lines == 1 else union_all(*each)
+        found = _one_statement[shape] = _replies_select(messages).add_cte(*ctes)
+    return found
+
+
+def _keep_cte() -> Any:
+    table = kept.CHAT_MESSAGE
+    keep = table.insert().values({k: bindparam(f"k_{k}", type_=table.c[k].type) for k in kept.ROW_KEYS})
+    return keep.cte("kept")
+
+
+def _draft_cte(conversation: Any) -> Any:
+    saved = (
+        update(CONVERSATION)
+        .where(CONVERSATION.c.id == conversation)
+        .values({k: bindparam(f"d_{k}", type_=CONVERSATION.c[k].type) for k in _DRAFT_KEYS})
+    )
+    return saved.cte("draft")
+
+
+def _lines_cte(conversation: Any, lines: int) -> Any:
+    """The lines numbered after the conversation's last (the `last` CTE comes with it)."""
+    last = (
+        select(func.coalesce(func.max(TRANSCRIPT.c.seq), 0).label("seq"))
+        .where(TRANSCRIPT.c.conversation_id == conversation)
+        .cte("last")
+    )
+    each = [
+        select(
+            conversation,
+            last.c.seq + (i + 1),
+            *(bindparam(f"l_{k}__{i}", type_=TRANSCRIPT.c[k].type) for k in _LINE_KEYS),
         )
-        ctes.append(added.cte("lines"))  # `last` comes with it
-    if messages:
-        rows = [
-            {k: bindparam(f"o_{k}__{i}", type_=OUTBOX.c[k].type) for k in _OUTBOX_KEYS}
-            for i in range(messages)
-        ]
-        sent = OUTBOX.insert().values(rows).returning(OUTBOX.c.id).cte("sent")
-        # Serial ids follow the VALUES order: ordered by id, the replies come back in order.
-        stmt = select(sent.c.id).order_by(sent.c.id)
-    else:
-        stmt = select(literal(0))
-    stmt = stmt.add_cte(*ctes)
-    _one_statement[shape] = stmt
-    return stmt
+        for i in range(lines)
+    ]
+    added = TRANSCRIPT.insert().from_select(
+        ["conversation_id", "seq", *_LINE_KEYS], each[0] if lines == 1 else union_all(*each)
+    )
+    return added.cte("lines")
+
+
+def _replies_select(messages: int) -> Any:
+    """The replies inserted, their ids in order (serial ids follow the VALUES order)."""
+    if not messages:
+        return select(literal(0))
+    rows = [
+        {k: bindparam(f"o_{k}__{i}", type_=OUTBOX.c[k].type) for k in _OUTBOX_KEYS} for i in range(messages)
+    ]
+    sent = OUTBOX.insert().values(rows).returning(OUTBOX.c.id).cte("sent")
+    return select(sent.c.id).order_by(sent.c.id)
 
 
 def _enqueue_to(
