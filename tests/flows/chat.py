@@ -126,6 +126,13 @@ class Chat:
     def keys(self) -> list[str]:
         return [option.key for option in self.last.options]
 
+    def fork(self) -> Chat:
+        """The same conversation at the same point, to go on with apart from this one: the draft copied
+        as storage would (through JSON, as every `send` does), the last replies kept, the earlier results
+        not (a deep copy of all of them was most of the corpus tests' time)."""
+        draft = None if self.draft is None else Draft.from_json(json.loads(json.dumps(self.draft.to_json())))
+        return replace(self, draft=draft, results=[], replies=list(self.replies))
+
     def with_settings(self, **changes: object) -> Chat:
         self.settings = replace(self.settings, **changes)  # type: ignore[arg-type]
         return self

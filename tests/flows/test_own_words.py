@@ -15,9 +15,7 @@ apostrophes, emoji) and what it must mean there. Each is sent through the real f
 
 from __future__ import annotations
 
-import copy
 import tomllib
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from flows import catalog
 from flows.engine import SAID
 from flows.report import REPORT_FLOW
 from flows.types import ContactDetails, EarlierReport, Offender
+from tests.each import check_each
 from tests.flows.chat import PLAIN_ANSWERS, Chat
 
 CORPUS = Path(__file__).parent / "own_words"
@@ -111,11 +110,6 @@ def start_at(step: str, locale: str = "en") -> Chat:
     return chat
 
 
-@cache
-def _reached(step: str, locale: str) -> Chat:
-    return start_at(step, locale)
-
-
 def test_the_corpus_is_large_and_covers_every_question() -> None:
     from flows.report import REPORT_FLOW
 
@@ -135,13 +129,31 @@ def test_each_languages_corpus_names_real_questions_and_has_a_catalog(locale: st
     assert locale in catalog.CATALOGS or (Path(__file__).parent / "languages" / f"{locale}.toml").is_file()
 
 
-@pytest.mark.parametrize(
-    ("locale", "step", "text", "meaning"), every_case(), ids=lambda v: v if isinstance(v, str) else ""
-)
-def test_every_reply_means_what_the_person_meant(
-    installed: tuple[str, ...], locale: str, step: str, text: str, meaning: Any
-) -> None:
-    chat = copy.deepcopy(_reached(step, locale))  # reached once per question, copied for each reply
+def questions() -> dict[tuple[str, str], list[tuple[str, Any]]]:
+    """The corpus by language and question: (reply, meaning) for each line."""
+    found: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+    for locale, step, text, meaning in every_case():
+        found.setdefault((locale, step), []).append((text, meaning))
+    return found
+
+
+QUESTIONS = questions()
+
+
+@pytest.mark.parametrize(("locale", "step"), list(QUESTIONS))
+def test_every_reply_means_what_the_person_meant(installed: tuple[str, ...], locale: str, step: str) -> None:
+    """Every line of the question's corpus, each sent from the question reached once (copied for each
+    reply); a failure names each line that failed, with what the bot said."""
+    reached = start_at(step, locale)
+    check_each(
+        QUESTIONS[locale, step],
+        lambda line: means(reached.fork(), locale, step, *line),
+        lambda line: f"{locale} {step}: {line[0]!r} meant {line[1]!r}",
+    )
+
+
+def means(chat: Chat, locale: str, step: str, text: str, meaning: Any) -> None:
+    """The reply `text`, sent at the question, means `meaning` (see the module's docstring)."""
     added = catalog.text(locale, "story.added").rstrip(".")
     before = list(chat.answers.get("story") or [])  # type: ignore[call-overload]
     replies = chat.send(text)

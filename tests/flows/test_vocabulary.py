@@ -10,9 +10,6 @@ a command (help, back, skip, stop...) is a command first: those are left out, an
 
 from __future__ import annotations
 
-import copy
-from functools import cache
-
 import pytest
 
 from flows import vocab
@@ -20,6 +17,7 @@ from flows.engine.model import choice_of
 from flows.report import REPORT_FLOW
 from flows.understand import fold, option_words, step_words
 from flows.words import command
+from tests.each import check_each
 from tests.flows.chat import Chat
 from tests.languages import ALL
 
@@ -60,18 +58,6 @@ def start(locale: str, step: str) -> Chat:
     return person
 
 
-@cache
-def _reached(locale: str, step: str) -> Chat:
-    return start(locale, step)
-
-
-def at(locale: str, step: str) -> Chat:
-    """A copy of the conversation at `step` in `locale`: reached once, then copied for each word (the
-    words of one question all start from the same place; replaying the way there for each was most
-    of this file's time)."""
-    return copy.deepcopy(_reached(locale, step))
-
-
 def person_name(locale: str) -> str:
     from flows import catalog
 
@@ -100,11 +86,31 @@ def test_there_are_words_for_every_language() -> None:
     assert all(n >= 50 for n in per_locale.values()), per_locale
 
 
-@pytest.mark.parametrize(("locale", "step", "key", "word"), cases(), ids=lambda v: v)
-def test_every_options_own_word_picks_it(
-    installed: tuple[str, ...], locale: str, step: str, key: str, word: str
-) -> None:
-    person = at(locale, step)
+def questions() -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """The cases by language and question: (option key, word) for each."""
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for locale, step, key, word in cases():
+        found.setdefault((locale, step), []).append((key, word))
+    return found
+
+
+QUESTIONS = questions()
+
+
+@pytest.mark.parametrize(("locale", "step"), list(QUESTIONS))
+def test_every_options_own_word_picks_it(installed: tuple[str, ...], locale: str, step: str) -> None:
+    """Every word of every option at this question, each sent from the question reached once (the way
+    there replayed for each word was most of this file's time); a failure names each word that failed."""
+    reached = start(locale, step)
+    check_each(
+        QUESTIONS[locale, step],
+        lambda case: picks(reached.fork(), step, *case),
+        lambda case: f"{locale} {step}: {case[1]!r} (option {case[0]})",
+    )
+
+
+def picks(person: Chat, step: str, key: str, word: str) -> None:
+    """The word, sent at the question, picks (or ticks) the option `key`."""
     shown = "\n".join(person.send(word))
     if step == "review":  # send, change an answer, delete and stop: each does what it says
         done = {"send": person.result.submit is not None, "delete": person.result.erase}
