@@ -9,6 +9,7 @@ from __future__ import annotations
 import string
 import tomllib
 from collections.abc import Mapping
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -39,6 +40,7 @@ def _load() -> dict[str, dict[str, str]]:
 CATALOGS: Mapping[str, Mapping[str, str]] = _load()
 
 
+@lru_cache(maxsize=4096)  # catalog texts only: each is parsed once, not at every config check
 def placeholders(template: str) -> frozenset[str]:
     """The `{names}` a catalog text expects."""
     return frozenset(name for _, name, _, _ in string.Formatter().parse(template) if name)

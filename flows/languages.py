@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 
 from babel.dates import format_date
 
@@ -147,7 +147,13 @@ def named(text: str, enabled: Sequence[str]) -> str | None:
 
 def digit_runs(text: str) -> Counter[str]:
     """The numbers in a text as written ("18001 101" -> 18001, 101): they must be the same in every language."""
-    return Counter(_DIGITS.findall(text))
+    return Counter(_digits(text))
+
+
+@lru_cache(maxsize=4096)  # catalog texts only: each is read once, not at every config check
+def _digits(text: str) -> tuple[str, ...]:
+    """The numbers in a text as written, sorted: equal for two texts when their `digit_runs` are."""
+    return tuple(sorted(_DIGITS.findall(text)))
 
 
 def check(locale: str, texts: Mapping[str, str], english: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -162,7 +168,7 @@ def check(locale: str, texts: Mapping[str, str], english: Mapping[str, str]) -> 
         if catalog.placeholders(texts[key]) != catalog.placeholders(english[key]):
             want = ", ".join(sorted(catalog.placeholders(english[key]))) or "none"
             problems.append((key, f"has placeholders that differ from English (English has: {want})"))
-        elif digit_runs(texts[key]) != digit_runs(english[key]):
+        elif _digits(texts[key]) != _digits(english[key]):
             want = " ".join(sorted(digit_runs(english[key]).elements())) or "none"
             problems.append((key, f"has numbers that differ from English (English has: {want})"))
     problems.extend((key, "is not a key English has") for key in sorted(set(texts) - set(english)))
