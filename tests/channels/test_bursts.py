@@ -165,6 +165,7 @@ async def telegram_small_window(make_config: Any) -> AsyncIterator[TelegramPhone
         yield phone
 
 
+@pytest.mark.slow  # 30 updates of one chat, each run at the chat's pace (real time)
 async def test_telegram_a_story_in_30_parts_in_one_second_is_kept_whole_and_in_order(
     telegram: TelegramPhone,
 ) -> None:
@@ -183,6 +184,7 @@ async def test_telegram_a_story_in_30_parts_in_one_second_is_kept_whole_and_in_o
     assert not any(AGAIN in t or "sent a lot of messages" in t for t in said)
 
 
+@pytest.mark.slow  # 30 updates of one chat, each run at the chat's pace (real time)
 async def test_telegram_updates_of_one_chat_posted_at_once_are_all_run_in_arrival_order(
     telegram: TelegramPhone,
 ) -> None:
@@ -197,6 +199,7 @@ async def test_telegram_updates_of_one_chat_posted_at_once_are_all_run_in_arriva
     assert in_order(draft, parts)
 
 
+@pytest.mark.slow  # 12 photos of one chat, each run at the chat's pace (real time), then downloaded
 async def test_telegram_several_photos_at_once_are_all_kept_as_evidence(telegram: TelegramPhone) -> None:
     await telegram.reach(EVIDENCE_ASK)
     files = [f"AgACAgQAAxkBAAIBphoto-{i:02d}" for i in range(1, 13)]

@@ -194,6 +194,7 @@ async def test_a_crash_between_the_commit_and_the_send_loses_no_reply(deployment
         over.set()
 
 
+@pytest.mark.slow  # two workers against one database, paced in real time for about 3 s
 @every_backend
 async def test_two_workers_together_keep_the_bots_rate_and_each_chats_pace(deployment: Deployment) -> None:
     chats = list(range(8301, 8331))

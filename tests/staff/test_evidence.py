@@ -161,6 +161,7 @@ def test_rotate_keys_re_encrypts_evidence_under_the_newest_key(
     assert EvidenceStore(config.data_path, [new]).read(ref) == data  # the old key is no longer needed
 
 
+@pytest.mark.slow  # a real Chromium
 def test_html_export_with_the_photo_in_headless_chromium(tmp_path: Path) -> None:
     """The export as a browser draws it, photo included; the PNG is kept in artifacts/ (and docs/)."""
     require_chromium()

@@ -345,6 +345,7 @@ PERSON_BUBBLE = (0xEE, 0xF1, 0xF5)  # --person
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
+@pytest.mark.slow  # a real Chromium
 def test_html_renders_as_a_chat_in_headless_chromium(
     staff_config_path: Path, made: Made, tmp_path: Path
 ) -> None:

@@ -20,7 +20,7 @@ from tests.conftest import pg_database, require_postgres
 from tests.staff.conftest import AT_A, AT_B, AT_C
 from tests.staff.conversation import ANONYMOUS, BY_PHONE, CONTACT_IN_CHAT, converse
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # whole exports on PostgreSQL: `make test` runs them
 
 
 @pytest.fixture

@@ -282,26 +282,43 @@ async def test_a_champion_reports_for_someone_with_their_agreement_and_the_expor
     assert record["share_with"] == ["police"], "consent to share works as for any report"
 
 
-async def test_the_html_export_groups_a_series_on_one_page_with_a_timeline(
+async def series_page(
     staff_config_path: Path, staff_config: Config, staff_db: Database, made: Made, tmp_path: Path
-) -> None:
+) -> tuple[Path, str, str]:
+    """A second report added to the first, and the HTML export of their series: the page, both references."""
     first = made.refs[0]
     second = await converse(staff_config, staff_db, [f"add {first}", *THIS_TIME], chat_id="chat-a", at=LATER)
     assert second.reference is not None
     page = tmp_path / "series.html"
     args = ["--config", str(staff_config_path), "export", "--format", "html", "--out", str(page)]
     assert await asyncio.to_thread(main, [*args, "--series", first]) == 0
+    return page, first, second.reference
+
+
+async def test_the_html_export_groups_a_series_on_one_page_with_a_timeline(
+    staff_config_path: Path, staff_config: Config, staff_db: Database, made: Made, tmp_path: Path
+) -> None:
+    page, first, second_reference = await series_page(
+        staff_config_path, staff_config, staff_db, made, tmp_path
+    )
     text = page.read_text(encoding="utf-8")
-    assert f"<h2>Series of 2 reports: {first}, {second.reference}</h2>" in text
+    assert f"<h2>Series of 2 reports: {first}, {second_reference}</h2>" in text
     timeline = text.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
-    assert timeline.index(f'href="#{first}"') < timeline.index(f'href="#{second.reference}"'), "oldest first"
+    assert timeline.index(f'href="#{first}"') < timeline.index(f'href="#{second_reference}"'), "oldest first"
     assert f"(adds to {first})" in timeline and "Damage to property" in timeline
     assert text.index('<ol class="timeline">') < text.index(f'<article class="report" id="{first}">')
     assert "<td>" + first + "</td>" in text, "each report names the report it adds to"
 
+
+@pytest.mark.slow  # a real Chromium
+async def test_the_html_export_of_a_series_as_headless_chromium_draws_it(
+    staff_config_path: Path, staff_config: Config, staff_db: Database, made: Made, tmp_path: Path
+) -> None:
+    """The series page as a browser draws it; the PNG is kept in artifacts/ for people to look at."""
     require_chromium()
     from PIL import Image
 
+    page, _, _ = await series_page(staff_config_path, staff_config, staff_db, made, tmp_path)
     png = ARTIFACTS / "export-series.png"
     ARTIFACTS.mkdir(exist_ok=True)
     await asyncio.to_thread(screenshot.shoot, page, png, height=1400)
