@@ -46,6 +46,13 @@ PG_URL = os.environ.get("REPORTBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://pos
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 # The storage contract: a test that takes `db` and wears this runs on SQLite and on PostgreSQL.
 every_backend = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+# The same for a whole service or staff command run on both, its PostgreSQL case marked slow (a second
+# or more of server round trips each): `make test` runs both, `make test-fast` the SQLite case only.
+every_backend_postgresql_slow = pytest.mark.parametrize(
+    "backend",
+    ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.slow])],
+    indirect=True,
+)
 _pg_problem: str | None = None
 _pg_checked = False
 _pg_pool: list[str] = []  # this process's migrated PostgreSQL databases not in use by a test

@@ -29,7 +29,7 @@ from bot.service import ReportService
 from storage.db import Database
 from storage.models import ChatMessage, Conversation, OutboxMessage, Report, TranscriptEntry
 from tests.channels.test_telegram import TELEGRAM_TOML
-from tests.conftest import every_backend, raw_database_bytes, stored_text
+from tests.conftest import every_backend, every_backend_postgresql_slow, raw_database_bytes, stored_text
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.reporting import (
     ANONYMOUS,
@@ -51,7 +51,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else aware(value)
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_an_anonymous_report_shares_no_timestamp_with_the_chat_s_contactable_report(
     db: Database, config: Config
 ) -> None:
@@ -294,7 +294,7 @@ def test_every_text_or_enc_column_is_listed_for_key_rotation() -> None:
                 assert (table.__tablename__, column.name) in listed, f"{table.__tablename__}.{column.name}"
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_every_stored_ciphertext_is_in_a_column_key_rotation_knows(
     db: Database, config: Config
 ) -> None:

@@ -33,7 +33,7 @@ from flows.types import Outbound
 from storage.db import Database
 from storage.models import AuditEvent, ChatMessage, OutboxMessage
 from storage.schema import upgrade
-from tests.conftest import every_backend
+from tests.conftest import every_backend, every_backend_postgresql_slow
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
 
 TELEGRAM_TOML = f'[telegram]\ntoken = "{TOKEN}"\napi_base_url = "https://telegram.test/bot"\n'
@@ -87,7 +87,7 @@ def replies(n: int, chat: int) -> list[str]:
     return [f"Reply {i} to chat {chat}." for i in range(1, n + 1)]
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_messages_that_can_never_be_sent_fail_alone_and_every_other_chat_gets_its_replies(
     desk: Desk, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -154,7 +154,7 @@ def shown_twice(texts: list[str]) -> int:
     return sum(1 for a, b in pairwise(texts) if a == b)
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_a_crash_with_a_send_in_flight_repeats_at_most_that_one_message(desk: Desk) -> None:
     chats = [3001, 3002, 3003, 3004, 3005]
     for chat in chats:

@@ -31,7 +31,7 @@ from storage.models import (
     TranscriptEntry,
 )
 from storage.store import Store
-from tests.conftest import every_backend, raw_database_bytes, stored_text
+from tests.conftest import every_backend_postgresql_slow, raw_database_bytes, stored_text
 from tests.reporting import (
     ANONYMOUS,
     CANARY_CHAT_ID,
@@ -72,7 +72,7 @@ async def cli(*args: str) -> int:
     return await asyncio.to_thread(main, list(args))
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_an_anonymous_report_keeps_no_link_to_the_chat(db: Database, config: Config) -> None:
     service = ReportService(config, db)
     outcomes = await converse(service, script(config, ANONYMOUS), delivery_prefix="tg")
@@ -106,7 +106,7 @@ async def test_an_anonymous_report_keeps_no_link_to_the_chat(db: Database, confi
     assert any(CANARY_STORY in v for v in await decrypted_values(db, service.cipher))  # the story is kept
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_a_report_with_contact_in_chat_keeps_the_reply_address(db: Database, config: Config) -> None:
     service = ReportService(config, db)
     outcomes = await converse(service, script(config, IN_CHAT))
@@ -143,7 +143,7 @@ async def test_the_delete_word_overwrites_the_draft_on_disk(db: Database, config
         assert token.encode() not in after
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_erase_removes_a_report_and_everything_linked(
     db: Database, config: Config, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -182,7 +182,7 @@ async def test_erase_removes_a_report_and_everything_linked(
     assert len(await all_rows(db, AuditEvent)) == 1
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_purge_deletes_by_age_and_prints_counts_only(
     db: Database, config: Config, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -224,7 +224,7 @@ def with_keys(config_path: Path, keys: list[str]) -> Config:
     return load_config(config_path, env={})
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_rotate_keys_survives_an_interruption_and_frees_the_old_key(
     db: Database, config: Config, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
