@@ -46,8 +46,9 @@ PG_URL = os.environ.get("REPORTBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://pos
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 # The storage contract: a test that takes `db` and wears this runs on SQLite and on PostgreSQL.
 every_backend = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-# The same for a whole service or staff command run on both, its PostgreSQL case marked slow (a second
-# or more of server round trips each): `make test` runs both, `make test-fast` the SQLite case only.
+# The same with the PostgreSQL case marked slow, for a whole service or staff command run on both, or a
+# migration run on a database of its own (a second or more of server round trips or CREATE DATABASE
+# each): `make test` runs both cases, `make test-fast` the SQLite one.
 every_backend_postgresql_slow = pytest.mark.parametrize(
     "backend",
     ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.slow])],

@@ -16,7 +16,7 @@ from bot.cli import main
 from bot.config import Config
 from storage.db import Database
 from storage.schema import SchemaError, downgrade, ensure_schema, head_revision, schema_state, upgrade
-from tests.conftest import every_backend
+from tests.conftest import every_backend, every_backend_postgresql_slow
 
 pytestmark = pytest.mark.empty_database  # each test makes or migrates the database itself
 
@@ -26,7 +26,7 @@ async def tables(db: Database) -> set[str]:
         return set(await conn.run_sync(lambda c: inspect(c).get_table_names())) - {"alembic_version"}
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_an_empty_database_reaches_head_with_exactly_the_model_tables(config: Config) -> None:
     db = Database(config.database_url)
     try:
@@ -45,7 +45,7 @@ async def test_an_empty_database_reaches_head_with_exactly_the_model_tables(conf
         await db.dispose()
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_the_previous_release_upgrades_and_downgrade_round_trips(config: Config) -> None:
     db = Database(config.database_url)
     try:
@@ -83,7 +83,7 @@ async def test_a_database_made_before_migrations_is_adopted(config: Config) -> N
         await db.dispose()
 
 
-@every_backend
+@every_backend_postgresql_slow
 async def test_an_unknown_schema_is_refused_with_one_line(
     config: Config, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
