@@ -3,10 +3,12 @@
     StorageError
     ├── DecryptError   a stored value could not be decrypted with any configured key
     ├── SchemaError    the database schema cannot be used by this code (str() is one line for the operator)
-    └── EvidenceError  (also a ValueError) a reference the evidence store does not hold, or a file whose
-                       bytes do not match their hash
+    ├── EvidenceError  (also a ValueError) a reference the evidence store does not hold, or a file whose
+    │                  bytes do not match their hash
+    └── LostBeforeWork a PostgreSQL connection found lost at BEGIN, before any of the work ran (storage.db
+                       runs the work on a new connection)
 
-storage.crypto, storage.schema and storage.evidence import them from here (and still export them under their
+storage.crypto, storage.schema, storage.evidence and storage.pg import them from here (and still export them under their
 old names).
 """
 
@@ -27,3 +29,7 @@ class SchemaError(StorageError):
 
 class EvidenceError(StorageError, ValueError):
     """A reference the evidence store does not hold, or a file whose bytes do not match their hash."""
+
+
+class LostBeforeWork(StorageError):
+    """The connection was found lost at BEGIN, before any of the work ran (storage.pg.begin)."""

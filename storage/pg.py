@@ -20,9 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, exc
 from sqlalchemy.util import await_
 
-
-class LostBeforeWork(Exception):
-    """The connection was found lost at BEGIN, before any of the work ran (see `begin`)."""
+from storage.errors import LostBeforeWork as LostBeforeWork  # raised here; defined with the others
 
 
 def begin(conn: Connection) -> None:
