@@ -126,6 +126,8 @@ class OutboxMessage(SQLModel, table=True):
         ),
         Index("ix_outbox_conversation", "conversation_id"),
         Index("ix_outbox_report", "report_id"),
+        # "was this chat sent to lately" reads only what was sent after a moment ago (due_messages)
+        Index("ix_outbox_sent_at", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -145,6 +147,22 @@ class OutboxMessage(SQLModel, table=True):
     failed_at: datetime | None = None  # given up: the platform refused for good
     last_error: str | None = Field(default=None, max_length=200)  # an error class or code, never content
     platform_ids_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class OutboxHead(SQLModel, table=True):
+    """The head of each chat's queue: its oldest unsent outbox message, with that message's priority and
+    next attempt, so that delivery reads one row a chat instead of every unsent message
+    (storage.outbox.due_messages). Kept by database triggers on `outbox` (migration 0012), in the same
+    transaction as every write to it, whichever code writes; nothing in it is plaintext."""
+
+    __tablename__ = "outbox_head"
+    __table_args__ = (Index("ix_outbox_head_order", "channel", "priority", "message_id", "next_attempt_at"),)
+
+    channel: str = Field(max_length=16, primary_key=True)
+    chat_key: str = Field(max_length=64, primary_key=True)  # a pseudonym, as on outbox
+    message_id: int  # outbox.id of the chat's oldest unsent message
+    priority: int
+    next_attempt_at: datetime
 
 
 class ChatMessage(SQLModel, table=True):
@@ -258,6 +276,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     Report,
     TranscriptEntry,
     OutboxMessage,
+    OutboxHead,
     ChatMessage,
     SubmissionCount,
     LookupFailure,

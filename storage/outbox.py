@@ -26,7 +26,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
-    func,
     literal_column,
     null,
     or_,
@@ -39,10 +38,11 @@ from sqlalchemy.dialects import postgresql
 from storage import dialect
 from storage.crypto import Cipher, DecryptError
 from storage.interface import Chat, ReplyClaim
-from storage.models import AuditEvent, OutboxMessage
+from storage.models import AuditEvent, OutboxHead, OutboxMessage
 
 OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
 AUDIT: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+HEAD: Table = OutboxHead.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -99,28 +99,33 @@ def due_messages(conn: Connection, channel: str, *, now: datetime, which: Due = 
 
     A chat's oldest unsent message stays its oldest until it is sent or failed (later messages have
     larger ids), so an id read here can still be claimed in its turn without breaking the chat's order.
+
+    It reads `outbox_head` (one row a chat with unsent messages, kept by triggers: migration 0012) in
+    (priority, id) order, passes over in the index the heads whose next attempt has not come, and looks
+    at the message itself only for a head that is due: its cost follows the chats waiting, not the
+    messages (26,000 unsent in 1,000 chats, none due: 0.6 ms on SQLite, 1-2 ms on PostgreSQL).
     """
-    earlier = OUTBOX.alias("earlier")
-    oldest_of_chat = (
-        select(func.min(earlier.c.id))
-        .where(
-            earlier.c.channel == OUTBOX.c.channel,
-            earlier.c.chat_key == OUTBOX.c.chat_key,
-            earlier.c.sent_at.is_(None),
-            earlier.c.failed_at.is_(None),
-        )
-        .scalar_subquery()
-    )
     query = (
-        select(OUTBOX.c.id)
-        .where(*_unsent(channel), _due(now, which.fresh_before or now), OUTBOX.c.id == oldest_of_chat)
-        .order_by(OUTBOX.c.priority, OUTBOX.c.id)
+        select(HEAD.c.message_id)
+        .join(OUTBOX, OUTBOX.c.id == HEAD.c.message_id)
+        .where(
+            HEAD.c.channel == channel,
+            HEAD.c.next_attempt_at <= now,
+            *_unsent(channel),
+            _due(now, which.fresh_before or now),
+        )
+        .order_by(HEAD.c.priority, HEAD.c.message_id)
         .limit(which.limit)
     )
     if which.quiet_since is not None:
-        query = query.where(~_sent_lately(OUTBOX.c.channel, OUTBOX.c.chat_key, which.quiet_since))
+        query = query.where(~_sent_lately(HEAD.c.channel, HEAD.c.chat_key, which.quiet_since))
     if which.chat_key is not None:
-        query = query.where(OUTBOX.c.chat_key == which.chat_key)
+        query = query.where(HEAD.c.chat_key == which.chat_key)
+    if conn.dialect.name == dialect.POSTGRESQL:
+        # The loop runs this statement again and again: PostgreSQL's generic plan for a prepared statement
+        # guesses that a third of the outbox was sent "lately" and scans it all (10 ms with 31,000 rows);
+        # planned for the moment given, it reads the few recent ones through ix_outbox_sent_at (0.1 ms).
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     return [int(row[0]) for row in conn.execute(query)]
 
 

@@ -149,3 +149,49 @@ async def test_every_foreign_key_is_the_first_column_of_an_index(config: Config)
             assert await conn.run_sync(unindexed) == []
     finally:
         await db.dispose()
+
+
+@every_backend
+async def test_an_upgrade_keeps_the_queue_and_the_heads_follow_every_write(config: Config) -> None:
+    """0012 fills outbox_head from the messages already waiting; from then on the triggers keep each
+    chat's oldest unsent message as its head through sends, failures and deletions."""
+    from datetime import UTC, datetime, timedelta
+
+    from storage import outbox
+
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    db = Database(config.database_url)
+    try:
+        await upgrade(db, "0011")
+        async with db.engine.begin() as conn:
+            for chat, priority in (("a", 0), ("b", 1), ("a", 0), ("c", 0), ("b", 1)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO outbox (channel, chat_key, address_enc, message_enc, created_at, attempts,"
+                        " next_attempt_at, priority) VALUES ('telegram', :k, 'x', 'x', :t, 0, :t, :p)"
+                    ),
+                    {"k": chat, "t": now - timedelta(minutes=5), "p": priority},
+                )
+            await conn.execute(text("UPDATE outbox SET sent_at = :t WHERE id = 4"), {"t": now})  # c is done
+        await upgrade(db)
+
+        def due(conn):  # type: ignore[no-untyped-def]
+            return outbox.due_messages(conn, "telegram", now=now)
+
+        def run(sql: str):  # type: ignore[no-untyped-def]
+            return lambda conn: conn.execute(text(sql), {"t": now})
+
+        assert await db.run_read(due) == [1, 2]  # a's oldest, then b's (a follow-up goes last)
+        later = now + timedelta(minutes=1)
+        await db.run_write(lambda conn: outbox.mark_retry(conn, 1, at=later, error=None))
+        assert await db.run_read(due) == [2]  # a's head is in flight: a's next message waits behind it
+        await db.run_write(run("UPDATE outbox SET sent_at = :t WHERE id = 1"))
+        assert await db.run_read(due) == [3, 2]
+        await db.run_write(lambda conn: outbox.mark_failed(conn, 2, at=now, error="x"))
+        assert await db.run_read(due) == [3, 5]
+        await db.run_write(run("DELETE FROM outbox WHERE id IN (3, 5)"))
+        assert await db.run_read(due) == []
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM outbox_head"))).scalar() == 0
+    finally:
+        await db.dispose()
