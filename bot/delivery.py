@@ -407,6 +407,14 @@ class Outbox:
         """One short write transaction beside the outbox's (evidence downloads: bot.fetch)."""
         return await self._write(fn)
 
+    async def repair_heads(self, channel: str) -> int:
+        """Mend the channel's queue heads where they disagree with its unsent messages (storage.outbox
+        .repair_heads: none in normal running); says so in the log, counts only, when it mends any."""
+        mended = await self._write(partial(steps.repair_heads, channel=channel))
+        if mended:
+            log.warning("outbox heads mended channel=%s chats=%d", channel, mended)
+        return mended
+
     async def _write(self, fn: Callable[[Connection], T], *, first: bool = False) -> T:
         """Run one short write transaction on the database's step path, with the steps (see
         storage.db.Database.run_write and WriteGate); `first`: in the next group commit, ahead of the
@@ -559,7 +567,7 @@ class Delivery:
         # the claims (storage.outbox), and this process's own readiness per chat, when the sender says.
         self.per_chat = float(getattr(sender, "per_chat", 0.0))
         self._ready_in: Callable[[str], float] | None = getattr(sender, "ready_in", None)
-        self.housekeeping = list(housekeeping)
+        self.housekeeping = [self._repair_heads, *housekeeping]
         if isinstance(sender, DeletesMessages):
             kept = KeptMessages(sender, outbox)
             self.sender = kept
@@ -716,6 +724,10 @@ class Delivery:
             await task(lambda: not self._stopping)
             await self._send_handed()
         await self._housekeeping()
+
+    async def _repair_heads(self) -> None:
+        if await self.outbox.repair_heads(self.channel):
+            self.kick()  # a chat found without its head has replies waiting
 
     async def _housekeeping(self) -> None:
         now = asyncio.get_running_loop().time()

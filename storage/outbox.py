@@ -26,10 +26,13 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
+    insert,
     literal_column,
     null,
     or_,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -127,6 +130,52 @@ def due_messages(conn: Connection, channel: str, *, now: datetime, which: Due = 
         # planned for the moment given, it reads the few recent ones through ix_outbox_sent_at (0.1 ms).
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     return [int(row[0]) for row in conn.execute(query)]
+
+
+def repair_heads(conn: Connection, channel: str) -> int:
+    """Make `outbox_head` agree with the unsent messages of `channel` again; the number of chats mended.
+
+    The triggers of migration 0012 keep the heads in every write's own transaction, so this finds nothing
+    in normal running. It is the net under them: a chat whose head were ever missing or stale would get
+    no reply at all (delivery reads only heads), so the delivery loop runs this in its housekeeping. Each
+    chat found out of line is made again from its messages as they are now: on PostgreSQL by the
+    triggers' own function, which locks the chat's head first, so a write racing this one is not undone.
+    """
+    oldest = select(func.min(OUTBOX.c.id)).where(*_unsent(channel)).group_by(OUTBOX.c.chat_key)
+    wanted = {
+        row[0]: tuple(row[1:])
+        for row in conn.execute(
+            select(OUTBOX.c.chat_key, OUTBOX.c.id, OUTBOX.c.priority, OUTBOX.c.next_attempt_at).where(
+                OUTBOX.c.id.in_(oldest)
+            )
+        )
+    }
+    held = {
+        row[0]: tuple(row[1:])
+        for row in conn.execute(
+            select(HEAD.c.chat_key, HEAD.c.message_id, HEAD.c.priority, HEAD.c.next_attempt_at).where(
+                HEAD.c.channel == channel
+            )
+        )
+    }
+    wrong = sorted(k for k in wanted.keys() | held.keys() if wanted.get(k) != held.get(k))
+    for chat_key in wrong:
+        if conn.dialect.name == dialect.POSTGRESQL:
+            conn.execute(text("SELECT outbox_head_refresh(:c, :k, NULL)"), {"c": channel, "k": chat_key})
+            continue
+        conn.execute(delete(HEAD).where(HEAD.c.channel == channel, HEAD.c.chat_key == chat_key))
+        if chat_key in wanted:
+            message_id, priority, next_attempt_at = wanted[chat_key]
+            conn.execute(
+                insert(HEAD).values(
+                    channel=channel,
+                    chat_key=chat_key,
+                    message_id=message_id,
+                    priority=priority,
+                    next_attempt_at=next_attempt_at,
+                )
+            )
+    return len(wrong)
 
 
 def _sent_lately(channel: Any, chat_key: Any, since: Any) -> Any:

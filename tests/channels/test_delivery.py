@@ -18,7 +18,7 @@ from itertools import pairwise
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
@@ -31,7 +31,7 @@ from bot.service import ReportService
 from bot.staff import Staff
 from flows.types import Outbound
 from storage.db import Database
-from storage.models import AuditEvent, ChatMessage, OutboxMessage
+from storage.models import AuditEvent, ChatMessage, OutboxHead, OutboxMessage
 from storage.schema import upgrade
 from tests.conftest import every_backend, every_backend_postgresql_slow
 from tests.fakes.telegram_api import TOKEN, FakeBotAPI
@@ -420,3 +420,26 @@ async def test_message_ids_too_old_to_delete_are_forgotten_by_the_loop(desk: Des
         marker = (await s.execute(select(ChatMessage).where(ChatMessage.channel != "telegram"))).scalar_one()
     assert marker.channel == "telegram+old" and marker.chat_key == "k"
     assert desk.service.cipher.decrypt(marker.ref_enc) == ""
+
+
+@every_backend
+async def test_a_chat_whose_queue_head_was_lost_still_gets_its_replies_in_order(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Delivery reads only the queue heads that the outbox's triggers keep (migration 0012). Were a head
+    # ever lost, that chat would hear nothing: the loop's housekeeping finds and mends it.
+    await desk.queue(777010, replies(2, 777010))
+    async with desk.db.transaction() as s:
+        await s.execute(delete(OutboxHead))
+    caplog.set_level(logging.WARNING, logger="reportbot")
+    delivery = Delivery(Outbox(desk.db, desk.service.store), desk.sender(), interval=3600)
+    await delivery.start()
+    try:
+        await until(lambda: len(desk.api.bot_texts(777010)) == 2)
+    finally:
+        await delivery.stop()
+    assert desk.api.bot_texts(777010) == replies(2, 777010)
+    assert "outbox heads mended channel=telegram chats=1" in caplog.text
+    assert "777010" not in caplog.text
+    async with desk.db.transaction() as s:
+        assert (await s.execute(select(func.count()).select_from(OutboxHead))).scalar() == 0
