@@ -139,4 +139,6 @@ def test_answering_mostly_sensibly_reaches_a_valid_report(replies: list[str]) ->
     if report is not None:
         assert report.role in (None, "victim", "witness", "someone_else", "organisation")
         assert report.anonymous == (report.contact is None)
-        assert set(report.share_with) <= {"police", "stophate"}
+        # The partners, and a support service that takes referrals when the person chose it for support.
+        referred = {s.id for s in chat.settings.support if s.referrals}
+        assert set(report.share_with) <= {"police", "stophate"} | referred
