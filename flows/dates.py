@@ -29,11 +29,13 @@ from functools import cache
 from typing import Any, TypeVar
 
 import dateparser
+from babel import Locale
 from dateparser.search import search_dates
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from flows import vocab
+from flows.languages import BABEL
 from flows.letters import plain
 
 _LIMIT = 200
@@ -134,6 +136,38 @@ def parse_when(text: str, today: date, locale: str = "en") -> WhenResult:
     if not isinstance(found, date) or found.year < today.year - 100:
         return WhenResult(part=part, error="unclear", text=typed)
     return WhenResult(value=found, part=part, text=typed)
+
+
+def looks_like_a_date(text: str, locale: str = "en") -> bool:
+    """Whether words that are not a date we can read still look like one tried (a typo, "the 31st",
+    "last Tusday"): a digit, or a day, month or date word of the language. Words with none of those
+    ("because I am Muslim") answer something else: the flow keeps them with the person's account."""
+    cleaned = _clean(text.strip()[:_LIMIT], _vocab(locale))
+    return any(ch.isdigit() for ch in cleaned) or any(w in _date_words(locale) for w in cleaned.split())
+
+
+@cache
+def _date_words(locale: str) -> frozenset[str]:
+    """Single words that say something about a day: the vocabulary's, and the language's month and weekday
+    names (Babel's, wide and abbreviated; the two-letter ones left out as too common)."""
+    words = _vocab(locale)
+    phrases = [
+        *words.fuzzy,
+        *words.spelling.values(),
+        *(p for p, _days, _part in words.days),
+        *words.weekend,
+        *words.future,
+        *(p for p, _part in words.parts),
+        *words.relative,
+        *words.relative_first,
+    ]
+    found = {p for p in phrases if " " not in p}
+    names = Locale.parse(BABEL.get(locale, locale))
+    for table in (names.months, names.days):
+        for context in ("format", "stand-alone"):
+            for width in ("wide", "abbreviated"):
+                found |= {plain(n).lower().rstrip(".") for n in table[context][width].values()}
+    return frozenset(w for w in found if len(w) > 2)
 
 
 def parse_part_of_day(text: str, locale: str = "en") -> str | None:

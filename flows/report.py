@@ -18,7 +18,7 @@ from typing import Any
 from flows import access, languages, references, support, vocab
 from flows.contact import email_address, phone_number
 from flows.danger import assess
-from flows.dates import parse_when
+from flows.dates import looks_like_a_date, parse_when
 from flows.engine import SAID, Earlier, Flow, Given, Go, Parsed, Say, Step, Told, When, answer_is, choice_of
 from flows.types import (
     ContactDetails,
@@ -209,7 +209,9 @@ def _typed_date(unclear: str) -> Any:
     def parse(text: str, draft: Draft, ctx: FlowContext) -> Parsed:
         found = parse_when(text, ctx.today, draft.locale)
         if found.value is None:
-            return Parsed(error="when_date.future" if found.error == "future" else unclear)
+            if found.error == "future":
+                return Parsed(error="when_date.future")
+            return Parsed(error=unclear, attempt=looks_like_a_date(text, draft.locale))
         value = {"choice": "typed", "date": found.value.isoformat(), "text": text.strip()[:200]}
         if found.part is not None:
             value["part"] = found.part

@@ -106,10 +106,15 @@ def _parsed(reply: Reply) -> Outcome | None:
     parsed = reply.step.parse(reply.text, reply.draft, reply.ctx)
     if parsed.error is None:
         return Answer(parsed.value)
-    # The first error means "not a date": a long sentence may be part of their account instead.
-    if parsed.error != reply.step.errors[0] or not u.is_account(reply.text, reply.locale, least=6):
+    # The first error means "not a date we can read". A long sentence, or words that do not try to answer
+    # ("because I am Muslim" at a date), may be part of their account instead: read on (kept, asked again).
+    if parsed.error != reply.step.errors[0]:
         return Reask(parsed.error)
-    return None
+    if u.is_account(reply.text, reply.locale, least=6):
+        return None
+    if not parsed.attempt and u.is_account(reply.text, reply.locale):
+        return None
+    return Reask(parsed.error)
 
 
 def _declined(reply: Reply) -> Outcome | None:

@@ -109,10 +109,13 @@ class Go:
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """What a step's parser made of free text: a value, or the catalog key of a short error hint."""
+    """What a step's parser made of free text: a value, or the catalog key of a short error hint; with
+    `attempt=False`, words that do not even try to answer (no date in them at a date question): the engine
+    may keep them with the person's account instead of hinting."""
 
     value: Any = None
     error: str | None = None
+    attempt: bool = True
 
 
 Parser = Callable[[str, Draft, FlowContext], Parsed]

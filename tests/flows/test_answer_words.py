@@ -168,3 +168,32 @@ def test_after_sending_one_short_calm_message_says_what_matters() -> None:
     assert said([main], "call 101", "18001 101", "call 999")
     assert len(main.split()) <= 115, len(main.split())  # it was six messages and 152 words
     assert len(done) == 2 and done[1].startswith("Support you can contact")
+
+
+# ----- 5. words that are no date at the date question ------------------------------------------------------
+
+
+def test_a_reason_typed_at_the_date_question_is_kept_and_the_date_asked_again() -> None:
+    chat = go_to(Chat(), "when")
+    reply = chat.send("because I am Muslim")
+    assert said(reply[:1], "I've added that to what happened.")
+    assert chat.step == "when" and "when" not in chat.answers
+    assert chat.answers["story"][-1] == "because I am Muslim"
+    chat.send("yesterday evening")
+    assert chat.step == "where"
+    chat.send("the 73 bus")
+    go_to(chat, "consent")
+    chat.send("nobody")
+    chat.send("send")
+    report = chat.result.submit
+    assert report is not None and report.description is not None
+    assert "because I am Muslim" in report.description
+
+
+def test_a_date_that_cannot_be_read_is_asked_again_with_the_hint_and_not_added() -> None:
+    for typed in ("last tusdy nite", "31/02", "on 45/13/2024", "banana"):
+        chat = go_to(Chat(), "when")
+        reply = chat.send(typed)
+        assert not said(reply, "I've added that"), typed
+        assert said(reply[:1], "Please pick one, or type a date like 12/03/2025."), typed
+        assert chat.step == "when" and typed not in (chat.answers.get("story") or []), typed
