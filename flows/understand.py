@@ -246,11 +246,28 @@ def _opening(text: str, options: Sequence[Option], locale: str) -> str | None:
     """The option named by the words a sentence opens with: "nope, I'm ok now", "yes it was yesterday"."""
     head = fold(re.split(r"[,.!?;:\n-]", text.strip(), maxsplit=1)[0])
     words = head.split()
+    longer: set[str] = set()  # what the longer openings mean, where the vocabulary knows them
     for candidate in (head, " ".join(words[:2]), " ".join(words[:1])):
         key = _exact(candidate, options, locale) if candidate else None
         if key is not None:
-            return key
+            # "no idea who" at a question with no "not sure": its "no" is not the answer "no".
+            return None if longer and not longer & meanings(candidate, locale) else key
+        longer |= meanings(candidate, locale)
     return None
+
+
+def meanings(phrase: str, locale: str) -> frozenset[str]:
+    """The option keys a folded phrase is a word for in the vocabulary ("no idea" -> not_sure)."""
+    return _meaning_of(locale).get(phrase, frozenset())
+
+
+@cache
+def _meaning_of(locale: str) -> Mapping[str, frozenset[str]]:
+    found: dict[str, set[str]] = {}
+    for key, phrases in option_words(locale).items():
+        for phrase in phrases:
+            found.setdefault(phrase, set()).add(key)
+    return {phrase: frozenset(keys) for phrase, keys in found.items()}
 
 
 def spot_one(text: str, options: Sequence[Option], locale: str, step: str) -> str | bool | None:

@@ -197,3 +197,19 @@ def test_a_date_that_cannot_be_read_is_asked_again_with_the_hint_and_not_added()
         assert not said(reply, "I've added that"), typed
         assert said(reply[:1], "Please pick one, or type a date like 12/03/2025."), typed
         assert chat.step == "when" and typed not in (chat.answers.get("story") or []), typed
+
+
+def test_a_sentence_opening_with_words_for_an_answer_not_offered_is_not_taken_as_its_first_word() -> None:
+    # "Has this happened before?" offers no "not sure": "no idea who" is not the "no" of "first time".
+    chat = go_to(Chat(), "again")
+    reply = chat.send("no idea who")
+    assert said(reply[:1], "I've added that to what happened.")
+    assert chat.step == "again" and chat.answers.get("again") is None
+    for typed, meant in (
+        ("no thanks", "first"),
+        ("nope, first time", "first"),
+        ("no it keeps happening", "ongoing"),
+    ):
+        chat = go_to(Chat(), "again")
+        chat.send(typed)
+        assert chat.answers.get("again") == meant, typed
