@@ -161,13 +161,20 @@ def _date_words(locale: str) -> frozenset[str]:
         *words.relative,
         *words.relative_first,
     ]
-    found = {p for p in phrases if " " not in p}
-    names = Locale.parse(BABEL.get(locale, locale))
-    for table in (names.months, names.days):
-        for context in ("format", "stand-alone"):
-            for width in ("wide", "abbreviated"):
-                found |= {plain(n).lower().rstrip(".") for n in table[context][width].values()}
+    found = {p for p in phrases if " " not in p} | _names(locale)
     return frozenset(w for w in found if len(w) > 2)
+
+
+def _names(locale: str) -> set[str]:
+    """The language's month and weekday names, as written in a date and alone, wide and abbreviated."""
+    names = Locale.parse(BABEL.get(locale, locale))
+    tables = [
+        t[c][w]
+        for t in (names.months, names.days)
+        for c in ("format", "stand-alone")
+        for w in ("wide", "abbreviated")
+    ]
+    return {plain(n).lower().rstrip(".") for table in tables for n in table.values()}
 
 
 def parse_part_of_day(text: str, locale: str = "en") -> str | None:
