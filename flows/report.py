@@ -481,7 +481,7 @@ def _role_shown(a: Mapping[str, Any], say: Say) -> str | None:
 def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
     """One line per answered group, then one line naming the groups that were skipped."""
     a = draft.answers
-    story = " ".join(_parts(a.get("story")))
+    story = " / ".join(_parts(a.get("story")))  # the pieces they sent, told apart (stored: paragraphs)
     files = len(a.get("evidence") or [])
     report = build_report(draft, ctx)
     rows: list[tuple[str, str, str | None]] = [

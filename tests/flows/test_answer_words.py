@@ -213,3 +213,12 @@ def test_a_sentence_opening_with_words_for_an_answer_not_offered_is_not_taken_as
         chat = go_to(Chat(), "again")
         chat.send(typed)
         assert chat.answers.get("again") == meant, typed
+
+
+def test_the_review_tells_apart_the_pieces_of_their_account() -> None:
+    chat = go_to(Chat(), "story")
+    chat.send("someone shouted at me on the bus")
+    go_to(chat, "witnesses")
+    chat.send("yes a lady saw it")
+    review = review_of(chat)
+    assert "Your words: someone shouted at me on the bus / yes a lady saw it" in review
