@@ -228,30 +228,15 @@ class Outbox:
         26,000 unsent; it reads one head a chat now, storage.outbox.due_messages) and only the claims
         join a group commit; an id taken in between is passed over (claim_one checks each again).
         Elsewhere, one transaction."""
-        cipher, lease = self.store.cipher, self.lease
+        terms: dict[str, Any] = {"cipher": self.store.cipher, "now": now, "lease": self.lease}
+        terms["max_attempts"] = MAX_ATTEMPTS
         if not self.db.reads_apart:
-            claim_due = partial(
-                steps.claim_due,
-                cipher=cipher,
-                channel=channel,
-                now=now,
-                lease=lease,
-                max_attempts=MAX_ATTEMPTS,
-                which=which,
-            )
+            claim_due = partial(steps.claim_due, channel=channel, which=which, **terms)
             return await self._write(claim_due, first=True)
         ids = await self.db.run_read(partial(steps.due_messages, channel=channel, now=now, which=which))
         if not ids:
             return []
-        claim = partial(
-            steps.claim_many,
-            cipher=cipher,
-            ids=ids,
-            now=now,
-            lease=lease,
-            max_attempts=MAX_ATTEMPTS,
-            fresh_before=which.fresh_before,
-        )
+        claim = partial(steps.claim_many, ids=ids, fresh_before=which.fresh_before, **terms)
         return await self._write(claim, first=True)
 
     async def _send_batch(
