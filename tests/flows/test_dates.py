@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from flows.dates import WhenResult, parse_date, parse_part_of_day, parse_when
+from flows.dates import WhenResult, looks_like_a_date, parse_date, parse_part_of_day, parse_when
 
 TODAY = date(2026, 3, 18)  # a Wednesday
 SATURDAY = date(2026, 3, 14)
@@ -192,3 +192,27 @@ def test_weekends_and_months_depend_on_today(today: date, typed: str, day: date)
 def test_parse_date_is_parse_when_without_the_part() -> None:
     assert parse_date("yesterday evening", TODAY).value == ago(1)
     assert parse_date("tomorrow", TODAY).error == "future"
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed", "tried"),
+    [
+        ("en", "because I am Muslim", False),
+        ("en", "on the 73 bus", False),
+        ("en", "last tusday nite", True),
+        ("en", "31/02", True),
+        ("pl", "bo jestem muzułmaninem", False),
+        ("pl", "zeszły wtorek", True),
+        ("ro", "pentru că sunt musulman", False),
+        ("ro", "marți trecută", True),
+        ("ur", "kyunke main musalman hoon", False),
+        ("ur", "کیونکہ میں مسلمان ہوں", False),
+        ("ur", "pichle hafte", True),
+        ("ur", "کل رات", True),
+    ],
+)
+def test_words_that_try_a_date_are_told_from_words_about_something_else(
+    locale: str, typed: str, tried: bool
+) -> None:
+    # A reply that tries a date gets the date hint; one that does not is kept with the person's account.
+    assert looks_like_a_date(typed, locale) is tried
