@@ -135,21 +135,6 @@ class SessionStore:
         signed = f"{session.id}.{int(self.clock())}.{session.version}"
         return f"{signed}.{_sign(self._key, f'cookie:{signed}')}"
 
-    def find(self, cookie: str | None, *, start: bool = False) -> Session | None:
-        """The live session this worker holds behind a cookie, at the cookie's version, or None
-        (unsigned, idle too long, ended, unknown here, or held at another version).
-
-        `start`: a cookie signed for a page whose session has not begun begins it (the first answer);
-        one that ended (quick exit) never begins again."""
-        signed = self.signed(cookie)
-        if signed is None:
-            return None
-        sid, version = signed
-        session = self.held(sid, version)
-        if session is None and start and sid not in self._ended and sid not in self._sessions:
-            session = self._register(sid, self.clock(), version)
-        return session
-
     def held(self, sid: str, version: str) -> Session | None:
         """The session this worker holds in memory at this version, renewed now, or None."""
         now = self.clock()
