@@ -131,6 +131,18 @@ class Fetch:
 
 
 @dataclass(frozen=True)
+class ChatPage:
+    """A chat as stored, for a page another worker showed (storage.chatpage): whether it ended (quick
+    exit), its conversation's language, its last transcript lines and the replies it was sent (outbox
+    form), oldest first. Empty when there is no conversation."""
+
+    ended: bool = False
+    locale: str | None = None
+    lines: Sequence[TranscriptLine] = ()
+    sent: Sequence[dict[str, Any]] = ()
+
+
+@dataclass(frozen=True)
 class Lockout:
     """`failures` failed status look-ups within `window` lock a scope out for `lasts`."""
 
@@ -221,4 +233,14 @@ class StepStore(Protocol):
 
     def answer_staff(self, conn: Connection, answer: StaffAnswer) -> list[int]:
         """Write what the reporter wrote back to staff (see StaffAnswer). Returns the outbox ids."""
+        ...
+
+    def chat_ended(self, conn: Connection, channel: str, marker: str) -> bool:
+        """True when `record_receipt(channel, marker)` recorded this marker (a quick exit). Reads only."""
+        ...
+
+    def chat_page(
+        self, conn: Connection, channel: str, chat_key: str, *, marker: str, limit: int
+    ) -> ChatPage:
+        """The chat as stored (ChatPage), its last `limit` lines and replies, decrypted. Reads only."""
         ...

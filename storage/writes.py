@@ -30,11 +30,12 @@ from sqlalchemy import (
     update,
 )
 
-from storage import dialect, kept, models, outbox
+from storage import chatpage, dialect, kept, models, outbox
 from storage.crypto import Cipher
 from storage.fetches import add_fetches, forget_fetches
 from storage.interface import (
     Chat,
+    ChatPage,
     Lockout,
     NewReport,
     OpenConversation,
@@ -818,6 +819,15 @@ class SqlStepStore:
             )
         ).scalar()
         return None if found is None else str(found)
+
+    def chat_ended(self, conn: Connection, channel: str, marker: str) -> bool:
+        return chatpage.ended(conn, channel, delivery_key(self.cipher, channel, marker))
+
+    def chat_page(
+        self, conn: Connection, channel: str, chat_key: str, *, marker: str, limit: int
+    ) -> ChatPage:
+        key = delivery_key(self.cipher, channel, marker)
+        return chatpage.chat_page(conn, self.cipher, channel, chat_key, receipt_key=key, limit=limit)
 
     def answer_staff(self, conn: Connection, answer: StaffAnswer) -> list[int]:
         answered_staff(conn, answer.report_id, at=answer.at)

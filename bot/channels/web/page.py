@@ -12,11 +12,13 @@ the one HttpOnly cookie; load anything from another site.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
 import secrets
 from collections.abc import AsyncGenerator, Callable, Sequence
+from functools import partial
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,16 +31,18 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from bot.channels.base import ChannelRoutes, form_from_body, read_body
-from bot.channels.web.sessions import Entry, Session, SessionStore
+from bot.channels.web.sessions import MAX_ENTRIES, Entry, Session, SessionStore
 from bot.channels.web.uploads import UploadStore, sniff
 from bot.config import Config
 from bot.delivery import mark_answered
 from bot.errors import BodyTooLarge
 from bot.limits import words as limit_words
+from bot.render import as_text, from_dict
 from bot.service import Envelope, Outcome, ReportService
 from flows import catalog, languages
 from flows.types import Inbound, Location, Media, Outbound
 from flows.words import COMMAND_OPTIONS
+from storage.interface import ChatPage
 from storage.store import Pending
 
 log = logging.getLogger("reportbot.webchat")
@@ -48,6 +52,10 @@ COOKIE = "reportbot_chat"
 FETCH_HEADER = "X-Reportbot-Fetch"  # set by chat.js: answer with JSON instead of a redirect
 MAX_TEXT = 4000  # characters of one typed message
 _OPTION_KEY = re.compile(r"[a-z0-9_]{1,64}")
+# What the transcript keeps of a button, a location or a photo (bot.render.describe_inbound).
+_CHOSE = re.compile(r"\[chose: ([^\]]*)\]")
+_LOCATION = re.compile(r"\[location: [^\]]*\]")
+_PHOTO = re.compile(r"\[image/[a-z0-9.+-]+\] ?")
 
 # Every word the page itself shows (a [web] table in the catalog); the conversation's own words come
 # from the flow, as on every channel.
@@ -111,6 +119,9 @@ class WebChat:
             config.security.pseudonym_key, idle_seconds=config.web.session_idle_minutes * 60
         )
         self.uploads = UploadStore(config.data_path, config.security.encryption_keys)
+        # Several workers: another may have ended a session this one holds (quick exit), so the page
+        # held here is shown only after the database says it did not end (one indexed read).
+        self.shared = config.server.workers > 1
         self.secure = self.web.public_url.startswith("https://")
         self.templates = Environment(
             loader=PackageLoader("bot.channels.web", "templates"),
@@ -168,13 +179,13 @@ class WebChat:
     # -- the page ------------------------------------------------------------------------------------
 
     async def page(self, request: Request) -> Response:
-        return self._page(request, embed=False)
+        return await self._page(request, embed=False)
 
     async def embed_page(self, request: Request) -> Response:
-        return self._page(request, embed=True)
+        return await self._page(request, embed=True)
 
-    def _page(self, request: Request, *, embed: bool) -> Response:
-        session = self.sessions.find(request.cookies.get(COOKIE))
+    async def _page(self, request: Request, *, embed: bool) -> Response:
+        session = await self._session(request, start=False)
         if session is None:
             session = self.sessions.new()
         said = languages.accept_language(request.headers.get("accept-language", ""))
@@ -190,6 +201,72 @@ class WebChat:
         response = HTMLResponse(html, headers=self.headers(embed))
         self._set_cookie(response, session, embed)
         return response
+
+    # -- sessions on any worker -----------------------------------------------------------------------
+
+    async def _session(self, request: Request, *, start: bool) -> Session | None:
+        """The session behind the request's cookie: the one this worker holds at the cookie's version
+        (the fast path), else rebuilt from the database. None when the cookie is not valid, the session
+        ended (quick exit, on any worker), or nothing of it is stored and `start` is not asked."""
+        signed = self.sessions.signed(request.cookies.get(COOKIE))
+        if signed is None:
+            return None
+        sid, version = signed
+        if self.sessions.ended(sid):
+            return None
+        session = self.sessions.held(sid, version)
+        if session is not None:
+            if self.shared and await self.service.db.run_read(
+                partial(self.service.storage.chat_ended, channel=CHANNEL, marker=_marker(sid))
+            ):
+                self.sessions.end(sid)
+                return None
+            return session
+        return await self._rebuilt(sid, version, start=start)
+
+    async def _rebuilt(self, sid: str, version: str, *, start: bool) -> Session | None:
+        """The session as the database keeps it: the conversation's language and its last messages
+        (another worker answered last, or this one restarted). One read; nothing is written."""
+        read = partial(
+            self.service.storage.chat_page,
+            channel=CHANNEL,
+            chat_key=self.service.chat_key(CHANNEL, sid),
+            marker=_marker(sid),
+            limit=MAX_ENTRIES,
+        )
+        page = await self.service.db.run_read(read)
+        if page.ended:
+            self.sessions.end(sid)
+            return None
+        if not page.lines and not start:
+            self.sessions.forget(sid)
+            return None
+        return self.sessions.adopt(sid, version, self._entries(page), page.locale or "")
+
+    def _entries(self, page: ChatPage) -> list[Entry]:
+        """The page's messages from the stored transcript: ours as they were sent (from the outbox,
+        with their options, so the page offers the last question's buttons), the person's as the page
+        showed them (a button's label, "photo sent", "location sent")."""
+        sent = {as_text(m): m for m in map(from_dict, page.sent)}
+        locale = page.locale or catalog.DEFAULT_LOCALE
+        entries: list[Entry] = []
+        waiting: Entry | None = None  # the person's message, shown unless the reply was a re-ticked question
+        for line in page.lines:
+            if line.direction == "in":
+                waiting = _heard(entries, waiting, line.text, locale)
+            else:
+                _replied(entries, waiting, sent.get(line.text) or Outbound(line.text, step="web"))
+                waiting = None
+        _append(entries, waiting)
+        return [e for e in entries if e.author == "bot" or e.text]
+
+    async def _mark_ended(self, sid: str) -> None:
+        """Record the quick exit where every worker reads it: a receipt under a pseudonym of the
+        session's marker (kept longer than any cookie lives), so the session never comes back."""
+        record = partial(self.service.storage.record_receipt, channel=CHANNEL, delivery_id=_marker(sid))
+        gate = self.service.sqlite_writer
+        async with gate.shared() if gate is not None else contextlib.nullcontext():
+            await self.service.db.run_write(record)
 
     def _locale(self, session: Session, said: tuple[str, ...]) -> str:
         """The page's language: the conversation's once it has one, else the browser's (if offered)."""
@@ -228,7 +305,7 @@ class WebChat:
     async def send(self, request: Request) -> Response:
         """One answer: a button, typed text, a photo or a location."""
         fetch = request.headers.get(FETCH_HEADER) == "1"
-        session = self.sessions.find(request.cookies.get(COOKIE), start=True)
+        session = await self._session(request, start=True)
         if session is None:  # no session, or one that ended: start none
             return self._refused(fetch, "no session")
         form = await self._checked_form(request, session, fetch)
@@ -240,8 +317,10 @@ class WebChat:
             added, replaced, outcome = await self._answer(form, session, said)
             ended = any(m.clear_chat for m in outcome.replies)
         if ended:  # `exit` typed in the chat: a quick exit
-            self.sessions.end(session)
+            self.sessions.end(session.id)
+            await self._mark_ended(session.id)
             return self._left(fetch)
+        self.sessions.answered(session)
         if fetch:
             return self._json(session, added, replaced, embed)
         return self._back_to_page(session, embed)
@@ -392,21 +471,24 @@ class WebChat:
     async def exit(self, request: Request) -> Response:
         """End the session (the `exit` word through the service erases the draft), then leave."""
         fetch = request.headers.get(FETCH_HEADER) == "1"
-        session = self.sessions.find(request.cookies.get(COOKIE))
-        if session is not None:
+        signed = self.sessions.signed(request.cookies.get(COOKIE))
+        if signed is not None:
+            sid = signed[0]
             try:
                 body = await read_body(request, self.config.server.max_body_bytes)
                 form = await _parse_form(request, body)
             except BodyTooLarge:
                 form = {}
-            if self.sessions.csrf_ok(session, _field(form, "csrf")):
-                async with session.lock:
-                    if session.entries:  # a conversation exists only after the first answer
-                        outcome = await self.service.handle(
-                            Envelope(CHANNEL, session.id, Inbound(text="exit"))
-                        )
-                        await mark_answered(self.service, outcome.outbox_ids)
-                self.sessions.end(session)
+            if self.sessions.csrf_ok(Session(id=sid, seen=0), _field(form, "csrf")):
+                session = await self._session(request, start=False)
+                if session is not None:
+                    async with session.lock:
+                        if session.entries:  # a conversation exists only after the first answer
+                            outcome = await self.service.handle(Envelope(CHANNEL, sid, Inbound(text="exit")))
+                            await mark_answered(self.service, outcome.outbox_ids)
+                # Ended on every worker, even one that holds a page of it this worker could not see.
+                self.sessions.end(sid)
+                await self._mark_ended(sid)
         return self._left(fetch)
 
     def _left(self, fetch: bool) -> Response:
@@ -452,6 +534,59 @@ def _option(option: str, session: Session) -> tuple[Inbound | None, str | None]:
     if _OPTION_KEY.fullmatch(option):  # a button from an older page: the service re-asks
         return Inbound(option=option), None
     return None, None
+
+
+def _heard(entries: list[Entry], waiting: Entry | None, text: str, locale: str) -> Entry | None:
+    """The person's stored line: the one before it goes on the page; this one waits for its reply.
+    The Start button that opened the conversation is not shown as the person's words."""
+    opened = not entries and waiting is None and text == "start"
+    _append(entries, waiting)
+    return None if opened else _person(text, entries, locale)
+
+
+def _replied(entries: list[Entry], waiting: Entry | None, message: Outbound) -> None:
+    """Our stored reply on the page, after the person's message; a multi-select toggle re-ticks the
+    question in place instead (and the person's tap is not shown), as the page did."""
+    if message.update and _retick(entries, message):
+        return
+    _append(entries, waiting)
+    entries.append(Entry("bot", message=message))
+
+
+def _append(entries: list[Entry], entry: Entry | None) -> None:
+    if entry is not None:
+        entries.append(entry)
+
+
+def _retick(entries: Sequence[Entry], message: Outbound) -> bool:
+    """Put a re-ticked question in place of the question it updates, as the page did (`_show`)."""
+    last = next((e for e in reversed(entries) if e.message is not None), None)
+    if last is None or last.message is None or last.message.step != message.step:
+        return False
+    last.message = message
+    return True
+
+
+def _marker(sid: str) -> str:
+    """The delivery id under which a session's quick exit is recorded (a send's are `<id>:<nonce>`)."""
+    return f"ended:{sid}"
+
+
+def _person(line: str, entries: Sequence[Entry], locale: str) -> Entry:
+    """The person's stored message as the page showed it: a button's label (none for a button of an
+    older page, or Start), "location sent", "photo sent" and its caption, or the words typed."""
+    chose = _CHOSE.fullmatch(line)
+    if chose is not None:
+        question = next((e.message for e in reversed(entries) if e.message is not None), None)
+        labels = {o.key: o.label for o in question.options} if question is not None else {}
+        return Entry("person", text=labels.get(chose.group(1), ""))
+    if _LOCATION.match(line):
+        return Entry("person", text=words("location_sent", locale))
+    photo = _PHOTO.match(line)
+    if photo is not None:
+        caption = line[photo.end() :]
+        return Entry("person", text=words("photo_sent", locale) + (f" {caption}" if caption else ""))
+    return Entry("person", text=line)
 
 
 def _replace_toggled(session: Session, replies: Sequence[Outbound]) -> Entry | None:

@@ -1,11 +1,15 @@
-"""Web chat sessions: one opaque cookie in the browser, everything else in this process's memory.
+"""Web chat sessions: one opaque cookie in the browser, the page held in memory by the worker that served
+it last, and rebuilt from the database by any other.
 
-The cookie is `<random id>.<time>.<signature>`: the id is 32 random bytes, the time is when the cookie
-was last renewed (every answer renews it), and the signature (HMAC-SHA256 under a key derived from the
-pseudonym key) proves that this server issued it. The id is the chat id the service pseudonymises;
-the page the person sees (their messages and ours) is held here, in memory, for as long as the session
-lives, and never written to disk. A session ends on quick exit, after `idle` without an answer, or when
-this process stops.
+The cookie is `<random id>.<time>.<version>.<signature>`: the id is 32 random bytes, the time is when
+the cookie was last renewed (every answer renews it), the version changes with every answer (a worker
+holding an older page in memory knows it is stale), and the signature (HMAC-SHA256 under a key derived
+from the pseudonym key, which every worker shares) proves that this service issued it. The id is the
+chat id the service pseudonymises; the page the person sees (their messages and ours) is held here, in
+memory, and never written to disk. A worker that meets a valid cookie whose page it does not hold (or
+holds at another version) rebuilds it from the conversation's stored transcript (page.py). A session
+ends on quick exit (on every worker: the exit is recorded in the database), after `idle` without an
+answer, or when this process stops (its pages are then rebuilt).
 
 Never: log a session id or a cookie; keep anything in the browser but the cookie.
 """
@@ -49,6 +53,7 @@ class Session:
     counter: int = 0
     uploads: list[str] = field(default_factory=list)  # photos of the draft in progress (references)
     locale: str = ""  # the conversation's language once it has one (the page is shown in it)
+    version: str = ""  # changes with every answer; the cookie carries it (see the module's notes)
 
     def add(self, entry: Entry) -> Entry:
         self.counter += 1
@@ -75,6 +80,10 @@ class Session:
                     return entry
                 return None
         return None
+
+
+def _version() -> str:
+    return secrets.token_urlsafe(6)
 
 
 def _sign(key: bytes, text: str) -> str:
@@ -106,11 +115,16 @@ class SessionStore:
     def new(self) -> Session:
         """A fresh session for a page: only its signed cookie exists until its first answer arrives,
         so opening the page (or a crawler fetching it) keeps nothing on the server."""
-        return Session(id=secrets.token_urlsafe(32), seen=self.clock())
+        return Session(id=secrets.token_urlsafe(32), seen=self.clock(), version=_version())
 
-    def _register(self, sid: str, now: float) -> Session:
+    def answered(self, session: Session) -> None:
+        """The page changed: a new version, so that a worker holding the old one rebuilds it."""
+        session.version = _version()
+
+    def _register(self, sid: str, now: float, version: str = "") -> Session:
         self._expire()
-        session = Session(id=sid, seen=now)
+        session = Session(id=sid, seen=now, version=version)
+        self._sessions.pop(sid, None)
         self._sessions[sid] = session
         while len(self._sessions) > self.max_sessions:
             self._sessions.popitem(last=False)
@@ -118,42 +132,52 @@ class SessionStore:
 
     def cookie(self, session: Session) -> str:
         """The cookie value for this session, renewed now."""
-        stamp = str(int(self.clock()))
-        return f"{session.id}.{stamp}.{_sign(self._key, f'cookie:{session.id}.{stamp}')}"
+        signed = f"{session.id}.{int(self.clock())}.{session.version}"
+        return f"{signed}.{_sign(self._key, f'cookie:{signed}')}"
 
-    def find(self, cookie: str | None, *, start: bool = False) -> Session | None:
-        """The live session behind a cookie, or None (unsigned, idle too long, ended, or unknown).
-
-        `start`: a cookie this server signed for a page, whose session has not begun, begins it (the
-        first answer); one that ended (quick exit) never begins again."""
-        sid = self._signed_id(cookie)
-        if sid is None:
-            return None
+    def held(self, sid: str, version: str) -> Session | None:
+        """The session this worker holds in memory at this version, renewed now, or None."""
         now = self.clock()
         session = self._sessions.get(sid)
-        if session is None and start and sid not in self._ended:
-            session = self._register(sid, now)
-        if session is None or now - session.seen > self.idle:
+        if session is None or session.version != version or now - session.seen > self.idle:
             return None
         session.seen = now
         self._sessions.move_to_end(sid)
         return session
 
-    def _signed_id(self, cookie: str | None) -> str | None:
-        """The session id of a cookie this server signed and renewed within `idle`, else None."""
-        if not cookie or cookie.count(".") != 2:
+    def adopt(self, sid: str, version: str, entries: list[Entry], locale: str) -> Session:
+        """A session rebuilt from the database (another worker served its last answer), held from now."""
+        session = self._register(sid, self.clock(), version)
+        session.locale = locale
+        for entry in entries:
+            session.add(entry)
+        return session
+
+    def ended(self, sid: str) -> bool:
+        """True when this worker ended the session (quick exit) within its idle time."""
+        return sid in self._ended
+
+    def signed(self, cookie: str | None) -> tuple[str, str] | None:
+        """(session id, version) of a cookie this service signed and renewed within `idle`, else None."""
+        if not cookie or cookie.count(".") != 3:
             return None
-        sid, stamp, mac = cookie.split(".")
-        if not stamp.isdigit() or not hmac.compare_digest(mac, _sign(self._key, f"cookie:{sid}.{stamp}")):
+        sid, stamp, version, mac = cookie.split(".")
+        expected = _sign(self._key, f"cookie:{sid}.{stamp}.{version}")
+        if not stamp.isdigit() or not hmac.compare_digest(mac, expected):
             return None
         if self.clock() - int(stamp) > self.idle:
             return None
-        return sid
+        return sid, version
 
-    def end(self, session: Session) -> None:
-        """Forget a session now (quick exit); its cookie is never accepted again."""
-        self._sessions.pop(session.id, None)
-        self._ended[session.id] = self.clock()
+    def end(self, sid: str) -> None:
+        """Forget a session now (quick exit); its cookie is never accepted again here (other workers
+        learn it from the database: page.py)."""
+        self._sessions.pop(sid, None)
+        self._ended[sid] = self.clock()
+
+    def forget(self, sid: str) -> None:
+        """Drop the page held for a session (it is stale: the database holds nothing of it any more)."""
+        self._sessions.pop(sid, None)
 
     def csrf(self, session: Session) -> str:
         """The token every post must carry: only a page this server sent to this session has it."""
