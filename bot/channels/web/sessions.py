@@ -159,10 +159,16 @@ class SessionStore:
 
     def signed(self, cookie: str | None) -> tuple[str, str] | None:
         """(session id, version) of a cookie this service signed and renewed within `idle`, else None."""
-        if not cookie or cookie.count(".") != 3:
+        if not cookie or cookie.count(".") not in (2, 3):
             return None
-        sid, stamp, version, mac = cookie.split(".")
-        expected = _sign(self._key, f"cookie:{sid}.{stamp}.{version}")
+        if cookie.count(".") == 2:
+            # A cookie signed before pages had versions (`<id>.<time>.<signature>`): its page is rebuilt
+            # from the database, so a person mid-chat during an upgrade carries on.
+            sid, stamp, mac = cookie.split(".")
+            version, expected = "", _sign(self._key, f"cookie:{sid}.{stamp}")
+        else:
+            sid, stamp, version, mac = cookie.split(".")
+            expected = _sign(self._key, f"cookie:{sid}.{stamp}.{version}")
         if not stamp.isdigit() or not hmac.compare_digest(mac, expected):
             return None
         if self.clock() - int(stamp) > self.idle:

@@ -5,6 +5,8 @@ whole, and a quick exit on one worker ends the session on the other too."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import re
 from collections.abc import AsyncIterator
@@ -203,3 +205,24 @@ async def test_typing_exit_on_one_worker_ends_the_session_on_the_other(browser: 
     browser.client.cookies.set("reportbot_chat", old or "", domain="rb.test", path="/chat")
     page = await browser.page(0)
     assert messages(page) == [] and "This is Report Hate" not in page
+
+
+async def test_a_cookie_from_before_page_versions_carries_on_the_conversation(browser: Browser) -> None:
+    # A person mid-chat while the service is upgraded holds a cookie of the old form (<id>.<time>.<mac>):
+    # their page is rebuilt from the database, not started again.
+    await browser.page(0)
+    await browser.press(0, "start")
+    await browser.say(0, "continue")
+    before = await browser.page(0)
+    sessions = webchat_of(browser.apps[0]).sessions
+    sid = str(browser.client.cookies.get("reportbot_chat")).split(".")[0]
+    stamp = str(int(sessions.clock()))
+    mac = hmac.new(sessions._key, f"cookie:{sid}.{stamp}".encode(), hashlib.sha256).hexdigest()[:32]
+    browser.client.cookies.clear()
+    browser.client.cookies.set("reportbot_chat", f"{sid}.{stamp}.{mac}", domain="rb.test", path="/chat")
+    after = await browser.page(1)
+    assert messages(after) == messages(before) and question_step(after) == question_step(before)
+    # A cookie of the old form that this service did not sign is still refused: a fresh start.
+    browser.client.cookies.clear()
+    browser.client.cookies.set("reportbot_chat", f"{sid}.{stamp}.{'0' * 32}", domain="rb.test", path="/chat")
+    assert messages(await browser.page(1)) != messages(before)
