@@ -61,7 +61,10 @@ class Browser(Conn):
             "POST /chat/send HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-www-form-urlencoded\r\n"
             f"X-Reportbot-Fetch: 1\r\nCookie: {self.cookie}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
-        status, _, _ = await self.request(head, body)
+        status, headers, _ = await self.request(head, body)
+        renewed = headers.get(b"set-cookie")
+        if renewed:  # as a browser does: each answer renews the cookie (and the page's version in it)
+            self.cookie = renewed.split(b";", 1)[0].decode()
         return status
 
 
