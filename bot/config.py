@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass as plain_dataclass
 from dataclasses import field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_type_hints
 from zoneinfo import ZoneInfo
@@ -51,12 +52,15 @@ from pydantic_settings import (
 from bot.errors import ConfigError as ConfigError  # importers keep `from bot.config import ConfigError`
 from flows import catalog, languages
 from flows.types import FlowSettings, Partner, SupportService
+from storage.maintenance import RECEIPT_KEEP
 
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
 ENV_PREFIX = "REPORTBOT_"
+# The longest web chat session: a quick exit's record (a receipt, kept RECEIPT_KEEP) must outlive it.
+WEB_IDLE_MOST = int((RECEIPT_KEEP - timedelta(hours=1)).total_seconds() // 60)
 KEY_FILE = "keys.toml"
 
 
@@ -678,9 +682,20 @@ def _check(cfg: Config) -> None:
         services.add(service.id)
     _check_languages(cfg.languages)
     _check_translated(cfg)
+    _check_web(cfg.web)
     if cfg.whatsapp.auth_token and not cfg.whatsapp.public_url:
         raise ConfigError(
             "whatsapp.public_url", "is required with whatsapp.auth_token (Twilio signs that address)"
+        )
+
+
+def _check_web(web: WebConfig) -> None:
+    """A web chat session never outlives the record of its quick exit (so it cannot come back after one)."""
+    if web.session_idle_minutes > WEB_IDLE_MOST:
+        raise ConfigError(
+            "web.session_idle_minutes",
+            f"must be at most {WEB_IDLE_MOST} (a quick exit is remembered for 47 hours; a session idle longer"
+            " could come back after one)",
         )
 
 

@@ -48,6 +48,8 @@ def test_config_env_var_names_the_file(config_path: Path, monkeypatch: pytest.Mo
         ("[database]\nurl = 'mysql://x'\n", {}, "database.url"),
         ("[telegram]\nwebhook_secret = 'short'\n", {}, "telegram.webhook_secret"),
         ("[[partners]]\nid = 'Bad Id'\nname = 'x'\ndoes = 'y'\n", {}, "partners[2].id"),
+        # Longer than a quick exit is remembered (47 hours): a session could come back after one.
+        ("", {"REPORTBOT_WEB__SESSION_IDLE_MINUTES": "2821"}, "web.session_idle_minutes"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, extra: str, env: dict[str, str], key: str) -> None:
@@ -298,3 +300,8 @@ def test_the_built_in_support_list_speaks_every_shipped_language() -> None:
         assert sorted(code for code, _ in service.translated) == ["pl", "ro", "ur"], service.id
         for _, words in service.translated:
             assert words.for_whom != service.for_whom, (service.id, words.for_whom)
+
+
+def test_a_web_session_may_last_as_long_as_a_quick_exit_is_remembered(config_path: Path) -> None:
+    config = load_config(config_path, env={"REPORTBOT_WEB__SESSION_IDLE_MINUTES": "2820"})
+    assert config.web.session_idle_minutes == 2820
