@@ -176,6 +176,15 @@ def _exact(said: str, options: Sequence[Option], locale: str) -> str | None:
     return None
 
 
+def _near_enough(said: str, phrase: str, locale: str) -> bool:
+    """Whether a near miss of `phrase` may stand for it: long enough, and turned round by the same words
+    (options.toml `_negations`): "it hasnt happened before" is no slip of "it happened before"."""
+    if len(phrase) < _FUZZY_MIN:
+        return False
+    nots = word_list(locale, "options", "_negations")
+    return nots.isdisjoint(said.split()) == nots.isdisjoint(phrase.split())
+
+
 def _fuzzy(said: str, options: Sequence[Option], locale: str) -> str | None:
     if len(said) < _FUZZY_MIN:
         return None
@@ -183,7 +192,7 @@ def _fuzzy(said: str, options: Sequence[Option], locale: str) -> str | None:
     phrases: dict[str, set[str]] = {}
     for option in options:
         for phrase in (fold(option.label), *synonyms.get(option.key, ())):
-            if len(phrase) >= _FUZZY_MIN:
+            if _near_enough(said, phrase, locale):
                 phrases.setdefault(phrase, set()).add(option.key)
     found = process.extract(said, list(phrases), scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF, limit=5)
     if not found:
@@ -247,7 +256,11 @@ def _opening(text: str, options: Sequence[Option], locale: str) -> str | None:
     head = fold(re.split(r"[,.!?;:\n-]", text.strip(), maxsplit=1)[0])
     words = head.split()
     longer: set[str] = set()  # what the longer openings mean, where the vocabulary knows them
-    for candidate in (head, " ".join(words[:2]), " ".join(words[:1])):
+    nots = word_list(locale, "options", "_negations")
+    for size in (len(words), 2, 1):
+        if size < len(words) and words[size] in nots:
+            return None  # "it has not happened before" does not open with "it has"
+        candidate = " ".join(words[:size])
         key = _exact(candidate, options, locale) if candidate else None
         if key is not None:
             # "no idea who" at a question with no "not sure": its "no" is not the answer "no".
@@ -319,14 +332,14 @@ def opening(text: str, options: Sequence[Option], locale: str) -> str | None:
     return _opening(text, options, locale) if words_in(text) <= _SPOT_MOST else None
 
 
-def near(said: str, phrases: Mapping[str, Iterable[str]]) -> str | None:
+def near(said: str, phrases: Mapping[str, Iterable[str]], locale: str) -> str | None:
     """The one key whose phrase is a near miss of the whole of `said` ("relgion" -> religion)."""
     if len(said) < _FUZZY_MIN + 1:
         return None
     owners: dict[str, set[str]] = {}
     for key, words in phrases.items():
         for phrase in words:
-            if len(phrase) >= _FUZZY_MIN:
+            if _near_enough(said, phrase, locale):
                 owners.setdefault(phrase, set()).add(key)
     found = process.extract(said, list(owners), scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF, limit=5)
     keys = {key for phrase, score, _ in found if score >= found[0][1] - 2 for key in owners[phrase]}

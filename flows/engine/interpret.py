@@ -231,7 +231,7 @@ def _by_name(said: str, reply: Reply) -> list[str]:
     found = [o.key for o in reply.options if said_words and said_words <= u.label_words(o.label)]
     if len(found) == 1:
         return found
-    key = u.near(said, _phrases(reply))
+    key = u.near(said, _phrases(reply), reply.locale)
     return [key] if key is not None else []
 
 

@@ -222,3 +222,12 @@ def test_the_review_tells_apart_the_pieces_of_their_account() -> None:
     chat.send("yes a lady saw it")
     review = review_of(chat)
     assert "Your words: someone shouted at me on the bus / yes a lady saw it" in review
+
+
+def test_a_near_miss_never_drops_a_not() -> None:
+    # A slip of the thumb changes letters, not the meaning: "it hasnt happened before" is not a near miss
+    # of "it happened before", while "it hapened before" still is.
+    for typed, meant in (("it hasnt happened before", "first"), ("it hapened before", "before")):
+        chat = go_to(Chat(), "again")
+        chat.send(typed)
+        assert chat.answers.get("again") == meant, typed
