@@ -94,6 +94,7 @@ def _welcome(reply: Reply) -> Outcome:
     """A question where whatever is typed goes on (the welcome); a story typed there joins the account."""
     text, step = reply.text, reply.step
     kept = reply.keeps_account and u.is_account(text, reply.locale, step.account_words)
+    kept = kept and not u.spot(text, u.step_words(reply.locale, step.name))  # "just keep it on record"
     account = text.strip() if kept else None
     outcome = chosen(reply, step.options[0])
     return Answer(outcome.value, account) if isinstance(outcome, Answer) else outcome

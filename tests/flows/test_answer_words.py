@@ -130,6 +130,15 @@ def test_not_the_police_where_the_report_is_kept_as_a_record_goes_on() -> None:
     assert said(chat.send("not the police"), "Here is your report")
 
 
+def test_agreeing_to_keep_it_as_a_record_goes_on_and_is_not_added_to_what_happened() -> None:
+    chat = go_to(Chat().with_settings(partners=()), "record_only")
+    assert said(chat.send("just keep it on record"), "Here is your report")
+    assert not chat.answers.get("story")
+    chat = go_to(Chat().with_settings(partners=()), "record_only")
+    assert said(chat.send("he also spat at my feet as he left"), "I've added that to what happened.")
+    assert chat.answers["story"] == ["he also spat at my feet as he left"]
+
+
 def test_the_police_asked_for_at_the_review_is_not_send() -> None:
     chat = go_to(Chat(), "consent")
     chat.send("nobody")
