@@ -7,6 +7,7 @@ Each test reads as what the person does on their phone and what their phone then
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -260,31 +261,36 @@ async def test_a_press_is_answered_in_the_webhook_response_and_its_edit_still_ar
     assert phone.api.called("answerCallbackQuery", ok_only=False) == []
 
 
-async def test_polling_answers_presses_from_its_own_bounded_queue(tg_config: Config) -> None:
-    api = FakeBotAPI()
-    api.updates.append(api.text(CHAT, "hello"))
-    db = Database(tg_config.database_url)
+@contextlib.asynccontextmanager
+async def polling(config: Config, api: FakeBotAPI) -> AsyncIterator[None]:
+    """`reportbot` polling the fake Bot API (no webhook) until the block ends; it must stop cleanly."""
+    db = Database(config.database_url)
     await db.create_schema()
-    service = ReportService(tg_config, db)
     channel = TelegramChannel(
-        tg_config, service, api.bot(), pacer=Pacer(per_chat=0, overall=0), interval=0.05
+        config, ReportService(config, db), api.bot(), pacer=Pacer(per_chat=0, overall=0), interval=0.05
     )
     stop = asyncio.Event()
     await channel.start()
     task = asyncio.create_task(channel.poll(stop, long_poll=0))
     try:
-        async with asyncio.timeout(10):
-            await until(lambda: any(m.buttons for m in api.screen(CHAT)))
-            welcome = next(m for m in api.screen(CHAT) if m.buttons)
-            press = api.press(CHAT, welcome.message_id, dict(welcome.buttons)["Continue"])
-            api.updates.append(press)
-            await until(lambda: bool(api.called("answerCallbackQuery")))
-            await until(lambda: said(api.bot_texts(CHAT), "Is it happening now?"))
+        yield
     finally:
         stop.set()
         assert await task == 0
         await channel.stop()
         await db.dispose()
+
+
+async def test_polling_answers_presses_from_its_own_bounded_queue(tg_config: Config) -> None:
+    api = FakeBotAPI()
+    api.updates.append(api.text(CHAT, "hello"))
+    async with polling(tg_config, api), asyncio.timeout(10):
+        await until(lambda: any(m.buttons for m in api.screen(CHAT)))
+        welcome = next(m for m in api.screen(CHAT) if m.buttons)
+        press = api.press(CHAT, welcome.message_id, dict(welcome.buttons)["Continue"])
+        api.updates.append(press)
+        await until(lambda: bool(api.called("answerCallbackQuery")))
+        await until(lambda: said(api.bot_texts(CHAT), "Is it happening now?"))
     assert api.called("answerCallbackQuery") == [{"callback_query_id": press["callback_query"]["id"]}]
 
 
@@ -406,26 +412,11 @@ async def test_malformed_and_oversized_updates_are_refused_without_retries(phone
 async def test_polling_handles_updates_and_acknowledges_them_after_the_step(tg_config: Config) -> None:
     api = FakeBotAPI()
     api.updates.append(api.text(CHAT, "hello"))
-    db = Database(tg_config.database_url)
-    await db.create_schema()
-    service = ReportService(tg_config, db)
-    channel = TelegramChannel(
-        tg_config, service, api.bot(), pacer=Pacer(per_chat=0, overall=0), interval=0.05
-    )
-    stop = asyncio.Event()
-    await channel.start()
-    task = asyncio.create_task(channel.poll(stop, long_poll=0))
-    try:
-        async with asyncio.timeout(10):
-            while True:
-                if api.bot_texts(CHAT):
-                    break
-                await asyncio.sleep(0.02)
-    finally:
-        stop.set()
-        assert await task == 0
-        await channel.stop()
-        await db.dispose()
+    async with polling(tg_config, api), asyncio.timeout(10):
+        while True:
+            if api.bot_texts(CHAT):
+                break
+            await asyncio.sleep(0.02)
     assert said(api.bot_texts(CHAT), "999")
     handled = api.calls[[c.method for c in api.calls].index("getUpdates")].params
     assert handled.get("allowed_updates")
