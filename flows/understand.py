@@ -65,6 +65,7 @@ def step_words(locale: str, step: str) -> Mapping[str, tuple[str, ...]]:
     return _folded(locale, "steps", step)
 
 
+@cache
 def word_list(locale: str, name: str, key: str) -> frozenset[str]:
     """One list of a vocabulary table, folded, as a set."""
     return frozenset(_folded(locale, name).get(key, ()))
