@@ -62,6 +62,7 @@ GROUPS: Mapping[str, str] = {
     "consent": "consent",
 }
 _SUMMARY_CUT = 80
+_STORY_CUT = 600  # their own words are shown whole at the review unless very long (a message holds 4,096)
 
 
 # ----- answers ---------------------------------------------------------------------------------------------
@@ -425,9 +426,9 @@ def _linked(value: Any) -> str | None:
 # ----- what the person sees --------------------------------------------------------------------------------
 
 
-def _cut(text: str) -> str:
+def _cut(text: str, most: int = _SUMMARY_CUT) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _SUMMARY_CUT else text[: _SUMMARY_CUT - 1].rstrip() + "…"
+    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
 
 
 def _labels(value: Any, say: Say) -> str | None:
@@ -487,7 +488,7 @@ def _summary(draft: Draft, ctx: FlowContext, say: Say) -> Mapping[str, object]:
     rows: list[tuple[str, str, str | None]] = [
         ("role", "role", _role_shown(a, say)),
         *_role_rows(report, say),
-        ("story", "story", _cut(story) if story else None),
+        ("story", "story", _cut(story, _STORY_CUT) if story else None),
         ("what", "what", _labels(a.get("what"), say)),
         ("why", "why", _labels(a.get("why"), say)),
         ("when", "when", _when_shown(a, say, draft.locale)),

@@ -240,3 +240,15 @@ def test_a_near_miss_never_drops_a_not() -> None:
         chat = go_to(Chat(), "again")
         chat.send(typed)
         assert chat.answers.get("again") == meant, typed
+
+
+def test_the_review_shows_all_their_words_to_check_unless_very_long() -> None:
+    chat = go_to(Chat(), "story")
+    first = "some lads threw an egg at me and shouted go home at the bus stop near the school gates"
+    chat.send(first)
+    go_to(chat, "harm_property")
+    chat.send("they broke my glasses and my phone screen when they pushed me over")
+    review = review_of(chat)
+    assert (
+        f"Your words: {first} / they broke my glasses and my phone screen when they pushed me over" in review
+    )
